@@ -1,0 +1,266 @@
+//! UDP and TCP listeners.
+//!
+//! UDP: several `SO_REUSEPORT` sockets per address, each served by one task that receives,
+//! answers and sends in turn. Answering is pure computation, so a task per packet (hickory's
+//! server model) would only add a spawn and a channel hop per query. It also makes shutdown
+//! exact: a task stops between packets, so every query it received is answered.
+//!
+//! TCP: one task per connection, queries answered in order, an idle timeout, and a cap on open
+//! connections so that idle clients cannot exhaust file descriptors.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, warn};
+
+use super::{Responder, Transport};
+
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    pub listen: Vec<SocketAddr>,
+    /// UDP sockets (and serving tasks) per listen address.
+    pub udp_sockets: usize,
+    /// A TCP connection with no complete query for this long is closed.
+    pub tcp_idle_timeout: Duration,
+    /// Open TCP connections beyond this are closed at once.
+    pub tcp_max_connections: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 5353))],
+            udp_sockets: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            tcp_idle_timeout: Duration::from_secs(10),
+            tcp_max_connections: 512,
+        }
+    }
+}
+
+/// Listeners that are up; drop or [`Running::shutdown`] to stop them.
+pub struct Running {
+    /// The bound addresses (UDP and TCP share each), with any port 0 resolved.
+    pub local_addrs: Vec<SocketAddr>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Running {
+    /// Stops accepting, lets every query already received be answered, and returns when all
+    /// listener and connection tasks have finished.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+
+    pub fn token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+}
+
+/// Binds every listen address (UDP and TCP) and starts serving on the current tokio runtime.
+pub async fn start(opts: &ServerOptions, responder: Arc<Responder>) -> io::Result<Running> {
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let mut local_addrs = Vec::new();
+    let conn_limit = Arc::new(Semaphore::new(opts.tcp_max_connections));
+    for &addr in &opts.listen {
+        let (udp, tcp) = bind_pair(addr, opts.udp_sockets.max(1))?;
+        let local = tcp.local_addr()?;
+        local_addrs.push(local);
+        for sock in udp {
+            let sock = UdpSocket::from_std(sock)?;
+            tracker.spawn(udp_loop(sock, responder.clone(), shutdown.clone()));
+        }
+        let listener = TcpListener::from_std(tcp)?;
+        tracker.spawn(tcp_accept_loop(
+            listener,
+            responder.clone(),
+            shutdown.clone(),
+            tracker.clone(),
+            conn_limit.clone(),
+            opts.tcp_idle_timeout,
+        ));
+    }
+    Ok(Running {
+        local_addrs,
+        shutdown,
+        tracker,
+    })
+}
+
+/// Binds `count` UDP sockets and one TCP listener on the same address and port.
+///
+/// The TCP listener is bound without `SO_REUSEPORT`: if another server already holds the port,
+/// that bind fails, instead of the UDP sockets silently sharing its traffic.
+fn bind_pair(
+    addr: SocketAddr,
+    count: usize,
+) -> io::Result<(Vec<std::net::UdpSocket>, std::net::TcpListener)> {
+    if addr.port() != 0 {
+        let tcp = bind_tcp(addr)?;
+        let udp = (0..count)
+            .map(|_| bind_udp(addr))
+            .collect::<io::Result<Vec<_>>>()?;
+        return Ok((udp, tcp));
+    }
+    // Port 0: let the kernel pick for UDP, then claim the same port for TCP (retrying when
+    // that port happens to be taken for TCP).
+    let mut last_err = None;
+    for _ in 0..20 {
+        let first = bind_udp(addr)?;
+        let chosen = first.local_addr()?;
+        match bind_tcp(chosen) {
+            Ok(tcp) => {
+                let mut udp = vec![first];
+                for _ in 1..count {
+                    udp.push(bind_udp(chosen)?);
+                }
+                return Ok((udp, tcp));
+            }
+            Err(e) => last_err = Some(e),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| io::Error::other("no free port")))
+}
+
+fn new_socket(addr: SocketAddr, ty: Type, proto: SockProtocol) -> io::Result<Socket> {
+    let sock = Socket::new(Domain::for_address(addr), ty, Some(proto))?;
+    if addr.is_ipv6() {
+        // Keep [::] from claiming the IPv4 port too, so 0.0.0.0 can be listed beside it.
+        sock.set_only_v6(true)?;
+    }
+    sock.set_nonblocking(true)?;
+    Ok(sock)
+}
+
+fn bind_udp(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
+    let sock = new_socket(addr, Type::DGRAM, SockProtocol::UDP)?;
+    sock.set_reuse_port(true)?;
+    // A deeper receive queue absorbs bursts; the kernel caps it at net.core.rmem_max.
+    let _ = sock.set_recv_buffer_size(4 << 20);
+    sock.bind(&addr.into())
+        .map_err(|e| io::Error::new(e.kind(), format!("udp {addr}: {e}")))?;
+    Ok(sock.into())
+}
+
+fn bind_tcp(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let sock = new_socket(addr, Type::STREAM, SockProtocol::TCP)?;
+    sock.set_reuse_address(true)?;
+    sock.bind(&addr.into())
+        .map_err(|e| io::Error::new(e.kind(), format!("tcp {addr}: {e}")))?;
+    sock.listen(1024)?;
+    Ok(sock.into())
+}
+
+async fn udp_loop(sock: UdpSocket, responder: Arc<Responder>, shutdown: CancellationToken) {
+    // Large enough for any datagram, so that an oversized query is seen whole and rejected
+    // by the parser rather than silently cut.
+    let mut buf = vec![0u8; 65535];
+    let mut out = Vec::with_capacity(super::MAX_UDP_PAYLOAD as usize);
+    loop {
+        let (len, src) = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            r = sock.recv_from(&mut buf) => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // ICMP errors from earlier sends surface here on some systems; not fatal.
+                    debug!("udp recv: {e}");
+                    continue;
+                }
+            },
+        };
+        // Port 0 cannot be answered; unspecified addresses are spoofed or broken.
+        if src.port() == 0 || src.ip().is_unspecified() {
+            continue;
+        }
+        if responder.respond(&buf[..len], src, Transport::Udp, &mut out)
+            && let Err(e) = sock.send_to(&out, src).await
+        {
+            debug!("udp send to {src}: {e}");
+        }
+    }
+}
+
+async fn tcp_accept_loop(
+    listener: TcpListener,
+    responder: Arc<Responder>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    limit: Arc<Semaphore>,
+    idle: Duration,
+) {
+    loop {
+        let (stream, src) = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    warn!("tcp accept: {e}");
+                    // EMFILE and friends: back off instead of spinning.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            debug!("tcp connection from {src} closed: connection limit reached");
+            continue;
+        };
+        let responder = responder.clone();
+        let shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            let _permit = permit;
+            if let Err(e) = tcp_conn(stream, src, &responder, &shutdown, idle).await {
+                debug!("tcp {src}: {e}");
+            }
+        });
+    }
+}
+
+async fn tcp_conn(
+    mut stream: TcpStream,
+    src: SocketAddr,
+    responder: &Responder,
+    shutdown: &CancellationToken,
+    idle: Duration,
+) -> io::Result<()> {
+    let _ = stream.set_nodelay(true);
+    let mut buf = Vec::with_capacity(512);
+    let mut out = Vec::with_capacity(512);
+    loop {
+        // Between queries: stop on shutdown or when idle too long.
+        let len = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => return Ok(()),
+            r = tokio::time::timeout(idle, stream.read_u16()) => match r {
+                Err(_) => return Ok(()),
+                Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+                Ok(r) => r?,
+            },
+        };
+        buf.resize(len as usize, 0);
+        // A query that has begun is read and answered even during shutdown.
+        tokio::time::timeout(idle, stream.read_exact(&mut buf))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "query not completed"))??;
+        if !responder.respond(&buf, src, Transport::Tcp, &mut out) {
+            continue;
+        }
+        let mut framed = Vec::with_capacity(out.len() + 2);
+        framed.extend_from_slice(&(out.len() as u16).to_be_bytes());
+        framed.extend_from_slice(&out);
+        stream.write_all(&framed).await?;
+    }
+}

@@ -1,0 +1,10 @@
+//! geosteer: an authoritative DNS server that steers load-balanced names by client location and
+//! origin health.
+//!
+//! Data flows one way: configuration ([`load`]) and, later, health snapshots are compiled into
+//! an immutable [`load::Snapshot`]; the query path ([`dns`]) only reads the current snapshot.
+
+pub mod dns;
+pub mod error;
+pub mod load;
+pub mod zone;

@@ -1,0 +1,171 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use clap::{Args, Parser, Subcommand};
+use tracing::{error, info};
+use tracing_subscriber::EnvFilter;
+
+use geosteer::dns::Responder;
+use geosteer::dns::server::{self, ServerOptions};
+use geosteer::load;
+
+/// Authoritative GeoDNS server with health-checked traffic steering.
+#[derive(Parser)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Without a command, geosteer serves: `geosteer [serve options]`.
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the zones in --zones over UDP and TCP (the default command).
+    Serve(ServeArgs),
+    /// Load and validate everything `serve` would, then exit: 0 when valid, 1 on any error.
+    Check(DataArgs),
+}
+
+#[derive(Args, Clone)]
+struct DataArgs {
+    /// Directory of zone files (<origin>.zone) and steering configuration.
+    #[arg(long, default_value = "./zones")]
+    zones: PathBuf,
+    /// MaxMind-format (GeoIP2/GeoLite2 City or Country, DB-IP Lite) database.
+    #[arg(long, default_value = "./geoip/sample-city.mmdb")]
+    geoip: PathBuf,
+}
+
+#[derive(Args, Clone)]
+struct ServeArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Address to answer DNS on, UDP and TCP; repeat for several (IPv6 as [::1]:5353).
+    #[arg(long, default_value = "127.0.0.1:5353")]
+    listen: Vec<SocketAddr>,
+    /// Address for the HTTP status and metrics endpoint (accepted; not served yet).
+    #[arg(long)]
+    http: Option<SocketAddr>,
+    /// UDP sockets per listen address (default: one per CPU).
+    #[arg(long)]
+    udp_sockets: Option<usize>,
+    /// Seconds a TCP connection may stay idle between queries.
+    #[arg(long, default_value_t = 10)]
+    tcp_idle_timeout: u64,
+}
+
+fn main() -> ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve(cli.serve));
+    match command {
+        Command::Check(args) => check(&args),
+        Command::Serve(args) => serve(args),
+    }
+}
+
+fn init_logging() {
+    // hickory logs at INFO per query in places; keep it to warnings unless asked explicitly.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,hickory_server=warn,hickory_proto=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn check(args: &DataArgs) -> ExitCode {
+    match load::load(&args.zones) {
+        Ok(snapshot) => {
+            println!("ok: {}", snapshot.summary());
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("{e}");
+            }
+            eprintln!(
+                "{} error{}",
+                errors.0.len(),
+                if errors.0.len() == 1 { "" } else { "s" }
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let snapshot = match load::load(&args.data.zones) {
+        Ok(s) => s,
+        Err(errors) => {
+            for e in &errors.0 {
+                error!("{e}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    info!(
+        "loaded {} from {}",
+        snapshot.summary(),
+        args.data.zones.display()
+    );
+    let state = Arc::new(ArcSwap::from_pointee(snapshot));
+    let responder = Arc::new(Responder::new(state));
+    let mut opts = ServerOptions {
+        listen: args.listen.clone(),
+        tcp_idle_timeout: std::time::Duration::from_secs(args.tcp_idle_timeout),
+        ..ServerOptions::default()
+    };
+    if let Some(n) = args.udp_sockets {
+        opts.udp_sockets = n.max(1);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("geosteer")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!("cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let running = match server::start(&opts, responder).await {
+            Ok(r) => r,
+            Err(e) => {
+                error!("cannot listen: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        for addr in &running.local_addrs {
+            info!("listening on {addr} (udp ×{}, tcp)", opts.udp_sockets);
+        }
+        wait_for_stop_signal().await;
+        info!("stopping: answering queries already received");
+        running.shutdown().await;
+        info!("stopped");
+        ExitCode::SUCCESS
+    })
+}
+
+async fn wait_for_stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        error!("cannot install signal handlers; stop with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+}
