@@ -4,7 +4,10 @@
 //! Data flows one way: configuration ([`load`]) and, later, health snapshots are compiled into
 //! an immutable [`load::Snapshot`]; the query path ([`dns`]) only reads the current snapshot.
 
+pub mod config;
 pub mod dns;
 pub mod error;
+pub mod geo;
 pub mod load;
+pub mod steering;
 pub mod zone;

@@ -80,8 +80,17 @@ fn init_logging() {
         .init();
 }
 
+impl DataArgs {
+    fn sources(&self) -> load::Sources {
+        load::Sources {
+            zones: self.zones.clone(),
+            geoip: self.geoip.clone(),
+        }
+    }
+}
+
 fn check(args: &DataArgs) -> ExitCode {
-    match load::load(&args.zones) {
+    match load::load(&args.sources()) {
         Ok(snapshot) => {
             println!("ok: {}", snapshot.summary());
             ExitCode::SUCCESS
@@ -101,7 +110,7 @@ fn check(args: &DataArgs) -> ExitCode {
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
-    let snapshot = match load::load(&args.data.zones) {
+    let snapshot = match load::load(&args.data.sources()) {
         Ok(s) => s,
         Err(errors) => {
             for e in &errors.0 {
@@ -115,7 +124,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         snapshot.summary(),
         args.data.zones.display()
     );
-    let state = Arc::new(ArcSwap::from_pointee(snapshot));
+    let state = Arc::new(ArcSwap::from_pointee(load::State::new(Arc::new(snapshot))));
     let responder = Arc::new(Responder::new(state));
     let mut opts = ServerOptions {
         listen: args.listen.clone(),

@@ -5,7 +5,9 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use smallvec::SmallVec;
 
-use crate::zone::{Found, Node, WireName, Zone, Zones};
+use crate::load::{Snapshot, State};
+use crate::steering::{self, Client, Family};
+use crate::zone::{Found, Node, WireName, Zone};
 
 /// CNAME hops followed inside a zone before giving up (loops end here too).
 const MAX_CNAME_HOPS: usize = 8;
@@ -24,10 +26,40 @@ pub enum Owner<'a> {
     Name(&'a Name),
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RrRef<'a> {
     pub owner: Owner<'a>,
-    pub records: &'a [Record],
+    pub records: Records<'a>,
+}
+
+/// An RRset as stored, or some of a pool's records in the order steering chose.
+#[derive(Debug, Clone)]
+pub enum Records<'a> {
+    All(&'a [Record]),
+    Picked(&'a [Record], SmallVec<[u16; 8]>),
+}
+
+impl<'a> Records<'a> {
+    pub fn iter(&self) -> impl Iterator<Item = &'a Record> + '_ {
+        let (all, picked) = match self {
+            Records::All(r) => (Some(*r), None),
+            Records::Picked(r, idx) => (None, Some((*r, idx))),
+        };
+        all.into_iter().flatten().chain(
+            picked
+                .into_iter()
+                .flat_map(|(r, idx)| idx.iter().map(move |&i| &r[i as usize])),
+        )
+    }
+}
+
+impl<'a> RrRef<'a> {
+    fn all(owner: Owner<'a>, records: &'a [Record]) -> Self {
+        Self {
+            owner,
+            records: Records::All(records),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -55,16 +87,20 @@ impl<'a> Answer<'a> {
 
     fn negative(&mut self, zone: &'a Zone, rcode: ResponseCode) {
         self.rcode = rcode;
-        self.authority.push(RrRef {
-            owner: Owner::Record,
-            records: &zone.negative_soa,
-        });
+        self.authority
+            .push(RrRef::all(Owner::Record, &zone.negative_soa));
     }
 }
 
-/// Answers an IN-class question from the static zones.
-pub fn lookup<'a>(zones: &'a Zones, qname: &WireName, qtype: RecordType) -> Answer<'a> {
-    let Some(zone) = zones.find(qname) else {
+/// Answers an IN-class question: static zone data, and load-balanced names by steering.
+pub fn lookup<'a>(
+    state: &'a State,
+    qname: &WireName,
+    qtype: RecordType,
+    client: Client,
+) -> Answer<'a> {
+    let snap: &'a Snapshot = &state.config;
+    let Some(zone) = snap.zones.find(qname) else {
         return Answer::new(ResponseCode::Refused);
     };
     let mut ans = Answer::new(ResponseCode::NoError);
@@ -91,32 +127,36 @@ pub fn lookup<'a>(zones: &'a Zones, qname: &WireName, qtype: RecordType) -> Answ
                     Some(t) if wildcard => Owner::Name(t),
                     _ => Owner::Record,
                 };
+                if let Some(lb) = node.lb {
+                    let family = match qtype {
+                        RecordType::A => Some(Family::V4),
+                        RecordType::AAAA => Some(Family::V6),
+                        // RFC 8482: the steered A RRset stands for all of them.
+                        RecordType::ANY => Some(Family::V4),
+                        _ => None,
+                    };
+                    if let Some(family) = family {
+                        steer(state, lb, family, client, owner, zone, &mut ans);
+                        return ans;
+                    }
+                }
                 if qtype == RecordType::ANY {
                     // RFC 8482 §4.2: one RRset stands for all of them.
                     match node.rrsets.first() {
-                        Some(rs) => ans.answer.push(RrRef {
-                            owner,
-                            records: &rs.records,
-                        }),
+                        Some(rs) => ans.answer.push(RrRef::all(owner, &rs.records)),
                         None => ans.negative(zone, ResponseCode::NoError),
                     }
                     return ans;
                 }
                 if let Some(rs) = node.get(qtype) {
-                    ans.answer.push(RrRef {
-                        owner,
-                        records: &rs.records,
-                    });
+                    ans.answer.push(RrRef::all(owner, &rs.records));
                     add_target_addresses(zone, &rs.records, &mut ans);
                     return ans;
                 }
                 if qtype != RecordType::CNAME
                     && let Some(cname) = node.get(RecordType::CNAME)
                 {
-                    ans.answer.push(RrRef {
-                        owner,
-                        records: &cname.records,
-                    });
+                    ans.answer.push(RrRef::all(owner, &cname.records));
                     let RData::CNAME(next) = &cname.records[0].data else {
                         return ans;
                     };
@@ -141,10 +181,7 @@ fn referral<'a>(zone: &'a Zone, cut: &'a Node, ans: &mut Answer<'a>) {
     let Some(ns) = cut.get(RecordType::NS) else {
         return;
     };
-    ans.authority.push(RrRef {
-        owner: Owner::Record,
-        records: &ns.records,
-    });
+    ans.authority.push(RrRef::all(Owner::Record, &ns.records));
     // Glue: addresses of the name servers that live in or below this zone.
     add_target_addresses(zone, &ns.records, ans);
 }
@@ -167,11 +204,67 @@ fn add_target_addresses<'a>(zone: &'a Zone, records: &'a [Record], ans: &mut Ans
         };
         for rtype in [RecordType::A, RecordType::AAAA] {
             if let Some(rs) = node.get(rtype) {
-                ans.additional.push(RrRef {
-                    owner: Owner::Record,
-                    records: &rs.records,
-                });
+                ans.additional.push(RrRef::all(Owner::Record, &rs.records));
             }
         }
+    }
+}
+
+/// A load-balanced name: the steering decision, as records.
+fn steer<'a>(
+    state: &'a State,
+    lb_id: u32,
+    family: Family,
+    client: Client,
+    owner: Owner<'a>,
+    zone: &'a Zone,
+    ans: &mut Answer<'a>,
+) {
+    let snap: &'a Snapshot = &state.config;
+    let lb = &snap.steering.load_balancers[lb_id as usize];
+    let compiled = &snap.compiled[lb_id as usize];
+    let (candidates, scope): (&[_], u8) = match &compiled.map {
+        Some(map) => {
+            let (list, depth) = map.lookup(client.addr);
+            (&compiled.lists[list as usize], depth)
+        }
+        None => (&lb.default_pools, 0),
+    };
+    let d = steering::decide(
+        &snap.steering,
+        lb,
+        candidates,
+        &state.health,
+        client,
+        family,
+        &mut rand::rng(),
+    );
+    let records = d.pool.and_then(|p| compiled.pool_records(p));
+    let Some(records) = records.filter(|_| !d.origins.is_empty()) else {
+        ans.negative(zone, ResponseCode::NoError);
+        return;
+    };
+    let all = match family {
+        Family::V4 => &records.v4,
+        Family::V6 => &records.v6,
+    };
+    let picked = d
+        .origins
+        .iter()
+        .filter_map(|&o| records.record_of(&snap.steering, o, family))
+        .collect();
+    // An owner of Qname would echo the client's spelling; steered records carry the load
+    // balancer's name, which is the same name.
+    let owner = match owner {
+        Owner::Qname => Owner::Qname,
+        _ => Owner::Record,
+    };
+    ans.answer.push(RrRef {
+        owner,
+        records: Records::Picked(all, picked),
+    });
+    if d.location_dependent {
+        let geo_scope = if lb.policy.uses_location() { scope } else { 0 };
+        ans.ecs_scope = ans.ecs_scope.max(geo_scope).max(d.hash_prefix);
     }
 }

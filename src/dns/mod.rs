@@ -22,7 +22,8 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, B
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
 
-use crate::load::Snapshot;
+use crate::load::State;
+use crate::steering::Client;
 use crate::zone::WireName;
 use answer::{Answer, Owner, RrRef};
 
@@ -41,11 +42,11 @@ pub enum Transport {
 
 /// Answers queries from whatever snapshot is current.
 pub struct Responder {
-    state: Arc<ArcSwap<Snapshot>>,
+    state: Arc<ArcSwap<State>>,
 }
 
 impl Responder {
-    pub fn new(state: Arc<ArcSwap<Snapshot>>) -> Self {
+    pub fn new(state: Arc<ArcSwap<State>>) -> Self {
         Self { state }
     }
 
@@ -92,7 +93,7 @@ impl Responder {
         } else {
             &[]
         };
-        let snapshot = self.state.load();
+        let state = self.state.load();
         let mut ecs = None;
         let mut resp_edns = None;
         let ans = (|| {
@@ -132,7 +133,13 @@ impl Responder {
             if q.query_class() != DNSClass::IN {
                 return Answer::new(ResponseCode::Refused);
             }
-            answer::lookup(&snapshot.zones, &qname, qtype)
+            // RFC 7871 §7.1.2: the ECS address stands for the client unless its source prefix
+            // is 0, which asks that the resolver's own address be used.
+            let addr = match &ecs {
+                Some(cs) if cs.source_prefix() > 0 => cs.addr(),
+                _ => src.ip(),
+            };
+            answer::lookup(&state, &qname, qtype, Client { addr })
         })();
 
         meta.response_code = ans.rcode;
@@ -201,7 +208,7 @@ fn emit_rr(enc: &mut BinEncoder<'_>, owner: Owner<'_>, rec: &Record) -> Result<(
 fn emit_section(enc: &mut BinEncoder<'_>, section: &[RrRef<'_>]) -> (u16, bool) {
     let mut count = 0;
     for rrset in section {
-        for rec in rrset.records {
+        for rec in rrset.records.iter() {
             let mark = enc.offset();
             if emit_rr(enc, rrset.owner, rec).is_err() {
                 enc.set_offset(mark);

@@ -121,6 +121,8 @@ pub struct Node {
     pub rrsets: Vec<RRset>,
     /// A delegation point: NS records below the apex.
     pub cut: bool,
+    /// A load balancer answers A and AAAA here (index into the snapshot's load balancers).
+    pub lb: Option<u32>,
 }
 
 impl Node {
@@ -321,6 +323,44 @@ impl Zone {
         })
     }
 
+    /// Makes `name` a load-balanced name. Refused where the zone file already answers A, AAAA
+    /// or CNAME there (two sources for one RRset), and at or below a zone cut (the data would
+    /// never be served authoritatively).
+    pub fn attach_load_balancer(&mut self, name: &Name, id: u32) -> Result<(), String> {
+        let wire = WireName::from_name(name);
+        for suffix in wire.suffixes() {
+            if suffix.len() <= self.origin_key.len() {
+                break;
+            }
+            if self.nodes.get(suffix).is_some_and(|n| n.cut) {
+                return Err(format!(
+                    "{name} is at or below the delegation point of a zone cut"
+                ));
+            }
+        }
+        if let Some(node) = self.nodes.get(wire.as_bytes()) {
+            for t in [RecordType::A, RecordType::AAAA, RecordType::CNAME] {
+                if node.get(t).is_some() {
+                    return Err(format!(
+                        "{name} has {t} records in the zone file; a load balancer answers A and \
+                         AAAA there itself (remove them from the zone file)"
+                    ));
+                }
+            }
+            if node.lb.is_some() {
+                return Err(format!("{name} already has a load balancer"));
+            }
+        }
+        self.nodes.entry(wire.as_bytes().into()).or_default().lb = Some(id);
+        let key = wire.as_bytes();
+        let mut off = 0;
+        while key.len() - off > self.origin_key.len() {
+            off += key[off] as usize + 1;
+            self.nodes.entry(key[off..].into()).or_default();
+        }
+        Ok(())
+    }
+
     pub fn node(&self, key: &[u8]) -> Option<&Node> {
         self.nodes.get(key)
     }
@@ -397,6 +437,11 @@ impl Zones {
 
     pub fn iter(&self) -> impl Iterator<Item = &Zone> {
         self.by_origin.values()
+    }
+
+    pub fn get_mut(&mut self, origin: &Name) -> Option<&mut Zone> {
+        self.by_origin
+            .get_mut(WireName::from_name(origin).as_bytes())
     }
 
     pub fn len(&self) -> usize {

@@ -1,0 +1,491 @@
+//! Steering decisions: which pool, then which origins, for one query.
+//!
+//! Everything here is a pure function of (configuration, health view, client, family) plus a
+//! random source for the `random` choices, so it is tested exhaustively without sockets.
+//!
+//! Location enters in two steps. At load time every network of the GeoIP database is mapped to
+//! the load balancer's *ordered candidate pool list* for that location ([`candidates`]); equal
+//! neighbours merge in a prefix tree ([`crate::geo::GeoMap`]), whose leaf depth is the widest
+//! prefix with the same list: the ECS scope. At query time the list is looked up and health
+//! picks the first usable pool in it. Because the list does not depend on health, the scope
+//! stays correct whatever is up or down.
+
+use std::net::IpAddr;
+
+use rand::{Rng, RngExt};
+use smallvec::SmallVec;
+
+use crate::config::{
+    LoadBalancer, OnAllDown, OriginId, OriginSteering, Policy, PoolId, SteeringConfig,
+};
+use crate::geo::Location;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+/// What health monitoring knows, indexed like the configuration's origins and pools.
+#[derive(Debug, Clone, Default)]
+pub struct HealthView {
+    pub origins: Vec<OriginHealth>,
+    pub pools: Vec<PoolHealth>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct OriginHealth {
+    /// The monitor's verdict (always true without a monitor).
+    pub up: bool,
+    /// Taken out of service by an operator (drain), whatever its health.
+    pub drained: bool,
+    /// Smoothed probe round-trip time.
+    pub rtt_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PoolHealth {
+    pub drained: bool,
+}
+
+impl HealthView {
+    /// Every origin up: the view before any monitor has reported, and without monitors.
+    pub fn all_up(cfg: &SteeringConfig) -> Self {
+        Self {
+            origins: vec![
+                OriginHealth {
+                    up: true,
+                    drained: false,
+                    rtt_ms: None,
+                };
+                cfg.origins.len()
+            ],
+            pools: vec![PoolHealth::default(); cfg.pools.len()],
+        }
+    }
+
+    fn origin(&self, id: OriginId) -> Option<&OriginHealth> {
+        self.origins.get(id as usize)
+    }
+}
+
+/// The rule that produced a candidate list, for `explain`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rule {
+    /// `default_pools` in order (failover, random, dynamic; or no location rule matched).
+    DefaultPools,
+    /// A geo map entry: its level and key, e.g. ("country", "DE").
+    Geo(&'static str, String),
+    /// Proximity: pools sorted by distance from the client's coordinates.
+    Nearest,
+    /// Proximity or geo without a usable location.
+    UnknownLocation,
+}
+
+/// The ordered pools to try for a client at `loc`, most preferred first, and why. Only
+/// meaningful for policies that use location; the others try `default_pools`.
+pub fn candidates(
+    cfg: &SteeringConfig,
+    lb: &LoadBalancer,
+    loc: Option<&Location>,
+) -> (Vec<PoolId>, Rule) {
+    match lb.policy {
+        Policy::Geo => geo_candidates(lb, loc),
+        Policy::Proximity => match loc.and_then(Location::coordinates) {
+            Some(client) => {
+                let mut pools: Vec<(f64, usize, PoolId)> = lb
+                    .default_pools
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &p)| {
+                        let at = cfg.pools[p as usize]
+                            .coordinates
+                            .expect("config requires coordinates for proximity");
+                        (great_circle_km(client, at), i, p)
+                    })
+                    .collect();
+                // Ties keep the configured order.
+                pools.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                (pools.into_iter().map(|x| x.2).collect(), Rule::Nearest)
+            }
+            None => (lb.default_pools.clone(), Rule::UnknownLocation),
+        },
+        _ => (lb.default_pools.clone(), Rule::DefaultPools),
+    }
+}
+
+/// Geo: every matching entry, most specific first (subdivision, country, region, continent),
+/// then `default_pools`; each pool once. Trying them in this order is "the most specific
+/// entry that has a healthy pool wins, failing over along its list, then default_pools".
+fn geo_candidates(lb: &LoadBalancer, loc: Option<&Location>) -> (Vec<PoolId>, Rule) {
+    let Some(loc) = loc else {
+        return (lb.default_pools.clone(), Rule::UnknownLocation);
+    };
+    let levels: [(
+        &'static str,
+        Option<&str>,
+        &std::collections::HashMap<String, Vec<PoolId>>,
+    ); 4] = [
+        ("subdivision", loc.subdivision(), &lb.rules.subdivision),
+        ("country", loc.country(), &lb.rules.country),
+        ("region", loc.region(), &lb.rules.region),
+        ("continent", loc.continent(), &lb.rules.continent),
+    ];
+    let mut out: Vec<PoolId> = Vec::new();
+    let mut rule = None;
+    for (level, key, map) in levels {
+        if let Some(list) = key.and_then(|k| map.get(k)) {
+            if rule.is_none() {
+                rule = Some(Rule::Geo(level, key.unwrap_or_default().to_string()));
+            }
+            for &p in list {
+                if !out.contains(&p) {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    for &p in &lb.default_pools {
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    (out, rule.unwrap_or(Rule::DefaultPools))
+}
+
+/// Haversine distance on a sphere of the Earth's mean radius.
+pub fn great_circle_km(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (lat1, lon1) = (a.0.to_radians(), a.1.to_radians());
+    let (lat2, lon2) = (b.0.to_radians(), b.1.to_radians());
+    let h = ((lat2 - lat1) / 2.0).sin().powi(2)
+        + lat1.cos() * lat2.cos() * ((lon2 - lon1) / 2.0).sin().powi(2);
+    2.0 * 6371.0 * h.sqrt().min(1.0).asin()
+}
+
+/// How the pool was arrived at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A usable pool from the candidates.
+    Steered,
+    /// Nothing usable: `fallback_pool`.
+    Fallback,
+    /// Nothing usable: steered as if everything were healthy (`on_all_down = "all"`).
+    AllDownIgnoringHealth,
+    /// No addresses: every pool down with `on_all_down = "nodata"`, the fallback pool
+    /// disabled, or no pool has an address of the queried family.
+    NoData,
+}
+
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub pool: Option<PoolId>,
+    /// Origins to answer with, in answer order.
+    pub origins: SmallVec<[OriginId; 8]>,
+    pub outcome: Outcome,
+    /// Whether the client's location (or network, for `hash`) chose this answer; if so, the
+    /// finest prefix length it depends on beyond the geo map's scope.
+    pub location_dependent: bool,
+    pub hash_prefix: u8,
+}
+
+/// The client as steering sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Client {
+    /// The ECS address when the query carried one with a non-zero source prefix, else the
+    /// query's source address.
+    pub addr: IpAddr,
+}
+
+/// Decides one query. `candidates` is the load balancer's ordered list for this client (from
+/// the geo map, or `default_pools`).
+pub fn decide<R: Rng + ?Sized>(
+    cfg: &SteeringConfig,
+    lb: &LoadBalancer,
+    candidates: &[PoolId],
+    health: &HealthView,
+    client: Client,
+    family: Family,
+    rng: &mut R,
+) -> Decision {
+    let view = View {
+        cfg,
+        health,
+        ignore_health: false,
+    };
+    if let Some(d) = steer(&view, lb, candidates, client, family, rng) {
+        return d;
+    }
+    // No usable pool. If some pool is up but none has the family, that is NODATA for this
+    // family rather than an outage.
+    if candidates.iter().any(|&p| view.pool_up(p)) {
+        return no_data();
+    }
+    match lb.on_all_down {
+        OnAllDown::Nodata => no_data(),
+        OnAllDown::All => {
+            let view = View {
+                ignore_health: true,
+                ..view
+            };
+            match steer(&view, lb, candidates, client, family, rng) {
+                Some(mut d) => {
+                    d.outcome = Outcome::AllDownIgnoringHealth;
+                    d
+                }
+                None => no_data(),
+            }
+        }
+        OnAllDown::Fallback => {
+            let p = lb.fallback_pool;
+            if !view.pool_enabled(p) {
+                return no_data();
+            }
+            // Health is ignored for the fallback pool (Cloudflare), but where some of its
+            // origins are up, those are the better answer.
+            let healthy = view.usable_origins(p, family);
+            let origins = if healthy.is_empty() {
+                View {
+                    ignore_health: true,
+                    ..view
+                }
+                .usable_origins(p, family)
+            } else {
+                healthy
+            };
+            if origins.is_empty() {
+                return no_data();
+            }
+            let (picked, hash_prefix) = pick_origins(cfg, lb, p, &origins, client, rng);
+            Decision {
+                pool: Some(p),
+                origins: picked,
+                outcome: Outcome::Fallback,
+                location_dependent: hash_prefix > 0,
+                hash_prefix,
+            }
+        }
+    }
+}
+
+fn no_data() -> Decision {
+    Decision {
+        pool: None,
+        origins: SmallVec::new(),
+        outcome: Outcome::NoData,
+        location_dependent: false,
+        hash_prefix: 0,
+    }
+}
+
+fn steer<R: Rng + ?Sized>(
+    view: &View<'_>,
+    lb: &LoadBalancer,
+    candidates: &[PoolId],
+    client: Client,
+    family: Family,
+    rng: &mut R,
+) -> Option<Decision> {
+    let usable = |p: PoolId| view.pool_up(p) && !view.usable_origins(p, family).is_empty();
+    let pool = match lb.policy {
+        Policy::Failover | Policy::Geo | Policy::Proximity => {
+            candidates.iter().copied().find(|&p| usable(p))?
+        }
+        Policy::Random => {
+            let choices: SmallVec<[(PoolId, f64); 8]> = lb
+                .default_pools
+                .iter()
+                .zip(&lb.pool_weights)
+                .filter(|(p, _)| usable(**p))
+                .map(|(&p, &w)| (p, w))
+                .collect();
+            weighted_choice(&choices, rng)?
+        }
+        Policy::Dynamic => {
+            let mut best: Option<(f64, PoolId)> = None;
+            for &p in candidates.iter().filter(|&&p| usable(p)) {
+                if let Some(rtt) = view.pool_rtt(p)
+                    && best.is_none_or(|(b, _)| rtt < b)
+                {
+                    best = Some((rtt, p));
+                }
+            }
+            // Without RTT data, failover order (as Cloudflare does).
+            match best {
+                Some((_, p)) => p,
+                None => candidates.iter().copied().find(|&p| usable(p))?,
+            }
+        }
+    };
+    let origins = view.usable_origins(pool, family);
+    let (picked, hash_prefix) = pick_origins(view.cfg, lb, pool, &origins, client, rng);
+    Some(Decision {
+        pool: Some(pool),
+        origins: picked,
+        outcome: Outcome::Steered,
+        location_dependent: lb.policy.uses_location() || hash_prefix > 0,
+        hash_prefix,
+    })
+}
+
+/// Picks among weighted items; zero weights only when every weight is zero.
+fn weighted_choice<R: Rng + ?Sized, T: Copy>(items: &[(T, f64)], rng: &mut R) -> Option<T> {
+    if items.is_empty() {
+        return None;
+    }
+    let total: f64 = items.iter().map(|x| x.1).sum();
+    if total <= 0.0 {
+        return Some(items[rng.random_range(0..items.len())].0);
+    }
+    let mut x = rng.random::<f64>() * total;
+    for &(item, w) in items {
+        if x < w {
+            return Some(item);
+        }
+        x -= w;
+    }
+    items.iter().rev().find(|x| x.1 > 0.0).map(|x| x.0)
+}
+
+struct View<'a> {
+    cfg: &'a SteeringConfig,
+    health: &'a HealthView,
+    ignore_health: bool,
+}
+
+impl View<'_> {
+    fn pool_enabled(&self, p: PoolId) -> bool {
+        self.cfg.pools[p as usize].enabled
+            && !self.health.pools.get(p as usize).is_some_and(|h| h.drained)
+    }
+
+    fn origin_usable(&self, o: OriginId) -> bool {
+        let enabled = self.cfg.origins[o as usize].enabled;
+        let h = self.health.origin(o);
+        let drained = h.is_some_and(|h| h.drained);
+        let up = self.ignore_health || h.is_some_and(|h| h.up);
+        enabled && !drained && up
+    }
+
+    /// Enabled, not drained, and at least `minimum_origins` origins usable.
+    fn pool_up(&self, p: PoolId) -> bool {
+        let pool = &self.cfg.pools[p as usize];
+        if !self.pool_enabled(p) {
+            return false;
+        }
+        let up = pool
+            .origins
+            .clone()
+            .filter(|&o| self.origin_usable(o))
+            .count();
+        up >= pool.minimum_origins as usize
+    }
+
+    fn usable_origins(&self, p: PoolId, family: Family) -> SmallVec<[OriginId; 8]> {
+        self.cfg.pools[p as usize]
+            .origins
+            .clone()
+            .filter(|&o| {
+                let origin = &self.cfg.origins[o as usize];
+                let has = match family {
+                    Family::V4 => origin.v4.is_some(),
+                    Family::V6 => origin.v6.is_some(),
+                };
+                has && self.origin_usable(o)
+            })
+            .collect()
+    }
+
+    /// Mean smoothed RTT of the pool's healthy origins.
+    fn pool_rtt(&self, p: PoolId) -> Option<f64> {
+        let (sum, n) = self.cfg.pools[p as usize]
+            .origins
+            .clone()
+            .filter(|&o| self.origin_usable(o))
+            .filter_map(|o| self.health.origin(o).and_then(|h| h.rtt_ms))
+            .fold((0.0, 0usize), |(s, n), r| (s + r, n + 1));
+        (n > 0).then(|| sum / n as f64)
+    }
+}
+
+/// The subnet `hash` steering keys on: the client's /24 (IPv4) or /56 (IPv6), as a number.
+pub fn client_network(addr: IpAddr) -> (u128, u8) {
+    match addr {
+        IpAddr::V4(a) => (u128::from(u32::from(a) & 0xffff_ff00), 24),
+        IpAddr::V6(a) => {
+            if let Some(v4) = a.to_ipv4_mapped() {
+                return client_network(IpAddr::V4(v4));
+            }
+            (u128::from(a) & !((1u128 << 72) - 1), 56)
+        }
+    }
+}
+
+/// Orders `origins` by the pool's origin steering and keeps `max_answers`. Returns them and
+/// the client prefix length the order depends on (0 for random).
+fn pick_origins<R: Rng + ?Sized>(
+    cfg: &SteeringConfig,
+    lb: &LoadBalancer,
+    pool: PoolId,
+    origins: &[OriginId],
+    client: Client,
+    rng: &mut R,
+) -> (SmallVec<[OriginId; 8]>, u8) {
+    let weight = |o: OriginId| cfg.origins[o as usize].weight;
+    let all_zero = origins.iter().all(|&o| weight(o) <= 0.0);
+    // Zero-weight origins are answered only when no other is usable.
+    let eff = |o: OriginId| if all_zero { 1.0 } else { weight(o) };
+    let mut keyed: SmallVec<[(f64, OriginId); 16]> = SmallVec::new();
+    let hash_prefix = match cfg.pools[pool as usize].origin_steering {
+        OriginSteering::Random => {
+            // Efraimidis–Spirakis: sorting by u^(1/w) gives a weighted random order.
+            for &o in origins {
+                let w = eff(o);
+                if w > 0.0 {
+                    let u: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
+                    keyed.push((u.powf(1.0 / w), o));
+                }
+            }
+            0
+        }
+        OriginSteering::Hash => {
+            // Weighted rendezvous hashing: when an origin goes, only the clients it served
+            // move, and they spread over the others by weight.
+            let (net, prefix) = client_network(client.addr);
+            for &o in origins {
+                let w = eff(o);
+                if w > 0.0 {
+                    let h = mix(net as u64 ^ (net >> 64) as u64, origin_key(cfg, o));
+                    // Map to (0, 1): never 0 or 1, so ln is finite and negative.
+                    let unit = ((h >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+                    keyed.push((-w / unit.ln(), o));
+                }
+            }
+            prefix
+        }
+    };
+    keyed.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let out = keyed.iter().take(lb.max_answers).map(|&(_, o)| o).collect();
+    (out, hash_prefix)
+}
+
+/// A stable key for an origin: its probe address (stays the same across reloads, unlike ids).
+fn origin_key(cfg: &SteeringConfig, o: OriginId) -> u64 {
+    match cfg.origins[o as usize].probe_address() {
+        IpAddr::V4(a) => u64::from(u32::from(a)),
+        IpAddr::V6(a) => {
+            let x = u128::from(a);
+            (x as u64) ^ ((x >> 64) as u64).rotate_left(17)
+        }
+    }
+}
+
+/// SplitMix64-style mixing of two words: fast, and well spread for rendezvous scores.
+fn mix(a: u64, b: u64) -> u64 {
+    let mut z = a
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(b.rotate_left(31))
+        .wrapping_add(0x632B_E59B_D9B4_E019);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
