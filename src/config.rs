@@ -271,6 +271,7 @@ struct RawOrigin {
 }
 
 type PoolList = Spanned<Vec<Spanned<String>>>;
+type LocationMap = BTreeMap<Spanned<String>, PoolList>;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -283,13 +284,13 @@ struct RawLoadBalancer {
     on_all_down: OnAllDown,
     max_answers: Option<Spanned<i64>>,
     #[serde(default)]
-    subdivision_pools: BTreeMap<Spanned<String>, PoolList>,
+    subdivision_pools: LocationMap,
     #[serde(default)]
-    country_pools: BTreeMap<Spanned<String>, PoolList>,
+    country_pools: LocationMap,
     #[serde(default)]
-    region_pools: BTreeMap<Spanned<String>, PoolList>,
+    region_pools: LocationMap,
     #[serde(default)]
-    continent_pools: BTreeMap<Spanned<String>, PoolList>,
+    continent_pools: LocationMap,
     #[serde(default)]
     pool_weights: BTreeMap<Spanned<String>, Spanned<f64>>,
 }
@@ -851,7 +852,7 @@ impl FileCx<'_> {
         };
 
         let mut rules = GeoRules::default();
-        let maps: [(&str, &BTreeMap<Spanned<String>, PoolList>, fn(&str) -> bool); 4] = [
+        let maps: [(&str, &LocationMap, fn(&str) -> bool); 4] = [
             (
                 "subdivision",
                 &lb.subdivision_pools,

@@ -20,6 +20,8 @@ use crate::config::{
 };
 use crate::geo::Location;
 
+type PoolMap = std::collections::HashMap<String, Vec<PoolId>>;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
     V4,
@@ -121,11 +123,7 @@ fn geo_candidates(lb: &LoadBalancer, loc: Option<&Location>) -> (Vec<PoolId>, Ru
     let Some(loc) = loc else {
         return (lb.default_pools.clone(), Rule::UnknownLocation);
     };
-    let levels: [(
-        &'static str,
-        Option<&str>,
-        &std::collections::HashMap<String, Vec<PoolId>>,
-    ); 4] = [
+    let levels: [(&'static str, Option<&str>, &PoolMap); 4] = [
         ("subdivision", loc.subdivision(), &lb.rules.subdivision),
         ("country", loc.country(), &lb.rules.country),
         ("region", loc.region(), &lb.rules.region),
