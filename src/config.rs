@@ -272,6 +272,7 @@ struct RawOrigin {
 
 type PoolList = Spanned<Vec<Spanned<String>>>;
 type LocationMap = BTreeMap<Spanned<String>, PoolList>;
+type CodeCheck = fn(&str) -> bool;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -852,7 +853,7 @@ impl FileCx<'_> {
         };
 
         let mut rules = GeoRules::default();
-        let maps: [(&str, &LocationMap, fn(&str) -> bool); 4] = [
+        let maps: [(&str, &LocationMap, CodeCheck); 4] = [
             (
                 "subdivision",
                 &lb.subdivision_pools,
