@@ -324,15 +324,23 @@ pub fn read_file(
     lookup_env: &dyn Fn(&str) -> Option<String>,
     errors: &mut Vec<ConfigError>,
 ) {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => {
-            errors.push(ConfigError::file(path, format!("cannot read: {e}")));
-            return;
-        }
-    };
-    let lines = Lines { text: &text };
-    let raw: RawFile = match toml::from_str(&text) {
+    match std::fs::read_to_string(path) {
+        Ok(text) => read_str(path, &text, zone, out, lookup_env, errors),
+        Err(e) => errors.push(ConfigError::file(path, format!("cannot read: {e}"))),
+    }
+}
+
+/// [`read_file`] on text already read; `path` is used in messages.
+pub fn read_str(
+    path: &Path,
+    text: &str,
+    zone: &Name,
+    out: &mut SteeringConfig,
+    lookup_env: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<ConfigError>,
+) {
+    let lines = Lines { text };
+    let raw: RawFile = match toml::from_str(text) {
         Ok(r) => r,
         Err(e) => {
             let line = e.span().map_or(1, |s| lines.of(s.start));

@@ -1,0 +1,807 @@
+//! Policy tests: no sockets, no database. Locations are built by hand; health views too.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::Path;
+use std::str::FromStr;
+
+use hickory_proto::rr::Name;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use super::*;
+use crate::config::{self, LoadBalancer, OriginId, PoolId, SteeringConfig};
+use crate::geo::Location;
+
+const BASE: &str = r#"
+[pools.us]
+latitude = 38.9
+longitude = -77.4
+origins = [
+  { address = "198.51.100.1", address_v6 = "2001:db8:1::1" },
+  { address = "198.51.100.2", address_v6 = "2001:db8:1::2" },
+]
+[pools.eu]
+latitude = 50.1
+longitude = 8.7
+origins = [
+  { address = "198.51.100.11", address_v6 = "2001:db8:2::1" },
+  { address = "198.51.100.12", address_v6 = "2001:db8:2::2" },
+]
+[pools.ap]
+latitude = -33.9
+longitude = 151.2
+origins = [ { address = "198.51.100.21" } ]
+
+[load_balancers.geo]
+steering = "geo"
+default_pools = ["us", "eu", "ap"]
+fallback_pool = "us"
+continent_pools = { EU = ["eu", "us"], NA = ["us", "eu"], OC = ["ap", "us"] }
+region_pools = { WNAM = ["ap"] }
+country_pools = { CA = ["eu"] }
+subdivision_pools = { "CA-BC" = ["us"] }
+
+[load_balancers.failover]
+steering = "failover"
+default_pools = ["us", "eu", "ap"]
+fallback_pool = "ap"
+
+[load_balancers.near]
+steering = "proximity"
+default_pools = ["us", "eu", "ap"]
+
+[load_balancers.fast]
+steering = "dynamic"
+default_pools = ["us", "eu", "ap"]
+"#;
+
+fn parse(extra: &str) -> SteeringConfig {
+    let zone = Name::from_str("example.com.").unwrap();
+    let mut cfg = SteeringConfig::default();
+    let mut errors = Vec::new();
+    let text = format!("{BASE}\n{extra}");
+    config::read_str(
+        Path::new("test.toml"),
+        &text,
+        &zone,
+        &mut cfg,
+        &|_| None,
+        &mut errors,
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    cfg
+}
+
+fn lb<'a>(cfg: &'a SteeringConfig, name: &str) -> &'a LoadBalancer {
+    let n = Name::from_str(&format!("{name}.example.com.")).unwrap();
+    cfg.load_balancers.iter().find(|l| l.name == n).unwrap()
+}
+
+fn pool(cfg: &SteeringConfig, name: &str) -> PoolId {
+    cfg.pools.iter().position(|p| p.name == name).unwrap() as PoolId
+}
+
+fn origins_of(cfg: &SteeringConfig, name: &str) -> Vec<OriginId> {
+    cfg.pools[pool(cfg, name) as usize]
+        .origins
+        .clone()
+        .collect()
+}
+
+fn loc(continent: &str, country: &str, subdivision: Option<&str>, region: &str) -> Location {
+    Location {
+        continent: Some(continent.into()),
+        country: Some(country.into()),
+        subdivision: subdivision.map(Into::into),
+        region: Some(region.into()),
+        coordinates: None,
+    }
+}
+
+fn at(lat: f64, lon: f64) -> Location {
+    Location {
+        coordinates: Some((lat, lon)),
+        ..Location::default()
+    }
+}
+
+const CLIENT: Client = Client {
+    addr: IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7)),
+};
+
+fn decide_for(
+    cfg: &SteeringConfig,
+    lb_name: &str,
+    location: Option<&Location>,
+    health: &HealthView,
+    family: Family,
+) -> Decision {
+    let lb = lb(cfg, lb_name);
+    let (cands, _) = candidates(cfg, lb, location);
+    decide(
+        cfg,
+        lb,
+        &cands,
+        health,
+        CLIENT,
+        family,
+        &mut StdRng::seed_from_u64(1),
+    )
+}
+
+fn chosen(d: &Decision) -> Option<PoolId> {
+    d.pool
+}
+
+fn down(cfg: &SteeringConfig, health: &mut HealthView, pool_name: &str) {
+    for o in origins_of(cfg, pool_name) {
+        health.origins[o as usize].up = false;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Candidate lists (location → ordered pools).
+
+#[test]
+fn geo_most_specific_entry_comes_first() {
+    let cfg = parse("");
+    let geo = lb(&cfg, "geo");
+    let (us, eu, ap) = (pool(&cfg, "us"), pool(&cfg, "eu"), pool(&cfg, "ap"));
+    // Subdivision beats country beats region beats continent.
+    let bc = loc("NA", "CA", Some("CA-BC"), "WNAM");
+    let (list, rule) = candidates(&cfg, geo, Some(&bc));
+    assert_eq!(rule, Rule::Geo("subdivision", "CA-BC".into()));
+    assert_eq!(list, vec![us, eu, ap]);
+    let quebec = loc("NA", "CA", Some("CA-QC"), "ENAM");
+    let (list, rule) = candidates(&cfg, geo, Some(&quebec));
+    assert_eq!(rule, Rule::Geo("country", "CA".into()));
+    assert_eq!(list, vec![eu, us, ap]);
+    let california = loc("NA", "US", Some("US-CA"), "WNAM");
+    let (list, rule) = candidates(&cfg, geo, Some(&california));
+    assert_eq!(rule, Rule::Geo("region", "WNAM".into()));
+    assert_eq!(list, vec![ap, us, eu]);
+    let virginia = loc("NA", "US", Some("US-VA"), "ENAM");
+    let (list, rule) = candidates(&cfg, geo, Some(&virginia));
+    assert_eq!(rule, Rule::Geo("continent", "NA".into()));
+    assert_eq!(list, vec![us, eu, ap]);
+    let germany = loc("EU", "DE", None, "WEU");
+    assert_eq!(candidates(&cfg, geo, Some(&germany)).0, vec![eu, us, ap]);
+    // Nothing matches: default_pools.
+    let antarctica = loc("AN", "AQ", None, "SSAM");
+    assert_eq!(
+        candidates(&cfg, geo, Some(&antarctica)),
+        (vec![us, eu, ap], Rule::DefaultPools)
+    );
+    assert_eq!(
+        candidates(&cfg, geo, None),
+        (vec![us, eu, ap], Rule::UnknownLocation)
+    );
+}
+
+#[test]
+fn geo_fails_over_along_the_list_then_to_less_specific_entries() {
+    let cfg = parse("");
+    let (us, eu, ap) = (pool(&cfg, "us"), pool(&cfg, "eu"), pool(&cfg, "ap"));
+    let germany = loc("EU", "DE", None, "WEU");
+    let mut h = HealthView::all_up(&cfg);
+    assert_eq!(
+        chosen(&decide_for(&cfg, "geo", Some(&germany), &h, Family::V4)),
+        Some(eu)
+    );
+    down(&cfg, &mut h, "eu");
+    assert_eq!(
+        chosen(&decide_for(&cfg, "geo", Some(&germany), &h, Family::V4)),
+        Some(us)
+    );
+    down(&cfg, &mut h, "us");
+    assert_eq!(
+        chosen(&decide_for(&cfg, "geo", Some(&germany), &h, Family::V4)),
+        Some(ap)
+    );
+    // BC's own entry lists only us; when it is down, the country entry (eu) is next.
+    let bc = loc("NA", "CA", Some("CA-BC"), "WNAM");
+    let mut h = HealthView::all_up(&cfg);
+    down(&cfg, &mut h, "us");
+    assert_eq!(
+        chosen(&decide_for(&cfg, "geo", Some(&bc), &h, Family::V4)),
+        Some(eu)
+    );
+}
+
+#[test]
+fn failover_takes_the_first_healthy_pool() {
+    let cfg = parse("");
+    let (us, eu) = (pool(&cfg, "us"), pool(&cfg, "eu"));
+    let mut h = HealthView::all_up(&cfg);
+    let d = decide_for(&cfg, "failover", None, &h, Family::V4);
+    assert_eq!((d.pool, d.outcome), (Some(us), Outcome::Steered));
+    assert!(!d.location_dependent);
+    down(&cfg, &mut h, "us");
+    assert_eq!(
+        decide_for(&cfg, "failover", None, &h, Family::V4).pool,
+        Some(eu)
+    );
+}
+
+#[test]
+fn proximity_picks_the_nearest_pool() {
+    let cfg = parse("");
+    let near = lb(&cfg, "near");
+    let (us, eu, ap) = (pool(&cfg, "us"), pool(&cfg, "eu"), pool(&cfg, "ap"));
+    let paris = at(48.9, 2.35);
+    let tokyo = at(35.7, 139.7);
+    let chicago = at(41.9, -87.6);
+    assert_eq!(
+        candidates(&cfg, near, Some(&paris)),
+        (vec![eu, us, ap], Rule::Nearest)
+    );
+    // Tokyo: Sydney 7,800 km, Frankfurt 9,300 km, Virginia 10,900 km.
+    assert_eq!(candidates(&cfg, near, Some(&tokyo)).0, vec![ap, eu, us]);
+    assert_eq!(candidates(&cfg, near, Some(&chicago)).0, vec![us, eu, ap]);
+    // No coordinates: default_pools order.
+    let nowhere = loc("EU", "DE", None, "WEU");
+    assert_eq!(
+        candidates(&cfg, near, Some(&nowhere)),
+        (vec![us, eu, ap], Rule::UnknownLocation)
+    );
+    let mut h = HealthView::all_up(&cfg);
+    assert_eq!(
+        decide_for(&cfg, "near", Some(&paris), &h, Family::V4).pool,
+        Some(eu)
+    );
+    down(&cfg, &mut h, "eu");
+    assert_eq!(
+        decide_for(&cfg, "near", Some(&paris), &h, Family::V4).pool,
+        Some(us)
+    );
+}
+
+#[test]
+fn great_circle_distances_are_right() {
+    // Frankfurt – New York ≈ 6,200 km; Sydney – Tokyo ≈ 7,800 km.
+    let d = great_circle_km((50.1, 8.7), (40.7, -74.0));
+    assert!((6150.0..6250.0).contains(&d), "{d}");
+    let d = great_circle_km((-33.9, 151.2), (35.7, 139.7));
+    assert!((7750.0..7850.0).contains(&d), "{d}");
+    assert!(great_circle_km((10.0, 179.9), (10.0, -179.9)) < 25.0);
+}
+
+#[test]
+fn dynamic_ranks_by_rtt_and_falls_back_to_failover_order() {
+    let cfg = parse("");
+    let (us, eu, ap) = (pool(&cfg, "us"), pool(&cfg, "eu"), pool(&cfg, "ap"));
+    let mut h = HealthView::all_up(&cfg);
+    assert_eq!(
+        decide_for(&cfg, "fast", None, &h, Family::V4).pool,
+        Some(us)
+    );
+    let set = |h: &mut HealthView, name: &str, ms: f64| {
+        for o in origins_of(&cfg, name) {
+            h.origins[o as usize].rtt_ms = Some(ms);
+        }
+    };
+    set(&mut h, "us", 80.0);
+    set(&mut h, "eu", 20.0);
+    set(&mut h, "ap", 150.0);
+    assert_eq!(
+        decide_for(&cfg, "fast", None, &h, Family::V4).pool,
+        Some(eu)
+    );
+    set(&mut h, "us", 10.0);
+    assert_eq!(
+        decide_for(&cfg, "fast", None, &h, Family::V4).pool,
+        Some(us)
+    );
+    // A down pool is not ranked, however fast it was.
+    down(&cfg, &mut h, "us");
+    assert_eq!(
+        decide_for(&cfg, "fast", None, &h, Family::V4).pool,
+        Some(eu)
+    );
+    // A pool without RTT data ranks after pools with it.
+    let mut h = HealthView::all_up(&cfg);
+    set(&mut h, "ap", 150.0);
+    assert_eq!(
+        decide_for(&cfg, "fast", None, &h, Family::V4).pool,
+        Some(ap)
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Health, drains, minimum_origins, all down.
+
+#[test]
+fn disabled_and_drained_origins_and_pools_are_never_answered() {
+    let cfg = parse(
+        r#"
+[pools.mixed]
+origins = [
+  { address = "203.0.113.1" },
+  { address = "203.0.113.2", enabled = false },
+  { address = "203.0.113.3" },
+]
+[pools.off]
+enabled = false
+origins = [ { address = "203.0.113.9" } ]
+[load_balancers.m]
+steering = "failover"
+default_pools = ["off", "mixed"]
+fallback_pool = "mixed"
+"#,
+    );
+    let mixed = origins_of(&cfg, "mixed");
+    let mut h = HealthView::all_up(&cfg);
+    for seed in 0..200 {
+        let lb = lb(&cfg, "m");
+        let d = decide(
+            &cfg,
+            lb,
+            &lb.default_pools,
+            &h,
+            CLIENT,
+            Family::V4,
+            &mut StdRng::seed_from_u64(seed),
+        );
+        assert_eq!(d.pool, Some(pool(&cfg, "mixed")));
+        assert_eq!(d.origins.len(), 2);
+        assert!(!d.origins.contains(&mixed[1]));
+    }
+    // A drained origin is out at once; a drained pool too.
+    h.origins[mixed[0] as usize].drained = true;
+    let d = decide_for(&cfg, "m", None, &h, Family::V4);
+    assert_eq!(d.origins.as_slice(), &[mixed[2]]);
+    h.pools[pool(&cfg, "mixed") as usize].drained = true;
+    // Everything is down or drained now; the fallback pool is drained too: no data.
+    let d = decide_for(&cfg, "m", None, &h, Family::V4);
+    assert_eq!(d.outcome, Outcome::NoData);
+}
+
+#[test]
+fn a_pool_below_minimum_origins_is_down() {
+    let cfg = parse(
+        r#"
+[pools.three]
+minimum_origins = 2
+origins = [ { address = "203.0.113.1" }, { address = "203.0.113.2" }, { address = "203.0.113.3" } ]
+[load_balancers.min]
+steering = "failover"
+default_pools = ["three", "eu"]
+fallback_pool = "eu"
+"#,
+    );
+    let three = origins_of(&cfg, "three");
+    let mut h = HealthView::all_up(&cfg);
+    h.origins[three[0] as usize].up = false;
+    let d = decide_for(&cfg, "min", None, &h, Family::V4);
+    assert_eq!(d.pool, Some(pool(&cfg, "three")));
+    assert_eq!(d.origins.len(), 2);
+    h.origins[three[1] as usize].up = false;
+    assert_eq!(
+        decide_for(&cfg, "min", None, &h, Family::V4).pool,
+        Some(pool(&cfg, "eu"))
+    );
+}
+
+fn all_down_config(mode: &str) -> SteeringConfig {
+    parse(&format!(
+        r#"
+[load_balancers.ad]
+steering = "geo"
+default_pools = ["us", "eu"]
+fallback_pool = "ap"
+continent_pools = {{ EU = ["eu", "us"] }}
+on_all_down = "{mode}"
+"#
+    ))
+}
+
+#[test]
+fn all_down_fallback_answers_the_fallback_pool_whatever_its_health() {
+    let cfg = all_down_config("fallback");
+    let mut h = HealthView::all_up(&cfg);
+    for p in ["us", "eu", "ap"] {
+        down(&cfg, &mut h, p);
+    }
+    let d = decide_for(
+        &cfg,
+        "ad",
+        Some(&loc("EU", "DE", None, "WEU")),
+        &h,
+        Family::V4,
+    );
+    assert_eq!(
+        (d.pool, d.outcome),
+        (Some(pool(&cfg, "ap")), Outcome::Fallback)
+    );
+    assert_eq!(d.origins.as_slice(), origins_of(&cfg, "ap").as_slice());
+    // Location did not choose this answer.
+    assert!(!d.location_dependent);
+    // The fallback pool has no IPv6: NODATA for AAAA.
+    let d = decide_for(&cfg, "ad", None, &h, Family::V6);
+    assert_eq!(d.outcome, Outcome::NoData);
+}
+
+#[test]
+fn all_down_all_steers_as_if_everything_were_up() {
+    let cfg = all_down_config("all");
+    let mut h = HealthView::all_up(&cfg);
+    for p in ["us", "eu", "ap"] {
+        down(&cfg, &mut h, p);
+    }
+    let d = decide_for(
+        &cfg,
+        "ad",
+        Some(&loc("EU", "DE", None, "WEU")),
+        &h,
+        Family::V4,
+    );
+    assert_eq!(
+        (d.pool, d.outcome),
+        (Some(pool(&cfg, "eu")), Outcome::AllDownIgnoringHealth)
+    );
+    assert_eq!(d.origins.len(), 2);
+}
+
+#[test]
+fn all_down_nodata_answers_nothing() {
+    let cfg = all_down_config("nodata");
+    let mut h = HealthView::all_up(&cfg);
+    for p in ["us", "eu"] {
+        down(&cfg, &mut h, p);
+    }
+    let d = decide_for(&cfg, "ad", None, &h, Family::V4);
+    assert_eq!((d.pool, d.outcome), (None, Outcome::NoData));
+    assert!(d.origins.is_empty());
+}
+
+#[test]
+fn fallback_pool_disabled_gives_nodata() {
+    let cfg = parse(
+        r#"
+[pools.spare]
+enabled = false
+origins = [ { address = "203.0.113.50" } ]
+[load_balancers.fb]
+steering = "failover"
+default_pools = ["us"]
+fallback_pool = "spare"
+"#,
+    );
+    let mut h = HealthView::all_up(&cfg);
+    down(&cfg, &mut h, "us");
+    assert_eq!(
+        decide_for(&cfg, "fb", None, &h, Family::V4).outcome,
+        Outcome::NoData
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Address families.
+
+#[test]
+fn a_pool_without_the_family_is_passed_over_and_none_means_nodata() {
+    let cfg = parse(
+        r#"
+[load_balancers.v6]
+steering = "failover"
+default_pools = ["ap", "eu"]
+fallback_pool = "ap"
+[load_balancers.v4only]
+steering = "failover"
+default_pools = ["ap"]
+fallback_pool = "ap"
+"#,
+    );
+    let h = HealthView::all_up(&cfg);
+    assert_eq!(
+        decide_for(&cfg, "v6", None, &h, Family::V4).pool,
+        Some(pool(&cfg, "ap"))
+    );
+    let d = decide_for(&cfg, "v6", None, &h, Family::V6);
+    assert_eq!(d.pool, Some(pool(&cfg, "eu")));
+    // The pool is up, it just has no IPv6: NODATA, not the all-down rule.
+    let d = decide_for(&cfg, "v4only", None, &h, Family::V6);
+    assert_eq!(d.outcome, Outcome::NoData);
+}
+
+#[test]
+fn a_and_aaaa_come_from_the_same_pool() {
+    let cfg = parse("");
+    let mut h = HealthView::all_up(&cfg);
+    let de = loc("EU", "DE", None, "WEU");
+    for scenario in 0..3 {
+        if scenario == 1 {
+            down(&cfg, &mut h, "eu");
+        }
+        if scenario == 2 {
+            down(&cfg, &mut h, "us");
+        }
+        let a = decide_for(&cfg, "geo", Some(&de), &h, Family::V4);
+        let aaaa = decide_for(&cfg, "geo", Some(&de), &h, Family::V6);
+        if scenario < 2 {
+            assert_eq!(a.pool, aaaa.pool, "scenario {scenario}");
+        } else {
+            // Only ap is left, and it has no IPv6.
+            assert_eq!(a.pool, Some(pool(&cfg, "ap")));
+            assert_eq!(aaaa.outcome, Outcome::NoData);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Origins within a pool.
+
+#[test]
+fn max_answers_limits_the_answer() {
+    let cfg = parse(
+        r#"
+[pools.big]
+origins = [
+  { address = "203.0.113.1" }, { address = "203.0.113.2" }, { address = "203.0.113.3" },
+  { address = "203.0.113.4" }, { address = "203.0.113.5" }, { address = "203.0.113.6" },
+  { address = "203.0.113.7" }, { address = "203.0.113.8" }, { address = "203.0.113.9" },
+  { address = "203.0.113.10" },
+]
+[load_balancers.two]
+steering = "failover"
+default_pools = ["big"]
+max_answers = 2
+[load_balancers.default]
+steering = "failover"
+default_pools = ["big"]
+"#,
+    );
+    let h = HealthView::all_up(&cfg);
+    assert_eq!(
+        decide_for(&cfg, "two", None, &h, Family::V4).origins.len(),
+        2
+    );
+    // Default: all healthy origins, at most 8.
+    assert_eq!(
+        decide_for(&cfg, "default", None, &h, Family::V4)
+            .origins
+            .len(),
+        8
+    );
+}
+
+fn share(counts: &HashMap<PoolId, usize>, p: PoolId, n: usize) -> f64 {
+    *counts.get(&p).unwrap_or(&0) as f64 / n as f64
+}
+
+#[test]
+fn weighted_random_pools_follow_the_weights() {
+    let cfg = parse(
+        r#"
+[load_balancers.rnd]
+steering = "random"
+default_pools = ["us", "eu", "ap"]
+pool_weights = { us = 0.5, eu = 0.3, ap = 0.2 }
+"#,
+    );
+    let lb = lb(&cfg, "rnd");
+    let h = HealthView::all_up(&cfg);
+    let mut rng = StdRng::seed_from_u64(7);
+    let n = 100_000;
+    let mut counts: HashMap<PoolId, usize> = HashMap::new();
+    for _ in 0..n {
+        let d = decide(
+            &cfg,
+            lb,
+            &lb.default_pools,
+            &h,
+            CLIENT,
+            Family::V4,
+            &mut rng,
+        );
+        *counts.entry(d.pool.unwrap()).or_default() += 1;
+    }
+    for (name, w) in [("us", 0.5), ("eu", 0.3), ("ap", 0.2)] {
+        let s = share(&counts, pool(&cfg, name), n);
+        assert!((s - w).abs() < 0.02 * w.max(0.1), "{name}: {s} vs {w}");
+    }
+    // A down pool's share goes to the others, still by weight (0.5 : 0.2).
+    let mut h = HealthView::all_up(&cfg);
+    down(&cfg, &mut h, "eu");
+    let mut counts: HashMap<PoolId, usize> = HashMap::new();
+    for _ in 0..n {
+        let d = decide(
+            &cfg,
+            lb,
+            &lb.default_pools,
+            &h,
+            CLIENT,
+            Family::V4,
+            &mut rng,
+        );
+        *counts.entry(d.pool.unwrap()).or_default() += 1;
+    }
+    let s = share(&counts, pool(&cfg, "us"), n);
+    assert!((s - 5.0 / 7.0).abs() < 0.02, "{s}");
+    assert_eq!(counts.get(&pool(&cfg, "eu")), None);
+}
+
+#[test]
+fn weighted_random_origins_follow_the_weights() {
+    let cfg = parse(
+        r#"
+[pools.w]
+origins = [
+  { address = "203.0.113.1", weight = 1.0 },
+  { address = "203.0.113.2", weight = 0.5 },
+  { address = "203.0.113.3", weight = 0.25 },
+  { address = "203.0.113.4", weight = 0.0 },
+]
+[load_balancers.one]
+steering = "failover"
+default_pools = ["w"]
+max_answers = 1
+"#,
+    );
+    let lb = lb(&cfg, "one");
+    let ids = origins_of(&cfg, "w");
+    let h = HealthView::all_up(&cfg);
+    let mut rng = StdRng::seed_from_u64(11);
+    let n = 100_000;
+    let mut counts: HashMap<OriginId, usize> = HashMap::new();
+    for _ in 0..n {
+        let d = decide(
+            &cfg,
+            lb,
+            &lb.default_pools,
+            &h,
+            CLIENT,
+            Family::V4,
+            &mut rng,
+        );
+        *counts.entry(d.origins[0]).or_default() += 1;
+    }
+    let total = 1.75;
+    for (i, w) in [(0, 1.0), (1, 0.5), (2, 0.25)] {
+        let s = *counts.get(&ids[i]).unwrap_or(&0) as f64 / n as f64;
+        let want = w / total;
+        assert!(
+            (s - want).abs() < 0.02 * want.max(0.1),
+            "origin {i}: {s} vs {want}"
+        );
+    }
+    // Weight 0: never, while others are usable.
+    assert_eq!(counts.get(&ids[3]), None);
+}
+
+#[test]
+fn zero_weight_origins_serve_when_nothing_else_can() {
+    let cfg = parse(
+        r#"
+[pools.z]
+origins = [ { address = "203.0.113.1" }, { address = "203.0.113.2", weight = 0.0 } ]
+[load_balancers.z]
+steering = "failover"
+default_pools = ["z"]
+"#,
+    );
+    let ids = origins_of(&cfg, "z");
+    let mut h = HealthView::all_up(&cfg);
+    assert_eq!(
+        decide_for(&cfg, "z", None, &h, Family::V4)
+            .origins
+            .as_slice(),
+        &[ids[0]]
+    );
+    h.origins[ids[0] as usize].up = false;
+    assert_eq!(
+        decide_for(&cfg, "z", None, &h, Family::V4)
+            .origins
+            .as_slice(),
+        &[ids[1]]
+    );
+}
+
+fn hash_config(n: usize) -> SteeringConfig {
+    let origins: Vec<String> = (1..=n)
+        .map(|i| format!("{{ address = \"203.0.113.{i}\" }}"))
+        .collect();
+    parse(&format!(
+        r#"
+[pools.h]
+origin_steering = "hash"
+origins = [ {} ]
+[load_balancers.h]
+steering = "failover"
+default_pools = ["h"]
+max_answers = 1
+"#,
+        origins.join(", ")
+    ))
+}
+
+fn hashed_origin(cfg: &SteeringConfig, h: &HealthView, addr: IpAddr) -> OriginId {
+    let lb = lb(cfg, "h");
+    let d = decide(
+        cfg,
+        lb,
+        &lb.default_pools,
+        h,
+        Client { addr },
+        Family::V4,
+        // The random source must not matter for hash steering.
+        &mut StdRng::seed_from_u64(addr.to_string().len() as u64),
+    );
+    d.origins[0]
+}
+
+fn subnet(i: u32) -> IpAddr {
+    // 10,000 distinct /24s spread over the IPv4 space, host part varying too.
+    IpAddr::V4(Ipv4Addr::from(
+        i.wrapping_mul(0x9E37_79B1) & 0xffff_ff00 | (i % 251),
+    ))
+}
+
+#[test]
+fn hash_is_stable_per_client_network() {
+    let cfg = hash_config(5);
+    let h = HealthView::all_up(&cfg);
+    for i in 0..2000 {
+        let a = subnet(i);
+        let first = hashed_origin(&cfg, &h, a);
+        // Same /24, other host: same origin.
+        let IpAddr::V4(v4) = a else { unreachable!() };
+        let other = IpAddr::V4(Ipv4Addr::from(u32::from(v4) ^ 0x7f));
+        assert_eq!(hashed_origin(&cfg, &h, other), first);
+    }
+    let lb = lb(&cfg, "h");
+    let d = decide(
+        &cfg,
+        lb,
+        &lb.default_pools,
+        &h,
+        CLIENT,
+        Family::V4,
+        &mut rand::rng(),
+    );
+    assert_eq!(d.hash_prefix, 24);
+    assert!(d.location_dependent);
+    let v6 = Client {
+        addr: IpAddr::V6(Ipv6Addr::from_str("2001:db8:aaaa:bb00::1").unwrap()),
+    };
+    assert_eq!(client_network(v6.addr).1, 56);
+}
+
+#[test]
+fn hash_moves_at_most_one_nth_of_clients_when_one_of_n_origins_fails() {
+    for n in [2usize, 3, 5, 8] {
+        let cfg = hash_config(n);
+        let ids = origins_of(&cfg, "h");
+        let all = HealthView::all_up(&cfg);
+        let mut one_down = all.clone();
+        let failed = ids[n / 2];
+        one_down.origins[failed as usize].up = false;
+        let clients = 10_000;
+        let mut moved = 0;
+        let mut per_origin: HashMap<OriginId, usize> = HashMap::new();
+        for i in 0..clients {
+            let a = subnet(i);
+            let before = hashed_origin(&cfg, &all, a);
+            let after = hashed_origin(&cfg, &one_down, a);
+            *per_origin.entry(before).or_default() += 1;
+            if before != after {
+                moved += 1;
+                // Only clients of the failed origin move.
+                assert_eq!(before, failed);
+            }
+        }
+        // Those are the failed origin's own clients: about 1/n, and never more than its
+        // share (allowing for sampling noise of a few percent).
+        let share = moved as f64 / clients as f64;
+        assert!(
+            share <= 1.0 / n as f64 * 1.1,
+            "n={n}: {moved} of {clients} moved"
+        );
+        // The load spreads evenly over the origins to begin with.
+        for &o in &ids {
+            let s = *per_origin.get(&o).unwrap_or(&0) as f64 / clients as f64;
+            assert!((s - 1.0 / n as f64).abs() < 0.03, "n={n}: origin share {s}");
+        }
+    }
+}
