@@ -29,6 +29,26 @@ enum Command {
     Serve(ServeArgs),
     /// Load and validate everything `serve` would, then exit: 0 when valid, 1 on any error.
     Check(DataArgs),
+    /// Show how a name is answered for a client: location, rule, pools, answer, ECS scope.
+    Explain(ExplainArgs),
+}
+
+#[derive(Args, Clone)]
+struct ExplainArgs {
+    /// The name queried (relative names are not completed: give the full name).
+    name: String,
+    /// The client's address (as if sent in ECS by its resolver).
+    #[arg(long)]
+    client: std::net::IpAddr,
+    /// Query type.
+    #[arg(long = "type", default_value = "A", value_parser = ["A", "AAAA"])]
+    qtype: String,
+    /// ECS source prefix the resolver would send: default 24 for IPv4, 56 for IPv6; 0 sends
+    /// no ECS (the client is then the resolver itself).
+    #[arg(long)]
+    ecs_prefix: Option<u8>,
+    #[command(flatten)]
+    data: DataArgs,
 }
 
 #[derive(Args, Clone)]
@@ -66,6 +86,7 @@ fn main() -> ExitCode {
     match command {
         Command::Check(args) => check(&args),
         Command::Serve(args) => serve(args),
+        Command::Explain(args) => explain(&args),
     }
 }
 
@@ -107,6 +128,51 @@ fn check(args: &DataArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn explain(args: &ExplainArgs) -> ExitCode {
+    let snapshot = match load::load(&args.data.sources()) {
+        Ok(s) => Arc::new(s),
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("{e}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    let name = match hickory_proto::rr::Name::from_ascii(&args.name) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("bad name {:?}: {e}", args.name);
+            return ExitCode::FAILURE;
+        }
+    };
+    let max = if args.client.is_ipv4() { 32 } else { 128 };
+    let ecs_prefix = args
+        .ecs_prefix
+        .unwrap_or(if args.client.is_ipv4() { 24 } else { 56 });
+    if ecs_prefix > max {
+        eprintln!("--ecs-prefix {ecs_prefix} is longer than an address of that family");
+        return ExitCode::FAILURE;
+    }
+    let qtype = if args.qtype == "AAAA" {
+        hickory_proto::rr::RecordType::AAAA
+    } else {
+        hickory_proto::rr::RecordType::A
+    };
+    let health = Arc::new(geosteer::steering::HealthView::all_up(&snapshot.steering));
+    let text = geosteer::explain::explain(
+        snapshot,
+        health,
+        &geosteer::explain::Request {
+            name,
+            client: args.client,
+            qtype,
+            ecs_prefix,
+        },
+    );
+    print!("{text}");
+    ExitCode::SUCCESS
 }
 
 fn serve(args: ServeArgs) -> ExitCode {

@@ -1,0 +1,264 @@
+//! `geosteer explain`: why a client gets the answer it gets.
+//!
+//! The answer shown is produced by the query path itself: a real query packet (with an ECS
+//! option for the client) goes through [`Responder::respond`] against the loaded snapshot,
+//! and the response is decoded. The steps around it (location, rule, pools considered) come
+//! from the same functions the query path calls.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
+use hickory_proto::rr::{Name, RecordType};
+
+use crate::dns::{Responder, Transport};
+use crate::load::{Snapshot, State};
+use crate::steering::{self, Client, Family, HealthView};
+
+pub struct Request {
+    pub name: Name,
+    pub client: IpAddr,
+    pub qtype: RecordType,
+    /// ECS source prefix the simulated resolver sends (0: no ECS, the client is the resolver).
+    pub ecs_prefix: u8,
+}
+
+/// Renders the explanation as text.
+pub fn explain(snap: Arc<Snapshot>, health: Arc<HealthView>, req: &Request) -> String {
+    let mut out = String::new();
+    let mut name = req.name.clone();
+    name.set_fqdn(true);
+    let _ = writeln!(
+        out,
+        "query       {name} {} from client {}",
+        req.qtype, req.client
+    );
+
+    let lb_idx = snap
+        .steering
+        .load_balancers
+        .iter()
+        .position(|lb| lb.name == name);
+    match &snap.geo {
+        Some(db) => match db.lookup(req.client) {
+            Some((loc, prefix)) => {
+                let _ = writeln!(
+                    out,
+                    "location    {}  (database network {}/{prefix})",
+                    describe_location(&loc),
+                    network_of(req.client, prefix),
+                );
+            }
+            None => {
+                let _ = writeln!(out, "location    unknown (not in the GeoIP database)");
+            }
+        },
+        None => {
+            let _ = writeln!(out, "location    no GeoIP database loaded");
+        }
+    }
+
+    if let Some(i) = lb_idx {
+        let lb = &snap.steering.load_balancers[i];
+        let compiled = &snap.compiled[i];
+        let location = snap.geo.as_ref().and_then(|db| db.lookup(req.client));
+        let (_, rule) = steering::candidates(&snap.steering, lb, location.as_ref().map(|l| &l.0));
+        let (candidates, depth): (Vec<_>, Option<u8>) = match &compiled.map {
+            Some(map) => {
+                let (list, depth) = map.lookup(req.client);
+                (compiled.lists[list as usize].to_vec(), Some(depth))
+            }
+            None => (lb.default_pools.clone(), None),
+        };
+        let _ = writeln!(
+            out,
+            "steering    {:?}, on_all_down = {:?}, ttl {}",
+            lb.policy, lb.on_all_down, lb.ttl
+        );
+        let rule_text = match &rule {
+            steering::Rule::DefaultPools => "default_pools".to_string(),
+            steering::Rule::Geo(level, key) => format!("{level} {key}"),
+            steering::Rule::Nearest => "nearest pool by great-circle distance".to_string(),
+            steering::Rule::UnknownLocation => {
+                "location unknown: default_pools in order".to_string()
+            }
+        };
+        let _ = writeln!(out, "rule        {rule_text}");
+        if let Some(depth) = depth {
+            let _ = writeln!(
+                out,
+                "geo map     same pool order for all of {}/{depth}",
+                network_of(req.client, depth)
+            );
+        }
+        let family = if req.qtype == RecordType::AAAA {
+            Family::V6
+        } else {
+            Family::V4
+        };
+        let _ = writeln!(out, "pools       (in the order tried)");
+        for (n, &p) in candidates.iter().enumerate() {
+            let pool = &snap.steering.pools[p as usize];
+            let ids: Vec<_> = pool.origins.clone().collect();
+            let up = ids
+                .iter()
+                .filter(|&&o| {
+                    let origin = &snap.steering.origins[o as usize];
+                    let h = &health.origins[o as usize];
+                    origin.enabled && h.up && !h.drained
+                })
+                .count();
+            let drained = health.pools.get(p as usize).is_some_and(|h| h.drained);
+            let state = if !pool.enabled {
+                "disabled".to_string()
+            } else if drained {
+                "drained".to_string()
+            } else if up >= pool.minimum_origins as usize {
+                format!(
+                    "up ({up}/{} origins up, minimum {})",
+                    ids.len(),
+                    pool.minimum_origins
+                )
+            } else {
+                format!(
+                    "DOWN ({up}/{} origins up, minimum {})",
+                    ids.len(),
+                    pool.minimum_origins
+                )
+            };
+            let _ = writeln!(out, "  {}. {:<14} {state}", n + 1, pool.name);
+            for o in ids {
+                let origin = &snap.steering.origins[o as usize];
+                let h = &health.origins[o as usize];
+                let addrs: Vec<String> = [origin.v4.map(IpAddr::V4), origin.v6.map(IpAddr::V6)]
+                    .into_iter()
+                    .flatten()
+                    .map(|a| a.to_string())
+                    .collect();
+                let state = match (origin.enabled, h.drained, h.up) {
+                    (false, _, _) => "disabled",
+                    (_, true, _) => "drained",
+                    (_, _, true) => "up",
+                    _ => "down",
+                };
+                let rtt = h
+                    .rtt_ms
+                    .map_or(String::new(), |r| format!(", rtt {r:.1} ms"));
+                let _ = writeln!(
+                    out,
+                    "       - {} [{}] weight {} {state}{rtt}",
+                    origin.name,
+                    addrs.join(", "),
+                    origin.weight
+                );
+            }
+        }
+        let d = steering::decide(
+            &snap.steering,
+            lb,
+            &candidates,
+            &health,
+            Client { addr: req.client },
+            family,
+            &mut rand::rng(),
+        );
+        let pool_name = d.pool.map_or("none".to_string(), |p| {
+            snap.steering.pools[p as usize].name.clone()
+        });
+        let note = if lb.policy == crate::config::Policy::Random {
+            " (random: this draw; the answer below is another)"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "decision    {:?}: pool {pool_name}{note}", d.outcome);
+    } else {
+        let _ = writeln!(
+            out,
+            "steering    none ({name} is not a load balancer): zone data"
+        );
+    }
+
+    // The answer, from the query path.
+    let state = Arc::new(ArcSwap::from_pointee(State {
+        config: snap.clone(),
+        health,
+    }));
+    let responder = Responder::new(state);
+    let mut msg = Message::new(0x4242, MessageType::Query, OpCode::Query);
+    msg.add_query(Query::query(name.clone(), req.qtype));
+    let mut edns = Edns::new();
+    edns.set_max_payload(1232);
+    if req.ecs_prefix > 0 {
+        let net = ipnet::IpNet::new(req.client, req.ecs_prefix)
+            .map(|n| n.trunc())
+            .expect("prefix validated by the caller");
+        edns.options_mut()
+            .insert(EdnsOption::Subnet(ClientSubnet::from(net)));
+    }
+    msg.set_edns(edns);
+    let query = msg.to_vec().expect("a simple query encodes");
+    // With ECS the resolver's own address does not matter; without, the client is it.
+    let src = SocketAddr::new(req.client, 53000);
+    let mut wire = Vec::new();
+    if !responder.respond(&query, src, Transport::Udp, &mut wire) {
+        let _ = writeln!(out, "answer      (none sent)");
+        return out;
+    }
+    match Message::from_vec(&wire) {
+        Ok(resp) => {
+            let _ = writeln!(
+                out,
+                "answer      {} (AA={})",
+                resp.metadata.response_code, resp.metadata.authoritative
+            );
+            for r in resp.answers.iter().chain(resp.authorities.iter()) {
+                let _ = writeln!(out, "            {r}");
+            }
+            let scope = resp.edns.as_ref().and_then(|e| {
+                match e.option(hickory_proto::rr::rdata::opt::EdnsCode::Subnet) {
+                    Some(EdnsOption::Subnet(cs)) => Some((cs.source_prefix(), cs.scope_prefix())),
+                    _ => None,
+                }
+            });
+            match scope {
+                Some((source, scope)) => {
+                    let _ = writeln!(
+                        out,
+                        "ecs scope   /{scope} (source /{source}): resolvers may reuse this answer for {}/{scope}",
+                        network_of(req.client, scope)
+                    );
+                }
+                None => {
+                    let _ = writeln!(out, "ecs scope   (query sent without ECS)");
+                }
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(out, "answer      undecodable: {e}");
+        }
+    }
+    out
+}
+
+fn network_of(ip: IpAddr, prefix: u8) -> IpAddr {
+    ipnet::IpNet::new(ip, prefix).map_or(ip, |n| n.network())
+}
+
+pub fn describe_location(loc: &crate::geo::Location) -> String {
+    let mut parts = Vec::new();
+    parts.push(format!("continent {}", loc.continent().unwrap_or("?")));
+    parts.push(format!("country {}", loc.country().unwrap_or("?")));
+    if let Some(s) = loc.subdivision() {
+        parts.push(format!("subdivision {s}"));
+    }
+    if let Some(r) = loc.region() {
+        parts.push(format!("region {r}"));
+    }
+    if let Some((lat, lon)) = loc.coordinates() {
+        parts.push(format!("at {lat:.2},{lon:.2}"));
+    }
+    parts.join(", ")
+}
