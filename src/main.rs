@@ -8,8 +8,8 @@ use clap::{Args, Parser, Subcommand};
 use tracing::{error, info};
 use tracing_subscriber::EnvFilter;
 
-use geosteer::dns::Responder;
 use geosteer::dns::server::{self, ServerOptions};
+use geosteer::dns::{Identity, Responder};
 use geosteer::load;
 
 /// Authoritative GeoDNS server with health-checked traffic steering.
@@ -77,6 +77,36 @@ struct ServeArgs {
     /// Seconds a TCP connection may stay idle between queries.
     #[arg(long, default_value_t = 10)]
     tcp_idle_timeout: u64,
+    /// Answer for CHAOS TXT id.server. and hostname.bind. (default: the host name; "" turns
+    /// them off: REFUSED).
+    #[arg(long)]
+    identity: Option<String>,
+    /// Answer for CHAOS TXT version.server. and version.bind. (default: "geosteer VERSION";
+    /// "" turns them off).
+    #[arg(long)]
+    server_version: Option<String>,
+    /// EDNS NSID (RFC 5001) sent to queries that ask for it (default: the identity; "" turns
+    /// it off).
+    #[arg(long)]
+    nsid: Option<String>,
+}
+
+impl ServeArgs {
+    fn identity(&self) -> Identity {
+        let defaults = Identity::from_host();
+        let given = |v: &Option<String>, default: Option<String>| match v {
+            Some(s) if s.is_empty() => None,
+            Some(s) => Some(s.clone()),
+            None => default,
+        };
+        let server_id = given(&self.identity, defaults.server_id);
+        let nsid_default = server_id.clone();
+        Identity {
+            version: given(&self.server_version, defaults.version),
+            nsid: given(&self.nsid, nsid_default).map(String::into_bytes),
+            server_id,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -191,7 +221,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         args.data.zones.display()
     );
     let state = Arc::new(ArcSwap::from_pointee(load::State::new(Arc::new(snapshot))));
-    let responder = Arc::new(Responder::new(state));
+    let responder = Arc::new(Responder::with_identity(state, &args.identity()));
     let mut opts = ServerOptions {
         listen: args.listen.clone(),
         tcp_idle_timeout: std::time::Duration::from_secs(args.tcp_idle_timeout),

@@ -16,8 +16,9 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use hickory_proto::ProtoError;
 use hickory_proto::op::{Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
-use hickory_proto::rr::{DNSClass, Record, RecordType};
+use hickory_proto::rr::rdata::TXT;
+use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption, NSIDPayload};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
@@ -40,14 +41,86 @@ pub enum Transport {
     Tcp,
 }
 
+/// How this instance names itself, as NSD and Knot do, so an operator can tell which of
+/// several servers answered: CHAOS TXT `id.server.`/`hostname.bind.` and
+/// `version.server.`/`version.bind.`, and the EDNS NSID option (RFC 5001). `None` turns each off.
+#[derive(Debug, Clone, Default)]
+pub struct Identity {
+    pub server_id: Option<String>,
+    pub version: Option<String>,
+    pub nsid: Option<Vec<u8>>,
+}
+
+impl Identity {
+    /// The defaults: the host name for both id and NSID, and this program's version.
+    pub fn from_host() -> Self {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "geosteer".to_string());
+        Self {
+            nsid: Some(host.clone().into_bytes()),
+            server_id: Some(host),
+            version: Some(format!("geosteer {}", env!("CARGO_PKG_VERSION"))),
+        }
+    }
+}
+
 /// Answers queries from whatever snapshot is current.
 pub struct Responder {
     state: Arc<ArcSwap<State>>,
+    /// CHAOS TXT answers by lower-cased wire name.
+    chaos: Vec<(WireName, Box<[Record]>)>,
+    nsid: Option<NSIDPayload>,
 }
 
 impl Responder {
     pub fn new(state: Arc<ArcSwap<State>>) -> Self {
-        Self { state }
+        Self::with_identity(state, &Identity::default())
+    }
+
+    pub fn with_identity(state: Arc<ArcSwap<State>>, identity: &Identity) -> Self {
+        let mut chaos = Vec::new();
+        let names = [
+            ("id.server.", &identity.server_id),
+            ("hostname.bind.", &identity.server_id),
+            ("version.server.", &identity.version),
+            ("version.bind.", &identity.version),
+        ];
+        for (name, value) in names {
+            if let Some(v) = value {
+                let name = Name::from_ascii(name).expect("static name");
+                let mut rec =
+                    Record::from_rdata(name.clone(), 0, RData::TXT(TXT::new(vec![v.clone()])));
+                rec.dns_class = DNSClass::CH;
+                chaos.push((WireName::from_name(&name), Box::new([rec]) as Box<[Record]>));
+            }
+        }
+        let nsid = identity
+            .nsid
+            .as_ref()
+            .and_then(|n| NSIDPayload::new(n.clone()).ok());
+        Self { state, chaos, nsid }
+    }
+
+    fn chaos_answer(&self, qname: &WireName, qtype: RecordType) -> Answer<'_> {
+        let Some((_, records)) = self
+            .chaos
+            .iter()
+            .find(|(n, _)| n.as_bytes() == qname.as_bytes())
+        else {
+            return Answer::new(ResponseCode::Refused);
+        };
+        let mut ans = Answer::new(ResponseCode::NoError);
+        ans.authoritative = true;
+        if matches!(qtype, RecordType::TXT | RecordType::ANY) {
+            ans.answer.push(RrRef {
+                owner: Owner::Qname,
+                records: answer::Records::All(records),
+            });
+        }
+        ans
     }
 
     /// Writes the response to `query` into `out`. Returns false when nothing should be sent:
@@ -108,6 +181,11 @@ impl Responder {
                     Ok(c) => ecs = c,
                     Err(()) => return Answer::new(ResponseCode::FormErr),
                 }
+                if req_edns.option(EdnsCode::NSID).is_some()
+                    && let (Some(e), Some(nsid)) = (resp_edns.as_mut(), &self.nsid)
+                {
+                    e.options_mut().insert(EdnsOption::NSID(nsid.clone()));
+                }
             }
             if request.metadata.op_code != OpCode::Query {
                 return Answer::new(ResponseCode::NotImp);
@@ -129,6 +207,9 @@ impl Responder {
                     return Answer::new(ResponseCode::Refused);
                 }
                 _ => {}
+            }
+            if q.query_class() == DNSClass::CH {
+                return self.chaos_answer(&qname, qtype);
             }
             if q.query_class() != DNSClass::IN {
                 return Answer::new(ResponseCode::Refused);
