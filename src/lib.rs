@@ -6,5 +6,6 @@
 
 pub mod dns;
 pub mod error;
+pub mod geo;
 pub mod load;
 pub mod zone;
