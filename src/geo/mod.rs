@@ -1,3 +1,5 @@
-//! Client location: country tables now; the GeoIP database and prefix maps to follow.
+//! Client location: country tables and the merged prefix tree maps are compiled into; the
+//! GeoIP database to follow.
 
 pub mod countries;
+pub mod trie;
