@@ -1,0 +1,345 @@
+//! GeoIP databases (both record layouts) and the maps compiled from them, on fixture files
+//! written with mmdb-writer.
+
+#[path = "support/mmdb.rs"]
+mod mmdb;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use geosteer::geo::{GeoDb, Location, Schema};
+use mmdb::{City, Flat, city, temp_path, write_city_db, write_db, write_flat_db};
+use serde::Serialize;
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// Removes the scratch file when the test ends, pass or fail.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn codes(l: &Location) -> (String, String, String, &'static str) {
+    let s = |c: Option<String>| c.unwrap_or_default();
+    (
+        s(l.continent.map(|c| c.to_string())),
+        s(l.country.map(|c| c.to_string())),
+        s(l.subdivision.map(|c| c.to_string())),
+        l.region.unwrap_or(""),
+    )
+}
+
+fn tuple(c: (&str, &str, &str, &'static str)) -> (String, String, String, &'static str) {
+    (c.0.into(), c.1.into(), c.2.into(), c.3)
+}
+
+/// GeoIP2-City layout: two /25s in London and Manchester, a US /24 and /13, a German /32,
+/// a record with only a country, and one without a continent.
+fn city_fixture(name: &str) -> (Scratch, GeoDb) {
+    let path = temp_path(name);
+    write_city_db(
+        &path,
+        "GeoIP2-City",
+        &[
+            (
+                "81.2.69.0/25",
+                city("EU", "GB", Some("ENG"), "London", 51.5142, -0.0931),
+            ),
+            (
+                "81.2.69.128/25",
+                city("EU", "GB", Some("ENG"), "Manchester", 53.4808, -2.2426),
+            ),
+            (
+                "8.8.8.0/24",
+                city("NA", "US", Some("CA"), "Mountain View", 37.386, -122.0838),
+            ),
+            (
+                "24.0.0.0/13",
+                city("NA", "US", Some("NY"), "New York", 40.7128, -74.006),
+            ),
+            (
+                "2001:db8::/32",
+                city("EU", "DE", Some("HE"), "Frankfurt am Main", 50.1109, 8.6821),
+            ),
+            (
+                "2a02:1::/32",
+                City {
+                    country: Some("FR"),
+                    ..City::default()
+                },
+            ),
+            (
+                "175.16.199.0/24",
+                City {
+                    country: Some("CN"),
+                    subdivision: Some("22"),
+                    city: Some("Changchun"),
+                    ..City::default()
+                },
+            ),
+        ],
+    );
+    let db = GeoDb::open(&path).unwrap();
+    (Scratch(path), db)
+}
+
+#[test]
+fn geo_db_nested_schema_metadata_and_lookups() {
+    let (_f, db) = city_fixture("nested.mmdb");
+    assert_eq!(db.schema(), Schema::GeoIp2);
+    assert_eq!(db.database_type(), "GeoIP2-City");
+    assert_eq!(db.description(), Some("geosteer test data"));
+    assert_eq!(db.build_epoch(), mmdb::BUILD_EPOCH);
+    assert_eq!(db.ip_version(), 6);
+
+    let (l, prefix) = db.lookup(ip("81.2.69.142")).unwrap();
+    assert_eq!(codes(&l), tuple(("EU", "GB", "GB-ENG", "WEU")));
+    assert_eq!((l.latitude, l.longitude), (Some(53.4808), Some(-2.2426)));
+    assert_eq!(prefix, 25);
+    assert_eq!(db.lookup(ip("81.2.69.1")).unwrap().1, 25);
+
+    let (l, prefix) = db.lookup(ip("8.8.8.8")).unwrap();
+    assert_eq!(codes(&l), tuple(("NA", "US", "US-CA", "WNAM")));
+    assert_eq!(prefix, 24);
+    let (l, prefix) = db.lookup(ip("24.1.2.3")).unwrap();
+    assert_eq!(codes(&l), tuple(("NA", "US", "US-NY", "ENAM")));
+    assert_eq!(prefix, 13);
+
+    let (l, prefix) = db.lookup(ip("2001:db8::1")).unwrap();
+    assert_eq!(codes(&l), tuple(("EU", "DE", "DE-HE", "WEU")));
+    assert_eq!(prefix, 32);
+
+    // Missing fields are derived: continent from the country, region from both.
+    let (l, _) = db.lookup(ip("2a02:1::5")).unwrap();
+    assert_eq!(codes(&l), tuple(("EU", "FR", "", "WEU")));
+    assert_eq!(l.latitude, None);
+    let (l, _) = db.lookup(ip("175.16.199.1")).unwrap();
+    assert_eq!(codes(&l), tuple(("AS", "CN", "CN-22", "NEAS")));
+}
+
+#[test]
+fn geo_db_misses_and_ipv4_in_ipv6() {
+    let (_f, db) = city_fixture("misses.mmdb");
+    // 10.0.0.0/7 holds nothing (8.8.8.0/24 is in 8.0.0.0/7): a miss, with its scope.
+    assert_eq!(db.lookup(ip("10.0.0.1")), None);
+    assert_eq!(db.lookup_scoped(ip("10.0.0.1")), (None, 7));
+    assert_eq!(db.lookup(ip("2001:db9::1")), None);
+
+    // IPv4-mapped: the IPv4 answer, with the prefix counted in IPv6 bits.
+    let (l, prefix) = db.lookup(ip("::ffff:8.8.8.8")).unwrap();
+    assert_eq!(l.country.unwrap().as_str(), "US");
+    assert_eq!(prefix, 120);
+    // 6to4 (2002:0808:0808::) and IPv4-compatible addresses go through the database's
+    // own aliases.
+    let (l, prefix) = db.lookup(ip("2002:808:808::1")).unwrap();
+    assert_eq!(l.country.unwrap().as_str(), "US");
+    assert_eq!(prefix, 40);
+    let (l, prefix) = db.lookup(ip("::8.8.8.8")).unwrap();
+    assert_eq!(l.country.unwrap().as_str(), "US");
+    assert_eq!(prefix, 120);
+}
+
+#[test]
+fn geo_db_flat_schema_derives_continent_and_region() {
+    let path = temp_path("flat4.mmdb");
+    let _f = Scratch(path.clone());
+    let flat = |cc, state1, city, lat, lon| Flat {
+        country_code: Some(cc),
+        state1,
+        city: Some(city),
+        latitude: Some(lat),
+        longitude: Some(lon),
+        ..Flat::default()
+    };
+    write_flat_db(
+        &path,
+        "DBIP-City-Lite",
+        true,
+        &[
+            (
+                "8.8.8.0/24",
+                flat("US", Some("California"), "Mountain View", 37.4, -122.1),
+            ),
+            (
+                "193.0.6.0/24",
+                flat("NL", Some("North Holland"), "Amsterdam", 52.37, 4.89),
+            ),
+            (
+                "99.224.0.0/12",
+                flat("CA", Some("Ontario"), "Toronto", 43.65, -79.38),
+            ),
+            (
+                "1.1.1.0/24",
+                Flat {
+                    continent_code: Some("OC"),
+                    ..flat("AU", Some("New South Wales"), "Sydney", -33.87, 151.21)
+                },
+            ),
+        ],
+    );
+    let db = GeoDb::open(&path).unwrap();
+    assert_eq!(db.schema(), Schema::Flat);
+    assert_eq!(db.ip_version(), 4);
+    assert_eq!(db.database_type(), "DBIP-City-Lite");
+
+    let (l, prefix) = db.lookup(ip("8.8.8.8")).unwrap();
+    assert_eq!(codes(&l), tuple(("NA", "US", "US-CA", "WNAM")));
+    assert_eq!((prefix, l.latitude), (24, Some(37.4)));
+    let (l, _) = db.lookup(ip("99.230.1.1")).unwrap();
+    assert_eq!(codes(&l), tuple(("NA", "CA", "CA-ON", "ENAM")));
+    // Subdivision names are only known for the US and Canada.
+    let (l, _) = db.lookup(ip("193.0.6.139")).unwrap();
+    assert_eq!(codes(&l), tuple(("EU", "NL", "", "WEU")));
+    let (l, _) = db.lookup(ip("1.1.1.1")).unwrap();
+    assert_eq!(codes(&l), tuple(("OC", "AU", "", "OC")));
+
+    // An IPv4-only database answers IPv4-mapped addresses, and nothing else in IPv6.
+    assert_eq!(db.lookup(ip("::ffff:8.8.8.8")).unwrap().1, 120);
+    assert_eq!(db.lookup_scoped(ip("2001:db8::1")), (None, 0));
+    assert_eq!(db.lookup(ip("9.9.9.9")), None);
+}
+
+#[test]
+fn geo_db_flat_ipv6_and_odd_number_types() {
+    // Coordinates stored as 32-bit floats and strings, which the strict decoder will not
+    // read as f64.
+    #[derive(Serialize)]
+    struct OddFlat {
+        country_code: &'static str,
+        latitude: f32,
+        longitude: &'static str,
+    }
+    let path = temp_path("flat6.mmdb");
+    let _f = Scratch(path.clone());
+    write_db(
+        &path,
+        "dbip-city-ipv6",
+        false,
+        &[(
+            "2001:200::/32",
+            OddFlat {
+                country_code: "JP",
+                latitude: 35.5,
+                longitude: "139.75",
+            },
+        )],
+    );
+    let db = GeoDb::open(&path).unwrap();
+    assert_eq!(db.schema(), Schema::Flat);
+    let (l, prefix) = db.lookup(ip("2001:200::1")).unwrap();
+    assert_eq!(codes(&l), tuple(("AS", "JP", "", "NEAS")));
+    assert_eq!((l.latitude, l.longitude), (Some(35.5), Some(139.75)));
+    assert_eq!(prefix, 32);
+}
+
+#[test]
+fn geo_db_dbip_names_country_db_and_registered_country() {
+    // DB-IP's own Lite files: the nested layout with subdivision names but no codes.
+    #[derive(Serialize)]
+    struct Iso {
+        iso_code: &'static str,
+    }
+    #[derive(Serialize)]
+    struct RegisteredOnly {
+        registered_country: Iso,
+    }
+    let path = temp_path("dbip-nested.mmdb");
+    let _f = Scratch(path.clone());
+    write_city_db(
+        &path,
+        "DBIP-City-Lite",
+        &[(
+            "8.8.8.0/24",
+            City {
+                subdivision_name: Some("Texas"),
+                ..city("NA", "US", None, "Dallas", 32.78, -96.8)
+            },
+        )],
+    );
+    let db = GeoDb::open(&path).unwrap();
+    assert_eq!(db.schema(), Schema::GeoIp2);
+    let (l, _) = db.lookup(ip("8.8.8.8")).unwrap();
+    assert_eq!(codes(&l), tuple(("NA", "US", "US-TX", "WNAM")));
+
+    // A Country database: no subdivisions, no coordinates.
+    write_city_db(
+        &path,
+        "GeoLite2-Country",
+        &[(
+            "193.0.6.0/24",
+            City {
+                continent: Some("EU"),
+                country: Some("NL"),
+                ..City::default()
+            },
+        )],
+    );
+    let db = GeoDb::open(&path).unwrap();
+    assert_eq!(db.schema(), Schema::GeoIp2);
+    let (l, _) = db.lookup(ip("193.0.6.139")).unwrap();
+    assert_eq!(codes(&l), tuple(("EU", "NL", "", "WEU")));
+    assert_eq!(l.latitude, None);
+
+    // Only where the block is registered: used as the country.
+    write_db(
+        &path,
+        "GeoIP2-City",
+        false,
+        &[(
+            "198.51.100.0/24",
+            RegisteredOnly {
+                registered_country: Iso { iso_code: "SE" },
+            },
+        )],
+    );
+    let db = GeoDb::open(&path).unwrap();
+    let (l, _) = db.lookup(ip("198.51.100.7")).unwrap();
+    assert_eq!(codes(&l), tuple(("EU", "SE", "", "WEU")));
+}
+
+#[test]
+fn geo_db_refuses_what_is_not_a_location_database() {
+    #[derive(Serialize)]
+    struct Asn {
+        autonomous_system_number: u32,
+        autonomous_system_organization: &'static str,
+    }
+    let path = temp_path("asn.mmdb");
+    let _f = Scratch(path.clone());
+    write_db(
+        &path,
+        "GeoLite2-ASN",
+        false,
+        &[(
+            "8.8.8.0/24",
+            Asn {
+                autonomous_system_number: 15169,
+                autonomous_system_organization: "GOOGLE",
+            },
+        )],
+    );
+    let e = GeoDb::open(&path).unwrap_err();
+    assert_eq!(e.file, path);
+    assert!(e.message.contains("not a location database"), "{e}");
+    assert!(e.message.contains("GeoLite2-ASN"), "{e}");
+
+    write_db::<Asn>(&path, "GeoIP2-City", false, &[]);
+    let e = GeoDb::open(&path).unwrap_err();
+    assert!(
+        e.message.contains("no records") || e.message.contains("empty search tree"),
+        "{e}"
+    );
+
+    std::fs::write(&path, b"GeoLite2-City.mmdb\n").unwrap();
+    let e = GeoDb::open(&path).unwrap_err();
+    assert!(e.message.contains("cannot open as a MaxMind DB"), "{e}");
+    assert!(e.to_string().starts_with(&path.display().to_string()));
+
+    let missing = temp_path("does-not-exist.mmdb");
+    assert!(GeoDb::open(&missing).is_err());
+}
