@@ -7,7 +7,7 @@ mod mmdb;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use geosteer::geo::{GeoDb, Location, Schema};
+use geosteer::geo::{GeoDb, GeoMap, Location, Schema};
 use mmdb::{City, Flat, city, temp_path, write_city_db, write_db, write_flat_db};
 use serde::Serialize;
 
@@ -342,4 +342,180 @@ fn geo_db_refuses_what_is_not_a_location_database() {
 
     let missing = temp_path("does-not-exist.mmdb");
     assert!(GeoDb::open(&missing).is_err());
+}
+
+/// A classification by country, as a policy with a pool per country would do.
+fn by_country(l: Option<&Location>) -> u32 {
+    match l.and_then(|l| l.country).as_ref().map(|c| c.as_str()) {
+        None => 0,
+        Some("GB") => 1,
+        Some("US") => 2,
+        Some("DE") => 3,
+        Some(_) => 4,
+    }
+}
+
+#[test]
+fn geo_map_scopes_are_the_widest_constant_prefixes() {
+    let (_f, db) = city_fixture("map-scopes.mmdb");
+    let map = GeoMap::build(&db, by_country).unwrap();
+    let q = |s: &str| map.lookup(ip(s));
+    // London and Manchester merge into the /24; its neighbours are unknown.
+    assert_eq!(q("81.2.69.142"), (1, 24));
+    assert_eq!(q("81.2.69.1"), (1, 24));
+    assert_eq!(q("8.8.8.8"), (2, 24));
+    assert_eq!(q("24.7.255.255"), (2, 13));
+    assert_eq!(q("10.0.0.1"), (0, 7));
+    assert_eq!(q("2001:db8:1::1"), (3, 32));
+    assert_eq!(q("2001:db9::1"), (0, 32));
+    // IPv4 seen through IPv6: mapped, IPv4-compatible, 6to4 (2002:5102:458e:: is
+    // 81.2.69.142) and Teredo (server address in bits 32-63) all resolve through the IPv4
+    // tree, with the scope counted in IPv6 bits.
+    assert_eq!(q("::ffff:81.2.69.142"), (1, 120));
+    assert_eq!(q("::81.2.69.142"), (1, 120));
+    assert_eq!(q("2002:5102:458e::1"), (1, 40));
+    assert_eq!(q("2001:0:5102:458e::1"), (1, 56));
+    // Every network of the database agrees with a direct lookup.
+    for s in [
+        "81.2.69.142",
+        "8.8.8.8",
+        "24.1.1.1",
+        "175.16.199.9",
+        "2001:db8::1",
+        "2a02:1::1",
+        "192.0.2.1",
+        "::1",
+    ] {
+        assert_eq!(
+            map.lookup(ip(s)).0,
+            by_country(db.lookup(ip(s)).map(|x| x.0).as_ref()),
+            "{s}"
+        );
+    }
+}
+
+#[test]
+fn geo_map_classifies_each_location_once() {
+    let (_f, db) = city_fixture("map-once.mmdb");
+    let mut calls = Vec::new();
+    let map = GeoMap::build(&db, |l| {
+        calls.push(l.copied());
+        calls.len() as u32
+    })
+    .unwrap();
+    // None first, then the seven distinct records (all different locations).
+    assert_eq!(calls[0], None);
+    assert_eq!(calls.len(), 8);
+    let stats = map.stats();
+    assert_eq!((stats.records, stats.locations), (7, 7));
+    assert!(stats.networks > 7 && stats.nodes > 0 && stats.bytes >= stats.nodes * 8);
+    assert!(stats.to_string().contains("7 records"), "{stats}");
+    // Distinct values everywhere: London and Manchester no longer merge.
+    assert_eq!(map.lookup(ip("81.2.69.142")).1, 25);
+}
+
+#[test]
+fn geo_map_of_an_ipv4_only_flat_database() {
+    let path = temp_path("map-flat4.mmdb");
+    let _f = Scratch(path.clone());
+    let us = Flat {
+        country_code: Some("US"),
+        ..Flat::default()
+    };
+    write_flat_db(
+        &path,
+        "DBIP-City-Lite",
+        true,
+        &[("8.8.8.0/24", us.clone()), ("8.8.9.0/24", us)],
+    );
+    let db = GeoDb::open(&path).unwrap();
+    let map = GeoMap::build(&db, by_country).unwrap();
+    assert_eq!(map.lookup(ip("8.8.9.9")), (2, 23));
+    assert_eq!(map.lookup(ip("::ffff:8.8.9.9")), (2, 119));
+    // No IPv6 data: one unknown leaf beside the path to ::ffff:0:0/96.
+    assert_eq!(map.lookup(ip("2001:db8::1")), (0, 3));
+}
+
+/// A small deterministic generator for the random fixture.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[test]
+fn geo_map_agrees_with_the_database_everywhere_it_is_asked() {
+    const COUNTRIES: [(&str, &str); 6] = [
+        ("GB", "EU"),
+        ("US", "NA"),
+        ("DE", "EU"),
+        ("JP", "AS"),
+        ("BR", "SA"),
+        ("AU", "OC"),
+    ];
+    let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
+    let mut nets = Vec::new();
+    for i in 0..400 {
+        let (cc, cont) = COUNTRIES[(rng.next() % 6) as usize];
+        let city = ["A", "B", "C"][(rng.next() % 3) as usize];
+        let net = if i % 4 == 0 {
+            let len = 16 + rng.next() % 49;
+            let addr = (0x2000u128 << 112) | (u128::from(rng.next()) << 64);
+            let addr = addr & !(u128::MAX >> len);
+            format!("{}/{len}", std::net::Ipv6Addr::from(addr))
+        } else {
+            let len = 8 + rng.next() % 21;
+            let addr = (rng.next() as u32) & !(u32::MAX >> len);
+            format!("{}/{len}", std::net::Ipv4Addr::from(addr))
+        };
+        let record = City {
+            continent: Some(cont),
+            country: Some(cc),
+            city: Some(city),
+            ..City::default()
+        };
+        nets.push((net, record));
+    }
+    // Skip what mmdb-writer will not take (alias ranges) rather than fail.
+    let nets: Vec<(&str, City)> = nets
+        .iter()
+        .filter(|(n, _)| !n.starts_with("2001::") && !n.starts_with("2002:"))
+        .map(|(n, c)| (n.as_str(), c.clone()))
+        .collect();
+    let path = temp_path("map-random.mmdb");
+    let _f = Scratch(path.clone());
+    write_city_db(&path, "GeoIP2-City", &nets);
+    let db = GeoDb::open(&path).unwrap();
+    let map = GeoMap::build(&db, by_country).unwrap();
+
+    let class = |a: IpAddr| by_country(db.lookup(a).map(|x| x.0).as_ref());
+    let mut checked = 0;
+    for _ in 0..3000 {
+        let a = if rng.next() % 4 == 0 {
+            IpAddr::from(((0x2000u128 << 112) | u128::from(rng.next()) << 64).to_be_bytes())
+        } else {
+            IpAddr::from((rng.next() as u32).to_be_bytes())
+        };
+        let (value, scope) = map.lookup(a);
+        assert_eq!(value, class(a), "{a}");
+        // The first and last address of the scope prefix get the same value.
+        let (first, last) = match a {
+            IpAddr::V4(v4) => {
+                let net = ipnet::Ipv4Net::new(v4, scope).unwrap();
+                (IpAddr::V4(net.network()), IpAddr::V4(net.broadcast()))
+            }
+            IpAddr::V6(v6) => {
+                let net = ipnet::Ipv6Net::new(v6, scope).unwrap();
+                (IpAddr::V6(net.network()), IpAddr::V6(net.broadcast()))
+            }
+        };
+        assert_eq!((class(first), class(last)), (value, value), "{a}/{scope}");
+        checked += 1;
+    }
+    assert_eq!(checked, 3000);
 }

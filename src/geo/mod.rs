@@ -2,7 +2,7 @@
 //!
 //! A [`GeoDb`] is a memory-mapped MaxMind DB file. Queries never read it: at load time every
 //! network in it is classified once (by a policy, into a small value id) and the results are
-//! compiled into a `GeoMap`, a merged prefix tree whose leaf depth is the ECS scope. The
+//! compiled into a [`GeoMap`], a merged prefix tree whose leaf depth is the ECS scope. The
 //! database is only read directly by tools and tests ([`GeoDb::lookup`]).
 //!
 //! Two record layouts are understood, recognised from the records themselves:
@@ -16,11 +16,12 @@
 //! tables in [`countries`], so a location means the same whichever database it came from.
 
 pub mod countries;
+pub mod map;
 pub mod trie;
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
 use maxminddb::{LookupResult, MaxMindDbError, Mmap, Reader, WithinOptions};
@@ -29,6 +30,8 @@ use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use tracing::warn;
 
 use crate::error::ConfigError;
+
+pub use map::{GeoMap, MapStats};
 
 /// A short code stored inline: a country (`DE`), a continent (`EU`) or a subdivision
 /// (`US-CA`). Upper-case ASCII letters, digits and `-`, zero-padded.
@@ -351,6 +354,16 @@ impl GeoDb {
             Schema::Flat => result.decode::<FlatRecord>()?.map(|r| r.location()),
         };
         Ok(location.filter(|l| !l.is_empty()))
+    }
+
+    /// Whether IPv4 data sits in its own subtree at `::/96` (always, for MaxMind's files).
+    fn has_ipv4_subtree(&self) -> bool {
+        self.ip_version() == 4
+            || self
+                .reader
+                .lookup(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+                .and_then(|r| r.network())
+                .is_ok_and(|n| n.is_ipv4())
     }
 }
 
