@@ -3,6 +3,8 @@
 
 #[path = "support/mmdb.rs"]
 mod mmdb;
+#[path = "support/sample.rs"]
+mod sample;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -518,4 +520,83 @@ fn geo_map_agrees_with_the_database_everywhere_it_is_asked() {
         checked += 1;
     }
     assert_eq!(checked, 3000);
+}
+
+#[test]
+fn geo_sample_database_is_reproducible_from_its_source() {
+    let text = std::fs::read_to_string(sample::toml_path()).unwrap();
+    let source = sample::parse(&text).unwrap();
+    let committed = std::fs::read(sample::mmdb_path()).unwrap();
+    assert!(
+        sample::build(&source) == committed,
+        "geoip/sample-city.mmdb is stale: run `cargo run --example build_sample_geoip`"
+    );
+}
+
+#[test]
+fn geo_sample_database_contents() {
+    let db = GeoDb::open(&sample::mmdb_path()).unwrap();
+    assert_eq!(db.schema(), Schema::GeoIp2);
+    assert_eq!(db.database_type(), "geosteer-Sample-City");
+    assert!(db.description().unwrap().contains("not real"));
+    assert_eq!(db.build_epoch(), mmdb::BUILD_EPOCH);
+    for (addr, expect, prefix) in [
+        ("8.8.8.8", ("NA", "US", "US-CA", "WNAM"), 24),
+        ("193.0.6.139", ("EU", "NL", "NL-NH", "WEU"), 24),
+        ("1.1.1.1", ("OC", "AU", "AU-NSW", "OC"), 24),
+        ("202.12.27.33", ("AS", "JP", "JP-13", "NEAS"), 24),
+        ("80.81.192.1", ("EU", "DE", "DE-HE", "WEU"), 22),
+        ("99.250.1.1", ("NA", "CA", "CA-BC", "WNAM"), 12),
+        ("187.130.0.1", ("NA", "MX", "MX-CMX", "WNAM"), 10),
+        ("103.4.97.1", ("AS", "SG", "", "SEAS"), 22),
+        ("2001:4860:4860::8888", ("NA", "US", "US-CA", "WNAM"), 32),
+        ("2001:67c:2e8::1", ("EU", "NL", "NL-NH", "WEU"), 48),
+        ("2400:cb00::1", ("NA", "US", "US-CA", "WNAM"), 32),
+        ("2a00:1450:4001::1", ("EU", "DE", "DE-HE", "WEU"), 48),
+    ] {
+        let (l, p) = db.lookup(ip(addr)).unwrap_or_else(|| panic!("{addr}"));
+        assert_eq!((codes(&l), p), (tuple(expect), prefix), "{addr}");
+    }
+    let (l, _) = db.lookup(ip("80.81.192.1")).unwrap();
+    assert_eq!((l.latitude, l.longitude), (Some(50.1109), Some(8.6821)));
+    assert_eq!(db.lookup(ip("192.0.2.1")), None);
+}
+
+#[test]
+fn geo_sample_map_merges_neighbours_into_wider_scopes() {
+    let db = GeoDb::open(&sample::mmdb_path()).unwrap();
+    let country = GeoMap::build(&db, |l| {
+        let c = l.and_then(|l| l.country);
+        c.map_or(0, |c| {
+            u32::from(c.as_str().as_bytes()[0]) << 8 | u32::from(c.as_str().as_bytes()[1])
+        })
+    })
+    .unwrap();
+    let cc = |v: u32| String::from_utf8(vec![(v >> 8) as u8, v as u8]).unwrap();
+    for (addr, expect, scope) in [
+        ("4.1.2.3", "US", 8),
+        ("4.200.0.1", "US", 8),
+        ("24.20.0.1", "US", 11),
+        ("99.230.0.1", "CA", 11),
+        ("80.81.197.1", "DE", 21),
+        ("202.12.26.1", "JP", 23),
+        ("2600:1f00:8000::1", "US", 32),
+    ] {
+        let (v, s) = country.lookup(ip(addr));
+        assert_eq!((cc(v).as_str(), s), (expect, scope), "{addr}");
+    }
+    // By region, New York (ENAM) stays apart from Denver and Seattle (WNAM).
+    let regions = ["WNAM", "ENAM"];
+    let region = GeoMap::build(&db, |l| {
+        let r = l.and_then(|l| l.region);
+        regions
+            .iter()
+            .position(|x| Some(*x) == r)
+            .map_or(9, |i| i as u32)
+    })
+    .unwrap();
+    assert_eq!(region.lookup(ip("24.1.0.1")), (1, 13));
+    assert_eq!(region.lookup(ip("24.9.0.1")), (0, 13));
+    assert_eq!(region.lookup(ip("24.20.0.1")), (0, 12));
+    assert_eq!(region.lookup(ip("4.1.2.3")), (1, 9));
 }
