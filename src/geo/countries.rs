@@ -399,6 +399,11 @@ fn subdivision_row(
         .map(|i| &SUBDIVISIONS[i])
 }
 
+/// Every country code known here, in order.
+pub fn all() -> impl Iterator<Item = &'static str> {
+    COUNTRIES.iter().map(|row| row.0)
+}
+
 /// An ISO 3166-1 alpha-2 country code (upper case), or XK.
 pub fn is_country(code: &str) -> bool {
     country_row(code).is_some()
