@@ -600,3 +600,46 @@ fn geo_sample_map_merges_neighbours_into_wider_scopes() {
     assert_eq!(region.lookup(ip("24.20.0.1")), (0, 12));
     assert_eq!(region.lookup(ip("4.1.2.3")), (1, 9));
 }
+
+#[test]
+fn geo_map_of_an_ipv6_only_database() {
+    // DB-IP repackagings ship IPv6 alone: an IPv6 tree with no IPv4 subtree and no aliases,
+    // whose empty networks the reader's iterator skips.
+    let path = temp_path("map-flat6.mmdb");
+    let _f = Scratch(path.clone());
+    let jp = Flat {
+        country_code: Some("JP"),
+        ..Flat::default()
+    };
+    let de = Flat {
+        country_code: Some("DE"),
+        ..Flat::default()
+    };
+    write_flat_db(
+        &path,
+        "dbip-city-ipv6",
+        false,
+        &[("2001:200::/32", jp), ("2a00:1450:4001::/48", de)],
+    );
+    let db = GeoDb::open(&path).unwrap();
+    assert_eq!(db.lookup_scoped(ip("8.8.8.8")), (None, 0));
+    let map = GeoMap::build(&db, by_country).unwrap();
+    assert_eq!(map.lookup(ip("2001:200::1")), (4, 32));
+    assert_eq!(map.lookup(ip("2a00:1450:4001::1")), (3, 48));
+    assert_eq!(map.lookup(ip("2001:201::1")).0, 0);
+    assert_eq!(map.lookup(ip("8.8.8.8")), (0, 0));
+    assert_eq!(map.lookup(ip("::ffff:8.8.8.8")), (0, 96));
+    for s in [
+        "2001:200::1",
+        "2a00:1450:4001::1",
+        "2001:db8::1",
+        "8.8.8.8",
+        "::1",
+    ] {
+        assert_eq!(
+            map.lookup(ip(s)).0,
+            by_country(db.lookup(ip(s)).map(|x| x.0).as_ref()),
+            "{s}"
+        );
+    }
+}
