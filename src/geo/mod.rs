@@ -428,8 +428,8 @@ struct NestedRecord<'a> {
     continent: Option<ContinentField<'a>>,
     #[serde(borrow, default)]
     country: Option<CountryField<'a>>,
-    /// Where the block is registered; stands in when `country` is missing, as it is for
-    /// some anycast and satellite blocks: a guess at the country beats the default answer.
+    /// Where the block is registered; stands in when `country` is missing (as it can be
+    /// for satellite or anycast blocks): a guess at the country beats the default answer.
     #[serde(borrow, default)]
     registered_country: Option<CountryField<'a>>,
     #[serde(borrow, default, deserialize_with = "first_subdivision")]

@@ -447,8 +447,9 @@ mod tests {
 
     #[test]
     fn merge_matches_brute_force_exhaustively() {
-        // 12-bit spaces are small enough to check every address: build them as the top 12
-        // bits of IPv4 (every /12 block is then one leaf or one split).
+        // A 12-bit space is small enough to check every address. It is built as the top 12
+        // bits of IPv4: no network is longer than /12, so the 2^20 addresses of each /12
+        // share value and depth, and its first and last address stand for all of them.
         let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
         for round in 0..60 {
             let values = 1 + round % 4;
@@ -459,10 +460,7 @@ mod tests {
                 let addr = a << 20;
                 let (value, depth) = trie.lookup_v4(Ipv4Addr::from(addr as u32));
                 let expect = brute_force(&cover, addr, 32);
-                // Below /12 every address of a block behaves the same, so only the depth
-                // of constant-to-the-end blocks could differ; brute force sees the same.
                 assert_eq!((value, depth), expect, "round {round}, {addr:#x}");
-                // The rest of the block agrees too.
                 let (v2, d2) = trie.lookup_v4(Ipv4Addr::from((addr | 0xf_ffff) as u32));
                 assert_eq!((v2, d2), expect);
             }
