@@ -181,11 +181,13 @@ pub fn load_with_env(
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
-    let compiled = steering
-        .load_balancers
-        .iter()
-        .map(|lb| compile(&steering, lb, geo.as_deref()))
-        .collect();
+    let mut compiled = Vec::with_capacity(steering.load_balancers.len());
+    for lb in &steering.load_balancers {
+        match compile(&steering, lb, geo.as_deref()) {
+            Ok(c) => compiled.push(c),
+            Err(e) => return Err(ConfigErrors(vec![e])),
+        }
+    }
     Ok(Snapshot {
         zones,
         steering,
@@ -194,7 +196,11 @@ pub fn load_with_env(
     })
 }
 
-fn compile(cfg: &SteeringConfig, lb: &config::LoadBalancer, geo: Option<&GeoDb>) -> CompiledLb {
+fn compile(
+    cfg: &SteeringConfig,
+    lb: &config::LoadBalancer,
+    geo: Option<&GeoDb>,
+) -> Result<CompiledLb, ConfigError> {
     let mut lists: Vec<Box<[PoolId]>> = Vec::new();
     let map = match geo {
         Some(db) if lb.policy.uses_location() => {
@@ -206,7 +212,7 @@ fn compile(cfg: &SteeringConfig, lb: &config::LoadBalancer, geo: Option<&GeoDb>)
                     lists.push(list.into_boxed_slice());
                     next
                 })
-            }))
+            })?)
         }
         _ => None,
     };
@@ -215,11 +221,11 @@ fn compile(cfg: &SteeringConfig, lb: &config::LoadBalancer, geo: Option<&GeoDb>)
         .into_iter()
         .map(|p| pool_records(cfg, lb, p))
         .collect();
-    CompiledLb {
+    Ok(CompiledLb {
         lists,
         map,
         records,
-    }
+    })
 }
 
 fn pool_records(cfg: &SteeringConfig, lb: &config::LoadBalancer, pool: PoolId) -> PoolRecords {

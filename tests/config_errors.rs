@@ -220,13 +220,13 @@ fn unknown_country_code() {
 [load_balancers.g]
 steering = "geo"
 default_pools = ["us"]
-country_pools = { Germany = ["eu"] }
+country_pools = { XX = ["eu"] }
 "#;
     rejects(
         "country",
         ZONE,
         extra,
-        line_of(extra, "Germany"),
+        line_of(extra, "XX ="),
         "unknown country code",
     );
 }
