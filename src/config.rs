@@ -112,6 +112,8 @@ pub struct Pool {
     pub monitor: Option<MonitorId>,
     pub origin_steering: OriginSteering,
     pub enabled: bool,
+    /// Metrics label id of the pool's name.
+    pub label: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,6 +173,8 @@ pub struct LoadBalancer {
     /// Where it was defined, for messages.
     pub file: std::path::PathBuf,
     pub line: usize,
+    /// Metrics label id of the load balancer's name.
+    pub label: u32,
 }
 
 impl LoadBalancer {
@@ -720,6 +724,7 @@ impl FileCx<'_> {
             monitor,
             origin_steering: p.origin_steering,
             enabled: p.enabled,
+            label: crate::metrics::label_id(name.get_ref()),
         })
     }
 
@@ -943,6 +948,7 @@ impl FileCx<'_> {
         if self.errors.len() != before {
             return None;
         }
+        let name_text = name.to_string();
         Some(LoadBalancer {
             name,
             ttl,
@@ -955,6 +961,7 @@ impl FileCx<'_> {
             pool_weights,
             file: self.path.to_path_buf(),
             line: self.line(key),
+            label: crate::metrics::label_id(&name_text),
         })
     }
 }

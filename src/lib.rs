@@ -10,5 +10,6 @@ pub mod error;
 pub mod explain;
 pub mod geo;
 pub mod load;
+pub mod metrics;
 pub mod steering;
 pub mod zone;

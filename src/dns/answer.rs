@@ -71,6 +71,9 @@ pub struct Answer<'a> {
     pub additional: SmallVec<[RrRef<'a>; 4]>,
     /// ECS SCOPE PREFIX-LENGTH to return: 0 unless the client's location chose the answer.
     pub ecs_scope: u8,
+    /// For metrics: the zone's label id, and (load balancer, pool) label ids if steered.
+    pub zone_label: u32,
+    pub steered: Option<(u32, u32)>,
 }
 
 impl<'a> Answer<'a> {
@@ -82,6 +85,8 @@ impl<'a> Answer<'a> {
             authority: SmallVec::new(),
             additional: SmallVec::new(),
             ecs_scope: 0,
+            zone_label: crate::metrics::NO_ZONE,
+            steered: None,
         }
     }
 
@@ -105,6 +110,7 @@ pub fn lookup<'a>(
     };
     let mut ans = Answer::new(ResponseCode::NoError);
     ans.authoritative = true;
+    ans.zone_label = zone.label;
 
     let mut name = qname.clone();
     let mut target: Option<&'a Name> = None;
@@ -239,6 +245,12 @@ fn steer<'a>(
         family,
         &mut rand::rng(),
     );
+    ans.steered = Some((
+        lb.label,
+        d.pool.map_or(crate::metrics::NO_ZONE, |p| {
+            snap.steering.pools[p as usize].label
+        }),
+    ));
     let records = d.pool.and_then(|p| compiled.pool_records(p));
     let Some(records) = records.filter(|_| !d.origins.is_empty()) else {
         ans.negative(zone, ResponseCode::NoError);

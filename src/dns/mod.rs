@@ -24,6 +24,7 @@ use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
 
 use crate::load::State;
+use crate::metrics::{NO_ZONE, QueryOutcome, Shard};
 use crate::steering::Client;
 use crate::zone::WireName;
 use answer::{Answer, Owner, RrRef};
@@ -133,6 +134,18 @@ impl Responder {
         transport: Transport,
         out: &mut Vec<u8>,
     ) -> bool {
+        self.respond_counted(query, src, transport, out, None)
+    }
+
+    /// [`Responder::respond`], counting the query into `shard`.
+    pub fn respond_counted(
+        &self,
+        query: &[u8],
+        src: SocketAddr,
+        transport: Transport,
+        out: &mut Vec<u8>,
+        shard: Option<&Shard>,
+    ) -> bool {
         let mut decoder = BinDecoder::new(query);
         let Ok(header) = Header::read(&mut decoder) else {
             return false;
@@ -150,6 +163,16 @@ impl Responder {
             Err(_) => {
                 meta.response_code = ResponseCode::FormErr;
                 encode_header_only(out, meta);
+                if let Some(shard) = shard {
+                    shard.count(&QueryOutcome {
+                        zone: NO_ZONE,
+                        qtype: RecordType::Unknown(0),
+                        rcode: ResponseCode::FormErr,
+                        transport,
+                        ecs: false,
+                        steered: None,
+                    });
+                }
                 return true;
             }
         };
@@ -230,6 +253,21 @@ impl Responder {
             e.options_mut().insert(EdnsOption::Subnet(subnet));
         }
         encode(out, meta, question, &ans, resp_edns.as_mut(), limit);
+        if let Some(shard) = shard {
+            let qtype = request
+                .queries
+                .queries()
+                .first()
+                .map_or(RecordType::Unknown(0), |q| q.query_type());
+            shard.count(&QueryOutcome {
+                zone: ans.zone_label,
+                qtype,
+                rcode: ans.rcode,
+                transport,
+                ecs: ecs.is_some(),
+                steered: ans.steered,
+            });
+        }
         true
     }
 }

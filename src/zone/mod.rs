@@ -155,6 +155,8 @@ pub struct Zone {
     nodes: HashMap<Box<[u8]>, Node>,
     has_cuts: bool,
     pub record_count: usize,
+    /// The zone's name as a metrics label id.
+    pub label: u32,
 }
 
 impl Zone {
@@ -320,6 +322,7 @@ impl Zone {
             nodes,
             has_cuts,
             record_count,
+            label: crate::metrics::label_id(&origin.to_string()),
         })
     }
 

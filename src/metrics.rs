@@ -1,0 +1,391 @@
+//! Counters for the query path and the text that Prometheus scrapes.
+//!
+//! Each UDP socket task (and the TCP side) counts into its own [`Shard`]: the lock a query
+//! takes is its own task's, so it is never contended except by a scrape, and no atomic cache
+//! line bounces between cores. A scrape sums the shards.
+//!
+//! Label values (zone, load balancer and pool names) are interned to small numbers once, at
+//! load time, so counting is array and hash-map work on integers; the ids stay the same
+//! across reloads, so counters keep counting for names that survive a reload.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+
+use crate::dns::Transport;
+
+/// Process-wide, append-only table of label values.
+fn interner() -> &'static RwLock<(HashMap<String, u32>, Vec<String>)> {
+    static T: OnceLock<RwLock<(HashMap<String, u32>, Vec<String>)>> = OnceLock::new();
+    T.get_or_init(|| RwLock::new((HashMap::new(), Vec::new())))
+}
+
+/// The id of a label value (called at load time, not per query).
+pub fn label_id(value: &str) -> u32 {
+    if let Some(&id) = interner().read().expect("not poisoned").0.get(value) {
+        return id;
+    }
+    let mut t = interner().write().expect("not poisoned");
+    if let Some(&id) = t.0.get(value) {
+        return id;
+    }
+    let id = t.1.len() as u32;
+    t.1.push(value.to_string());
+    t.0.insert(value.to_string(), id);
+    id
+}
+
+fn label_value(id: u32) -> String {
+    interner()
+        .read()
+        .expect("not poisoned")
+        .1
+        .get(id as usize)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Query types counted by name; the rest are "other".
+const TYPES: [RecordType; 15] = [
+    RecordType::A,
+    RecordType::AAAA,
+    RecordType::CNAME,
+    RecordType::MX,
+    RecordType::NS,
+    RecordType::SOA,
+    RecordType::TXT,
+    RecordType::SRV,
+    RecordType::CAA,
+    RecordType::PTR,
+    RecordType::ANY,
+    RecordType::DS,
+    RecordType::DNSKEY,
+    RecordType::HTTPS,
+    RecordType::SVCB,
+];
+const RCODES: [ResponseCode; 7] = [
+    ResponseCode::NoError,
+    ResponseCode::FormErr,
+    ResponseCode::ServFail,
+    ResponseCode::NXDomain,
+    ResponseCode::NotImp,
+    ResponseCode::Refused,
+    ResponseCode::BADVERS,
+];
+
+fn type_index(t: RecordType) -> u8 {
+    TYPES.iter().position(|&x| x == t).unwrap_or(TYPES.len()) as u8
+}
+
+fn rcode_index(r: ResponseCode) -> u8 {
+    RCODES.iter().position(|&x| x == r).unwrap_or(RCODES.len()) as u8
+}
+
+/// Zone label for queries outside every zone (REFUSED) or that could not be parsed.
+pub const NO_ZONE: u32 = u32::MAX;
+
+#[derive(Default)]
+struct ShardData {
+    /// (zone, type, rcode, transport) → queries.
+    queries: HashMap<(u32, u8, u8, u8), u64>,
+    /// (load balancer, pool or NO_ZONE for none) → steered answers.
+    answers: HashMap<(u32, u32), u64>,
+    ecs: [u64; 2],
+}
+
+/// One serving task's counters.
+#[derive(Default)]
+pub struct Shard {
+    data: Mutex<ShardData>,
+}
+
+/// What one query contributes to the counters.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryOutcome {
+    pub zone: u32,
+    pub qtype: RecordType,
+    pub rcode: ResponseCode,
+    pub transport: Transport,
+    pub ecs: bool,
+    /// (load balancer, pool) label ids for a steered answer; pool NO_ZONE when none.
+    pub steered: Option<(u32, u32)>,
+}
+
+impl Shard {
+    pub fn count(&self, q: &QueryOutcome) {
+        let mut d = self.data.lock().expect("not poisoned");
+        let proto = match q.transport {
+            Transport::Udp => 0,
+            Transport::Tcp => 1,
+        };
+        *d.queries
+            .entry((q.zone, type_index(q.qtype), rcode_index(q.rcode), proto))
+            .or_default() += 1;
+        d.ecs[usize::from(q.ecs)] += 1;
+        if let Some(key) = q.steered {
+            *d.answers.entry(key).or_default() += 1;
+        }
+    }
+}
+
+/// Configuration reloads, for the `geosteer_config_*` metrics.
+#[derive(Debug, Clone, Default)]
+pub struct ReloadStats {
+    pub generation: u64,
+    pub last_reload_unix: f64,
+    pub last_reload_ok: bool,
+    pub reloads_ok: u64,
+    pub reloads_failed: u64,
+}
+
+/// All counters of the process.
+#[derive(Default)]
+pub struct Metrics {
+    shards: Mutex<Vec<Arc<Shard>>>,
+    pub reloads: Mutex<ReloadStats>,
+}
+
+impl Metrics {
+    /// A new shard for one serving task.
+    pub fn shard(&self) -> Arc<Shard> {
+        let s = Arc::new(Shard::default());
+        self.shards.lock().expect("not poisoned").push(s.clone());
+        s
+    }
+
+    /// The query-path families in Prometheus text format.
+    pub fn render_queries(&self, out: &mut String) {
+        let mut queries: HashMap<(u32, u8, u8, u8), u64> = HashMap::new();
+        let mut answers: HashMap<(u32, u32), u64> = HashMap::new();
+        let mut ecs = [0u64; 2];
+        for shard in self.shards.lock().expect("not poisoned").iter() {
+            let d = shard.data.lock().expect("not poisoned");
+            for (k, v) in &d.queries {
+                *queries.entry(*k).or_default() += v;
+            }
+            for (k, v) in &d.answers {
+                *answers.entry(*k).or_default() += v;
+            }
+            ecs[0] += d.ecs[0];
+            ecs[1] += d.ecs[1];
+        }
+        family(
+            out,
+            "geosteer_queries_total",
+            "counter",
+            "DNS queries answered, by zone, query type, response code and protocol.",
+        );
+        let mut rows: Vec<_> = queries.into_iter().collect();
+        rows.sort();
+        for ((zone, t, r, p), v) in rows {
+            let zone = if zone == NO_ZONE {
+                String::new()
+            } else {
+                label_value(zone)
+            };
+            let qtype = TYPES
+                .get(t as usize)
+                .map_or("other".to_string(), |t| t.to_string());
+            let rcode = RCODES
+                .get(r as usize)
+                .map_or("other".to_string(), |r| rcode_name(*r).to_string());
+            let proto = if p == 0 { "udp" } else { "tcp" };
+            sample(
+                out,
+                "geosteer_queries_total",
+                &[
+                    ("zone", &zone),
+                    ("type", &qtype),
+                    ("rcode", &rcode),
+                    ("protocol", proto),
+                ],
+                v as f64,
+            );
+        }
+        family(
+            out,
+            "geosteer_answers_total",
+            "counter",
+            "A/AAAA answers for load-balanced names, by load balancer and the pool answered from (none: no addresses).",
+        );
+        let mut rows: Vec<_> = answers.into_iter().collect();
+        rows.sort();
+        for ((lb, pool), v) in rows {
+            let pool = if pool == NO_ZONE {
+                "none".to_string()
+            } else {
+                label_value(pool)
+            };
+            sample(
+                out,
+                "geosteer_answers_total",
+                &[("load_balancer", &label_value(lb)), ("pool", &pool)],
+                v as f64,
+            );
+        }
+        family(
+            out,
+            "geosteer_ecs_queries_total",
+            "counter",
+            "Queries with and without an EDNS Client Subnet option.",
+        );
+        sample(
+            out,
+            "geosteer_ecs_queries_total",
+            &[("ecs", "absent")],
+            ecs[0] as f64,
+        );
+        sample(
+            out,
+            "geosteer_ecs_queries_total",
+            &[("ecs", "present")],
+            ecs[1] as f64,
+        );
+
+        let r = self.reloads.lock().expect("not poisoned").clone();
+        family(
+            out,
+            "geosteer_config_generation",
+            "gauge",
+            "Configuration generation being served (1 at start, +1 per successful reload).",
+        );
+        sample(out, "geosteer_config_generation", &[], r.generation as f64);
+        family(
+            out,
+            "geosteer_config_last_reload_timestamp_seconds",
+            "gauge",
+            "When the configuration was last loaded or a reload last tried (Unix time).",
+        );
+        sample(
+            out,
+            "geosteer_config_last_reload_timestamp_seconds",
+            &[],
+            r.last_reload_unix,
+        );
+        family(
+            out,
+            "geosteer_config_last_reload_success",
+            "gauge",
+            "1 if the last load or reload succeeded, 0 if it was rejected.",
+        );
+        sample(
+            out,
+            "geosteer_config_last_reload_success",
+            &[],
+            if r.last_reload_ok { 1.0 } else { 0.0 },
+        );
+        family(
+            out,
+            "geosteer_config_reloads_total",
+            "counter",
+            "Reloads tried, by result.",
+        );
+        sample(
+            out,
+            "geosteer_config_reloads_total",
+            &[("result", "success")],
+            r.reloads_ok as f64,
+        );
+        sample(
+            out,
+            "geosteer_config_reloads_total",
+            &[("result", "failure")],
+            r.reloads_failed as f64,
+        );
+    }
+}
+
+/// The rcode as dig writes it.
+pub fn rcode_name(r: ResponseCode) -> &'static str {
+    match r {
+        ResponseCode::NoError => "NOERROR",
+        ResponseCode::FormErr => "FORMERR",
+        ResponseCode::ServFail => "SERVFAIL",
+        ResponseCode::NXDomain => "NXDOMAIN",
+        ResponseCode::NotImp => "NOTIMP",
+        ResponseCode::Refused => "REFUSED",
+        ResponseCode::BADVERS => "BADVERS",
+        _ => "other",
+    }
+}
+
+/// `# HELP` and `# TYPE` lines.
+pub fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// One sample line, label values escaped as the text format requires.
+pub fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: f64) {
+    out.push_str(name);
+    if !labels.is_empty() {
+        out.push('{');
+        for (i, (k, v)) in labels.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(k);
+            out.push_str("=\"");
+            for c in v.chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '"' => out.push_str("\\\""),
+                    '\n' => out.push_str("\\n"),
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+        }
+        out.push('}');
+    }
+    let _ = writeln!(out, " {value}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_ids_are_stable_and_values_escaped() {
+        let a = label_id("example.com.");
+        assert_eq!(label_id("example.com."), a);
+        assert_ne!(label_id("example.org."), a);
+        let mut s = String::new();
+        sample(&mut s, "m", &[("l", "a\"b\\c\nd")], 1.0);
+        assert_eq!(s, "m{l=\"a\\\"b\\\\c\\nd\"} 1\n");
+    }
+
+    #[test]
+    fn shards_are_summed() {
+        let m = Metrics::default();
+        let zone = label_id("sum.test.");
+        let q = QueryOutcome {
+            zone,
+            qtype: RecordType::A,
+            rcode: ResponseCode::NoError,
+            transport: Transport::Udp,
+            ecs: true,
+            steered: None,
+        };
+        m.shard().count(&q);
+        let s2 = m.shard();
+        s2.count(&q);
+        s2.count(&QueryOutcome {
+            rcode: ResponseCode::NXDomain,
+            ecs: false,
+            transport: Transport::Tcp,
+            ..q
+        });
+        let mut out = String::new();
+        m.render_queries(&mut out);
+        assert!(out.contains(
+            "geosteer_queries_total{zone=\"sum.test.\",type=\"A\",rcode=\"NOERROR\",protocol=\"udp\"} 2\n"
+        ), "{out}");
+        assert!(out.contains("rcode=\"NXDOMAIN\",protocol=\"tcp\"} 1\n"));
+        assert!(out.contains("geosteer_ecs_queries_total{ecs=\"present\"} 2\n"));
+        assert!(out.contains("geosteer_ecs_queries_total{ecs=\"absent\"} 1\n"));
+    }
+}
