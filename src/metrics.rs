@@ -17,9 +17,12 @@ use hickory_proto::rr::RecordType;
 
 use crate::dns::Transport;
 
+/// Label value → id, and id → value.
+type Interner = RwLock<(HashMap<String, u32>, Vec<String>)>;
+
 /// Process-wide, append-only table of label values.
-fn interner() -> &'static RwLock<(HashMap<String, u32>, Vec<String>)> {
-    static T: OnceLock<RwLock<(HashMap<String, u32>, Vec<String>)>> = OnceLock::new();
+fn interner() -> &'static Interner {
+    static T: OnceLock<Interner> = OnceLock::new();
     T.get_or_init(|| RwLock::new((HashMap::new(), Vec::new())))
 }
 
