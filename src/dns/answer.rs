@@ -113,6 +113,15 @@ pub fn lookup<'a>(zones: &'a Zones, qname: &WireName, qtype: RecordType) -> Answ
                 if qtype != RecordType::CNAME
                     && let Some(cname) = node.get(RecordType::CNAME)
                 {
+                    // A loop: this CNAME is in the answer already. Stop here, as Knot does,
+                    // rather than repeat it (RFC 2181 §5: an RRset is sent once).
+                    if ans
+                        .answer
+                        .iter()
+                        .any(|rr| std::ptr::eq(rr.records, &*cname.records))
+                    {
+                        return ans;
+                    }
                     ans.answer.push(RrRef {
                         owner,
                         records: &cname.records,
