@@ -197,19 +197,21 @@ fn emit_rr(enc: &mut BinEncoder<'_>, owner: Owner<'_>, rec: &Record) -> Result<(
     Ok(())
 }
 
-/// Emits RRsets until one record does not fit. Returns (records written, all written).
+/// Emits whole RRsets until one does not fit; that one is rolled back entirely, so a section
+/// never holds part of an RRset (a resolver would cache it as if complete; NSD does the same).
+/// Returns (records written, all written).
 fn emit_section(enc: &mut BinEncoder<'_>, section: &[RrRef<'_>]) -> (u16, bool) {
     let mut count = 0;
     for rrset in section {
+        let mark = enc.offset();
         for rec in rrset.records {
-            let mark = enc.offset();
             if emit_rr(enc, rrset.owner, rec).is_err() {
                 enc.set_offset(mark);
                 enc.trim();
                 return (count, false);
             }
-            count += 1;
         }
+        count += rrset.records.len() as u16;
     }
     (count, true)
 }
