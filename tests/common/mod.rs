@@ -544,3 +544,45 @@ impl Dig {
             .to_string()
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Raw packets, for what a well-behaved encoder will not produce
+
+/// An OPT pseudo-RR with the given RDATA (options), payload size 1232 and EDNS `version`.
+pub fn raw_opt(version: u8, rdata: &[u8]) -> Vec<u8> {
+    let mut rr = vec![0u8]; // root owner
+    rr.extend_from_slice(&41u16.to_be_bytes()); // TYPE OPT
+    rr.extend_from_slice(&1232u16.to_be_bytes()); // CLASS = UDP payload size
+    rr.extend_from_slice(&[0, version, 0, 0]); // extended RCODE, VERSION, flags
+    rr.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+    rr.extend_from_slice(rdata);
+    rr
+}
+
+/// One EDNS option: code, length, data.
+pub fn raw_option(code: u16, data: &[u8]) -> Vec<u8> {
+    let mut o = code.to_be_bytes().to_vec();
+    o.extend_from_slice(&(data.len() as u16).to_be_bytes());
+    o.extend_from_slice(data);
+    o
+}
+
+/// An ECS option as bytes, exactly as given: FAMILY, SOURCE, SCOPE, ADDRESS octets.
+pub fn raw_ecs(family: u16, source: u8, scope: u8, address: &[u8]) -> Vec<u8> {
+    let mut d = family.to_be_bytes().to_vec();
+    d.push(source);
+    d.push(scope);
+    d.extend_from_slice(address);
+    raw_option(8, &d)
+}
+
+/// `m` (which must carry no EDNS) encoded, with `extra` appended to the additional section
+/// and ARCOUNT raised by `extra_count`.
+pub fn with_additional(m: &Message, extra: &[u8], extra_count: u16) -> Vec<u8> {
+    assert!(m.edns.is_none());
+    let mut p = encode(m);
+    let ar = u16::from_be_bytes([p[10], p[11]]) + extra_count;
+    p[10..12].copy_from_slice(&ar.to_be_bytes());
+    p.extend_from_slice(extra);
+    p
+}
