@@ -141,17 +141,22 @@ impl Server {
     /// Starts `geosteer serve --zones DIR --listen 127.0.0.1:0 EXTRA…` with RUST_LOG=info and
     /// waits for its `listening on` line.
     pub fn start(zones: &Path, extra: &[&str]) -> Self {
-        Self::start_env(zones, extra, "info")
+        Self::start_env(zones, extra, Some("info"))
     }
 
-    pub fn start_env(zones: &Path, extra: &[&str], rust_log: &str) -> Self {
-        let mut child = Command::new(BIN)
+    /// Like [`Server::start`], with RUST_LOG set to `rust_log`, or unset for `None`.
+    pub fn start_env(zones: &Path, extra: &[&str], rust_log: Option<&str>) -> Self {
+        let mut cmd = Command::new(BIN);
+        match rust_log {
+            Some(l) => cmd.env("RUST_LOG", l),
+            None => cmd.env_remove("RUST_LOG"),
+        };
+        let mut child = cmd
             .arg("serve")
             .arg("--zones")
             .arg(zones)
             .args(["--listen", "127.0.0.1:0", "--udp-sockets", "2"])
             .args(extra)
-            .env("RUST_LOG", rust_log)
             .env_remove("RUST_LOG_STYLE")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
