@@ -464,6 +464,11 @@ fn delegation_below_the_apex_gets_a_referral() {
     assert!(!r.metadata.authoritative);
     assert!(r.answers.is_empty());
 
+    // DS lives on the parent side of the cut (RFC 4035 §3.1.4.1): this zone answers for it,
+    // authoritatively (none here: NODATA), instead of referring.
+    let r = ask(&s, &query("sub.example.com.", RecordType::DS));
+    assert_negative(&r, ResponseCode::NoError);
+
     let d = dig(s.port(), &["www.sub.example.com.", "A"]);
     assert_eq!(d.status(), "NOERROR");
     assert!(!d.has_flag("aa"), "{}", d.text);

@@ -390,3 +390,31 @@ fn ecs_with_scope_set_or_bits_beyond_the_source_prefix_is_formerr() {
     let r = udp(s.addr, &query_ecs("www.example.com.", RecordType::A, bad));
     assert_eq!(rcode(&r), ResponseCode::FormErr);
 }
+
+#[test]
+fn unknown_options_are_ignored_and_tiny_payload_sizes_mean_512() {
+    let s = server();
+    // A DNS COOKIE (RFC 7873) and an unassigned option: answered normally, neither echoed.
+    let q = query("www.example.com.", RecordType::A);
+    let opts = [
+        raw_option(10, &[1, 2, 3, 4, 5, 6, 7, 8]),
+        raw_option(65001, b"x"),
+    ]
+    .concat();
+    let raw = udp_raw(s.addr, &with_additional(&q, &raw_opt(0, &opts), 1), WAIT).expect("reply");
+    let r = decode(&raw);
+    assert_eq!(rcode(&r), ResponseCode::NoError);
+    assert_eq!(rdata_strings(&r.answers), ["A 192.0.2.80"]);
+    let e = r.edns.expect("OPT");
+    assert!(e.options().as_ref().is_empty(), "options echoed: {e:?}");
+
+    // An advertised size under 512 is taken as 512 (RFC 6891 §6.2.3).
+    for bufsize in [0, 100, 511] {
+        let q = query_edns("www.example.com.", RecordType::A, bufsize);
+        let r = udp(s.addr, &q);
+        assert!(!r.metadata.truncation, "bufsize {bufsize}");
+        assert_eq!(r.answers.len(), 1);
+        let q = query_edns("medium.example.com.", RecordType::A, bufsize);
+        assert_truncated(&q, &udp_bytes(s.addr, &q), 512);
+    }
+}

@@ -298,3 +298,27 @@ fn nothing_is_logged_per_query_at_info() {
         drop(zones);
     }
 }
+
+#[test]
+fn ipv6_loopback_is_served_like_ipv4() {
+    if std::net::UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("skipped: this machine has no IPv6 loopback (::1)");
+        return;
+    }
+    let s = Server::start_owned(ZoneDir::example(), &["--listen", "[::1]:0"]);
+    s.wait_for_stderr("listening on [::1]:");
+    let addrs = s.listening();
+    assert_eq!(addrs.len(), 2, "{addrs:?}");
+    let v6 = *addrs.iter().find(|a| a.is_ipv6()).unwrap();
+    assert_ne!(v6.port(), 0);
+    for q in mixed_queries() {
+        let a = udp(s.addr, &q);
+        let b = udp(v6, &q);
+        let c = tcp(v6, &q);
+        assert_response_to(&q, &b);
+        assert_eq!(a.metadata, b.metadata);
+        assert_eq!(a.answers, b.answers);
+        assert_eq!(b.answers, c.answers);
+        assert_eq!(b.authorities, c.authorities);
+    }
+}

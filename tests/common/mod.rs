@@ -10,7 +10,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
@@ -252,6 +252,14 @@ impl Server {
             std::thread::sleep(Duration::from_millis(10));
         }
     }
+
+    /// Every address the server reported listening on, in order.
+    pub fn listening(&self) -> Vec<SocketAddr> {
+        self.stderr()
+            .iter()
+            .filter_map(|l| parse_listening(l))
+            .collect()
+    }
 }
 
 impl Drop for Server {
@@ -324,7 +332,12 @@ pub fn decode(bytes: &[u8]) -> Message {
 
 /// Sends one datagram and waits for a reply with the same ID. `None` if nothing came back.
 pub fn udp_raw(addr: SocketAddr, packet: &[u8], wait: Duration) -> Option<Vec<u8>> {
-    let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind udp");
+    let local: SocketAddr = if addr.is_ipv6() {
+        (Ipv6Addr::LOCALHOST, 0).into()
+    } else {
+        (Ipv4Addr::LOCALHOST, 0).into()
+    };
+    let sock = UdpSocket::bind(local).expect("bind udp");
     sock.set_read_timeout(Some(wait)).unwrap();
     sock.send_to(packet, addr).expect("send udp");
     let mut buf = vec![0u8; 65535];
