@@ -1,5 +1,6 @@
 //! Loading `zones/` into an immutable [`Snapshot`]: everything the query path reads.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use hickory_proto::rr::Name;
@@ -47,6 +48,9 @@ pub fn load(dir: &Path) -> Result<Snapshot, ConfigErrors> {
             "no zone files (<origin>.zone) in this directory",
         )]));
     }
+    // Names are case-insensitive, and `example.com.zone` and `example.com..zone` both name
+    // example.com.: two files for one zone would otherwise leave one silently unserved.
+    let mut seen: HashMap<Name, PathBuf> = HashMap::new();
     for (path, origin) in files {
         let origin = match origin {
             Ok(o) => o,
@@ -55,6 +59,14 @@ pub fn load(dir: &Path) -> Result<Snapshot, ConfigErrors> {
                 continue;
             }
         };
+        if let Some(first) = seen.get(&origin.to_lowercase()) {
+            errors.push(ConfigError::file(
+                &path,
+                format!("zone {origin} is already defined by {}", first.display()),
+            ));
+            continue;
+        }
+        seen.insert(origin.to_lowercase(), path.clone());
         let records = master::read_zone_file(&path, &origin, &mut errors);
         if let Some(zone) = Zone::build(&origin, &path, records, &mut errors) {
             zones.insert(zone);
