@@ -314,3 +314,26 @@ fn serve_refuses_to_start_on_invalid_zones() {
     );
     assert!(!err.contains("listening"), "{err}");
 }
+
+#[test]
+fn two_files_for_one_zone_are_rejected() {
+    let dir = ZoneDir::new();
+    dir.write("example.com.zone", SOA);
+    // Names are case-insensitive, and a trailing dot names the same zone.
+    dir.write("Example.COM.zone", SOA);
+    dir.write("example.com..zone", SOA);
+    let lines = rejected(&dir);
+    let first = dir.path().join("Example.COM.zone");
+    for dup in ["example.com..zone", "example.com.zone"] {
+        let want = format!(
+            "{}: zone example.com. is already defined by {}",
+            dir.path().join(dup).display(),
+            first.display()
+        );
+        assert!(
+            lines.contains(&want),
+            "no `{want}` in:\n{}",
+            lines.join("\n")
+        );
+    }
+}
