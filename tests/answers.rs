@@ -740,3 +740,44 @@ included-after IN A 192.0.2.12
         d.text
     );
 }
+
+/// RFC 1035 §5.1: `\DDD` is the octet with the decimal value DDD, `\X` is X; each TXT
+/// character-string is at most 255 octets, and a record may have many of them.
+#[test]
+fn escapes_in_zone_files_are_decimal() {
+    let long = "k".repeat(255);
+    let zone = format!(
+        "$TTL 300\n@ SOA ns h 1 2 3 4 60\n NS ns\nns A 192.0.2.1\n\
+         esc TXT \"q\\065q\" a\\066b \"\\000\\255\" \"semi\\;\\\"quote\"\n\
+         n\\065me A 192.0.2.5\n\
+         dkim TXT \"{long}\" \"{long}\" \"tail\"\n"
+    );
+    let s = Server::start_owned(ZoneDir::with_zone("example.net", &zone), &[]);
+    let r = udp(s.addr, &query("esc.example.net.", RecordType::TXT));
+    let RData::TXT(t) = &r.answers[0].data else {
+        panic!("{r}")
+    };
+    let got: Vec<&[u8]> = t.txt_data.iter().map(|s| &s[..]).collect();
+    assert_eq!(
+        got,
+        [&b"qAq"[..], b"aBb", &[0u8, 255], b"semi;\"quote"],
+        "TXT escapes decoded"
+    );
+    // `n\065me` is the name "nAme".
+    let r = udp(s.addr, &query("NAME.example.net.", RecordType::A));
+    assert_eq!(rdata_strings(&r.answers), ["A 192.0.2.5"], "{r}");
+    // 255 + 255 + 4 octets in three strings: served whole over TCP.
+    let r = tcp(s.addr, &query("dkim.example.net.", RecordType::TXT));
+    assert!(!r.metadata.truncation);
+    let RData::TXT(t) = &r.answers[0].data else {
+        panic!("{r}")
+    };
+    let lens: Vec<usize> = t.txt_data.iter().map(|s| s.len()).collect();
+    assert_eq!(lens, [255, 255, 4]);
+    let d = dig(s.port(), &["esc.example.net.", "TXT"]);
+    assert!(
+        d.text.contains(r#""qAq" "aBb" "\000\255" "semi;\"quote""#),
+        "{}",
+        d.text
+    );
+}

@@ -337,3 +337,23 @@ fn two_files_for_one_zone_are_rejected() {
         );
     }
 }
+
+#[test]
+fn txt_strings_over_255_octets_and_bad_escapes_are_rejected() {
+    let dir = ZoneDir::with_zone(
+        "example.com",
+        &format!(
+            "{SOA}long TXT \"{}\"\nbadesc TXT \"\\12x\"\nbig TXT \"\\300\"\nname\\999 A 192.0.2.1\n\
+             ok TXT \"{}\" \"{}\"\n",
+            "k".repeat(256),
+            "k".repeat(255),
+            "k".repeat(255)
+        ),
+    );
+    let lines = rejected(&dir);
+    assert_error(&lines, &dir, "example.com.zone", 5, "longer than 255");
+    assert_error(&lines, &dir, "example.com.zone", 6, "three decimal digits");
+    assert_error(&lines, &dir, "example.com.zone", 7, "over 255");
+    assert_error(&lines, &dir, "example.com.zone", 8, "over 255");
+    assert_eq!(lines.last().map(String::as_str), Some("4 errors"));
+}
