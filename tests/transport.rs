@@ -322,3 +322,22 @@ fn ipv6_loopback_is_served_like_ipv4() {
         assert_eq!(b.authorities, c.authorities);
     }
 }
+
+/// A stop request that arrives the moment the server says it is listening is still graceful.
+#[test]
+fn a_signal_right_after_startup_still_exits_zero() {
+    for i in 0..10 {
+        let mut s = Server::example();
+        s.signal(if i % 2 == 0 {
+            libc::SIGTERM
+        } else {
+            libc::SIGINT
+        });
+        let status = s.wait_exit(WAIT).expect("exit");
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "run {i}: {status:?} (killed by the signal instead of stopping)"
+        );
+    }
+}
