@@ -334,7 +334,11 @@ fn random_packets_get_well_formed_replies_or_none() {
             std::thread::sleep(Duration::from_millis(5));
         }
     }
-    sock.send_to(&encode(&marker), s.addr).unwrap();
+    // The marker goes out three times, in case one is lost; the reader stops at the first reply.
+    for _ in 0..3 {
+        sock.send_to(&encode(&marker), s.addr).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     let got = reader.join().unwrap();
     let mut replies = 0;

@@ -158,7 +158,7 @@ fn assert_stops_cleanly(sig: libc::c_int) {
     framed.extend_from_slice(&p);
     c.write_all(&framed[..6]).unwrap();
     // Give the server a moment to read the length (ordering only; nothing is timed).
-    std::thread::sleep(Duration::from_millis(200));
+    std::thread::sleep(Duration::from_millis(500));
     s.signal(sig);
     s.wait_for_stderr("stopping");
     c.write_all(&framed[6..]).unwrap();

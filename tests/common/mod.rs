@@ -173,12 +173,14 @@ impl Server {
                 let mut addr_tx = Some(addr_tx);
                 for line in BufReader::new(stderr).lines() {
                     let Ok(line) = line else { break };
-                    if let Some(addr) = parse_listening(&line)
+                    let addr = parse_listening(&line);
+                    // Recorded before it is reported, so that stderr() always has it.
+                    lines.lock().unwrap().push(line);
+                    if let Some(addr) = addr
                         && let Some(tx) = addr_tx.take()
                     {
                         let _ = tx.send(addr);
                     }
-                    lines.lock().unwrap().push(line);
                 }
                 let _ = done_tx.send(());
             });
