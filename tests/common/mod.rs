@@ -416,7 +416,7 @@ pub fn tcp(addr: SocketAddr, m: &Message) -> Message {
 // ---------------------------------------------------------------------------------------------
 // Looking at responses
 
-/// Checks what every response to a well-formed query must satisfy and returns it.
+/// Checks what every response to a well-formed query must satisfy.
 pub fn assert_response_to(query: &Message, resp: &Message) {
     assert_eq!(resp.metadata.message_type, MessageType::Response, "QR set");
     assert_eq!(resp.metadata.id, query.metadata.id, "ID echoed");
