@@ -122,6 +122,9 @@ pub fn load_with_env(
     }
     let mut steering = SteeringConfig::default();
     let mut steering_files = Vec::new();
+    // Names are case-insensitive, and `example.com.zone` and `example.com..zone` both name
+    // example.com.: two files for one zone would otherwise leave one silently unserved.
+    let mut seen: HashMap<(Name, u8), PathBuf> = HashMap::new();
     for f in &files {
         let origin = match &f.origin {
             Ok(o) => o,
@@ -130,6 +133,15 @@ pub fn load_with_env(
                 continue;
             }
         };
+        let key = (origin.to_lowercase(), f.kind as u8);
+        if let Some(first) = seen.get(&key) {
+            errors.push(ConfigError::file(
+                &f.path,
+                format!("zone {origin} is already defined by {}", first.display()),
+            ));
+            continue;
+        }
+        seen.insert(key, f.path.clone());
         match f.kind {
             Kind::Zone => {
                 let records = master::read_zone_file(&f.path, origin, &mut errors);

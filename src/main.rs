@@ -242,6 +242,9 @@ fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     runtime.block_on(async move {
+        // Before the listening line: a stop request that comes as soon as we say we are up
+        // must still be a graceful one, not the default action (death by signal).
+        let stop = stop_signal();
         let running = match server::start(&opts, responder).await {
             Ok(r) => r,
             Err(e) => {
@@ -252,7 +255,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         for addr in &running.local_addrs {
             info!("listening on {addr} (udp ×{}, tcp)", opts.udp_sockets);
         }
-        wait_for_stop_signal().await;
+        stop.await;
         info!("stopping: answering queries already received");
         running.shutdown().await;
         info!("stopped");
@@ -260,17 +263,21 @@ fn serve(args: ServeArgs) -> ExitCode {
     })
 }
 
-async fn wait_for_stop_signal() {
+/// Installs the SIGTERM and SIGINT handlers now; the returned future ends at the first signal.
+fn stop_signal() -> impl Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
+    let handlers = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) else {
-        error!("cannot install signal handlers; stop with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = int.recv() => {},
+    );
+    async move {
+        let (Ok(mut term), Ok(mut int)) = handlers else {
+            error!("cannot install signal handlers; stop with SIGKILL");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
     }
 }

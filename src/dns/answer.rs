@@ -40,6 +40,17 @@ pub enum Records<'a> {
 }
 
 impl<'a> Records<'a> {
+    pub fn len(&self) -> usize {
+        match self {
+            Records::All(r) => r.len(),
+            Records::Picked(_, idx) => idx.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &'a Record> + '_ {
         let (all, picked) = match self {
             Records::All(r) => (Some(*r), None),
@@ -162,6 +173,15 @@ pub fn lookup<'a>(
                 if qtype != RecordType::CNAME
                     && let Some(cname) = node.get(RecordType::CNAME)
                 {
+                    // A loop: this CNAME is in the answer already. Stop here, as Knot does,
+                    // rather than repeat it (RFC 2181 §5: an RRset is sent once).
+                    if ans
+                        .answer
+                        .iter()
+                        .any(|rr| matches!(rr.records, Records::All(r) if std::ptr::eq(r, &*cname.records)))
+                    {
+                        return ans;
+                    }
                     ans.answer.push(RrRef::all(owner, &cname.records));
                     let RData::CNAME(next) = &cname.records[0].data else {
                         return ans;

@@ -15,7 +15,9 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use hickory_proto::ProtoError;
-use hickory_proto::op::{Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
+use hickory_proto::op::{
+    Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, Query, ResponseCode,
+};
 use hickory_proto::rr::rdata::TXT;
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption, NSIDPayload};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
@@ -200,7 +202,7 @@ impl Responder {
                 if req_edns.version() > 0 {
                     return Answer::new(ResponseCode::BADVERS);
                 }
-                match client_subnet(req_edns) {
+                match client_subnet(req_edns, query) {
                     Ok(c) => ecs = c,
                     Err(()) => return Answer::new(ResponseCode::FormErr),
                 }
@@ -272,13 +274,20 @@ impl Responder {
     }
 }
 
-/// The query's ECS option, checked as RFC 7871 §7.1.1 asks. hickory already rejects unknown
-/// families and prefixes longer than the family allows; the rest is checked here.
-fn client_subnet(edns: &Edns) -> Result<Option<ClientSubnet>, ()> {
+/// The query's ECS option, checked as RFC 7871 §6 and §7.1.1 ask. hickory already rejects
+/// unknown families, prefixes longer than the family allows and too few address octets; the
+/// rest is checked here. `packet` is the whole query, for what hickory's parsed option no longer
+/// shows.
+fn client_subnet(edns: &Edns, packet: &[u8]) -> Result<Option<ClientSubnet>, ()> {
     let Some(EdnsOption::Subnet(cs)) = edns.option(EdnsCode::Subnet) else {
         return Ok(None);
     };
     if cs.scope_prefix() != 0 {
+        return Err(());
+    }
+    // hickory reads ceil(SOURCE/8) address octets and ignores any beyond them; more octets
+    // than that (a full address sent with a shorter prefix, say) SHOULD get FORMERR.
+    if ecs_option_len(packet).is_some_and(|len| len != usize::from(cs.len())) {
         return Err(());
     }
     let source = cs.source_prefix();
@@ -292,6 +301,39 @@ fn client_subnet(edns: &Edns) -> Result<Option<ClientSubnet>, ()> {
         return Err(());
     }
     Ok(Some(*cs))
+}
+
+/// The OPTION-LENGTH of the first ECS option in `packet`'s OPT record, as sent. `None` when
+/// the packet has none (or cannot be walked, which hickory would have rejected already).
+fn ecs_option_len(packet: &[u8]) -> Option<usize> {
+    let mut d = BinDecoder::new(packet);
+    let counts = Header::read(&mut d).ok()?.counts;
+    for _ in 0..counts.queries {
+        Query::read(&mut d).ok()?;
+    }
+    let records =
+        u32::from(counts.answers) + u32::from(counts.authorities) + u32::from(counts.additionals);
+    for _ in 0..records {
+        Name::read(&mut d).ok()?;
+        let rtype = d.read_u16().ok()?.unverified();
+        d.read_slice(6).ok()?; // CLASS, TTL
+        let rdlen = d.read_u16().ok()?.unverified();
+        let rdata = d.read_slice(usize::from(rdlen)).ok()?.unverified();
+        if rtype != u16::from(RecordType::OPT) {
+            continue;
+        }
+        let mut opts = rdata;
+        while opts.len() >= 4 {
+            let code = u16::from_be_bytes([opts[0], opts[1]]);
+            let len = usize::from(u16::from_be_bytes([opts[2], opts[3]]));
+            if code == u16::from(EdnsCode::Subnet) {
+                return Some(len);
+            }
+            opts = opts.get(4 + len..)?;
+        }
+        return None;
+    }
+    None
 }
 
 fn encode_header_only(out: &mut Vec<u8>, metadata: Metadata) {
@@ -323,19 +365,21 @@ fn emit_rr(enc: &mut BinEncoder<'_>, owner: Owner<'_>, rec: &Record) -> Result<(
     Ok(())
 }
 
-/// Emits RRsets until one record does not fit. Returns (records written, all written).
+/// Emits whole RRsets until one does not fit; that one is rolled back entirely, so a section
+/// never holds part of an RRset (a resolver would cache it as if complete; NSD does the same).
+/// Returns (records written, all written).
 fn emit_section(enc: &mut BinEncoder<'_>, section: &[RrRef<'_>]) -> (u16, bool) {
     let mut count = 0;
     for rrset in section {
+        let mark = enc.offset();
         for rec in rrset.records.iter() {
-            let mark = enc.offset();
             if emit_rr(enc, rrset.owner, rec).is_err() {
                 enc.set_offset(mark);
                 enc.trim();
                 return (count, false);
             }
-            count += 1;
         }
+        count += rrset.records.len() as u16;
     }
     (count, true)
 }

@@ -5,8 +5,9 @@
 //! server model) would only add a spawn and a channel hop per query. It also makes shutdown
 //! exact: a task stops between packets, so every query it received is answered.
 //!
-//! TCP: one task per connection, queries answered in order, an idle timeout, and a cap on open
-//! connections so that idle clients cannot exhaust file descriptors.
+//! TCP: one task per connection, queries answered in order, an idle timeout (also bounding how
+//! long a reply may wait for a client that does not read), and a cap on open connections so that
+//! idle clients cannot exhaust file descriptors.
 
 use std::io;
 use std::net::SocketAddr;
@@ -28,7 +29,8 @@ pub struct ServerOptions {
     pub listen: Vec<SocketAddr>,
     /// UDP sockets (and serving tasks) per listen address.
     pub udp_sockets: usize,
-    /// A TCP connection with no complete query for this long is closed.
+    /// A TCP connection with no complete query for this long is closed, and so is one whose
+    /// client does not take a reply for this long.
     pub tcp_idle_timeout: Duration,
     /// Open TCP connections beyond this are closed at once.
     pub tcp_max_connections: usize,
@@ -261,6 +263,9 @@ async fn tcp_conn(
         let mut framed = Vec::with_capacity(out.len() + 2);
         framed.extend_from_slice(&(out.len() as u16).to_be_bytes());
         framed.extend_from_slice(&out);
-        stream.write_all(&framed).await?;
+        // A client that stops reading must not hold the connection (and shutdown) forever.
+        tokio::time::timeout(idle, stream.write_all(&framed))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "reply not taken"))??;
     }
 }

@@ -8,7 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
+use hickory_proto::rr::rdata::TXT;
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::txt::{Parser, parse_ttl};
 
 use crate::error::ConfigError;
@@ -121,7 +122,7 @@ fn read_file(
                     // only; the including file's origin is restored afterwards.
                     let saved_origin = state.origin.clone();
                     if entry.tokens.len() > 2 {
-                        match Name::parse(&entry.tokens[2].text, Some(&state.origin)) {
+                        match parse_name(&entry.tokens[2].text, &state.origin) {
                             Ok(name) if state.zone_origin.zone_of(&name) => state.origin = name,
                             Ok(name) => {
                                 errors.push(err(format!(
@@ -162,8 +163,7 @@ fn directive_name(entry: &Entry, origin: &Name) -> Result<Name, String> {
     match entry.tokens.get(1) {
         None => Err("$ORIGIN needs a domain name".into()),
         Some(tok) => {
-            let name =
-                Name::parse(&tok.text, Some(origin)).map_err(|e| format!("bad $ORIGIN: {e}"))?;
+            let name = parse_name(&tok.text, origin).map_err(|e| format!("bad $ORIGIN: {e}"))?;
             Ok(name)
         }
     }
@@ -181,7 +181,7 @@ fn parse_record(entry: &Entry, state: &mut FileState<'_>) -> Result<Record, Stri
         let name = if tok.text == "@" {
             state.origin.clone()
         } else {
-            Name::parse(&tok.text, Some(&state.origin))
+            parse_name(&tok.text, &state.origin)
                 .map_err(|e| format!("bad owner name {:?}: {e}", tok.text))?
         };
         state.last_owner = Some(name.clone());
@@ -237,6 +237,16 @@ fn parse_record(entry: &Entry, state: &mut FileState<'_>) -> Result<Record, Stri
     if rdata.is_empty() {
         return Err(format!("{rtype} record has no data"));
     }
+    if rtype == RecordType::TXT {
+        // Built here: hickory misreads `\DDD` in TXT text and lets strings over 255 octets
+        // through, which then cannot be sent at all.
+        let strings = rdata
+            .iter()
+            .map(|&(text, quoted)| character_string(text, quoted))
+            .collect::<Result<Vec<Vec<u8>>, String>>()?;
+        let txt = TXT::from_bytes(strings.iter().map(Vec::as_slice).collect());
+        return Ok(Record::from_rdata(owner, ttl, RData::TXT(txt)));
+    }
     let origin_text = state.origin.to_string();
     let mut line = String::with_capacity(128);
     line.push_str(&owner.to_string());
@@ -247,11 +257,11 @@ fn parse_record(entry: &Entry, state: &mut FileState<'_>) -> Result<Record, Stri
     for (part, quoted) in rdata {
         line.push(' ');
         // hickory's RDATA parsers do not expand `@`; RFC 1035 §5.1 says it is the origin.
-        line.push_str(if !quoted && part == "@" {
-            &origin_text
+        if !quoted && part == "@" {
+            line.push_str(&origin_text);
         } else {
-            part
-        });
+            line.push_str(&for_hickory(part, quoted)?);
+        }
     }
     line.push('\n');
 
@@ -264,6 +274,131 @@ fn parse_record(entry: &Entry, state: &mut FileState<'_>) -> Result<Record, Stri
             .collect::<Vec<Record>>()
     });
     records.next().ok_or_else(|| format!("bad {rtype} record"))
+}
+
+/// A domain name as written in a master file, relative to `origin` unless it ends in a dot.
+fn parse_name(text: &str, origin: &Name) -> Result<Name, String> {
+    Name::parse(&for_hickory(text, false)?, Some(origin)).map_err(|e| e.to_string())
+}
+
+/// The value of a `\DDD` escape at the start of `bytes` (just after the backslash): `None` when
+/// `bytes` does not start with a digit, an error when it starts with one but is not three
+/// digits of a value up to 255.
+fn decimal_escape(bytes: &[u8]) -> Result<Option<u8>, String> {
+    if !bytes.first().is_some_and(u8::is_ascii_digit) {
+        return Ok(None);
+    }
+    match bytes.get(..3) {
+        Some(d) if d.iter().all(u8::is_ascii_digit) => {
+            let v = d.iter().fold(0u32, |v, &b| v * 10 + u32::from(b - b'0'));
+            u8::try_from(v)
+                .map(Some)
+                .map_err(|_| format!("escape \\{v} is over 255"))
+        }
+        _ => Err("a \\DDD escape needs exactly three decimal digits".into()),
+    }
+}
+
+/// RFC 1035 §5.1: `\DDD` is the octet whose *decimal* value is DDD. hickory reads such escapes
+/// in names as octal, and in quoted text as something else again; this rewrites them into what
+/// hickory reads as meant: octal in unquoted text (names), the character itself in quoted text.
+/// Some octets cannot be carried that way (non-ASCII in names, non-printable in quoted text):
+/// those are an error rather than silently different data.
+fn for_hickory(text: &str, quoted: bool) -> Result<std::borrow::Cow<'_, str>, String> {
+    if !text.contains('\\') {
+        return Ok(text.into());
+    }
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let start = i;
+        if bytes[i] != b'\\' {
+            // Copy up to the next backslash (whole UTF-8 sequences).
+            while i < bytes.len() && bytes[i] != b'\\' {
+                i += 1;
+            }
+            out.push_str(&text[start..i]);
+            continue;
+        }
+        match decimal_escape(&bytes[i + 1..])? {
+            None => {
+                // `\X`: hickory reads it as meant. Copy it with the whole next character.
+                let next = text[i + 1..]
+                    .chars()
+                    .next()
+                    .ok_or("a lone '\\' at the end of a field")?;
+                out.push('\\');
+                out.push(next);
+                i += 1 + next.len_utf8();
+            }
+            Some(v) if !quoted && v.is_ascii() => {
+                out.push_str(&format!("\\{v:03o}"));
+                i += 4;
+            }
+            Some(v @ b'0'..=b'9') => {
+                out.push(char::from(v));
+                i += 4;
+            }
+            Some(v @ 0x20..=0x7e) => {
+                out.push('\\');
+                out.push(char::from(v));
+                i += 4;
+            }
+            Some(v) => {
+                return Err(format!(
+                    "escape \\{v:03} is not supported here (only in TXT text): {}",
+                    if quoted {
+                        "a non-printable octet in quoted text"
+                    } else {
+                        "a non-ASCII octet in a name"
+                    }
+                ));
+            }
+        }
+    }
+    Ok(out.into())
+}
+
+/// One TXT character-string from a token: escapes resolved (`\X` is X, `\DDD` the octet with
+/// decimal value DDD), at most 255 octets (RFC 1035 §3.3).
+fn character_string(text: &str, quoted: bool) -> Result<Vec<u8>, String> {
+    let inner = if quoted {
+        &text[1..text.len() - 1]
+    } else {
+        text
+    };
+    let bytes = inner.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            out.push(bytes[i]);
+            i += 1;
+            continue;
+        }
+        match decimal_escape(&bytes[i + 1..])? {
+            Some(v) => {
+                out.push(v);
+                i += 4;
+            }
+            None => {
+                let &b = bytes
+                    .get(i + 1)
+                    .ok_or("a lone '\\' at the end of a string")?;
+                out.push(b);
+                i += 2;
+            }
+        }
+    }
+    if out.len() > 255 {
+        return Err(format!(
+            "TXT string of {} octets is longer than 255 (RFC 1035 §3.3); split it into several \
+             quoted strings",
+            out.len()
+        ));
+    }
+    Ok(out)
 }
 
 /// One logical entry of a master file: a directive or a resource record, possibly spread over
@@ -422,6 +557,44 @@ mod tests {
         let entries = lex("t TXT \"a ; b\" \"c\\\"d\"\n").unwrap();
         let texts: Vec<&str> = entries[0].tokens.iter().map(|t| t.text.as_str()).collect();
         assert_eq!(texts, vec!["t", "TXT", "\"a ; b\"", "\"c\\\"d\""]);
+    }
+
+    #[test]
+    fn decimal_escapes_are_decimal() {
+        let origin = Name::from_ascii("example.com.").unwrap();
+        // \065 is 'A' (RFC 1035 §5.1), not octal 065 = '5'.
+        let n = parse_name("n\\065me", &origin).unwrap();
+        assert!(
+            n.iter().next().unwrap().eq_ignore_ascii_case(b"name"),
+            "{n}"
+        );
+        assert_eq!(parse_name("a\\.b", &origin).unwrap().num_labels(), 3);
+        assert_eq!(parse_name("a\\046b", &origin).unwrap().num_labels(), 3);
+        assert!(parse_name("a\\300", &origin).is_err());
+        assert!(parse_name("a\\12", &origin).is_err());
+        assert!(parse_name("a\\200", &origin).is_err());
+
+        assert_eq!(character_string("\"q\\065\\\"\"", true).unwrap(), b"qA\"");
+        assert_eq!(character_string("a\\065b", false).unwrap(), b"aAb");
+        assert_eq!(
+            character_string("\\000\\255\\;", false).unwrap(),
+            [0, 255, b';']
+        );
+        assert_eq!(
+            character_string("\"caf\u{e9}\"", true).unwrap(),
+            "caf\u{e9}".as_bytes()
+        );
+        assert!(character_string("a\\", false).is_err());
+        assert!(character_string("\\256", false).is_err());
+        assert!(character_string(&"x".repeat(256), false).is_err());
+        assert_eq!(
+            character_string(&"x".repeat(255), false).unwrap().len(),
+            255
+        );
+
+        assert_eq!(for_hickory("\"a\\0651\"", true).unwrap(), "\"a\\A1\"");
+        assert_eq!(for_hickory("\"\\0491\"", true).unwrap(), "\"11\"");
+        assert!(for_hickory("\"\\007\"", true).is_err());
     }
 
     #[test]

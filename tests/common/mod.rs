@@ -1,0 +1,608 @@
+//! Shared harness for the integration tests.
+//!
+//! Everything here talks to the real `geosteer` binary as a black box: it writes zone files into
+//! a temporary directory, starts `geosteer serve` on a kernel-chosen loopback port, and queries
+//! it with hickory-proto messages over std sockets or with `dig`. Nothing here uses the crate's
+//! internal API, so these tests keep their meaning while the internals change.
+//!
+//! All traffic goes to 127.0.0.1 only.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
+use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
+use tempfile::TempDir;
+
+/// How long any single wait in the harness may take before the test fails. Generous: this is a
+/// bound against hangs, not a timing assertion.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_geosteer");
+
+/// The zone most tests use. Names are chosen so that each behaviour has its own.
+pub const EXAMPLE_ZONE: &str = r#"; test zone for example.com.
+$ORIGIN example.com.
+$TTL 3600
+@       IN SOA  ns1.example.com. hostmaster.example.com. (
+                2026112601 ; serial
+                7200       ; refresh
+                3600       ; retry
+                1209600    ; expire
+                300 )      ; minimum
+        IN NS   ns1
+        IN NS   ns2
+        IN MX   10 mail
+        IN TXT  "v=spf1 mx -all"
+        IN CAA  0 issue "letsencrypt.org"
+ns1     IN A    192.0.2.53
+        IN AAAA 2001:db8::53
+ns2     IN A    192.0.2.54
+mail    IN A    192.0.2.25
+www     IN A    192.0.2.80
+        IN AAAA 2001:db8::80
+; CNAME chain www-alias -> alias2 -> www
+www-alias IN CNAME alias2
+alias2  IN CNAME www
+; chain ending in a name that does not exist
+dangling IN CNAME missing
+; a loop
+loop1   IN CNAME loop2
+loop2   IN CNAME loop1
+; out of zone target
+outside IN CNAME www.example.net.
+; empty non-terminal: ent.example.com exists only as the parent of a.ent
+a.ent   IN A    192.0.2.1
+; wildcards
+*.wild  IN A    192.0.2.99
+        IN TXT  "wildcard"
+exists.wild IN TXT "not from the wildcard"
+*.wcname IN CNAME www
+_sip._udp IN SRV 10 60 5060 sip
+sip     IN A    192.0.2.60
+; delegation with in-bailiwick glue
+sub     IN NS   ns1.sub
+        IN NS   ns.elsewhere.net.
+ns1.sub IN A    192.0.2.70
+        IN AAAA 2001:db8::70
+"#;
+
+/// A temporary `zones/` directory.
+pub struct ZoneDir {
+    dir: TempDir,
+}
+
+impl ZoneDir {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::Builder::new()
+                .prefix("geosteer-zones-")
+                .tempdir()
+                .expect("create temp dir"),
+        }
+    }
+
+    /// A directory holding one zone file, `<origin>.zone`.
+    pub fn with_zone(origin: &str, text: &str) -> Self {
+        let d = Self::new();
+        d.write(&format!("{origin}.zone"), text);
+        d
+    }
+
+    /// The directory with [`EXAMPLE_ZONE`] as `example.com.zone`.
+    pub fn example() -> Self {
+        Self::with_zone("example.com", EXAMPLE_ZONE)
+    }
+
+    pub fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create dir");
+        }
+        std::fs::write(&path, text).expect("write zone file");
+        path
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// A running `geosteer serve`, killed when dropped.
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    stderr: Arc<Mutex<Vec<String>>>,
+    stderr_done: mpsc::Receiver<()>,
+    // Kept so that the zone files live as long as the server.
+    _zones: Option<ZoneDir>,
+}
+
+impl Server {
+    /// Serves the example zone.
+    pub fn example() -> Self {
+        Self::start_owned(ZoneDir::example(), &[])
+    }
+
+    /// Serves `zones`, which the server keeps alive.
+    pub fn start_owned(zones: ZoneDir, extra: &[&str]) -> Self {
+        let mut s = Self::start(zones.path(), extra);
+        s._zones = Some(zones);
+        s
+    }
+
+    /// Starts `geosteer serve --zones DIR --listen 127.0.0.1:0 EXTRA…` with RUST_LOG=info and
+    /// waits for its `listening on` line.
+    pub fn start(zones: &Path, extra: &[&str]) -> Self {
+        Self::start_env(zones, extra, Some("info"))
+    }
+
+    /// Like [`Server::start`], with RUST_LOG set to `rust_log`, or unset for `None`.
+    pub fn start_env(zones: &Path, extra: &[&str], rust_log: Option<&str>) -> Self {
+        let mut cmd = Command::new(BIN);
+        match rust_log {
+            Some(l) => cmd.env("RUST_LOG", l),
+            None => cmd.env_remove("RUST_LOG"),
+        };
+        let mut child = cmd
+            .arg("serve")
+            .arg("--zones")
+            .arg(zones)
+            .args(["--listen", "127.0.0.1:0", "--udp-sockets", "2"])
+            .args(extra)
+            .env_remove("RUST_LOG_STYLE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn geosteer");
+        let stderr = child.stderr.take().expect("stderr piped");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (addr_tx, addr_rx) = mpsc::channel();
+        let (done_tx, done_rx) = mpsc::channel();
+        {
+            let lines = lines.clone();
+            std::thread::spawn(move || {
+                let mut addr_tx = Some(addr_tx);
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    let addr = parse_listening(&line);
+                    // Recorded before it is reported, so that stderr() always has it.
+                    lines.lock().unwrap().push(line);
+                    if let Some(addr) = addr
+                        && let Some(tx) = addr_tx.take()
+                    {
+                        let _ = tx.send(addr);
+                    }
+                }
+                let _ = done_tx.send(());
+            });
+        }
+        let addr = match addr_rx.recv_timeout(WAIT) {
+            Ok(a) => a,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let _ = done_rx.recv_timeout(WAIT);
+                panic!(
+                    "geosteer did not report a listening address; stderr:\n{}",
+                    lines.lock().unwrap().join("\n")
+                );
+            }
+        };
+        Server {
+            child,
+            addr,
+            stderr: lines,
+            stderr_done: done_rx,
+            _zones: None,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// The stderr lines seen so far.
+    pub fn stderr(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until a stderr line contains `needle`.
+    pub fn wait_for_stderr(&self, needle: &str) {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if self.stderr().iter().any(|l| l.contains(needle)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!(
+            "no stderr line containing {needle:?}; stderr:\n{}",
+            self.stderr().join("\n")
+        );
+    }
+
+    pub fn signal(&self, sig: libc::c_int) {
+        // SAFETY: kill(2) on our own child's pid; no memory is involved.
+        let rc = unsafe { libc::kill(self.pid(), sig) };
+        assert_eq!(rc, 0, "kill({}, {sig}) failed", self.pid());
+    }
+
+    /// Waits for the process to exit (up to `limit`), then for its stderr to be fully read.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                let _ = self.stderr_done.recv_timeout(WAIT);
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Every address the server reported listening on, in order.
+    pub fn listening(&self) -> Vec<SocketAddr> {
+        self.stderr()
+            .iter()
+            .filter_map(|l| parse_listening(l))
+            .collect()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `... listening on 127.0.0.1:PORT (udp ×N, tcp)` → the address.
+fn parse_listening(line: &str) -> Option<SocketAddr> {
+    let rest = &line[line.find("listening on ")? + "listening on ".len()..];
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building queries
+
+pub fn name(s: &str) -> Name {
+    Name::from_ascii(s).expect("valid name")
+}
+
+/// A query for `qname`/`qtype`, RD clear, without EDNS.
+pub fn query(qname: &str, qtype: RecordType) -> Message {
+    let mut m = Message::new(next_id(), MessageType::Query, OpCode::Query);
+    let mut q = Query::query(name(qname), qtype);
+    q.set_query_class(DNSClass::IN);
+    m.add_query(q);
+    m
+}
+
+/// A query with an EDNS(0) OPT record advertising `bufsize`.
+pub fn query_edns(qname: &str, qtype: RecordType, bufsize: u16) -> Message {
+    let mut m = query(qname, qtype);
+    let mut e = Edns::new();
+    e.set_max_payload(bufsize);
+    e.set_version(0);
+    m.set_edns(e);
+    m
+}
+
+/// A query carrying an ECS option.
+pub fn query_ecs(qname: &str, qtype: RecordType, subnet: ClientSubnet) -> Message {
+    let mut m = query_edns(qname, qtype, 1232);
+    m.edns
+        .as_mut()
+        .unwrap()
+        .options_mut()
+        .insert(EdnsOption::Subnet(subnet));
+    m
+}
+
+fn next_id() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static ID: AtomicU16 = AtomicU16::new(0x1000);
+    ID.fetch_add(7, Ordering::Relaxed)
+}
+
+pub fn encode(m: &Message) -> Vec<u8> {
+    m.to_vec().expect("encode query")
+}
+
+pub fn decode(bytes: &[u8]) -> Message {
+    Message::from_vec(bytes)
+        .unwrap_or_else(|e| panic!("response does not decode ({e}): {bytes:02x?}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sending
+
+/// Sends one datagram and waits for a reply with the same ID. `None` if nothing came back.
+pub fn udp_raw(addr: SocketAddr, packet: &[u8], wait: Duration) -> Option<Vec<u8>> {
+    let local: SocketAddr = if addr.is_ipv6() {
+        (Ipv6Addr::LOCALHOST, 0).into()
+    } else {
+        (Ipv4Addr::LOCALHOST, 0).into()
+    };
+    let sock = UdpSocket::bind(local).expect("bind udp");
+    sock.set_read_timeout(Some(wait)).unwrap();
+    sock.send_to(packet, addr).expect("send udp");
+    let mut buf = vec![0u8; 65535];
+    let deadline = Instant::now() + wait;
+    loop {
+        match sock.recv_from(&mut buf) {
+            Ok((n, _)) => {
+                // Match on the ID when the query had one.
+                if packet.len() < 2 || n < 2 || buf[..2] == packet[..2] {
+                    return Some(buf[..n].to_vec());
+                }
+            }
+            Err(_) => return None,
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+    }
+}
+
+/// Sends `m` over UDP and decodes the reply; panics when none comes.
+pub fn udp(addr: SocketAddr, m: &Message) -> Message {
+    let raw = udp_bytes(addr, m);
+    decode(&raw)
+}
+
+/// Sends `m` over UDP and returns the reply's bytes; panics when none comes.
+pub fn udp_bytes(addr: SocketAddr, m: &Message) -> Vec<u8> {
+    // Loopback does not drop datagrams in practice; retry a couple of times all the same.
+    let packet = encode(m);
+    for _ in 0..3 {
+        if let Some(r) = udp_raw(addr, &packet, Duration::from_secs(3)) {
+            return r;
+        }
+    }
+    panic!("no UDP reply from {addr} to {m}");
+}
+
+pub fn tcp_connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect_timeout(&addr, WAIT).expect("tcp connect");
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.set_write_timeout(Some(WAIT)).unwrap();
+    s.set_nodelay(true).unwrap();
+    s
+}
+
+/// Writes one length-prefixed message.
+pub fn tcp_send(s: &mut TcpStream, packet: &[u8]) {
+    let mut framed = (packet.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(packet);
+    s.write_all(&framed).expect("tcp write");
+}
+
+/// Reads one length-prefixed message; `None` on EOF before a length.
+pub fn tcp_recv(s: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut len = [0u8; 2];
+    match s.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return None,
+        Err(e) => panic!("tcp read: {e}"),
+    }
+    let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
+    s.read_exact(&mut buf).expect("tcp read body");
+    Some(buf)
+}
+
+/// Sends `m` on a fresh TCP connection and decodes the reply.
+pub fn tcp(addr: SocketAddr, m: &Message) -> Message {
+    let mut s = tcp_connect(addr);
+    tcp_send(&mut s, &encode(m));
+    decode(&tcp_recv(&mut s).expect("tcp reply"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Looking at responses
+
+/// Checks what every response to a well-formed query must satisfy.
+pub fn assert_response_to(query: &Message, resp: &Message) {
+    assert_eq!(resp.metadata.message_type, MessageType::Response, "QR set");
+    assert_eq!(resp.metadata.id, query.metadata.id, "ID echoed");
+    assert_eq!(
+        resp.metadata.op_code, query.metadata.op_code,
+        "opcode echoed"
+    );
+    assert!(!resp.metadata.recursion_available, "RA must never be set");
+    assert_eq!(
+        resp.metadata.recursion_desired, query.metadata.recursion_desired,
+        "RD copied from the query"
+    );
+    assert_eq!(resp.queries, query.queries, "question echoed");
+}
+
+pub fn rcode(m: &Message) -> ResponseCode {
+    m.metadata.response_code
+}
+
+/// Records of `rtype` in a section.
+pub fn of_type(records: &[Record], rtype: RecordType) -> Vec<&Record> {
+    records
+        .iter()
+        .filter(|r| r.record_type() == rtype)
+        .collect()
+}
+
+/// Rdata of every record in a section, as text: `"A 192.0.2.1"`.
+pub fn rdata_strings(records: &[Record]) -> Vec<String> {
+    records
+        .iter()
+        .map(|r| format!("{} {}", r.record_type(), r.data))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// dig
+
+/// What `dig` printed, with helpers to read it.
+pub struct Dig {
+    pub text: String,
+}
+
+/// Runs `dig +norec +time=2 +tries=1 -p PORT @127.0.0.1 ARGS…`.
+pub fn dig(port: u16, args: &[&str]) -> Dig {
+    let out = Command::new("dig")
+        .args([
+            "+norec",
+            "+time=2",
+            "+tries=1",
+            "-p",
+            &port.to_string(),
+            "@127.0.0.1",
+        ])
+        .args(args)
+        .output();
+    let out = match out {
+        Ok(o) => o,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
+            "`dig` is not installed: these tests use it as an independent DNS client. \
+             Install it with `apt-get install bind9-dnsutils` (CI's .ci/run does this)."
+        ),
+        Err(e) => panic!("cannot run dig: {e}"),
+    };
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains(";; Got answer:"),
+        "dig got no answer (args {args:?}):\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Dig { text }
+}
+
+impl Dig {
+    /// `status: NOERROR` → "NOERROR".
+    pub fn status(&self) -> String {
+        let rest = &self.text[self.text.find("status: ").expect("status in dig output") + 8..];
+        rest.split(',').next().unwrap().trim().to_string()
+    }
+
+    /// `;; flags: qr aa rd;` → ["qr", "aa", "rd"].
+    pub fn flags(&self) -> Vec<String> {
+        let line = self
+            .text
+            .lines()
+            .find(|l| l.starts_with(";; flags:"))
+            .expect("flags line");
+        let after = &line[";; flags:".len()..];
+        let flags = after.split(';').next().unwrap_or("");
+        flags.split_whitespace().map(str::to_string).collect()
+    }
+
+    pub fn has_flag(&self, f: &str) -> bool {
+        self.flags().iter().any(|x| x == f)
+    }
+
+    /// The records of a section (`"ANSWER"`, `"AUTHORITY"`, `"ADDITIONAL"`, `"QUESTION"`),
+    /// each split into whitespace-separated fields.
+    pub fn section(&self, which: &str) -> Vec<Vec<String>> {
+        let header = format!(";; {which} SECTION:");
+        let mut out = Vec::new();
+        let mut inside = false;
+        for line in self.text.lines() {
+            if line.starts_with(&header) {
+                inside = true;
+                continue;
+            }
+            if inside {
+                if line.trim().is_empty() || line.starts_with(";;") {
+                    break;
+                }
+                let line = line.strip_prefix(';').unwrap_or(line);
+                out.push(line.split_whitespace().map(str::to_string).collect());
+            }
+        }
+        out
+    }
+
+    /// The `; EDNS: version: 0, flags:; udp: 1232` line's udp value.
+    pub fn edns_udp(&self) -> Option<u16> {
+        let line = self.text.lines().find(|l| l.starts_with("; EDNS:"))?;
+        line[line.find("udp: ")? + 5..].trim().parse().ok()
+    }
+
+    /// `; CLIENT-SUBNET: 192.0.2.0/24/0` → "192.0.2.0/24/0".
+    pub fn client_subnet(&self) -> Option<String> {
+        let line = self
+            .text
+            .lines()
+            .find(|l| l.starts_with("; CLIENT-SUBNET:"))?;
+        Some(line["; CLIENT-SUBNET:".len()..].trim().to_string())
+    }
+
+    /// The transport dig reports in `;; SERVER: 127.0.0.1#PORT(127.0.0.1) (TCP)`.
+    pub fn transport(&self) -> String {
+        let line = self
+            .text
+            .lines()
+            .find(|l| l.starts_with(";; SERVER:"))
+            .expect("SERVER line");
+        line.rsplit('(')
+            .next()
+            .unwrap()
+            .trim_end_matches(')')
+            .to_string()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw packets, for what a well-behaved encoder will not produce
+
+/// An OPT pseudo-RR with the given RDATA (options), payload size 1232 and EDNS `version`.
+pub fn raw_opt(version: u8, rdata: &[u8]) -> Vec<u8> {
+    let mut rr = vec![0u8]; // root owner
+    rr.extend_from_slice(&41u16.to_be_bytes()); // TYPE OPT
+    rr.extend_from_slice(&1232u16.to_be_bytes()); // CLASS = UDP payload size
+    rr.extend_from_slice(&[0, version, 0, 0]); // extended RCODE, VERSION, flags
+    rr.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+    rr.extend_from_slice(rdata);
+    rr
+}
+
+/// One EDNS option: code, length, data.
+pub fn raw_option(code: u16, data: &[u8]) -> Vec<u8> {
+    let mut o = code.to_be_bytes().to_vec();
+    o.extend_from_slice(&(data.len() as u16).to_be_bytes());
+    o.extend_from_slice(data);
+    o
+}
+
+/// An ECS option as bytes, exactly as given: FAMILY, SOURCE, SCOPE, ADDRESS octets.
+pub fn raw_ecs(family: u16, source: u8, scope: u8, address: &[u8]) -> Vec<u8> {
+    let mut d = family.to_be_bytes().to_vec();
+    d.push(source);
+    d.push(scope);
+    d.extend_from_slice(address);
+    raw_option(8, &d)
+}
+
+/// `m` (which must carry no EDNS) encoded, with `extra` appended to the additional section
+/// and ARCOUNT raised by `extra_count`.
+pub fn with_additional(m: &Message, extra: &[u8], extra_count: u16) -> Vec<u8> {
+    assert!(m.edns.is_none());
+    let mut p = encode(m);
+    let ar = u16::from_be_bytes([p[10], p[11]]) + extra_count;
+    p[10..12].copy_from_slice(&ar.to_be_bytes());
+    p.extend_from_slice(extra);
+    p
+}

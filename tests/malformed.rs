@@ -1,0 +1,373 @@
+//! Malformed and unusual packets: each gets FORMERR (or another fitting error) or is dropped,
+//! and the server keeps answering afterwards.
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use common::*;
+use hickory_proto::op::{MessageType, OpCode, ResponseCode};
+use hickory_proto::rr::RecordType;
+
+/// A header: ID, flags, QDCOUNT, ANCOUNT, NSCOUNT, ARCOUNT.
+fn header(id: u16, flags: u16, counts: [u16; 4]) -> Vec<u8> {
+    let mut h = id.to_be_bytes().to_vec();
+    h.extend_from_slice(&flags.to_be_bytes());
+    for c in counts {
+        h.extend_from_slice(&c.to_be_bytes());
+    }
+    h
+}
+
+/// `www.example.com. IN A` as a question section.
+fn question() -> Vec<u8> {
+    let mut q = b"\x03www\x07example\x03com\x00".to_vec();
+    q.extend_from_slice(&[0, 1, 0, 1]);
+    q
+}
+
+/// Checks that the server still answers a normal query over UDP and TCP.
+fn assert_still_serving(s: &Server) {
+    let q = query("www.example.com.", RecordType::A);
+    let r = udp(s.addr, &q);
+    assert_response_to(&q, &r);
+    assert_eq!(rdata_strings(&r.answers), ["A 192.0.2.80"]);
+    let r = tcp(s.addr, &q);
+    assert_eq!(rdata_strings(&r.answers), ["A 192.0.2.80"]);
+}
+
+/// Sends `packet` over UDP; asserts the reply (if `Some(rcode)`) or its absence (`None`).
+fn expect(s: &Server, packet: &[u8], want: Option<ResponseCode>, what: &str) {
+    let wait = if want.is_some() {
+        WAIT
+    } else {
+        Duration::from_millis(500)
+    };
+    let reply = udp_raw(s.addr, packet, wait);
+    match (want, reply) {
+        (None, None) => {}
+        (None, Some(r)) => panic!("{what}: expected no reply, got {:02x?}", r),
+        (Some(rc), None) => panic!("{what}: expected {rc}, got no reply"),
+        (Some(rc), Some(raw)) => {
+            let r = decode(&raw);
+            assert_eq!(r.metadata.message_type, MessageType::Response, "{what}");
+            assert_eq!(&raw[..2], &packet[..2], "{what}: ID echoed");
+            assert_eq!(rcode(&r), rc, "{what}:\n{r}");
+            assert!(r.answers.is_empty(), "{what}");
+            assert!(!r.metadata.recursion_available, "{what}");
+        }
+    }
+}
+
+#[test]
+fn packets_shorter_than_a_header_are_dropped() {
+    let s = Server::example();
+    for len in [0usize, 1, 2, 11] {
+        let p: Vec<u8> = (0..len as u8).map(|i| i.wrapping_mul(37)).collect();
+        if len == 0 {
+            // An empty datagram: nothing to match a reply on, so just make sure none comes.
+            let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+            sock.set_read_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
+            sock.send_to(&p, s.addr).unwrap();
+            let mut buf = [0u8; 512];
+            assert!(
+                sock.recv_from(&mut buf).is_err(),
+                "reply to an empty datagram"
+            );
+        } else {
+            expect(&s, &p, None, &format!("{len}-byte packet"));
+        }
+    }
+    assert_still_serving(&s);
+}
+
+#[test]
+fn responses_are_never_answered() {
+    let s = Server::example();
+    // QR=1, otherwise a valid query; and a full response with an answer.
+    let mut p = header(0x5151, 0x8000, [1, 0, 0, 0]);
+    p.extend_from_slice(&question());
+    expect(&s, &p, None, "QR=1");
+    let mut p = header(0x5252, 0x8400, [1, 1, 0, 0]);
+    p.extend_from_slice(&question());
+    p.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1]);
+    expect(&s, &p, None, "a whole response");
+    assert_still_serving(&s);
+}
+
+#[test]
+fn broken_questions_get_formerr() {
+    let s = Server::example();
+    let h = |id| header(id, 0x0000, [1, 0, 0, 0]);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("QDCOUNT 1 and nothing after the header", h(1)),
+        (
+            "12 bytes of 0xff past the header",
+            [h(2), vec![0xff; 12]].concat(),
+        ),
+        (
+            "label longer than the packet",
+            [h(3), b"\x3fabcdefghijk".to_vec()].concat(),
+        ),
+        (
+            "name without its type and class",
+            [h(4), b"\x03www\x07example\x03com\x00".to_vec()].concat(),
+        ),
+        (
+            "type without class",
+            [h(5), b"\x03www\x07example\x03com\x00\x00\x01".to_vec()].concat(),
+        ),
+        (
+            "name cut mid-label",
+            [h(6), b"\x03www\x07exa".to_vec()].concat(),
+        ),
+        (
+            "compression pointer to itself",
+            [h(7), vec![0xc0, 12, 0, 1, 0, 1]].concat(),
+        ),
+        (
+            "forward compression pointer",
+            [h(8), vec![0xc0, 20, 0, 1, 0, 1, 0, 0]].concat(),
+        ),
+        (
+            "reserved label type 0x40",
+            [h(9), vec![0x41, b'a', 0, 0, 1, 0, 1]].concat(),
+        ),
+        ("name longer than 255 octets", {
+            let mut p = h(10);
+            for _ in 0..5 {
+                p.push(63);
+                p.extend_from_slice(&[b'a'; 63]);
+            }
+            p.extend_from_slice(&[0, 0, 1, 0, 1]);
+            p
+        }),
+        ("QDCOUNT 0", header(11, 0, [0, 0, 0, 0])),
+        (
+            "QDCOUNT 2",
+            [header(12, 0, [2, 0, 0, 0]), question(), question()].concat(),
+        ),
+        (
+            "ANCOUNT 1 with no answer present",
+            [header(13, 0, [1, 1, 0, 0]), question()].concat(),
+        ),
+        (
+            "ARCOUNT 1 with a truncated record",
+            [header(14, 0, [1, 0, 0, 1]), question(), vec![0, 0, 41, 4]].concat(),
+        ),
+    ];
+    for (what, p) in &cases {
+        expect(&s, p, Some(ResponseCode::FormErr), what);
+    }
+    // The same over TCP, on one connection that stays usable.
+    let mut c = tcp_connect(s.addr);
+    for (what, p) in &cases {
+        tcp_send(&mut c, p);
+        let r = decode(&tcp_recv(&mut c).unwrap_or_else(|| panic!("{what}: closed")));
+        assert_eq!(rcode(&r), ResponseCode::FormErr, "{what} over TCP");
+    }
+    // A header-only frame and an empty frame are dropped; the connection carries on.
+    tcp_send(&mut c, &header(99, 0x8000, [0, 0, 0, 0]));
+    tcp_send(&mut c, &[]);
+    let q = query("www.example.com.", RecordType::A);
+    tcp_send(&mut c, &encode(&q));
+    let r = decode(&tcp_recv(&mut c).unwrap());
+    assert_response_to(&q, &r);
+    assert_still_serving(&s);
+}
+
+#[test]
+fn unsupported_opcodes_classes_and_types() {
+    let s = Server::example();
+    // Opcodes other than QUERY: NOTIMP, as NSD and Knot answer.
+    for (op, name) in [
+        (1u16, "IQUERY"),
+        (2, "STATUS"),
+        (4, "NOTIFY"),
+        (5, "UPDATE"),
+        (15, "15"),
+    ] {
+        let mut p = header(0x700 + op, op << 11, [1, 0, 0, 0]);
+        p.extend_from_slice(&question());
+        let raw = udp_raw(s.addr, &p, WAIT).unwrap_or_else(|| panic!("no reply to {name}"));
+        let r = decode(&raw);
+        assert_eq!(rcode(&r), ResponseCode::NotImp, "opcode {name}");
+        assert_eq!(u8::from(r.metadata.op_code), op as u8, "opcode echoed");
+    }
+    // Class CH names other than the identity ones: REFUSED.
+    let mut p = header(0x800, 0, [1, 0, 0, 0]);
+    p.extend_from_slice(b"\x07example\x04bind\x00\x00\x10\x00\x03");
+    expect(&s, &p, Some(ResponseCode::Refused), "CH TXT example.bind");
+    // Zone transfers are not offered.
+    let mut q = query("example.com.", RecordType::AXFR);
+    q.metadata.op_code = OpCode::Query;
+    let r = tcp(s.addr, &q);
+    assert_eq!(rcode(&r), ResponseCode::Refused);
+    assert!(r.answers.is_empty());
+    // Meta types that cannot be asked for.
+    for t in [RecordType::OPT, RecordType::TSIG] {
+        let r = udp(s.addr, &query("example.com.", t));
+        assert_eq!(rcode(&r), ResponseCode::FormErr, "{t}");
+    }
+    assert_still_serving(&s);
+}
+
+#[test]
+fn unusual_but_valid_names_are_answered() {
+    let s = Server::example();
+    // A label holding a dot and binary bytes: one label, not two, and in no zone here.
+    let mut p = header(0x900, 0, [1, 0, 0, 0]);
+    p.extend_from_slice(b"\x06w.w\x00\xff\xc3\x07example\x03com\x00\x00\x01\x00\x01");
+    let raw = udp_raw(s.addr, &p, WAIT).expect("reply");
+    let r = decode(&raw);
+    assert_eq!(rcode(&r), ResponseCode::NXDomain);
+    assert_eq!(
+        &raw[12..12 + p.len() - 12],
+        &p[12..],
+        "question echoed byte for byte"
+    );
+    // The root and a TLD: no zone.
+    let r = udp(s.addr, &query(".", RecordType::NS));
+    assert_eq!(rcode(&r), ResponseCode::Refused);
+    // A 255-octet name inside the zone: NXDOMAIN.
+    let mut long = String::new();
+    while long.len() + 64 + "example.com.".len() <= 253 {
+        long.push_str(&"a".repeat(62));
+        long.push('.');
+    }
+    long.push_str("example.com.");
+    let r = udp(s.addr, &query(&long, RecordType::A));
+    assert_eq!(rcode(&r), ResponseCode::NXDomain, "{long}");
+}
+
+/// A small deterministic generator, so that a failure can be replayed.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn byte(&mut self) -> u8 {
+        self.next() as u8
+    }
+}
+
+/// Random headers with 12 random bytes after them, random garbage, and random mutations of a
+/// valid EDNS/ECS query: every reply is a well-formed response to its packet, and the server
+/// answers a normal query afterwards. Bounded: 1,500 packets, replies collected until a final
+/// marker query is answered.
+#[test]
+fn random_packets_get_well_formed_replies_or_none() {
+    let s = Server::example();
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    sock.set_read_timeout(Some(WAIT)).unwrap();
+
+    let base = {
+        let sub = hickory_proto::rr::rdata::opt::ClientSubnet::new(
+            std::net::IpAddr::V4(Ipv4Addr::new(192, 0, 2, 0)),
+            24,
+            0,
+        );
+        encode(&query_ecs("www.example.com.", RecordType::A, sub))
+    };
+    // Replies are read on their own thread while the packets go out, so that none is lost to a
+    // full receive buffer.
+    let marker = query("www.example.com.", RecordType::A);
+    let marker_id = marker.metadata.id;
+    let reader = {
+        let sock = sock.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 65535];
+            let mut got = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while Instant::now() < deadline {
+                let Ok((n, _)) = sock.recv_from(&mut buf) else {
+                    break;
+                };
+                got.push(buf[..n].to_vec());
+                if n >= 2 && u16::from_be_bytes([buf[0], buf[1]]) == marker_id {
+                    break;
+                }
+            }
+            got
+        })
+    };
+    let mut sent: HashMap<u16, Vec<u8>> = HashMap::new();
+    for i in 0..1500u16 {
+        let id = 0x8000 + i;
+        let mut p = match i % 3 {
+            // A query header (QR=0, QDCOUNT=1) and 12 random bytes.
+            0 => {
+                let mut p = header(id, 0, [1, 0, 0, 0]);
+                p.extend((0..12).map(|_| rng.byte()));
+                p
+            }
+            // Random bytes, 12 to 80 of them, with QR clear.
+            1 => {
+                let len = 12 + (rng.next() % 69) as usize;
+                let mut p: Vec<u8> = (0..len).map(|_| rng.byte()).collect();
+                p[2] &= 0x7f;
+                p
+            }
+            // A valid query with one to four bytes changed (header ID and QR kept).
+            _ => {
+                let mut p = base.clone();
+                for _ in 0..1 + rng.next() % 4 {
+                    let at = 3 + (rng.next() as usize) % (p.len() - 3);
+                    p[at] = rng.byte();
+                }
+                p
+            }
+        };
+        p[..2].copy_from_slice(&id.to_be_bytes());
+        sock.send_to(&p, s.addr).unwrap();
+        sent.insert(id, p);
+        // Pace the burst a little so that the server's socket buffer never overflows.
+        if i % 50 == 49 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    // The marker goes out three times, in case one is lost; the reader stops at the first reply.
+    for _ in 0..3 {
+        sock.send_to(&encode(&marker), s.addr).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let got = reader.join().unwrap();
+    let mut replies = 0;
+    let mut saw_marker = false;
+    for raw in &got {
+        let r = decode(raw);
+        assert_eq!(r.metadata.message_type, MessageType::Response);
+        assert!(!r.metadata.recursion_available);
+        assert!(
+            raw.len() <= 512 || r.edns.is_some(),
+            "UDP reply over 512 bytes without EDNS"
+        );
+        if r.metadata.id == marker_id {
+            assert_eq!(rdata_strings(&r.answers), ["A 192.0.2.80"]);
+            saw_marker = true;
+            continue;
+        }
+        let p = sent
+            .get(&r.metadata.id)
+            .unwrap_or_else(|| panic!("reply with an ID that was never sent: {r}"));
+        // Whatever came back, the request must have been a query.
+        assert_eq!(p[2] & 0x80, 0, "a response was answered: {p:02x?}");
+        replies += 1;
+    }
+    assert!(
+        saw_marker,
+        "no reply to the final query ({} replies before)",
+        got.len()
+    );
+    assert!(replies > 0);
+    assert_still_serving(&s);
+}
