@@ -182,8 +182,14 @@ fn write_zone(dir: &Path, text: &str) {
 // (a) in process
 
 fn responder(zone_dir: &Path) -> Responder {
-    let snapshot = geosteer::load::load(zone_dir).expect("bench zone loads");
-    Responder::new(Arc::new(ArcSwap::from_pointee(snapshot)))
+    let sources = geosteer::load::Sources {
+        zones: zone_dir.to_path_buf(),
+        geoip: zone_dir.join("no-geoip-needed.mmdb"),
+    };
+    let snapshot = geosteer::load::load(&sources).expect("bench zone loads");
+    Responder::new(Arc::new(ArcSwap::from_pointee(geosteer::load::State::new(
+        Arc::new(snapshot),
+    ))))
 }
 
 /// Answers every packet of `case` once, checking the rcode is the one the case is about.
