@@ -375,7 +375,11 @@ fn main() {
     let (large_text, hosts) = large_zone();
     write_zone(&large_dir, &large_text);
     write_zone(&tiny_dir, &tiny_zone());
-    let loaded = geosteer::load::load(&large_dir).expect("large zone loads");
+    let loaded = geosteer::load::load(&geosteer::load::Sources {
+        zones: large_dir.clone(),
+        geoip: large_dir.join("no-geoip-needed.mmdb"),
+    })
+    .expect("large zone loads");
     println!("large zone: {}", loaded.summary());
     drop(loaded);
 
