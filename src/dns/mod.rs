@@ -26,7 +26,7 @@ use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
 
 use crate::load::State;
-use crate::metrics::{NO_ZONE, QueryOutcome, Shard};
+use crate::metrics::{Metrics, NO_ZONE, QueryOutcome, Shard};
 use crate::steering::Client;
 use crate::zone::WireName;
 use answer::{Answer, Owner, RrRef};
@@ -76,6 +76,7 @@ pub struct Responder {
     /// CHAOS TXT answers by lower-cased wire name.
     chaos: Vec<(WireName, Box<[Record]>)>,
     nsid: Option<NSIDPayload>,
+    metrics: Arc<Metrics>,
 }
 
 impl Responder {
@@ -104,7 +105,26 @@ impl Responder {
             .nsid
             .as_ref()
             .and_then(|n| NSIDPayload::new(n.clone()).ok());
-        Self { state, chaos, nsid }
+        Self {
+            state,
+            chaos,
+            nsid,
+            metrics: Arc::default(),
+        }
+    }
+
+    /// Counts into `metrics` (serving tasks take their shards from it).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    pub fn state(&self) -> &Arc<ArcSwap<State>> {
+        &self.state
     }
 
     fn chaos_answer(&self, qname: &WireName, qtype: RecordType) -> Answer<'_> {

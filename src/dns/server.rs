@@ -23,6 +23,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use super::{Responder, Transport};
+use crate::metrics::Shard;
 
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
@@ -165,6 +166,7 @@ fn bind_tcp(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 }
 
 async fn udp_loop(sock: UdpSocket, responder: Arc<Responder>, shutdown: CancellationToken) {
+    let shard = responder.metrics().shard();
     // Large enough for any datagram, so that an oversized query is seen whole and rejected
     // by the parser rather than silently cut.
     let mut buf = vec![0u8; 65535];
@@ -186,7 +188,7 @@ async fn udp_loop(sock: UdpSocket, responder: Arc<Responder>, shutdown: Cancella
         if src.port() == 0 || src.ip().is_unspecified() {
             continue;
         }
-        if responder.respond(&buf[..len], src, Transport::Udp, &mut out)
+        if responder.respond_counted(&buf[..len], src, Transport::Udp, &mut out, Some(&shard))
             && let Err(e) = sock.send_to(&out, src).await
         {
             debug!("udp send to {src}: {e}");
@@ -202,6 +204,8 @@ async fn tcp_accept_loop(
     limit: Arc<Semaphore>,
     idle: Duration,
 ) {
+    // One shard for all connections of this listener: TCP is the slow path.
+    let shard = responder.metrics().shard();
     loop {
         let (stream, src) = tokio::select! {
             biased;
@@ -222,9 +226,10 @@ async fn tcp_accept_loop(
         };
         let responder = responder.clone();
         let shutdown = shutdown.clone();
+        let shard = shard.clone();
         tracker.spawn(async move {
             let _permit = permit;
-            if let Err(e) = tcp_conn(stream, src, &responder, &shutdown, idle).await {
+            if let Err(e) = tcp_conn(stream, src, &responder, &shard, &shutdown, idle).await {
                 debug!("tcp {src}: {e}");
             }
         });
@@ -235,6 +240,7 @@ async fn tcp_conn(
     mut stream: TcpStream,
     src: SocketAddr,
     responder: &Responder,
+    shard: &Shard,
     shutdown: &CancellationToken,
     idle: Duration,
 ) -> io::Result<()> {
@@ -257,7 +263,7 @@ async fn tcp_conn(
         tokio::time::timeout(idle, stream.read_exact(&mut buf))
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "query not completed"))??;
-        if !responder.respond(&buf, src, Transport::Tcp, &mut out) {
+        if !responder.respond_counted(&buf, src, Transport::Tcp, &mut out, Some(shard)) {
             continue;
         }
         let mut framed = Vec::with_capacity(out.len() + 2);
