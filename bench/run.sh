@@ -104,6 +104,7 @@ fi
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/geosteer-bench.XXXXXX")
 PIDS=()
 POLICY_RC_CREATED=0
+# shellcheck disable=SC2317  # reached through the trap
 cleanup() {
   local rc=$?
   set +e
@@ -256,8 +257,7 @@ dnsq() {
   echo "${status:-NOANSWER} ${answers:--} ${ecs:--}"
 }
 wait_ready() { # port seconds
-  local i
-  for i in $(seq $(( $2 * 5 ))); do
+  for _ in $(seq $(( $2 * 5 ))); do
     kill -0 "$SERVER_PID" 2>/dev/null || return 1
     [ "$(dnsq "$1" static.example.com | cut -d' ' -f2)" = "$STATIC" ] && return 0
     sleep 0.2

@@ -386,6 +386,15 @@ def group_cpu_ticks(pgid: int) -> int:
     return total
 
 
+def machine_task_ticks() -> int:
+    """user + nice + system ticks of all CPUs (/proc/stat): time spent by any task. The
+    irq and softirq columns are left out: loopback packet processing lands there, and it
+    belongs to neither the server nor the rest of the machine."""
+    with open("/proc/stat") as f:
+        fields = f.readline().split()
+    return int(fields[1]) + int(fields[2]) + int(fields[3])
+
+
 def parse_dnsperf(text: str) -> dict:
     def num(pattern, cast=float, default=None):
         m = re.search(pattern, text)
@@ -409,6 +418,7 @@ def parse_dnsperf(text: str) -> dict:
 def step(args) -> int:
     tck = os.sysconf("SC_CLK_TCK")
     before = group_cpu_ticks(args.pgid)
+    machine0 = machine_task_ticks()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
     p = subprocess.run(args.dnsperf, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -416,6 +426,7 @@ def step(args) -> int:
     wall = time.monotonic() - t0
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     after = group_cpu_ticks(args.pgid)
+    machine1 = machine_task_ticks()
     text = out.decode(errors="replace")
     with open(args.log, "a") as f:
         f.write(f"### {args.server} / {args.workload}: {' '.join(args.dnsperf)}\n{text}\n")
@@ -428,6 +439,11 @@ def step(args) -> int:
     # dnsperf's own CPU (it is our waited-for child): did the client set the pace?
     client_s = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     r["client_cpu_pct"] = 100.0 * client_s / run_time if run_time else None
+    # Everything else that ran meanwhile (other builds, ...), in % of one CPU: a measure of
+    # how disturbed the step was.
+    other_s = max(0.0, (machine1 - machine0) / tck - server_s - client_s)
+    r["other_cpu_pct"] = 100.0 * other_s / run_time if run_time else None
+    r["load1"] = float(open("/proc/loadavg").read().split()[0])
     busy = (r["server_cpu_pct"] or 0) / 100.0
     r["qps_per_core"] = r["qps"] / busy if r["qps"] and busy > 0 else None
     with open(args.out, "a") as f:
@@ -437,6 +453,7 @@ def step(args) -> int:
         f"  {args.server:<14} {args.workload:<16} "
         + (
             f"{r['qps']:>10.0f} qps  lost {r['lost']}  server CPU {r['server_cpu_pct']:.0f}%"
+            f"  other CPU {r['other_cpu_pct']:.0f}%"
             if ok
             else "dnsperf failed (see log)"
         )
@@ -452,12 +469,12 @@ def table(path: str) -> None:
     rows = [json.loads(line) for line in open(path) if line.strip()]
     print(
         "| server | workload | QPS | avg latency ms (max) | lost | responses "
-        "| server CPU % | dnsperf CPU % | QPS per server core |"
+        "| server CPU % | dnsperf CPU % | other CPU % | QPS per server core |"
     )
-    print("|---|---|---:|---:|---:|---|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---|---:|---:|---:|---:|")
     for r in rows:
         if r.get("skipped"):
-            print(f"| {r['server']} | {r['workload']} | skipped: {r['skipped']} |||||||")
+            print(f"| {r['server']} | {r['workload']} | skipped: {r['skipped']} ||||||||")
             continue
         lat = (
             f"{r['lat_avg'] * 1000:.3f} ({r['lat_max'] * 1000:.1f})"
@@ -471,7 +488,8 @@ def table(path: str) -> None:
         print(
             f"| {r['server']} | {r['workload']} | {_fmt(r.get('qps'), ',.0f')} | {lat} "
             f"| {lost_s} | {r.get('rcodes') or '–'} | {_fmt(r.get('server_cpu_pct'), '.0f')} "
-            f"| {_fmt(r.get('client_cpu_pct'), '.0f')} | {_fmt(r.get('qps_per_core'), ',.0f')} |"
+            f"| {_fmt(r.get('client_cpu_pct'), '.0f')} | {_fmt(r.get('other_cpu_pct'), '.0f')} "
+            f"| {_fmt(r.get('qps_per_core'), ',.0f')} |"
         )
 
 
