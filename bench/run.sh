@@ -34,7 +34,8 @@
 #   * ECS on everywhere (gdnsd default, Knot edns-client-subnet: on, PowerDNS
 #     edns-subnet-processing=yes); NSD's response rate limiting off (rrl-ratelimit: 0,
 #     rrl-whitelist-ratelimit: 0: Debian's default of 200 qps would cap the run);
-#     no query logging anywhere; PowerDNS keeps its default packet cache;
+#     no query logging anywhere; NSD minimal-responses: yes (the others send no authority
+#     NS with positive answers either); PowerDNS keeps its default packet cache;
 #   * PowerDNS: Debian 12 ships 4.7, whose enable-lua-records has no "shared" mode (added
 #     in later releases), so LUA records run as "yes": a Lua state per query;
 #   * everything listens on 127.0.0.1 high ports only; PowerDNS security polling (a DNS
@@ -535,6 +536,9 @@ server:
     verbosity: 0
     rrl-ratelimit: 0
     rrl-whitelist-ratelimit: 0
+    # Answer-only positive responses like the other servers (NSD adds the NS RRset
+    # and glue by default: 86 bytes instead of 52 for static.example.com).
+    minimal-responses: yes
     zonefiles-write: 0
 remote-control:
     control-enable: no

@@ -412,6 +412,8 @@ def parse_dnsperf(text: str) -> dict:
         "lat_min": num(r"Average Latency \(s\):\s+[\d.]+ \(min ([\d.]+)"),
         "lat_max": num(r"Average Latency \(s\):\s+[\d.]+ \(min [\d.]+, max ([\d.]+)"),
         "lat_sd": num(r"Latency StdDev \(s\):\s+([\d.]+)"),
+        "req_bytes": num(r"Average packet size:\s+request (\d+)", int),
+        "resp_bytes": num(r"Average packet size:\s+request \d+, response (\d+)", int),
     }
 
 
@@ -468,26 +470,29 @@ def _fmt(v, spec, default="–"):
 def table(path: str) -> None:
     rows = [json.loads(line) for line in open(path) if line.strip()]
     print(
-        "| server | workload | QPS | avg latency ms (max) | lost | responses "
+        "| server | workload | QPS | avg latency ms (max) | lost | responses | bytes q/r "
         "| server CPU % | dnsperf CPU % | other CPU % | QPS per server core |"
     )
-    print("|---|---|---:|---:|---:|---|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|")
     for r in rows:
         if r.get("skipped"):
-            print(f"| {r['server']} | {r['workload']} | skipped: {r['skipped']} ||||||||")
+            print(f"| {r['server']} | {r['workload']} | skipped: {r['skipped']} |||||||||")
             continue
         lat = (
             f"{r['lat_avg'] * 1000:.3f} ({r['lat_max'] * 1000:.1f})"
             if r.get("lat_avg") is not None and r.get("lat_max") is not None
             else "–"
         )
+        rcodes = re.sub(r"(\w+) \d+ \(([\d.]+)%\)", r"\1 \2%", r.get("rcodes") or "") or "–"
         lost = r.get("lost")
         lost_s = "–" if lost is None else f"{lost}"
         if lost and r.get("sent"):
             lost_s += f" ({100.0 * lost / r['sent']:.2f}%)"
         print(
             f"| {r['server']} | {r['workload']} | {_fmt(r.get('qps'), ',.0f')} | {lat} "
-            f"| {lost_s} | {r.get('rcodes') or '–'} | {_fmt(r.get('server_cpu_pct'), '.0f')} "
+            f"| {lost_s} | {rcodes} "
+            f"| {_fmt(r.get('req_bytes'), 'd')}/{_fmt(r.get('resp_bytes'), 'd')} "
+            f"| {_fmt(r.get('server_cpu_pct'), '.0f')} "
             f"| {_fmt(r.get('client_cpu_pct'), '.0f')} | {_fmt(r.get('other_cpu_pct'), '.0f')} "
             f"| {_fmt(r.get('qps_per_core'), ',.0f')} |"
         )
