@@ -331,7 +331,8 @@ def ecs_check(querydir: str, port: int, n: int) -> int:
             scopes[ecs[1]] = scopes.get(ecs[1], 0) + 1
         else:
             bad.append(f"query {i}: rcode {rcode} answers {addrs} ecs {ecs}")
-    print(json.dumps({"ok": ok, "bad": len(bad), "first_bad": bad[:3], "scopes": scopes}))
+    scopes_txt = ", ".join(f"/{k}: {scopes[k]}" for k in sorted(scopes))
+    print(json.dumps({"ok": ok, "bad": len(bad), "first_bad": bad[:3], "scopes": scopes_txt}))
     return 0 if ok and not bad else 1
 
 
