@@ -340,13 +340,16 @@ bench_server() {
   local name=$1 port=$2 geo=$3; shift 3
   if ! port_free "$port"; then
     log "$name: port $port is in use, skipped"
-    skip_row "$name" all "port $port in use"; return 0
+    skip_row "$name" all "port $port in use"
+    [ "$name" = geosteer ] && FAILED_GEOSTEER=1
+    return 0
   fi
   log "== $name (127.0.0.1:$port)"
   start_server "$name" "$@"
   if ! wait_ready "$port" 60; then
     log "$name: did not answer static.example.com within 60 s; log tail:"; tail -5 "$WORK/$name.log" >&2 || true
     skip_row "$name" all "did not start or answer: $(tail -1 "$WORK/$name.log" 2>/dev/null | cut -c1-160)"
+    [ "$name" = geosteer ] && FAILED_GEOSTEER=1
     stop_server; return 0
   fi
   local geo_flag=1; case $geo in 0|1) geo_flag=$geo ;; *) geo_flag=0 ;; esac
