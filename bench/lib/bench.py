@@ -1,0 +1,574 @@
+#!/usr/bin/env python3
+"""Helpers for bench/run.sh: GeoIP databases, dnsperf inputs, measured load steps and the
+results table. Standard library only (Python 3.9+), so a fresh Debian machine needs nothing
+from PyPI.
+
+  bench.py geoip OUT.mmdb --networks N [--seed S]   synthetic GeoIP2-City database
+  bench.py lookup DB IP...                          continent, country, prefix (JSON)
+  bench.py clients DB QUERYDIR                      one ECS /24 per checked continent
+  bench.py queries DIR [--count N] [--seed S]       dnsperf input files
+  bench.py ecs-check DIR PORT [N]                   send N binary queries, check the ECS echo
+  bench.py step ... -- DNSPERF ARGS                 one measured dnsperf run -> JSON line
+  bench.py table RESULTS.jsonl                      the Markdown table
+  bench.py pcap-ecs FILE.pcap                       DNS IDs, answers and ECS in a capture
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import os
+import random
+import re
+import resource
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import geodata  # noqa: E402
+import mmdb  # noqa: E402
+
+# --------------------------------------------------------------------------- GeoIP
+
+
+def _record(cc: str, city: int, lat: float, lon: float) -> dict:
+    iso, name, cont, _, _, tz, _ = next(c for c in geodata.COUNTRIES if c[0] == cc)
+    cid, cname = geodata.CONTINENTS[cont]
+    country = {
+        "geoname_id": 1_000_000 + sum(ord(ch) << (8 * i) for i, ch in enumerate(iso)),
+        "iso_code": iso,
+        "names": {"en": name},
+    }
+    return {
+        "city": {"geoname_id": 2_000_000 + city, "names": {"en": f"{name} city {city % 1000}"}},
+        "continent": {"code": cont, "geoname_id": cid, "names": {"en": cname}},
+        "country": country,
+        "location": {
+            "accuracy_radius": mmdb.U16(100),
+            "latitude": round(lat, 4),
+            "longitude": round(lon, 4),
+            "time_zone": tz,
+        },
+        "registered_country": country,
+    }
+
+
+class _Cities:
+    """A fixed set of cities per country (so records repeat, as in real data)."""
+
+    PER_COUNTRY = 25
+
+    def __init__(self, rng: random.Random):
+        self.by_cc = {}
+        for n, (cc, _, _, lat, lon, _, _) in enumerate(geodata.COUNTRIES):
+            self.by_cc[cc] = [
+                _record(
+                    cc,
+                    n * 1000 + i,
+                    max(-89.0, min(89.0, lat + rng.uniform(-4, 4))),
+                    ((lon + rng.uniform(-6, 6) + 180) % 360) - 180,
+                )
+                for i in range(self.PER_COUNTRY)
+            ]
+        self.countries_of = {}
+        for cc, _, cont, _, _, _, w in geodata.COUNTRIES:
+            self.countries_of.setdefault(cont, ([], []))
+            self.countries_of[cont][0].append(cc)
+            self.countries_of[cont][1].append(w)
+
+    def pick(self, rng: random.Random, continent: str) -> dict:
+        ccs, weights = self.countries_of[continent]
+        cc = rng.choices(ccs, weights)[0]
+        return rng.choice(self.by_cc[cc])
+
+
+def _carve(leaves: dict, addr: int, plen: int):
+    """Makes (addr, plen) a leaf of the partition `leaves` ({(addr, plen): record}).
+    Returns the record it had, or None when it was not covered at all."""
+    for p in range(plen, -1, -1):
+        key = (addr >> (32 - p) << (32 - p) if p else 0, p)
+        if key in leaves:
+            rec = leaves.pop(key)
+            a = key[0]
+            for q in range(p, plen):
+                bit = (addr >> (31 - q)) & 1
+                sibling = a | ((1 - bit) << (31 - q))
+                leaves[(sibling, q + 1)] = rec
+                a |= bit << (31 - q)
+            return rec
+    # Not inside one leaf: drop every leaf inside the network.
+    inside = [k for k in leaves if k[1] >= plen and (k[0] >> (32 - plen)) == (addr >> (32 - plen))]
+    rec = leaves[inside[0]] if inside else None
+    for k in inside:
+        del leaves[k]
+    return rec
+
+
+def gen_geoip(out: str, networks: int, seed: int) -> None:
+    rng = random.Random(seed)
+    cities = _Cities(rng)
+    rir_of = {o: rir for rir, l in geodata.RIR_SLASH8.items() for o in l}
+    public = [o for o in range(1, 224) if o not in geodata.UNMAPPED_SLASH8]
+    per8 = max(1, networks // len(public))
+    leaves: dict = {}
+    for o in public:
+        mix = geodata.RIR_MIX[rir_of.get(o, "ARIN")]
+        conts, weights = list(mix), list(mix.values())
+        blocks = [(o << 24, 8)]
+        splittable = [0]
+        while len(blocks) < per8 and splittable:
+            i = rng.randrange(len(splittable))
+            bi = splittable[i]
+            splittable[i] = splittable[-1]
+            splittable.pop()
+            a, p = blocks[bi]
+            blocks[bi] = (a, p + 1)
+            blocks.append((a | (1 << (31 - p)), p + 1))
+            if p + 1 < 24:
+                splittable.append(bi)
+                splittable.append(len(blocks) - 1)
+        for a, p in blocks:
+            leaves[(a, p)] = cities.pick(rng, rng.choices(conts, weights)[0])
+    for net in geodata.UNMAPPED_NETS:
+        n = ipaddress.IPv4Network(net)
+        _carve(leaves, int(n.network_address), n.prefixlen)
+    for net, cc, lat, lon in geodata.ANCHORS:
+        n = ipaddress.IPv4Network(net)
+        _carve(leaves, int(n.network_address), n.prefixlen)
+        leaves[(int(n.network_address), n.prefixlen)] = _record(cc, 999, lat, lon)
+    w = mmdb.Writer(
+        "GeoIP2-City",
+        f"geosteer benchmark synthetic City database: {len(leaves)} IPv4 networks, seed {seed}",
+    )
+    for (a, p), rec in sorted(leaves.items()):
+        w.insert_bits(a, 32, 96 + p, rec, v4=True)
+    w.write(out)
+    conts: dict = {}
+    for rec in leaves.values():
+        c = rec["continent"]["code"]
+        conts[c] = conts.get(c, 0) + 1
+    print(
+        json.dumps(
+            {"file": out, "networks": len(leaves), "nodes": len(w.nodes), "continents": conts}
+        )
+    )
+
+
+def lookup(db: str, ips: list[str]) -> list[dict]:
+    r = mmdb.Reader(db)
+    out = []
+    for ip in ips:
+        rec, plen = r.lookup(ip)
+        rec = rec or {}
+        out.append(
+            {
+                "ip": ip,
+                "continent": (rec.get("continent") or {}).get("code"),
+                "country": (rec.get("country") or {}).get("iso_code"),
+                "prefix": plen,
+            }
+        )
+    return out
+
+
+# The ECS clients whose answers are checked: one per steered region, well-known networks
+# first; when the database places them elsewhere, the first query /24 that it places in
+# the region is used instead.
+CHECK_REGIONS = [
+    ("NA", ["NA"], "8.8.8.0"),
+    ("EU", ["EU"], "193.0.6.0"),
+    ("AP", ["AS", "OC"], "202.12.27.0"),
+]
+
+
+def pick_clients(db: str, querydir: str) -> list[dict]:
+    r = mmdb.Reader(db)
+    with open(os.path.join(querydir, "ecs-subnets.txt")) as f:
+        subnets = [line.split("/")[0] for line in f if line.strip()]
+    out = []
+    for region, continents, preferred in CHECK_REGIONS:
+        chosen = None
+        for ip in [preferred] + subnets:
+            rec, _ = r.lookup(ip)
+            cont = ((rec or {}).get("continent") or {}).get("code")
+            if cont in continents:
+                chosen = {"region": region, "subnet": f"{ip}/24", "continent": cont}
+                break
+        out.append(chosen or {"region": region, "subnet": None, "continent": None})
+    return out
+
+
+# --------------------------------------------------------------------------- queries
+
+ZONE = "example.com"
+STATIC = f"static.{ZONE}"
+GEO = f"harperdb.{ZONE}"
+
+# Public unicast space the ECS /24s are drawn from (first octet), skipping the ranges that no
+# location database maps.
+_FIRST_OCTETS = [o for o in range(1, 224) if o not in geodata.UNMAPPED_SLASH8]
+_SKIP = [ipaddress.IPv4Network(n) for n in geodata.UNMAPPED_NETS]
+
+
+def _qname(name: str) -> bytes:
+    return b"".join(bytes([len(x)]) + x.encode() for x in name.rstrip(".").split(".")) + b"\0"
+
+
+def ecs_query(name: str, subnet: ipaddress.IPv4Network, qid: int = 0) -> bytes:
+    """A query for `name` A with EDNS (UDP size 1232) and a Client Subnet option (RFC 7871):
+    family 1, source prefix, scope 0, the address truncated to the prefix. RD is set, as
+    dnsperf sets it in the queries it builds from text input."""
+    header = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 1)
+    question = _qname(name) + struct.pack(">HH", 1, 1)
+    nbytes = (subnet.prefixlen + 7) // 8
+    addr = subnet.network_address.packed[:nbytes]
+    option = struct.pack(">HBB", 1, subnet.prefixlen, 0) + addr
+    opt_rdata = struct.pack(">HH", 8, len(option)) + option
+    opt = b"\0" + struct.pack(">HHIH", 41, 1232, 0, len(opt_rdata)) + opt_rdata
+    return header + question + opt
+
+
+def gen_queries(outdir: str, count: int, seed: int) -> None:
+    rng = random.Random(seed)
+    os.makedirs(outdir, exist_ok=True)
+    with open(os.path.join(outdir, "static.txt"), "w") as f:
+        f.write(f"{STATIC} A\n")
+    with open(os.path.join(outdir, "geo-noecs.txt"), "w") as f:
+        f.write(f"{GEO} A\n")
+    letters = "abcdefghijklmnopqrstuvwxyz0123456789"
+    with open(os.path.join(outdir, "nxdomain.txt"), "w") as f:
+        seen = set()
+        while len(seen) < count:
+            label = "nx" + "".join(rng.choice(letters) for _ in range(10))
+            if label not in seen:
+                seen.add(label)
+                f.write(f"{label}.{ZONE} A\n")
+    subnets = set()
+    while len(subnets) < count:
+        a = (rng.choice(_FIRST_OCTETS) << 24) | (rng.randrange(1 << 16) << 8)
+        net = ipaddress.IPv4Network((a, 24))
+        if any(net.subnet_of(s) for s in _SKIP):
+            continue
+        subnets.add(net)
+    ordered = list(subnets)
+    rng.shuffle(ordered)
+    with open(os.path.join(outdir, "ecs-subnets.txt"), "w") as f:
+        f.writelines(f"{n}\n" for n in ordered)
+    with open(os.path.join(outdir, "geo-ecs.bin"), "wb") as f:
+        for n in ordered:
+            q = ecs_query(GEO, n)
+            f.write(struct.pack(">H", len(q)) + q)
+    print(json.dumps({"dir": outdir, "ecs_subnets": len(ordered), "nxdomain_names": count}))
+
+
+def _parse_response(resp: bytes):
+    """(rcode, [A addresses], ECS (source, scope) or None) of a response."""
+    qid, flags, qd, an, ns, ar = struct.unpack(">HHHHHH", resp[:12])
+    off = 12
+
+    def skip_name(o):
+        while True:
+            ln = resp[o]
+            if ln == 0:
+                return o + 1
+            if ln & 0xC0 == 0xC0:
+                return o + 2
+            o += 1 + ln
+
+    for _ in range(qd):
+        off = skip_name(off) + 4
+    addrs, ecs, ext_rcode = [], None, 0
+    for i in range(an + ns + ar):
+        off = skip_name(off)
+        rtype, rclass, ttl, rdlen = struct.unpack(">HHIH", resp[off : off + 10])
+        off += 10
+        rdata = resp[off : off + rdlen]
+        off += rdlen
+        if i < an and rtype == 1 and rdlen == 4:
+            addrs.append(socket.inet_ntoa(rdata))
+        if rtype == 41:
+            ext_rcode = ttl >> 24
+            o = 0
+            while o + 4 <= len(rdata):
+                code, ln = struct.unpack(">HH", rdata[o : o + 4])
+                if code == 8 and ln >= 4:
+                    _, src, scope = struct.unpack(">HBB", rdata[o + 4 : o + 8])
+                    ecs = (src, scope)
+                o += 4 + ln
+    return (ext_rcode << 4) | (flags & 0xF), addrs, ecs
+
+
+def ecs_check(querydir: str, port: int, n: int) -> int:
+    """Sends the first n queries of geo-ecs.bin exactly as dnsperf would (bytes as written,
+    ID replaced) and checks that each answer is NOERROR with an A record and echoes a Client
+    Subnet option with the query's source prefix: proof that the binary file carries ECS."""
+    with open(os.path.join(querydir, "geo-ecs.bin"), "rb") as f:
+        blob = f.read()
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(2)
+    off, ok, bad, scopes = 0, 0, [], {}
+    for i in range(n):
+        if off >= len(blob):
+            break
+        (ln,) = struct.unpack(">H", blob[off : off + 2])
+        q = bytearray(blob[off + 2 : off + 2 + ln])
+        off += 2 + ln
+        q[0:2] = struct.pack(">H", i + 1)
+        s.sendto(bytes(q), ("127.0.0.1", port))
+        try:
+            resp, _ = s.recvfrom(4096)
+        except socket.timeout:
+            bad.append(f"query {i}: timeout")
+            continue
+        rcode, addrs, ecs = _parse_response(resp)
+        if rcode == 0 and addrs and ecs and ecs[0] == 24:
+            ok += 1
+            scopes[ecs[1]] = scopes.get(ecs[1], 0) + 1
+        else:
+            bad.append(f"query {i}: rcode {rcode} answers {addrs} ecs {ecs}")
+    scopes_txt = ", ".join(f"/{k}: {scopes[k]}" for k in sorted(scopes))
+    print(json.dumps({"ok": ok, "bad": len(bad), "first_bad": bad[:3], "scopes": scopes_txt}))
+    return 0 if ok and not bad else 1
+
+
+def pcap_ecs(path: str, limit: int) -> None:
+    """Prints the DNS messages of a classic pcap file (tcpdump -w, Ethernet/loopback, IPv4
+    UDP): ID, flags, A answers and the ECS option (address, source, scope). Used to check
+    that dnsperf -B sends the generated ECS options unchanged (tcpdump decodes DNS only on
+    port 53)."""
+    with open(path, "rb") as f:
+        b = f.read()
+    off, n = 24, 0
+    while off + 16 <= len(b) and n < limit:
+        incl = struct.unpack("<I", b[off + 8 : off + 12])[0]
+        pkt = b[off + 16 : off + 16 + incl]
+        off += 16 + incl
+        ip = pkt[14:]
+        ihl = (ip[0] & 15) * 4
+        udp = ip[ihl:]
+        sport, dport = struct.unpack(">HH", udp[:4])
+        dns = udp[8:]
+        qid, flags = struct.unpack(">HH", dns[:4])
+        rcode, addrs, ecs = _parse_response(dns)
+        i = dns.find(b"\x00\x08\x00\x07\x00\x01")
+        addr = socket.inet_ntoa(dns[i + 8 : i + 11] + b"\0") if i > 0 else None
+        kind = "response" if flags & 0x8000 else "query"
+        print(
+            f"{sport}->{dport} {kind} id={qid} flags={flags:#06x} rcode={rcode} A={addrs} "
+            + (f"ECS {addr}/{ecs[0]} scope /{ecs[1]}" if ecs else "no ECS")
+        )
+        n += 1
+
+
+# --------------------------------------------------------------------------- load steps
+
+
+def group_cpu_ticks(pgid: int) -> int:
+    """utime + stime (clock ticks) of every live process in process group `pgid`: each
+    server runs in its own group (setsid), so this covers worker processes (NSD) as well."""
+    total = 0
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        # fields[0] is field 3 (state): pgrp is field 5, utime 14, stime 15.
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def machine_task_ticks() -> int:
+    """user + nice + system ticks of all CPUs (/proc/stat): time spent by any task. The
+    irq and softirq columns are left out: loopback packet processing lands there, and it
+    belongs to neither the server nor the rest of the machine."""
+    with open("/proc/stat") as f:
+        fields = f.readline().split()
+    return int(fields[1]) + int(fields[2]) + int(fields[3])
+
+
+def parse_dnsperf(text: str) -> dict:
+    def num(pattern, cast=float, default=None):
+        m = re.search(pattern, text)
+        return cast(m.group(1)) if m else default
+
+    codes = re.search(r"Response codes:\s+(.*)", text)
+    return {
+        "sent": num(r"Queries sent:\s+(\d+)", int),
+        "completed": num(r"Queries completed:\s+(\d+)", int),
+        "lost": num(r"Queries lost:\s+(\d+)", int),
+        "rcodes": codes.group(1).strip() if codes else "",
+        "run_time": num(r"Run time \(s\):\s+([\d.]+)"),
+        "qps": num(r"Queries per second:\s+([\d.]+)"),
+        "lat_avg": num(r"Average Latency \(s\):\s+([\d.]+)"),
+        "lat_min": num(r"Average Latency \(s\):\s+[\d.]+ \(min ([\d.]+)"),
+        "lat_max": num(r"Average Latency \(s\):\s+[\d.]+ \(min [\d.]+, max ([\d.]+)"),
+        "lat_sd": num(r"Latency StdDev \(s\):\s+([\d.]+)"),
+        "req_bytes": num(r"Average packet size:\s+request (\d+)", int),
+        "resp_bytes": num(r"Average packet size:\s+request \d+, response (\d+)", int),
+    }
+
+
+def step(args) -> int:
+    tck = os.sysconf("SC_CLK_TCK")
+    before = group_cpu_ticks(args.pgid)
+    machine0 = machine_task_ticks()
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    p = subprocess.run(args.dnsperf, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out = p.stdout
+    wall = time.monotonic() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    after = group_cpu_ticks(args.pgid)
+    machine1 = machine_task_ticks()
+    text = out.decode(errors="replace")
+    with open(args.log, "a") as f:
+        f.write(f"### {args.server} / {args.workload}: {' '.join(args.dnsperf)}\n{text}\n")
+    r = parse_dnsperf(text)
+    r.update({"server": args.server, "workload": args.workload, "wall": round(wall, 3)})
+    server_s = (after - before) / tck
+    run_time = r["run_time"] or wall
+    r["server_cpu_s"] = server_s
+    r["server_cpu_pct"] = 100.0 * server_s / run_time if run_time else None
+    # dnsperf's own CPU (it is our waited-for child): did the client set the pace?
+    client_s = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    r["client_cpu_pct"] = 100.0 * client_s / run_time if run_time else None
+    # Everything else that ran meanwhile (other builds, ...), in % of one CPU: a measure of
+    # how disturbed the step was.
+    other_s = max(0.0, (machine1 - machine0) / tck - server_s - client_s)
+    r["other_cpu_pct"] = 100.0 * other_s / run_time if run_time else None
+    r["load1"] = float(open("/proc/loadavg").read().split()[0])
+    busy = (r["server_cpu_pct"] or 0) / 100.0
+    r["qps_per_core"] = r["qps"] / busy if r["qps"] and busy > 0 else None
+    with open(args.out, "a") as f:
+        f.write(json.dumps(r) + "\n")
+    ok = r["qps"] is not None and p.returncode == 0
+    print(
+        f"  {args.server:<14} {args.workload:<16} "
+        + (
+            f"{r['qps']:>10.0f} qps  lost {r['lost']}  server CPU {r['server_cpu_pct']:.0f}%"
+            f"  other CPU {r['other_cpu_pct']:.0f}%"
+            if ok
+            else "dnsperf failed (see log)"
+        )
+    )
+    return 0 if ok else 1
+
+
+def _fmt(v, spec, default="–"):
+    return default if v is None else format(v, spec)
+
+
+def table(path: str) -> None:
+    rows = [json.loads(line) for line in open(path) if line.strip()]
+    print(
+        "| server | workload | QPS | avg latency ms (max) | lost | responses | bytes q/r "
+        "| server CPU % | dnsperf CPU % | other CPU % | QPS per server core |"
+    )
+    print("|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|")
+    for r in rows:
+        if r.get("skipped"):
+            why = r["skipped"].replace("|", "/")
+            if len(why) > 200:
+                why = why[:200] + "… (the answer checks below have it all)"
+            print(f"| {r['server']} | {r['workload']} | skipped: {why} |||||||||")
+            continue
+        lat = (
+            f"{r['lat_avg'] * 1000:.3f} ({r['lat_max'] * 1000:.1f})"
+            if r.get("lat_avg") is not None and r.get("lat_max") is not None
+            else "–"
+        )
+        rcodes = re.sub(r"(\w+) \d+ \(([\d.]+)%\)", r"\1 \2%", r.get("rcodes") or "") or "–"
+        lost = r.get("lost")
+        lost_s = "–" if lost is None else f"{lost}"
+        if lost and r.get("sent"):
+            lost_s += f" ({100.0 * lost / r['sent']:.2f}%)"
+        print(
+            f"| {r['server']} | {r['workload']} | {_fmt(r.get('qps'), ',.0f')} | {lat} "
+            f"| {lost_s} | {rcodes} "
+            f"| {_fmt(r.get('req_bytes'), 'd')}/{_fmt(r.get('resp_bytes'), 'd')} "
+            f"| {_fmt(r.get('server_cpu_pct'), '.0f')} "
+            f"| {_fmt(r.get('client_cpu_pct'), '.0f')} | {_fmt(r.get('other_cpu_pct'), '.0f')} "
+            f"| {_fmt(r.get('qps_per_core'), ',.0f')} |"
+        )
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    g = sub.add_parser("geoip")
+    g.add_argument("out")
+    g.add_argument("--networks", type=int, default=400_000)
+    g.add_argument("--seed", type=int, default=1)
+    lk = sub.add_parser("lookup")
+    lk.add_argument("db")
+    lk.add_argument("ips", nargs="+")
+    cl = sub.add_parser("clients")
+    cl.add_argument("db")
+    cl.add_argument("querydir")
+    q = sub.add_parser("queries")
+    q.add_argument("outdir")
+    q.add_argument("--count", type=int, default=20_000)
+    q.add_argument("--seed", type=int, default=7)
+    ec = sub.add_parser("ecs-check")
+    ec.add_argument("querydir")
+    ec.add_argument("port", type=int)
+    ec.add_argument("n", type=int, nargs="?", default=200)
+    st = sub.add_parser("step")
+    st.add_argument("--server", required=True)
+    st.add_argument("--workload", required=True)
+    st.add_argument("--pgid", type=int, required=True)
+    st.add_argument("--out", required=True)
+    st.add_argument("--log", required=True)
+    st.add_argument("dnsperf", nargs=argparse.REMAINDER)
+    pc = sub.add_parser("pcap-ecs")
+    pc.add_argument("pcap")
+    pc.add_argument("--limit", type=int, default=20)
+    sk = sub.add_parser("skip")
+    sk.add_argument("--server", required=True)
+    sk.add_argument("--workload", required=True)
+    sk.add_argument("--out", required=True)
+    sk.add_argument("reason")
+    tb = sub.add_parser("table")
+    tb.add_argument("path")
+    a = ap.parse_args()
+    if a.cmd == "geoip":
+        gen_geoip(a.out, a.networks, a.seed)
+    elif a.cmd == "lookup":
+        for row in lookup(a.db, a.ips):
+            print(json.dumps(row))
+    elif a.cmd == "clients":
+        for row in pick_clients(a.db, a.querydir):
+            print(json.dumps(row))
+    elif a.cmd == "queries":
+        gen_queries(a.outdir, a.count, a.seed)
+    elif a.cmd == "ecs-check":
+        return ecs_check(a.querydir, a.port, a.n)
+    elif a.cmd == "step":
+        if a.dnsperf and a.dnsperf[0] == "--":
+            a.dnsperf = a.dnsperf[1:]
+        return step(a)
+    elif a.cmd == "pcap-ecs":
+        pcap_ecs(a.pcap, a.limit)
+    elif a.cmd == "skip":
+        with open(a.out, "a") as f:
+            f.write(json.dumps({"server": a.server, "workload": a.workload, "skipped": a.reason}) + "\n")
+    elif a.cmd == "table":
+        table(a.path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,670 @@
+#!/usr/bin/env bash
+# bench/run.sh: comparative load benchmark of geosteer against gdnsd, Knot DNS (mod-geoip),
+# NSD and PowerDNS (LUA records; GeoIP backend), all from Debian's packages, on loopback.
+#
+#   bench/run.sh                 full run: installs the peers, ~10 s per step (< 10 minutes)
+#   bench/run.sh --quick         geosteer alone, 2 s per step, no peer installs (for CI)
+#
+# Options:
+#   --quick                 geosteer only, short steps, nothing installed but dnsperf
+#   --servers LIST          comma-separated subset of: geosteer,gdnsd,knot,nsd,pdns-lua,pdns-geoip
+#   --duration SECONDS      length of each dnsperf step (default 10; 2 with --quick)
+#   --geoip FILE            a GeoIP2/GeoLite2-City or DB-IP City .mmdb to use
+#                           (same as GEOSTEER_BENCH_GEOIP=FILE)
+#   --synthetic-geoip[=N]   generate a synthetic City database of about N IPv4 networks
+#                           (default 400000) over all continents, cached under ~/.cache
+#   --no-install            never run apt-get; servers that are missing are skipped
+#   --wait-idle SECONDS     wait up to this long for the load average to drop below 0.5
+#                           before measuring (default 60; 0 with --quick)
+#   --report FILE           also write the Markdown report to FILE
+#   --keep                  keep the work directory (configs, logs, dnsperf output)
+#
+# Environment: GEOSTEER_BENCH_GEOIP (a .mmdb), GEOSTEER_BIN (a prebuilt geosteer; otherwise
+# `cargo build --release` in this repository), CARGO_TARGET_DIR (honoured),
+# GEOSTEER_BENCH_PORT (first of six loopback ports, default 15301).
+#
+# Fairness, in short (bench/README.md has the reasons):
+#   * every server serves the same zone (static.example.com A, SOA/NS, NXDOMAIN for anything
+#     else) and steers harperdb.example.com A by continent: NA -> us 198.51.100.10,
+#     EU -> eu 198.51.100.20, AS/OC -> ap 198.51.100.30, anything else -> us; no health
+#     checks anywhere (the addresses are record data, never contacted);
+#   * one UDP thread/socket each: geosteer --udp-sockets 1, gdnsd udp_threads 1,
+#     Knot udp-workers 1, NSD server-count 1, PowerDNS receiver-threads 1 and
+#     distributor-threads 1; the server is pinned to CPU 0 and dnsperf to CPU 1;
+#   * ECS on everywhere (gdnsd default, Knot edns-client-subnet: on, PowerDNS
+#     edns-subnet-processing=yes); NSD's response rate limiting off (rrl-ratelimit: 0,
+#     rrl-whitelist-ratelimit: 0: Debian's default of 200 qps would cap the run);
+#     no query logging anywhere; NSD minimal-responses: yes (the others send no authority
+#     NS with positive answers either); PowerDNS keeps its default packet cache;
+#   * PowerDNS: Debian 12 ships 4.7, whose enable-lua-records has no "shared" mode (added
+#     in later releases), so LUA records run as "yes": a Lua state per query;
+#   * everything listens on 127.0.0.1 high ports only; PowerDNS security polling (a DNS
+#     query to the Internet) is switched off; NSD remote control is off.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+PY="python3 $HERE/lib/bench.py"
+
+QUICK=0
+SERVERS=""
+DURATION=""
+GEOIP="${GEOSTEER_BENCH_GEOIP:-}"
+SYNTHETIC=""
+INSTALL=1
+WAIT_IDLE=""
+REPORT=""
+KEEP=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) QUICK=1 ;;
+    --servers) SERVERS=$2; shift ;;
+    --servers=*) SERVERS=${1#*=} ;;
+    --duration) DURATION=$2; shift ;;
+    --duration=*) DURATION=${1#*=} ;;
+    --geoip) GEOIP=$2; shift ;;
+    --geoip=*) GEOIP=${1#*=} ;;
+    --synthetic-geoip) SYNTHETIC=400000 ;;
+    --synthetic-geoip=*) SYNTHETIC=${1#*=} ;;
+    --no-install) INSTALL=0 ;;
+    --wait-idle) WAIT_IDLE=$2; shift ;;
+    --wait-idle=*) WAIT_IDLE=${1#*=} ;;
+    --report) REPORT=$2; shift ;;
+    --report=*) REPORT=${1#*=} ;;
+    --keep) KEEP=1 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ "$QUICK" = 1 ]; then
+  SERVERS=${SERVERS:-geosteer}
+  DURATION=${DURATION:-2}
+  WAIT_IDLE=${WAIT_IDLE:-0}
+else
+  SERVERS=${SERVERS:-geosteer,gdnsd,knot,nsd,pdns-lua,pdns-geoip}
+  DURATION=${DURATION:-10}
+  WAIT_IDLE=${WAIT_IDLE:-60}
+fi
+PORT0=${GEOSTEER_BENCH_PORT:-15301}
+
+log() { printf '%s\n' "$*" >&2; }
+die() { log "run.sh: $*"; exit 1; }
+want() { case ",$SERVERS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+
+# CPUs: the server on one, dnsperf on another.
+NCPU=$(nproc)
+SERVER_CPU=${BENCH_SERVER_CPU:-0}
+CLIENT_CPU=${BENCH_CLIENT_CPU:-1}
+if [ "$NCPU" -lt 2 ]; then
+  log "only $NCPU CPU: server and dnsperf share it (results are not comparable to 2-CPU runs)"
+  CLIENT_CPU=$SERVER_CPU
+fi
+
+# ------------------------------------------------------------------ cleanup
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/geosteer-bench.XXXXXX")
+PIDS=()
+POLICY_RC_CREATED=0
+# shellcheck disable=SC2317  # reached through the trap
+cleanup() {
+  local rc=$?
+  set +e
+  for pid in "${PIDS[@]}"; do
+    kill -TERM -- "-$pid" 2>/dev/null
+  done
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$pid" 2>/dev/null
+  done
+  if [ "$POLICY_RC_CREATED" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
+  if [ "$KEEP" = 1 ]; then log "work directory kept: $WORK"; else rm -rf "$WORK"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ------------------------------------------------------------------ packages
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi; }
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+pkg_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "not installed"; }
+
+PEER_PROCS="gdnsd knotd nsd pdns_server"
+install_packages() {
+  local missing=() p
+  for p in "$@"; do installed "$p" || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$INSTALL" = 0 ]; then log "not installed (and --no-install): ${missing[*]}"; return 0; fi
+  log "installing ${missing[*]} from Debian's packages"
+  # Packages must not start their daemons (they would listen on port 53 on every interface):
+  # a policy-rc.d that answers 101 makes invoke-rc.d refuse, and anything that started anyway
+  # is stopped by its PID below.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    as_root sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d' \
+      && POLICY_RC_CREATED=1
+  fi
+  local before
+  before=$(pgrep -x -d ' ' "$(echo "$PEER_PROCS" | tr ' ' '|')" || true)
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+    || log "apt-get update failed"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+    >"$WORK/apt.log" 2>&1 || log "apt-get install failed (see $WORK/apt.log with --keep)"
+  local pid
+  for pid in $(pgrep -x "$(echo "$PEER_PROCS" | tr ' ' '|')" || true); do
+    case " $before " in *" $pid "*) ;; *) log "stopping $(cat /proc/"$pid"/comm 2>/dev/null) (pid $pid) started by its package"; as_root kill "$pid" || true ;; esac
+  done
+}
+
+command -v dig >/dev/null || install_packages bind9-dnsutils
+command -v dnsperf >/dev/null || install_packages dnsperf
+command -v dig >/dev/null || die "dig is needed (package bind9-dnsutils)"
+command -v dnsperf >/dev/null || die "dnsperf is needed (package dnsperf)"
+if [ "$QUICK" = 0 ]; then
+  pk=()
+  want gdnsd && pk+=(gdnsd)
+  want knot && pk+=(knot knot-module-geoip)
+  want nsd && pk+=(nsd)
+  { want pdns-lua || want pdns-geoip; } && pk+=(pdns-server pdns-backend-bind pdns-backend-geoip)
+  [ ${#pk[@]} -gt 0 ] && install_packages "${pk[@]}"
+fi
+
+# ------------------------------------------------------------------ geosteer binary
+GEOSTEER=${GEOSTEER_BIN:-}
+if want geosteer && [ -z "$GEOSTEER" ]; then
+  log "building geosteer (cargo build --release)"
+  (cd "$REPO" && cargo build --release --quiet --bin geosteer) || die "cargo build failed"
+  GEOSTEER="${CARGO_TARGET_DIR:-$REPO/target}/release/geosteer"
+fi
+
+# ------------------------------------------------------------------ GeoIP database
+CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/geosteer-bench
+if [ -n "$GEOIP" ]; then
+  [ -f "$GEOIP" ] || die "GeoIP database $GEOIP not found"
+  GEOIP=$(readlink -f "$GEOIP")
+  GEOIP_NOTE="given: $GEOIP"
+elif [ -n "$SYNTHETIC" ]; then
+  mkdir -p "$CACHE"
+  GEOIP="$CACHE/synthetic-city-$SYNTHETIC.mmdb"
+  if [ ! -s "$GEOIP" ]; then
+    log "generating a synthetic City database of ~$SYNTHETIC networks (once; cached in $CACHE)"
+    $PY geoip "$GEOIP.tmp" --networks "$SYNTHETIC" >/dev/null && mv "$GEOIP.tmp" "$GEOIP"
+  fi
+  GEOIP_NOTE="synthetic (bench/lib/bench.py geoip --networks $SYNTHETIC)"
+elif [ -f "$REPO/geoip/sample-city.mmdb" ]; then
+  GEOIP="$REPO/geoip/sample-city.mmdb"
+  GEOIP_NOTE="the repository's sample geoip/sample-city.mmdb"
+else
+  GEOIP="$WORK/standin-city.mmdb"
+  $PY geoip "$GEOIP" --networks 2000 >/dev/null
+  GEOIP_NOTE="a small synthetic stand-in (2,000 networks): geoip/sample-city.mmdb is not in this checkout"
+fi
+GEOIP_DESC=$(python3 -c "import sys; sys.path.insert(0,'$HERE/lib'); import mmdb; r=mmdb.Reader('$GEOIP'); m=r.meta; print(f\"{m.get('database_type')}, {m.get('node_count')} tree nodes, built {m.get('build_epoch')}\")")
+log "GeoIP database: $GEOIP_NOTE ($GEOIP_DESC)"
+
+# ------------------------------------------------------------------ workload files
+Q="$WORK/queries"
+$PY queries "$Q" >/dev/null
+CLIENTS=$($PY clients "$GEOIP" "$Q")
+client_of() { echo "$CLIENTS" | python3 -c "import json,sys; [print(r['subnet'] or '') for r in map(json.loads, sys.stdin) if r['region']=='$1']"; }
+NA_NET=$(client_of NA); EU_NET=$(client_of EU); AP_NET=$(client_of AP)
+log "checked ECS clients: NA ${NA_NET:-none}, EU ${EU_NET:-none}, AP ${AP_NET:-none} (continents from the database)"
+SCOPE_NETS="8.8.8.0/24 193.0.6.0/24 1.1.1.0/24 202.12.27.0/24"
+
+US=198.51.100.10; EU=198.51.100.20; AP=198.51.100.30; STATIC=192.0.2.10
+expected_for() { case "$1" in NA) echo $US ;; EU) echo $EU ;; AP) echo $AP ;; *) echo $US ;; esac; }
+
+# The zone every server serves, minus harperdb (each server's own geo mechanism adds it).
+write_zone() { # file [extra line]
+  cat >"$1" <<EOF
+\$ORIGIN example.com.
+\$TTL 3600
+@  300   IN SOA  ns1.example.com. hostmaster.example.com. 2026112601 7200 3600 1209600 300
+         IN NS   ns1
+ns1      IN A    192.0.2.53
+static   IN A    $STATIC
+EOF
+  if [ $# -gt 1 ]; then printf '%s\n' "$2" >>"$1"; fi
+}
+
+# ------------------------------------------------------------------ server control
+SERVER_PID=""
+start_server() { # name cmd...
+  local name=$1; shift
+  setsid taskset -c "$SERVER_CPU" "$@" >"$WORK/$name.log" 2>&1 </dev/null &
+  SERVER_PID=$!
+  PIDS+=("$SERVER_PID")
+}
+stop_server() {
+  local pid=$SERVER_PID
+  [ -n "$pid" ] || return 0
+  kill -TERM -- "-$pid" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL -- "-$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  local keep=() p
+  for p in "${PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
+  PIDS=("${keep[@]+"${keep[@]}"}")
+  SERVER_PID=""
+}
+port_free() { ! ss -Hlnu "sport = :$1" 2>/dev/null | grep -q . && ! ss -Hlnt "sport = :$1" 2>/dev/null | grep -q .; }
+
+# dnsq port name [subnet] -> "STATUS ANSWERS ECS" (answers comma-separated, ECS as a/len/scope)
+dnsq() {
+  local out
+  out=$(dig +norec +time=2 +tries=1 -p "$1" @127.0.0.1 "$2" A ${3:++subnet=$3} 2>&1) || true
+  local status answers ecs
+  status=$(printf '%s\n' "$out" | sed -n 's/.*status: \([A-Z]*\).*/\1/p' | head -1)
+  answers=$(printf '%s\n' "$out" | awk '/^;; ANSWER SECTION:/{a=1;next} /^$/{a=0} a && $4=="A"{print $5}' | paste -sd, -)
+  ecs=$(printf '%s\n' "$out" | sed -n 's/.*CLIENT-SUBNET: \([^ ]*\).*/\1/p' | head -1)
+  echo "${status:-NOANSWER} ${answers:--} ${ecs:--}"
+}
+wait_ready() { # port seconds
+  for _ in $(seq $(( $2 * 5 ))); do
+    kill -0 "$SERVER_PID" 2>/dev/null || return 1
+    [ "$(dnsq "$1" static.example.com | cut -d' ' -f2)" = "$STATIC" ] && return 0
+    sleep 0.2
+  done
+  return 1
+}
+
+RESULTS="$WORK/results.jsonl"
+SCOPES="$WORK/scopes.md"
+CHECKS="$WORK/checks.md"
+: >"$RESULTS"; : >"$SCOPES"; : >"$CHECKS"
+FAILED_GEOSTEER=0
+
+skip_row() { $PY skip --server "$1" --workload "$2" --out "$RESULTS" "$3"; }
+WORKLOADS="udp-static udp-geo-ecs udp-geo-noecs udp-nxdomain tcp-static"
+
+# verify name port geo(0|1) -> sets GEO_OK, returns 1 when the server cannot be loaded at all
+verify() {
+  local name=$1 port=$2 geo=$3 r
+  GEO_OK=0
+  r=$(dnsq "$port" static.example.com)
+  echo "- $name static.example.com A: $r" >>"$CHECKS"
+  [ "$(echo "$r" | cut -d' ' -f1-2)" = "NOERROR $STATIC" ] || { SKIP_REASON="static.example.com A answered '$r'"; return 1; }
+  r=$(dnsq "$port" nxcheck-4711.example.com)
+  echo "- $name nxcheck-4711.example.com A: $r" >>"$CHECKS"
+  [ "$(echo "$r" | cut -d' ' -f1)" = "NXDOMAIN" ] || { SKIP_REASON="random name answered '$r', not NXDOMAIN"; return 1; }
+  [ "$geo" = 1 ] || return 0
+  local region net want got bad=""
+  for region in NA EU AP; do
+    case $region in NA) net=$NA_NET ;; EU) net=$EU_NET ;; AP) net=$AP_NET ;; esac
+    [ -n "$net" ] || { bad="$bad; the database has no $region client to check"; continue; }
+    want=$(expected_for "$region")
+    r=$(dnsq "$port" harperdb.example.com "$net")
+    echo "- $name harperdb.example.com A, ECS $net ($region): $r (want $want)" >>"$CHECKS"
+    got=$(echo "$r" | cut -d' ' -f2)
+    [ "$got" = "$want" ] || bad="$bad; ECS $net ($region) got '$r', want $want"
+  done
+  r=$(dnsq "$port" harperdb.example.com)
+  echo "- $name harperdb.example.com A, no ECS (client 127.0.0.1, unknown location): $r (want $US)" >>"$CHECKS"
+  [ "$(echo "$r" | cut -d' ' -f2)" = "$US" ] || bad="$bad; no ECS got '$r', want $US"
+  # The binary dnsperf input: do its queries carry ECS? (sent as dnsperf sends them)
+  if r=$($PY ecs-check "$Q" "$port" 200); then
+    echo "- $name geo-ecs.bin, first 200 queries sent as dnsperf sends them: $r" >>"$CHECKS"
+  else
+    echo "- $name geo-ecs.bin, first 200 queries: $r" >>"$CHECKS"
+    bad="$bad; binary ECS queries: $r"
+  fi
+  if [ -z "$bad" ]; then GEO_OK=1; else GEO_REASON="geo answers wrong:${bad#;}"; fi
+  return 0
+}
+
+record_scopes() { # name port
+  local row="| $1 |" net r
+  for net in $SCOPE_NETS; do
+    r=$(dnsq "$2" harperdb.example.com "$net")
+    row="$row $(echo "$r" | awk '{n=split($3, e, "/"); printf "%s, scope %s", $2, ($3=="-" ? "none" : "/" e[n])}') |"
+  done
+  echo "$row" >>"$SCOPES"
+}
+
+dnsperf_step() { # name port workload
+  local name=$1 port=$2 w=$3 args=()
+  case $w in
+    udp-static) args=(-d "$Q/static.txt") ;;
+    udp-geo-ecs) args=(-B -d "$Q/geo-ecs.bin") ;;
+    udp-geo-noecs) args=(-d "$Q/geo-noecs.txt") ;;
+    udp-nxdomain) args=(-d "$Q/nxdomain.txt") ;;
+    tcp-static) args=(-m tcp -d "$Q/static.txt") ;;
+  esac
+  $PY step --server "$name" --workload "$w" --pgid "$SERVER_PID" --out "$RESULTS" \
+    --log "$WORK/dnsperf.log" -- \
+    timeout $(( DURATION + 30 )) taskset -c "$CLIENT_CPU" \
+    dnsperf -s 127.0.0.1 -p "$port" "${args[@]}" -l "$DURATION" -c 4 -q 100 -T 1 -t 2 \
+    -O suppress=timeouts,congestion,sendfailed,sockready,unexpected || return 1
+}
+
+# bench_server name port geo(0|1|nogeo-reason) cmd...
+bench_server() {
+  local name=$1 port=$2 geo=$3; shift 3
+  if ! port_free "$port"; then
+    log "$name: port $port is in use, skipped"
+    skip_row "$name" all "port $port in use"
+    [ "$name" = geosteer ] && FAILED_GEOSTEER=1
+    return 0
+  fi
+  log "== $name (127.0.0.1:$port)"
+  start_server "$name" "$@"
+  if ! wait_ready "$port" 60; then
+    log "$name: did not answer static.example.com within 60 s; log tail:"; tail -5 "$WORK/$name.log" >&2 || true
+    skip_row "$name" all "did not start or answer: $(tail -1 "$WORK/$name.log" 2>/dev/null | cut -c1-160)"
+    [ "$name" = geosteer ] && FAILED_GEOSTEER=1
+    stop_server; return 0
+  fi
+  local geo_flag=1; case $geo in 0|1) geo_flag=$geo ;; *) geo_flag=0 ;; esac
+  GEO_REASON=""
+  if ! verify "$name" "$port" "$geo_flag"; then
+    log "$name: skipped: $SKIP_REASON"
+    skip_row "$name" all "$SKIP_REASON"
+    [ "$name" = geosteer ] && FAILED_GEOSTEER=1
+    stop_server; return 0
+  fi
+  [ "$geo_flag" = 1 ] && record_scopes "$name" "$port"
+  local w
+  for w in $WORKLOADS; do
+    case $w in
+      udp-geo-*)
+        if [ "$geo_flag" = 0 ]; then skip_row "$name" "$w" "$geo"; continue; fi
+        if [ "$GEO_OK" = 0 ]; then
+          skip_row "$name" "$w" "$GEO_REASON"
+          [ "$name" = geosteer ] && FAILED_GEOSTEER=1
+          continue
+        fi ;;
+    esac
+    dnsperf_step "$name" "$port" "$w" || { [ "$name" = geosteer ] && FAILED_GEOSTEER=1; }
+  done
+  stop_server
+}
+
+# ------------------------------------------------------------------ quiet machine
+load1() { cut -d' ' -f1 /proc/loadavg; }
+if [ "$WAIT_IDLE" -gt 0 ]; then
+  waited=0
+  while awk "BEGIN{exit !($(load1) >= 0.5)}" && [ "$waited" -lt "$WAIT_IDLE" ]; do
+    [ "$waited" = 0 ] && log "load average $(load1): waiting up to ${WAIT_IDLE}s for a quieter machine"
+    sleep 5; waited=$((waited + 5))
+  done
+fi
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+START_TS=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+T0=$(date +%s)
+
+# ------------------------------------------------------------------ geosteer
+if want geosteer; then
+  port=$PORT0
+  zd="$WORK/geosteer-zones"; mkdir -p "$zd"
+  write_zone "$zd/example.com.zone"
+  cat >"$zd/example.com.toml" <<EOF
+# harperdb steered by continent; no monitors (the addresses are record data only).
+[pools.us]
+origins = [ { address = "$US" } ]
+[pools.eu]
+origins = [ { address = "$EU" } ]
+[pools.ap]
+origins = [ { address = "$AP" } ]
+[load_balancers.harperdb]
+steering = "geo"
+ttl = 30
+default_pools = ["us"]
+fallback_pool = "us"
+continent_pools = { NA = ["us"], EU = ["eu"], AS = ["ap"], OC = ["ap"] }
+EOF
+  geo=1
+  if ! check=$("$GEOSTEER" check --zones "$zd" --geoip "$GEOIP" 2>&1); then
+    # It cannot load the steering config (e.g. a build without GeoIP support): measure the
+    # static workloads and report the geo ones as skipped with its own words.
+    geo="geosteer check rejected the geo config: $(echo "$check" | head -1 | cut -c1-200)"
+    log "geosteer: $geo"
+    rm "$zd/example.com.toml"
+  fi
+  bench_server geosteer "$port" "$geo" \
+    "$GEOSTEER" serve --zones "$zd" --geoip "$GEOIP" --listen "127.0.0.1:$port" --udp-sockets 1
+fi
+
+# ------------------------------------------------------------------ gdnsd
+if want gdnsd; then
+  port=$((PORT0 + 1))
+  if ! command -v gdnsd >/dev/null; then skip_row gdnsd all "gdnsd is not installed"; else
+    d="$WORK/gdnsd"; mkdir -p "$d/zones" "$d/run" "$d/state"
+    write_zone "$d/zones/example.com" "harperdb 30 DYNA geoip!harperdb"
+    cat >"$d/config" <<EOF
+# Loopback only, one UDP and one TCP thread. ECS is on by default (edns_client_subnet).
+# gdnsd has no query log. service_types => up: no health checks.
+options => {
+  listen => [ 127.0.0.1:$port ]
+  udp_threads => 1
+  tcp_threads => 1
+  edns_client_subnet => true
+  run_dir => $d/run
+  state_dir => $d/state
+}
+plugins => {
+  geoip => {
+    maps => {
+      bench => {
+        geoip2_db => $GEOIP
+        datacenters => [ us, eu, ap ]
+        map => { NA => [ us ], EU => [ eu ], AS => [ ap ], OC => [ ap ], default => [ us ] }
+      }
+    }
+    resources => {
+      harperdb => {
+        map => bench
+        service_types => up
+        dcmap => { us => $US, eu => $EU, ap => $AP }
+      }
+    }
+  }
+}
+EOF
+    bench_server gdnsd "$port" 1 gdnsd -c "$d" start
+  fi
+fi
+
+# ------------------------------------------------------------------ Knot DNS
+if want knot; then
+  port=$((PORT0 + 2))
+  if ! command -v knotd >/dev/null; then skip_row knot all "knot is not installed"; else
+    d="$WORK/knot"; mkdir -p "$d/run" "$d/db"
+    write_zone "$d/example.com.zone" "harperdb 30 IN A $US"
+    cat >"$d/geo.conf" <<EOF
+harperdb.example.com:
+  - geo: "NA"
+    A: $US
+  - geo: "EU"
+    A: $EU
+  - geo: "AS"
+    A: $AP
+  - geo: "OC"
+    A: $AP
+EOF
+    cat >"$d/knot.conf" <<EOF
+# Loopback only, one UDP worker; ECS on (default off); no query log (no dnstap module).
+# Other locations fall through to the zone's own harperdb A (us).
+server:
+    rundir: $d/run
+    listen: 127.0.0.1@$port
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+    edns-client-subnet: on
+log:
+  - target: stderr
+    any: warning
+database:
+    storage: $d/db
+mod-geoip:
+  - id: bench
+    config-file: $d/geo.conf
+    ttl: 30
+    mode: geodb
+    geodb-file: $GEOIP
+    geodb-key: continent/code
+template:
+  - id: default
+    storage: $d
+    zonefile-sync: -1
+    journal-content: none
+zone:
+  - domain: example.com
+    file: example.com.zone
+    module: mod-geoip/bench
+EOF
+    bench_server knot "$port" 1 knotd -c "$d/knot.conf"
+  fi
+fi
+
+# ------------------------------------------------------------------ NSD
+if want nsd; then
+  port=$((PORT0 + 3))
+  if ! command -v nsd >/dev/null; then skip_row nsd all "nsd is not installed"; else
+    d="$WORK/nsd"; mkdir -p "$d"
+    write_zone "$d/example.com.zone" "harperdb 30 IN A $US"
+    cat >"$d/nsd.conf" <<EOF
+# Loopback only, one server process. Debian's NSD has response rate limiting on
+# (200 qps per source /24): off here, as it would cap a loopback benchmark.
+server:
+    ip-address: 127.0.0.1@$port
+    server-count: 1
+    username: ""
+    chroot: ""
+    zonesdir: "$d"
+    database: ""
+    zonelistfile: "$d/zone.list"
+    xfrdfile: "$d/xfrd.state"
+    xfrdir: "$d"
+    pidfile: "$d/nsd.pid"
+    logfile: "$d/nsd.log"
+    verbosity: 0
+    rrl-ratelimit: 0
+    rrl-whitelist-ratelimit: 0
+    # Answer-only positive responses like the other servers (NSD adds the NS RRset
+    # and glue by default: 86 bytes instead of 52 for static.example.com).
+    minimal-responses: yes
+    zonefiles-write: 0
+remote-control:
+    control-enable: no
+zone:
+    name: example.com
+    zonefile: example.com.zone
+EOF
+    bench_server nsd "$port" "NSD has no geo steering (static zones only)" nsd -d -c "$d/nsd.conf"
+  fi
+fi
+
+# ------------------------------------------------------------------ PowerDNS
+pdns_conf() { # dir port launch extra...
+  local d=$1 port=$2 launch=$3; shift 3
+  cat >"$d/pdns.conf" <<EOF
+# Loopback only; one receiver and one distributor thread; ECS processing on (default
+# off); no query logging; security polling (an Internet DNS query) off; no web server/API.
+local-address=127.0.0.1
+local-port=$port
+launch=$launch
+daemon=no
+guardian=no
+socket-dir=$d/run
+disable-syslog=yes
+loglevel=4
+log-dns-queries=no
+log-dns-details=no
+query-logging=no
+security-poll-suffix=
+webserver=no
+api=no
+primary=no
+secondary=no
+receiver-threads=1
+distributor-threads=1
+edns-subnet-processing=yes
+geoip-database-files=mmdb:$GEOIP
+EOF
+  printf '%s\n' "$@" >>"$d/pdns.conf"
+}
+if want pdns-lua; then
+  port=$((PORT0 + 4))
+  if ! command -v pdns_server >/dev/null; then skip_row pdns-lua all "pdns-server is not installed"; else
+    d="$WORK/pdns-lua"; mkdir -p "$d/run"
+    write_zone "$d/example.com.zone" \
+      "harperdb 30 IN LUA A \";if continent('NA') then return '$US' elseif continent('EU') then return '$EU' elseif continent({'AS','OC'}) then return '$AP' else return '$US' end\""
+    echo "zone \"example.com\" { type master; file \"$d/example.com.zone\"; };" >"$d/named.conf"
+    # LUA's continent() asks the GeoIP backend, so it is launched too, with no zones.
+    echo "domains: []" >"$d/geo-empty.yaml"
+    pdns_conf "$d" "$port" "bind,geoip" "bind-config=$d/named.conf" \
+      "geoip-zones-file=$d/geo-empty.yaml" "enable-lua-records=yes"
+    bench_server pdns-lua "$port" 1 pdns_server --config-dir="$d"
+  fi
+fi
+if want pdns-geoip; then
+  port=$((PORT0 + 5))
+  if ! command -v pdns_server >/dev/null; then skip_row pdns-geoip all "pdns-server is not installed"; else
+    d="$WORK/pdns-geoip"; mkdir -p "$d/run"
+    {
+      cat <<EOF
+domains:
+- domain: example.com
+  ttl: 3600
+  records:
+    example.com:
+      - soa: ns1.example.com hostmaster.example.com 2026112601 7200 3600 1209600 300
+      - ns: ns1.example.com
+    ns1.example.com:
+      - a: 192.0.2.53
+    static.example.com:
+      - a: $STATIC
+EOF
+      # %cn is the continent code; every continent (and "unknown") gets a record.
+      for c in na:$US sa:$US eu:$EU af:$US as:$AP oc:$AP an:$US unknown:$US; do
+        printf '    %s.harperdb.example.com:\n      - a:\n          content: %s\n          ttl: 30\n' "${c%%:*}" "${c#*:}"
+      done
+      cat <<EOF
+  services:
+    harperdb.example.com: '%cn.harperdb.example.com'
+EOF
+    } >"$d/geo.yaml"
+    pdns_conf "$d" "$port" "geoip" "geoip-zones-file=$d/geo.yaml"
+    bench_server pdns-geoip "$port" 1 pdns_server --config-dir="$d"
+  fi
+fi
+
+# ------------------------------------------------------------------ report
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+ELAPSED=$(( $(date +%s) - T0 ))
+{
+  echo "## geosteer comparative benchmark"
+  echo
+  echo "- date: $START_TS; measuring took ${ELAPSED} s; $( [ "$QUICK" = 1 ] && echo "quick mode" || echo "full mode"), ${DURATION} s per step"
+  echo "- CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1) ($NCPU CPUs); server on CPU $SERVER_CPU, dnsperf on CPU $CLIENT_CPU"
+  echo "- kernel: $(uname -r); load average before: $LOAD_BEFORE, after: $LOAD_AFTER"
+  echo "- GeoIP database: $GEOIP_NOTE; $GEOIP_DESC"
+  echo "- geosteer: $( [ -n "$GEOSTEER" ] && { (cd "$REPO" && git describe --always --dirty 2>/dev/null) || echo "?"; } || echo "not run")"
+  echo "- packages: dnsperf $(pkg_version dnsperf), gdnsd $(pkg_version gdnsd), knot $(pkg_version knot) + knot-module-geoip $(pkg_version knot-module-geoip), nsd $(pkg_version nsd), pdns-server $(pkg_version pdns-server) (+ backend-bind $(pkg_version pdns-backend-bind), backend-geoip $(pkg_version pdns-backend-geoip))"
+  echo "- dnsperf: -c 4 -q 100 -T 1 -t 2 -l $DURATION; ECS queries from $(wc -l <"$Q/ecs-subnets.txt") distinct /24s (-B binary input); NXDOMAIN over $(wc -l <"$Q/nxdomain.txt") random names"
+  echo
+  $PY table "$RESULTS"
+  echo
+  echo "QPS per server core = QPS ÷ (server CPU seconds ÷ run time): what one fully busy core would answer at this rate of work. dnsperf $(pkg_version dnsperf | cut -d- -f1) reports average/min/max latency and its standard deviation only (no percentiles)."
+  if [ -s "$SCOPES" ]; then
+    echo
+    echo "### ECS answers and scopes (dig +subnet, harperdb.example.com A)"
+    echo
+    echo "| server | 8.8.8.0/24 | 193.0.6.0/24 | 1.1.1.0/24 | 202.12.27.0/24 |"
+    echo "|---|---|---|---|---|"
+    cat "$SCOPES"
+    echo
+    echo "The database places these in: $($PY lookup "$GEOIP" 8.8.8.0 193.0.6.0 1.1.1.0 202.12.27.0 | python3 -c "import json,sys; print('; '.join(f\"{r['ip']}/24 {r['continent']} {r['country']} (network /{r['prefix']})\" for r in map(json.loads, sys.stdin)))")"
+  fi
+  echo
+  echo "### Answer checks (dig) before loading"
+  echo
+  cat "$CHECKS"
+} >"$WORK/report.md"
+cat "$WORK/report.md"
+[ -n "$REPORT" ] && cp "$WORK/report.md" "$REPORT"
+
+if [ "$FAILED_GEOSTEER" = 1 ]; then
+  log "geosteer failed a check or a load step (see above)"
+  exit 1
+fi
+exit 0
