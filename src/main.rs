@@ -97,8 +97,13 @@ fn main() -> ExitCode {
 
 fn init_logging() {
     // hickory logs at INFO per query in places; keep it to warnings unless asked explicitly.
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,hickory_server=warn,hickory_proto=warn"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(
+            // The platform verifier logs every failed certificate check at ERROR; the health
+            // log already gives the reason, once per change.
+            "info,hickory_server=warn,hickory_proto=warn,rustls_platform_verifier=off",
+        )
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

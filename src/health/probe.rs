@@ -432,8 +432,14 @@ impl HttpProbe {
 
 fn io_failure(e: &std::io::Error) -> Failure {
     use std::io::ErrorKind as K;
-    if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-        return Failure::Tls(tls.to_string());
+    // Connectors wrap errors in further I/O errors: look inside.
+    if let Some(inner) = e.get_ref() {
+        if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
+            return Failure::Tls(tls.to_string());
+        }
+        if let Some(io) = inner.downcast_ref::<std::io::Error>() {
+            return io_failure(io);
+        }
     }
     match e.kind() {
         K::ConnectionRefused => Failure::Refused,
