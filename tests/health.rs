@@ -320,6 +320,76 @@ async fn respond(
         .unwrap())
 }
 
+/// A self-signed certificate for origin.tls.test (valid until 2126), made for these tests.
+const TEST_CERT: &str = "-----BEGIN CERTIFICATE-----
+MIIBpDCCAUqgAwIBAgIUCChmBs5k+UVZp1Qe+dJHlTBa1wIwCgYIKoZIzj0EAwIw
+GjEYMBYGA1UEAwwPb3JpZ2luLnRscy50ZXN0MCAXDTI2MTEyNjE1MTcyMloYDzIx
+MjYxMTAyMTUxNzIyWjAaMRgwFgYDVQQDDA9vcmlnaW4udGxzLnRlc3QwWTATBgcq
+hkjOPQIBBggqhkjOPQMBBwNCAASWbu8yjpHyzCF7l/3htp4rW0O90Xd5ALQTmNQ9
+0924BGEZaxKZbtVfK24APhSLrtbMKY29un27S/Nvl4ah1Py9o2wwajAdBgNVHQ4E
+FgQU6YHEIBGUS7mv0RjiiNm0KZsiZDMwHwYDVR0jBBgwFoAU6YHEIBGUS7mv0Rji
+iNm0KZsiZDMwGgYDVR0RBBMwEYIPb3JpZ2luLnRscy50ZXN0MAwGA1UdEwEB/wQC
+MAAwCgYIKoZIzj0EAwIDSAAwRQIga01GzJRH/C7t8zCmCY4mPc8+FRsz6+h/smxE
+PdvOBDACIQC+idH9Mjv0Rr28pqHF9Pet9AkcbOyg8/MgFxWZupmGrg==
+-----END CERTIFICATE-----
+";
+const TEST_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg5gDSextZ0pCJsSDO
+0KsLWBCXB5rL5RrNLFDiopIfhp2hRANCAASWbu8yjpHyzCF7l/3htp4rW0O90Xd5
+ALQTmNQ90924BGEZaxKZbtVfK24APhSLrtbMKY29un27S/Nvl4ah1Py9
+-----END PRIVATE KEY-----
+";
+
+/// An HTTPS origin with [`TEST_CERT`] that answers like a healthy [`HttpOrigin`]; records the
+/// SNI name of each handshake.
+fn start_https(rt: &tokio::runtime::Runtime, ip: &str, port: u16) -> Arc<Mutex<Vec<String>>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = vec![CertificateDer::from_pem_slice(TEST_CERT.as_bytes()).unwrap()];
+    let key = PrivateKeyDer::from_pem_slice(TEST_KEY.as_bytes()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let addr = SocketAddr::new(ip.parse().unwrap(), port);
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind(addr))
+        .unwrap_or_else(|e| panic!("cannot listen on {addr}: {e}"));
+    let sni = Arc::new(Mutex::new(Vec::new()));
+    let names = sni.clone();
+    rt.spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let (acceptor, names) = (acceptor.clone(), names.clone());
+            tokio::spawn(async move {
+                // Failed handshakes (a client that rejects the certificate) end here.
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let name = tls.get_ref().1.server_name().unwrap_or("").to_string();
+                names.lock().unwrap().push(name);
+                let mode = Arc::new(Mutex::new(Mode::Healthy));
+                let seen = Arc::new(Mutex::new(None));
+                let svc = hyper::service::service_fn(move |req| {
+                    let (m, s) = (mode.clone(), seen.clone());
+                    async move { respond(req, &m, &s).await }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
+                    .await;
+            });
+        }
+    });
+    sni
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -567,4 +637,68 @@ default_pools = ["y", "x"]
     x.set(Mode::Delay(5));
     y.set(Mode::Delay(80));
     server.await_answer(name, &["127.0.40.1"], "x is faster again");
+}
+
+/// HTTPS: the certificate is verified against the system's roots (a self-signed one fails
+/// with a TLS error) unless allow_insecure; the Host header is sent as SNI.
+#[test]
+fn https_monitor_verifies_certificates_unless_insecure() {
+    const PORT: u16 = 39106;
+    let rt = runtime();
+    let strict_sni = start_https(&rt, "127.0.70.1", PORT);
+    let insecure_sni = start_https(&rt, "127.0.70.2", PORT);
+    let server = Server::start(
+        "https",
+        &format!(
+            r#"
+[monitors.strict]
+type = "https"
+port = {PORT}
+headers = {{ Host = "origin.tls.test" }}
+interval = "1s"
+timeout = "900ms"
+[monitors.insecure]
+type = "https"
+port = {PORT}
+headers = {{ Host = "origin.tls.test" }}
+expected_body = "healthy"
+allow_insecure = true
+interval = "1s"
+timeout = "900ms"
+[pools.strict]
+monitor = "strict"
+origins = [ {{ address = "127.0.70.1" }} ]
+[pools.insecure]
+monitor = "insecure"
+origins = [ {{ address = "127.0.70.2" }} ]
+[load_balancers.secure]
+steering = "failover"
+default_pools = ["strict", "insecure"]
+"#
+        ),
+    );
+    server.await_answer(
+        "secure.example.test.",
+        &["127.0.70.2"],
+        "strict down, insecure up",
+    );
+    server.assert_logged(&["origin 127.0.70.1 in pool strict", "DOWN"]);
+    // On a machine without CA certificates the strict check cannot even be set up; it is
+    // down all the same, for that reason.
+    assert!(
+        server.logged(&["origin 127.0.70.1 in pool strict", "DOWN", "TLS error"])
+            || server.logged(&["pool strict", "cannot load the system's CA certificates"]),
+        "{}",
+        server.log()
+    );
+    assert!(
+        insecure_sni
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|n| n == "origin.tls.test"),
+        "the Host header is sent as SNI"
+    );
+    // The strict check never completes a handshake, so its server records no name.
+    assert!(strict_sni.lock().unwrap().is_empty());
 }
