@@ -135,6 +135,8 @@ struct TargetState {
 
 struct Inner {
     state: Arc<ArcSwap<State>>,
+    /// The probing thread's runtime: every task of this module runs there.
+    rt: tokio::runtime::Handle,
     opts: Options,
     limit: Arc<Semaphore>,
     shutdown: CancellationToken,
@@ -172,12 +174,18 @@ impl Monitoring {
     /// Probes every monitored origin of `config` once (the first round), publishes
     /// `State { config, health }` into `state`, and starts probing on schedule. Returns when
     /// the first round is done: open the sockets after this.
+    ///
+    /// Probing runs on a thread of its own (a single-threaded runtime), so that probe tasks
+    /// never queue in front of the query path's tasks.
     pub async fn start(state: Arc<ArcSwap<State>>, config: Arc<Snapshot>, opts: Options) -> Self {
+        let shutdown = CancellationToken::new();
+        let rt = probe_runtime(shutdown.clone());
         let inner = Arc::new(Inner {
             state,
+            rt,
             limit: Arc::new(Semaphore::new(opts.max_probes.max(1))),
             opts,
-            shutdown: CancellationToken::new(),
+            shutdown,
             tracker: TaskTracker::new(),
             current: Mutex::new(Current {
                 view: HealthView::all_up(&config.steering),
@@ -196,7 +204,7 @@ impl Monitoring {
             lateness: stats::Lateness::default(),
         });
         inner.clone().install(config).await;
-        inner.tracker.spawn(inner.clone().publisher());
+        inner.tracker.spawn_on(inner.clone().publisher(), &inner.rt);
         Self { inner }
     }
 
@@ -342,6 +350,20 @@ impl Drop for Monitoring {
     }
 }
 
+/// Starts the probing thread: a single-threaded runtime that runs until `shutdown`.
+fn probe_runtime(shutdown: CancellationToken) -> tokio::runtime::Handle {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("cannot start the health-probing runtime");
+    let handle = rt.handle().clone();
+    std::thread::Builder::new()
+        .name("geosteer-health".into())
+        .spawn(move || rt.block_on(shutdown.cancelled()))
+        .expect("cannot start the health-probing thread");
+    handle
+}
+
 fn find_pool(cfg: &Snapshot, zone: &Name, pool: &str) -> Result<usize, NotFound> {
     cfg.steering
         .pools
@@ -485,11 +507,11 @@ impl Inner {
         drop(cur);
 
         for t in new_targets {
-            // The first scheduled probe falls anywhere from half an interval to one and a half
-            // after the first round, so that probes are spread over the interval from then on.
-            let phase = rand::rng().random_range(0.5..1.5);
+            // Each origin gets a random phase within the interval, so that probes are spread
+            // evenly over it from the first round on (never all at once).
+            let phase = rand::rng().random_range(0.0..1.0);
             let due = first_round_done + t.interval.mul_f64(phase);
-            self.tracker.spawn(self.clone().run(t, due));
+            self.tracker.spawn_on(self.clone().run(t, due), &self.rt);
         }
         if kept > 0 || retired > 0 {
             info!("health: {added} origins added, {kept} kept, {retired} no longer probed");
@@ -519,14 +541,17 @@ impl Inner {
             let t = t.clone();
             let limit = self.limit.clone();
             let cancel = t.cancel.clone();
-            set.spawn(async move {
-                let _permit = limit.acquire_owned().await.expect("never closed");
-                tokio::select! {
-                    biased;
-                    _ = cancel.cancelled() => None,
-                    r = t.check.probe() => Some((t, r)),
-                }
-            });
+            set.spawn_on(
+                async move {
+                    let _permit = limit.acquire_owned().await.expect("never closed");
+                    tokio::select! {
+                        biased;
+                        _ = cancel.cancelled() => None,
+                        r = t.check.probe() => Some((t, r)),
+                    }
+                },
+                &self.rt,
+            );
         }
         let (mut up, mut down) = (0usize, 0usize);
         while let Some(r) = set.join_next().await {
