@@ -40,6 +40,10 @@ use machine::{Change, Machine, Thresholds};
 pub use probe::{Failure, ProbeResult, Success};
 pub use stats::ScheduleStats;
 
+/// Origins found down by a first round that are logged one by one at info; the rest are
+/// counted (a large outage at start should not flood the log).
+const FIRST_ROUND_DOWN_LINES: usize = 20;
+
 /// Probes in flight at most, by default.
 pub const DEFAULT_MAX_PROBES: usize = 256;
 
@@ -557,12 +561,19 @@ impl Inner {
         while let Some(r) = set.join_next().await {
             let Ok(Some((t, result))) = r else { continue };
             let ok = result.ok();
-            self.record(&t, result);
+            self.record(&t, result, down < FIRST_ROUND_DOWN_LINES);
             if ok {
                 up += 1;
             } else {
                 down += 1;
             }
+        }
+        if down > FIRST_ROUND_DOWN_LINES {
+            info!(
+                "health: … and {} more origins down at start \
+                 (RUST_LOG=geosteer::health=debug lists each)",
+                down - FIRST_ROUND_DOWN_LINES
+            );
         }
         info!(
             "health: first probe round done in {:.0} ms: {up} up, {down} down",
@@ -573,7 +584,7 @@ impl Inner {
 
     /// Applies one probe's result to its target: counters, state, RTT, and the log line of
     /// a change. Returns what changed and whether the RTT moved.
-    fn record(&self, t: &Target, result: ProbeResult) -> (Change, bool) {
+    fn record(&self, t: &Target, result: ProbeResult, log_initial: bool) -> (Change, bool) {
         let mut st = lock(&t.st);
         let change = st.machine.record(result.ok(), t.thresholds);
         let mut rtt_moved = false;
@@ -582,25 +593,16 @@ impl Inner {
             st.rtt_ms = Some(machine::ewma(st.rtt_ms, sample));
             rtt_moved = true;
         }
-        let k = &t.key;
-        let who = if t.origin_name == k.address.to_string() {
-            format!("origin {} in pool {} of {}", k.address, k.pool, k.zone)
-        } else {
-            format!(
-                "origin {} ({}) in pool {} of {}",
-                t.origin_name, k.address, k.pool, k.zone
-            )
-        };
-        let reason = match &result.outcome {
-            Ok(s) => s.to_string(),
-            Err(f) => f.to_string(),
-        };
+        // Formatted only when a line is actually logged.
+        let who = Who(t);
+        let reason = Reason(&result);
         match change {
             Change::Initial(true) => debug!("{who}: up: {result}"),
-            Change::Initial(false) => info!(
+            Change::Initial(false) if log_initial => info!(
                 "{who}: DOWN at start: {reason} ({} attempts, monitor {})",
                 result.attempts, t.monitor_name
             ),
+            Change::Initial(false) => debug!("{who}: DOWN at start: {result}"),
             Change::Flipped(false) => info!(
                 "{who}: DOWN: {reason}; {} failed probes in a row (consecutive_down {}), \
                  monitor {}",
@@ -622,7 +624,7 @@ impl Inner {
 
     /// A scheduled probe's result: record it, and update the master view for the publisher.
     fn apply(&self, t: &Target, result: ProbeResult) {
-        let (change, rtt_moved) = self.record(t, result);
+        let (change, rtt_moved) = self.record(t, result, true);
         let mut cur = lock(&self.current);
         if t.cancel.is_cancelled() {
             return; // retired by a reconfiguration meanwhile
@@ -703,6 +705,32 @@ impl Inner {
                 let behind = (now - due).as_nanos() / t.interval.as_nanos().max(1) + 1;
                 due += t.interval * u32::try_from(behind).unwrap_or(u32::MAX);
             }
+        }
+    }
+}
+
+/// "origin NAME (ADDRESS) in pool POOL of ZONE", for log lines.
+struct Who<'a>(&'a Target);
+
+impl std::fmt::Display for Who<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (t, k) = (self.0, &self.0.key);
+        write!(f, "origin {}", t.origin_name)?;
+        if t.origin_name != k.address.to_string() {
+            write!(f, " ({})", k.address)?;
+        }
+        write!(f, " in pool {} of {}", k.pool, k.zone)
+    }
+}
+
+/// A probe's outcome without the timing: "connected", "status 503", "refused", …
+struct Reason<'a>(&'a ProbeResult);
+
+impl std::fmt::Display for Reason<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0.outcome {
+            Ok(s) => s.fmt(f),
+            Err(e) => e.fmt(f),
         }
     }
 }
