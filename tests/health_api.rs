@@ -183,3 +183,35 @@ async fn drains_apply_at_once_and_survive_reloads() {
     assert!(!state.load().health.origins[0].drained);
     monitoring.shutdown().await;
 }
+
+/// RTT-only changes are published at most once a second, however many origins report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rtt_changes_are_coalesced() {
+    let addrs: Vec<String> = (1..=50).map(|i| format!("127.0.52.{i}")).collect();
+    let _listeners: Vec<TcpListener> = addrs.iter().map(|a| listen(a)).collect();
+    let refs: Vec<&str> = addrs.iter().map(String::as_str).collect();
+    let text = steering(&refs, 2)
+        .replace("interval = \"30s\"", "interval = \"1s\"")
+        .replace("timeout = \"1s\"", "timeout = \"500ms\"");
+    let cfg = snapshot("coalesce", &text);
+    let state = Arc::new(ArcSwap::from_pointee(State::new(cfg.clone())));
+    let monitoring = Monitoring::start(state.clone(), cfg, Options::default()).await;
+    let start = std::time::Instant::now();
+    let before = monitoring.publishes();
+
+    // Wait (bounded) until at least 150 scheduled probes have succeeded, each an RTT change.
+    while monitoring.schedule_stats().probes < 150 {
+        assert!(start.elapsed() < std::time::Duration::from_secs(20));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let publishes = monitoring.publishes() - before;
+    let seconds = start.elapsed().as_secs_f64();
+    assert!(
+        (publishes as f64) <= seconds.ceil() + 1.0,
+        "{publishes} publishes in {seconds:.1} s for 150 RTT updates"
+    );
+    assert!(publishes >= 1, "RTT changes are published");
+    let h = state.load().health.clone();
+    assert!(h.origins[..50].iter().all(|o| o.up && o.rtt_ms.is_some()));
+    monitoring.shutdown().await;
+}
