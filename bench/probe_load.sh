@@ -10,18 +10,20 @@
 # a real connect that the kernel refuses (tcp monitors) or a real reqwest request that fails
 # to connect (http monitors); half the pools use each. No traffic leaves this machine.
 #
-# The runs alternate (without, with, without, with) so that a neighbour's load on a shared
-# machine shows up in both.
+# The server (one UDP socket; its workers and the probing thread) is pinned to CPU 0 and the
+# load generator to CPU 1: unpinned, four busy threads on two CPUs land differently from run
+# to run and the same configuration swings by ±30 %. Runs alternate (without, with, …) so
+# that slow drift weighs on both; each pair gives a ratio, and the medians are reported.
 #
 # Also reported: the server's CPU time per answer in each run, and the CPU that probing takes
-# with no queries at all; both are steadier than qps when neighbours share the machine.
+# with no queries at all.
 #
-#   bench/probe_load.sh [SECONDS_OF_LOAD_PER_RUN] [PAIRS]   (default 10 s, 3 pairs: ~95 s)
+#   bench/probe_load.sh [SECONDS_OF_LOAD_PER_RUN] [PAIRS]   (default 5 s, 5 pairs: ~85 s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SECONDS_OF_LOAD="${1:-10}"
-PAIRS="${2:-3}"
+SECONDS_OF_LOAD="${1:-5}"
+PAIRS="${2:-5}"
 IDLE_SECONDS=10
 TARGET="${CARGO_TARGET_DIR:-target}"
 ORIGINS=10000
@@ -92,6 +94,14 @@ open(path, "w").write("\n".join(out))
 EOF
 grep -v '^monitor = ' "$WORK/with/bench.test.toml" > "$WORK/without/bench.test.toml"
 
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+  PIN_SERVER="taskset -c 0"
+  PIN_LOAD="taskset -c 1"
+else
+  PIN_SERVER=""
+  PIN_LOAD=""
+fi
+
 # CPU time (user + system, in clock ticks) a process has used.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 TICKS_PER_S="$(getconf CLK_TCK)"
@@ -100,8 +110,8 @@ TICKS_PER_S="$(getconf CLK_TCK)"
 # and the server's CPU time per answer (which includes probing, when there is any).
 run() {
   local name="$1" zones="$2" log="$WORK/$1.log"
-  "$BIN" serve --zones "$zones" --geoip "$WORK/none.mmdb" --listen 127.0.0.1:0 \
-    >"$log" 2>&1 &
+  $PIN_SERVER "$BIN" serve --zones "$zones" --geoip "$WORK/none.mmdb" --listen 127.0.0.1:0 \
+    --udp-sockets 1 >"$log" 2>&1 &
   SERVER_PID=$!
   local addr=""
   for _ in $(seq 1 600); do
@@ -113,10 +123,14 @@ run() {
   [ -n "$addr" ] || { echo "server did not start"; cat "$log"; exit 1; }
   local before after out answers
   before="$(cpu_ticks "$SERVER_PID")"
-  out="$("$LOAD" "$addr" www.bench.test. "$SECONDS_OF_LOAD" 2 32)"
+  out="$($PIN_LOAD "$LOAD" "$addr" www.bench.test. "$SECONDS_OF_LOAD" 1 64)"
   after="$(cpu_ticks "$SERVER_PID")"
   answers="$(echo "$out" | sed -n 's/.* = \([0-9]*\) qps.*/\1/p')"
   echo "$answers" >> "$WORK/qps-${name%-*}"
+  case "$name" in
+    without-*) BASE="$answers" ;;
+    with-*) awk -v a="$answers" -v b="$BASE" 'BEGIN { print a / b }' >> "$WORK/ratio" ;;
+  esac
   if [ "$name" = "with-$PAIRS" ]; then
     # Probing alone: the same server, no queries.
     local idle0 idle1
@@ -135,6 +149,8 @@ run() {
   if grep -q 'first probe round done' "$log"; then
     echo "[$name] $(grep -o 'first probe round done in .*' "$log")"
     echo "[$name] $(grep -o 'health probing stopped: .*' "$log")"
+    sed -n 's/.*lateness p50 \([0-9.]*\) ms, p99 \([0-9.]*\) ms, max \([0-9.]*\) ms.*/\1 \2 \3/p' "$log" \
+      >> "$WORK/lateness"
   fi
 }
 
@@ -146,5 +162,8 @@ for i in $(seq 1 "$PAIRS"); do
   run "without-$i" "$WORK/without"
   run "with-$i" "$WORK/with"
 done
+echo "pinning: server ${PIN_SERVER:-not pinned}, load ${PIN_LOAD:-not pinned}"
 echo "median qps without probing: $(median "$WORK/qps-without"), with probing: $(median "$WORK/qps-with")"
+echo "median ratio with/without (per pair): $(median "$WORK/ratio")"
+echo "probe start lateness over the 'with' runs: median p50 $(cut -d' ' -f1 "$WORK/lateness" > "$WORK/l1"; median "$WORK/l1") ms, median p99 $(cut -d' ' -f2 "$WORK/lateness" > "$WORK/l2"; median "$WORK/l2") ms, worst max $(cut -d' ' -f3 "$WORK/lateness" | sort -n | tail -1) ms"
 echo "probing 10,000 origins with no queries: $PROBING_ALONE"
