@@ -414,43 +414,49 @@ impl Inner {
         let _one_at_a_time = self.reconfiguring.lock().await;
         let planned = plan(&config);
 
-        // New targets: built and probed before anything is switched.
-        let new_targets: Vec<Arc<Target>> = {
+        // New targets: built (outside the lock: an HTTP check builds a client) and probed
+        // before anything is switched.
+        let is_new: Vec<bool> = {
             let cur = lock(&self.current);
             planned
                 .iter()
-                .filter(|(_, key, _)| !cur.targets.contains_key(key))
-                .map(|(o, key, monitor)| {
-                    let origin = &config.steering.origins[*o as usize];
-                    let check = probe::Check::new(monitor, key.address, &self.tls);
-                    if let Some(e) = check.invalid() {
-                        warn!(
-                            "monitor {} cannot probe {} in pool {}: {e}",
-                            monitor.name, key.address, key.pool
-                        );
-                    }
-                    Arc::new(Target {
-                        key: key.clone(),
-                        monitor_name: monitor.name.clone(),
-                        origin_name: origin.name.clone(),
-                        thresholds: Thresholds {
-                            consecutive_down: monitor.consecutive_down,
-                            consecutive_up: monitor.consecutive_up,
-                        },
-                        interval: monitor.interval,
-                        check,
-                        cancel: self.shutdown.child_token(),
-                        st: Mutex::new(TargetState {
-                            origin: *o,
-                            machine: Machine::default(),
-                            rtt_ms: None,
-                            last: None,
-                            since: None,
-                        }),
-                    })
-                })
+                .map(|(_, key, _)| !cur.targets.contains_key(key))
                 .collect()
         };
+        let new_targets: Vec<Arc<Target>> = planned
+            .iter()
+            .zip(&is_new)
+            .filter(|(_, new)| **new)
+            .map(|((o, key, monitor), _)| {
+                let origin = &config.steering.origins[*o as usize];
+                let check = probe::Check::new(monitor, key.address, &self.tls);
+                if let Some(e) = check.invalid() {
+                    warn!(
+                        "monitor {} cannot probe {} in pool {}: {e}",
+                        monitor.name, key.address, key.pool
+                    );
+                }
+                Arc::new(Target {
+                    key: key.clone(),
+                    monitor_name: monitor.name.clone(),
+                    origin_name: origin.name.clone(),
+                    thresholds: Thresholds {
+                        consecutive_down: monitor.consecutive_down,
+                        consecutive_up: monitor.consecutive_up,
+                    },
+                    interval: monitor.interval,
+                    check,
+                    cancel: self.shutdown.child_token(),
+                    st: Mutex::new(TargetState {
+                        origin: *o,
+                        machine: Machine::default(),
+                        rtt_ms: None,
+                        last: None,
+                        since: None,
+                    }),
+                })
+            })
+            .collect();
         let first_round_done = self.first_round(&new_targets).await;
 
         let mut cur = lock(&self.current);
@@ -507,7 +513,8 @@ impl Inner {
         cur.by_origin = by_origin;
         self.publish(&mut cur);
         let view = Arc::new(cur.view.clone());
-        let (kept, added) = (cur.targets.len() - new_targets.len(), new_targets.len());
+        let added = new_targets.len();
+        let kept = cur.targets.len().saturating_sub(added);
         drop(cur);
 
         for t in new_targets {

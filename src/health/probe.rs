@@ -457,7 +457,7 @@ fn reqwest_failure(e: &reqwest::Error) -> Failure {
         return Failure::Timeout;
     }
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    let mut innermost = e.to_string();
+    let mut innermost: &(dyn std::error::Error + 'static) = e;
     while let Some(c) = cause {
         if let Some(t) = c.downcast_ref::<rustls::Error>() {
             return Failure::Tls(t.to_string());
@@ -470,13 +470,13 @@ fn reqwest_failure(e: &reqwest::Error) -> Failure {
         {
             return Failure::Reset;
         }
-        innermost = c.to_string();
+        innermost = c;
         cause = c.source();
     }
     if e.is_redirect() {
         return Failure::Error(format!("redirect: {innermost}"));
     }
-    Failure::Error(innermost)
+    Failure::Error(innermost.to_string())
 }
 
 #[cfg(test)]
