@@ -116,14 +116,14 @@ pub struct Pool {
     pub label: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum MonitorKind {
     Tcp,
     Http(HttpCheck),
     Https(HttpCheck),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct HttpCheck {
     pub method: String,
     pub path: String,
@@ -136,7 +136,7 @@ pub struct HttpCheck {
     pub allow_insecure: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Monitor {
     pub name: String,
     pub zone: Name,

@@ -15,6 +15,7 @@ use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
 use hickory_proto::rr::{Name, RecordType};
 
 use crate::dns::{Responder, Transport};
+use crate::health::OriginStatus;
 use crate::load::{Snapshot, State};
 use crate::steering::{self, Client, Family, HealthView};
 
@@ -28,6 +29,16 @@ pub struct Request {
 
 /// Renders the explanation as text.
 pub fn explain(snap: Arc<Snapshot>, health: Arc<HealthView>, req: &Request) -> String {
+    explain_probed(snap, health, None, req)
+}
+
+/// [`explain`], with each origin's last probe (indexed by origin id) when there are probes.
+pub fn explain_probed(
+    snap: Arc<Snapshot>,
+    health: Arc<HealthView>,
+    probes: Option<&[OriginStatus]>,
+    req: &Request,
+) -> String {
     let mut out = String::new();
     let mut name = req.name.clone();
     name.set_fqdn(true);
@@ -147,9 +158,17 @@ pub fn explain(snap: Arc<Snapshot>, health: Arc<HealthView>, req: &Request) -> S
                 let rtt = h
                     .rtt_ms
                     .map_or(String::new(), |r| format!(", rtt {r:.1} ms"));
+                let probe = match probes.and_then(|p| p.get(o as usize)) {
+                    Some(p) => match (&p.monitor, &p.last) {
+                        (None, _) => ", not monitored".to_string(),
+                        (Some(m), None) => format!(", monitor {m}: not probed"),
+                        (Some(m), Some(last)) => format!(", monitor {m}: {last}"),
+                    },
+                    None => String::new(),
+                };
                 let _ = writeln!(
                     out,
-                    "       - {} [{}] weight {} {state}{rtt}",
+                    "       - {} [{}] weight {} {state}{rtt}{probe}",
                     origin.name,
                     addrs.join(", "),
                     origin.weight

@@ -9,6 +9,7 @@ pub mod dns;
 pub mod error;
 pub mod explain;
 pub mod geo;
+pub mod health;
 pub mod load;
 pub mod metrics;
 pub mod steering;

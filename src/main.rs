@@ -10,6 +10,7 @@ use tracing_subscriber::EnvFilter;
 
 use geosteer::dns::server::{self, ServerOptions};
 use geosteer::dns::{Identity, Responder};
+use geosteer::health::{self, Monitoring};
 use geosteer::load;
 
 /// Authoritative GeoDNS server with health-checked traffic steering.
@@ -77,6 +78,10 @@ struct ServeArgs {
     /// Seconds a TCP connection may stay idle between queries.
     #[arg(long, default_value_t = 10)]
     tcp_idle_timeout: u64,
+    /// Health probes (connections) in flight at most; due probes beyond it wait.
+    #[arg(long, default_value_t = geosteer::health::DEFAULT_MAX_PROBES as u32,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_probes: u32,
     /// Answer for CHAOS TXT id.server. and hostname.bind. (default: the host name; "" turns
     /// them off: REFUSED).
     #[arg(long)]
@@ -122,8 +127,13 @@ fn main() -> ExitCode {
 
 fn init_logging() {
     // hickory logs at INFO per query in places; keep it to warnings unless asked explicitly.
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,hickory_server=warn,hickory_proto=warn"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(
+            // The platform verifier logs every failed certificate check at ERROR; the health
+            // log already gives the reason, once per change.
+            "info,hickory_server=warn,hickory_proto=warn,rustls_platform_verifier=off",
+        )
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -190,10 +200,19 @@ fn explain(args: &ExplainArgs) -> ExitCode {
     } else {
         hickory_proto::rr::RecordType::A
     };
-    let health = Arc::new(geosteer::steering::HealthView::all_up(&snapshot.steering));
-    let text = geosteer::explain::explain(
+    // One probe round, as serve runs before answering, so the answer shown is the one a
+    // freshly started server would give.
+    let (health, probes) = match probe_once(&snapshot) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let text = geosteer::explain::explain_probed(
         snapshot,
         health,
+        Some(&probes),
         &geosteer::explain::Request {
             name,
             client: args.client,
@@ -203,6 +222,26 @@ fn explain(args: &ExplainArgs) -> ExitCode {
     );
     print!("{text}");
     ExitCode::SUCCESS
+}
+
+/// Runs the first probe round of `snapshot`'s monitors and returns the resulting health.
+fn probe_once(
+    snapshot: &Arc<load::Snapshot>,
+) -> std::io::Result<(
+    Arc<geosteer::steering::HealthView>,
+    Vec<health::OriginStatus>,
+)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(runtime.block_on(async {
+        let state = Arc::new(ArcSwap::from_pointee(load::State::new(snapshot.clone())));
+        let monitoring =
+            Monitoring::start(state.clone(), snapshot.clone(), health::Options::default()).await;
+        let status = monitoring.status();
+        monitoring.shutdown().await;
+        (state.load().health.clone(), status)
+    }))
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
@@ -220,8 +259,9 @@ fn serve(args: ServeArgs) -> ExitCode {
         snapshot.summary(),
         args.data.zones.display()
     );
-    let state = Arc::new(ArcSwap::from_pointee(load::State::new(Arc::new(snapshot))));
-    let responder = Arc::new(Responder::with_identity(state, &args.identity()));
+    let snapshot = Arc::new(snapshot);
+    let state = Arc::new(ArcSwap::from_pointee(load::State::new(snapshot.clone())));
+    let responder = Arc::new(Responder::with_identity(state.clone(), &args.identity()));
     let mut opts = ServerOptions {
         listen: args.listen.clone(),
         tcp_idle_timeout: std::time::Duration::from_secs(args.tcp_idle_timeout),
@@ -241,10 +281,17 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let health_opts = health::Options {
+        max_probes: args.max_probes as usize,
+        ..health::Options::default()
+    };
     runtime.block_on(async move {
         // Before the listening line: a stop request that comes as soon as we say we are up
         // must still be a graceful one, not the default action (death by signal).
         let stop = stop_signal();
+        // The first probe round runs before the sockets open, so that the first answer
+        // already leaves dead origins out.
+        let monitoring = Monitoring::start(state, snapshot, health_opts).await;
         let running = match server::start(&opts, responder).await {
             Ok(r) => r,
             Err(e) => {
@@ -257,6 +304,9 @@ fn serve(args: ServeArgs) -> ExitCode {
         }
         stop.await;
         info!("stopping: answering queries already received");
+        let stats = monitoring.schedule_stats();
+        monitoring.shutdown().await;
+        info!("health probing stopped: {stats}");
         running.shutdown().await;
         info!("stopped");
         ExitCode::SUCCESS

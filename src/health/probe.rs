@@ -1,0 +1,571 @@
+//! One probe of one origin: a TCP connect or an HTTP(S) request, with immediate re-tries, and
+//! the reason when it fails.
+//!
+//! HTTP goes through reqwest (rustls with ring, HTTP/1.1, no proxy, no connection reuse so
+//! that every probe measures a fresh connection). Each target has its own client whose DNS is
+//! pinned to the origin: the URL carries the monitor's Host header as host name, so that TLS
+//! sends it as SNI and verifies the certificate against it, while the connection goes to the
+//! origin's address. Without a Host header the URL is the address itself.
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+
+use crate::config::{HttpCheck, Monitor, MonitorKind};
+
+/// How much of a response body `expected_body` is looked for in.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+const USER_AGENT: &str = concat!("geosteer-health/", env!("CARGO_PKG_VERSION"));
+
+/// A probe that passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Success {
+    /// TCP: the connection was established.
+    Connected,
+    /// HTTP: an expected status (and body, if one is expected).
+    Status(u16),
+}
+
+/// Why a probe failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The origin refused the connection (nothing listening).
+    Refused,
+    /// No verdict within the monitor's timeout.
+    Timeout,
+    /// The connection was reset or closed before a response.
+    Reset,
+    /// An HTTP status outside `expected_codes`.
+    Status(u16),
+    /// `expected_body` was not in the first 64 KiB of the response.
+    BodyMismatch,
+    /// The TLS handshake or certificate check failed.
+    Tls(String),
+    /// Any other connection or protocol error.
+    Error(String),
+    /// The monitor cannot be probed as configured (e.g. an invalid header).
+    Config(String),
+}
+
+impl std::fmt::Display for Success {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Success::Connected => f.write_str("connected"),
+            Success::Status(c) => write!(f, "status {c}"),
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Refused => f.write_str("refused"),
+            Failure::Timeout => f.write_str("timeout"),
+            Failure::Reset => f.write_str("connection reset"),
+            Failure::Status(c) => write!(f, "status {c}"),
+            Failure::BodyMismatch => f.write_str("body mismatch"),
+            Failure::Tls(e) => write!(f, "TLS error: {e}"),
+            Failure::Error(e) => f.write_str(e),
+            Failure::Config(e) => write!(f, "cannot probe: {e}"),
+        }
+    }
+}
+
+/// The outcome of one probe (all its attempts).
+#[derive(Debug, Clone)]
+pub struct ProbeResult {
+    /// When the probe finished.
+    pub at: SystemTime,
+    /// Attempts made (1 + re-tries used).
+    pub attempts: u32,
+    /// How long the deciding (last) attempt took: the RTT sample when it succeeded.
+    pub time: Duration,
+    pub outcome: Result<Success, Failure>,
+}
+
+impl ProbeResult {
+    pub fn ok(&self) -> bool {
+        self.outcome.is_ok()
+    }
+}
+
+impl std::fmt::Display for ProbeResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = self.time.as_secs_f64() * 1000.0;
+        match &self.outcome {
+            Ok(s) => write!(f, "ok: {s} in {ms:.1} ms")?,
+            Err(e) => write!(f, "failed: {e}")?,
+        }
+        if self.attempts > 1 {
+            write!(f, " ({} attempts)", self.attempts)?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs `attempt` up to `attempts` times, each bounded by `timeout`, stopping at the first
+/// success: the re-tries are immediate, so a probe takes at most `attempts × timeout`.
+pub async fn with_retries<F, Fut>(attempts: u32, timeout: Duration, mut attempt: F) -> ProbeResult
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Success, Failure>>,
+{
+    let attempts = attempts.max(1);
+    let mut n = 0;
+    loop {
+        n += 1;
+        let start = Instant::now();
+        let outcome = tokio::time::timeout(timeout, attempt())
+            .await
+            .unwrap_or(Err(Failure::Timeout));
+        let time = start.elapsed();
+        if outcome.is_ok() || n >= attempts {
+            return ProbeResult {
+                at: SystemTime::now(),
+                attempts: n,
+                time,
+                outcome,
+            };
+        }
+    }
+}
+
+/// TLS client configurations shared by every HTTP client: built once, when first needed.
+#[derive(Default)]
+pub struct TlsConfigs {
+    verified: OnceLock<Result<rustls::ClientConfig, String>>,
+    insecure: OnceLock<rustls::ClientConfig>,
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn finish(mut cfg: rustls::ClientConfig) -> rustls::ClientConfig {
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    cfg
+}
+
+impl TlsConfigs {
+    /// Verifies certificates against the system's roots (loaded once).
+    fn verified(&self) -> Result<rustls::ClientConfig, String> {
+        self.verified
+            .get_or_init(|| {
+                let provider = provider();
+                let verifier = rustls_platform_verifier::Verifier::new(provider.clone())
+                    .map_err(|e| format!("cannot load the system's CA certificates: {e}"))?;
+                let cfg = rustls::ClientConfig::builder_with_provider(provider)
+                    .with_safe_default_protocol_versions()
+                    .map_err(|e| e.to_string())?
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(verifier))
+                    .with_no_client_auth();
+                Ok(finish(cfg))
+            })
+            .clone()
+    }
+
+    /// `allow_insecure`: any certificate is accepted (the handshake signatures are still
+    /// checked against it).
+    fn insecure(&self) -> rustls::ClientConfig {
+        self.insecure
+            .get_or_init(|| {
+                let provider = provider();
+                let cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
+                    .with_safe_default_protocol_versions()
+                    .expect("ring supports the default protocol versions")
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+                    .with_no_client_auth();
+                finish(cfg)
+            })
+            .clone()
+    }
+}
+
+#[derive(Debug)]
+struct AcceptAny(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// A monitor prepared for one origin.
+pub struct Check {
+    kind: Kind,
+    attempts: u32,
+    timeout: Duration,
+}
+
+enum Kind {
+    Tcp(SocketAddr),
+    Http(Box<HttpProbe>),
+    /// The monitor cannot be probed; every probe fails with this reason.
+    Invalid(String),
+}
+
+struct HttpProbe {
+    client: reqwest::Client,
+    url: reqwest::Url,
+    method: reqwest::Method,
+    headers: HeaderMap,
+    body: Option<String>,
+    codes: Vec<(u16, u16)>,
+    /// Lower-cased.
+    expected_body: Option<String>,
+}
+
+impl Check {
+    pub fn new(monitor: &Monitor, addr: IpAddr, tls: &TlsConfigs) -> Self {
+        let target = SocketAddr::new(addr, monitor.port);
+        let kind = match &monitor.kind {
+            MonitorKind::Tcp => Kind::Tcp(target),
+            MonitorKind::Http(h) => http(h, "http", target, monitor.timeout, tls),
+            MonitorKind::Https(h) => http(h, "https", target, monitor.timeout, tls),
+        };
+        Self {
+            kind,
+            attempts: monitor.retries.saturating_add(1),
+            timeout: monitor.timeout,
+        }
+    }
+
+    /// Why this check can never pass, if it is misconfigured.
+    pub fn invalid(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Invalid(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// One probe: up to `retries + 1` attempts.
+    pub async fn probe(&self) -> ProbeResult {
+        with_retries(self.attempts, self.timeout, || self.attempt()).await
+    }
+
+    async fn attempt(&self) -> Result<Success, Failure> {
+        match &self.kind {
+            Kind::Tcp(addr) => match tokio::net::TcpStream::connect(addr).await {
+                // Dropping the stream closes it with a FIN.
+                Ok(_) => Ok(Success::Connected),
+                Err(e) => Err(io_failure(&e)),
+            },
+            Kind::Http(h) => h.attempt().await,
+            Kind::Invalid(e) => Err(Failure::Config(e.clone())),
+        }
+    }
+}
+
+fn http(
+    h: &HttpCheck,
+    scheme: &str,
+    target: SocketAddr,
+    timeout: Duration,
+    tls: &TlsConfigs,
+) -> Kind {
+    match build_http(h, scheme, target, timeout, tls) {
+        Ok(p) => Kind::Http(Box::new(p)),
+        Err(e) => Kind::Invalid(e),
+    }
+}
+
+fn build_http(
+    h: &HttpCheck,
+    scheme: &str,
+    target: SocketAddr,
+    timeout: Duration,
+    tls: &TlsConfigs,
+) -> Result<HttpProbe, String> {
+    let mut headers = HeaderMap::new();
+    let mut host_header = None;
+    for (k, v) in &h.headers {
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| format!("invalid header name {k:?}"))?;
+        let value =
+            HeaderValue::from_str(v).map_err(|_| format!("invalid value for header {k}"))?;
+        if name == reqwest::header::HOST {
+            host_header = Some(v.clone());
+        }
+        headers.append(name, value);
+    }
+    let method = reqwest::Method::from_bytes(h.method.as_bytes())
+        .map_err(|_| format!("invalid method {:?}", h.method))?;
+
+    // The URL's host: the Host header's name when it is one (for SNI and certificate checks,
+    // with DNS pinned to the origin), else the origin's address.
+    let ip_host = match target.ip() {
+        IpAddr::V4(a) => a.to_string(),
+        IpAddr::V6(a) => format!("[{a}]"),
+    };
+    let named_host = host_header.as_deref().and_then(|v| {
+        let u = reqwest::Url::parse(&format!("{scheme}://{v}/")).ok()?;
+        let h = u.host_str()?;
+        let literal = h.trim_start_matches('[').trim_end_matches(']');
+        literal.parse::<IpAddr>().is_err().then(|| h.to_string())
+    });
+    let host = named_host.clone().unwrap_or(ip_host);
+    let mut url = reqwest::Url::parse(&format!("{scheme}://{host}{}", h.path))
+        .map_err(|e| format!("bad URL for path {:?}: {e}", h.path))?;
+    url.set_port(Some(target.port()))
+        .map_err(|_| "cannot set the port".to_string())?;
+
+    // Plain HTTP needs TLS only when a redirect may lead to https.
+    let tls_config = if scheme == "https" || h.follow_redirects {
+        if h.allow_insecure {
+            tls.insecure()
+        } else {
+            tls.verified()?
+        }
+    } else {
+        tls.insecure()
+    };
+    let redirect = if h.follow_redirects {
+        reqwest::redirect::Policy::limited(10)
+    } else {
+        reqwest::redirect::Policy::none()
+    };
+    let mut builder = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls_config)
+        .no_proxy()
+        .http1_only()
+        .pool_max_idle_per_host(0)
+        .redirect(redirect)
+        .user_agent(USER_AGENT)
+        .connect_timeout(timeout)
+        .timeout(timeout);
+    if let Some(name) = &named_host {
+        builder = builder.resolve(name, target);
+    }
+    let client = builder.build().map_err(|e| e.to_string())?;
+    Ok(HttpProbe {
+        client,
+        url,
+        method,
+        headers,
+        body: h.body.clone(),
+        codes: h.expected_codes.clone(),
+        expected_body: h.expected_body.as_ref().map(|b| b.to_lowercase()),
+    })
+}
+
+impl HttpProbe {
+    async fn attempt(&self) -> Result<Success, Failure> {
+        let mut req = self
+            .client
+            .request(self.method.clone(), self.url.clone())
+            .headers(self.headers.clone());
+        if let Some(b) = &self.body {
+            req = req.body(b.clone());
+        }
+        let mut resp = req.send().await.map_err(|e| reqwest_failure(&e))?;
+        let code = resp.status().as_u16();
+        if !self.codes.iter().any(|&(a, b)| (a..=b).contains(&code)) {
+            return Err(Failure::Status(code));
+        }
+        if let Some(want) = &self.expected_body {
+            let mut buf = Vec::new();
+            while buf.len() < BODY_LIMIT {
+                match resp.chunk().await.map_err(|e| reqwest_failure(&e))? {
+                    Some(c) => {
+                        let room = BODY_LIMIT - buf.len();
+                        buf.extend_from_slice(&c[..c.len().min(room)]);
+                    }
+                    None => break,
+                }
+            }
+            if !String::from_utf8_lossy(&buf).to_lowercase().contains(want) {
+                return Err(Failure::BodyMismatch);
+            }
+        }
+        Ok(Success::Status(code))
+    }
+}
+
+fn io_failure(e: &std::io::Error) -> Failure {
+    use std::io::ErrorKind as K;
+    // Connectors wrap errors in further I/O errors: look inside.
+    if let Some(inner) = e.get_ref() {
+        if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
+            return Failure::Tls(tls.to_string());
+        }
+        if let Some(io) = inner.downcast_ref::<std::io::Error>() {
+            return io_failure(io);
+        }
+    }
+    match e.kind() {
+        K::ConnectionRefused => Failure::Refused,
+        K::TimedOut => Failure::Timeout,
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
+            Failure::Reset
+        }
+        _ => Failure::Error(e.to_string()),
+    }
+}
+
+/// Names the cause of a reqwest error: the innermost I/O or TLS error when there is one.
+fn reqwest_failure(e: &reqwest::Error) -> Failure {
+    if e.is_timeout() {
+        return Failure::Timeout;
+    }
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut innermost: &(dyn std::error::Error + 'static) = e;
+    while let Some(c) = cause {
+        if let Some(t) = c.downcast_ref::<rustls::Error>() {
+            return Failure::Tls(t.to_string());
+        }
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            return io_failure(io);
+        }
+        if let Some(h) = c.downcast_ref::<hyper::Error>()
+            && (h.is_incomplete_message() || h.is_closed())
+        {
+            return Failure::Reset;
+        }
+        innermost = c;
+        cause = c.source();
+    }
+    if e.is_redirect() {
+        return Failure::Error(format!("redirect: {innermost}"));
+    }
+    Failure::Error(innermost.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[tokio::test]
+    async fn retries_stop_at_the_first_success() {
+        let calls = AtomicU32::new(0);
+        let r = with_retries(3, Duration::from_secs(1), || async {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            if n == 0 {
+                Err(Failure::Refused)
+            } else {
+                Ok(Success::Connected)
+            }
+        })
+        .await;
+        assert!(r.ok());
+        assert_eq!(r.attempts, 2);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_probe_fails_only_when_every_attempt_fails() {
+        let calls = AtomicU32::new(0);
+        let r = with_retries(2, Duration::from_secs(1), || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(Failure::Status(503))
+        })
+        .await;
+        assert_eq!(r.outcome, Err(Failure::Status(503)));
+        assert_eq!(r.attempts, 2);
+        assert_eq!(r.to_string(), "failed: status 503 (2 attempts)");
+    }
+
+    #[tokio::test]
+    async fn retries_zero_means_one_attempt() {
+        let calls = AtomicU32::new(0);
+        let r = with_retries(1, Duration::from_secs(1), || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(Failure::Refused)
+        })
+        .await;
+        assert_eq!(r.attempts, 1);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn each_attempt_is_bounded_by_the_timeout() {
+        let start = Instant::now();
+        let r = with_retries(2, Duration::from_millis(30), || async {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            Ok(Success::Connected)
+        })
+        .await;
+        assert_eq!(r.outcome, Err(Failure::Timeout));
+        assert_eq!(r.attempts, 2);
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn invalid_monitors_fail_with_a_reason() {
+        let monitor = Monitor {
+            name: "m".into(),
+            zone: hickory_proto::rr::Name::root(),
+            kind: MonitorKind::Http(HttpCheck {
+                method: "GET".into(),
+                path: "/".into(),
+                headers: vec![("bad header".into(), "x".into())],
+                body: None,
+                expected_codes: vec![(200, 200)],
+                expected_body: None,
+                follow_redirects: false,
+                allow_insecure: false,
+            }),
+            port: 80,
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(5),
+            retries: 1,
+            consecutive_down: 2,
+            consecutive_up: 2,
+        };
+        let c = Check::new(
+            &monitor,
+            "127.0.0.1".parse().unwrap(),
+            &TlsConfigs::default(),
+        );
+        assert_eq!(c.invalid(), Some("invalid header name \"bad header\""));
+    }
+}
