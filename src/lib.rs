@@ -4,6 +4,7 @@
 //! Data flows one way: configuration ([`load`]) and, later, health snapshots are compiled into
 //! an immutable [`load::Snapshot`]; the query path ([`dns`]) only reads the current snapshot.
 
+pub mod api;
 pub mod config;
 pub mod dns;
 pub mod error;
@@ -12,5 +13,6 @@ pub mod geo;
 pub mod health;
 pub mod load;
 pub mod metrics;
+pub mod ops;
 pub mod steering;
 pub mod zone;

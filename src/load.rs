@@ -19,6 +19,8 @@ use crate::zone::{Zone, Zones, master};
 /// whole new one beside the old and swaps it in only when it is complete and valid.
 #[derive(Default)]
 pub struct Snapshot {
+    /// 1 for the configuration loaded at start, one more for each successful reload.
+    pub generation: u64,
     pub zones: Zones,
     pub steering: SteeringConfig,
     /// Per load balancer (same index as `steering.load_balancers`): what answering needs.
@@ -201,6 +203,7 @@ pub fn load_with_env(
         }
     }
     Ok(Snapshot {
+        generation: 1,
         zones,
         steering,
         compiled,

@@ -8,10 +8,14 @@ use clap::{Args, Parser, Subcommand};
 use tracing::{error, info};
 use tracing_subscriber::EnvFilter;
 
+use geosteer::api;
 use geosteer::dns::server::{self, ServerOptions};
 use geosteer::dns::{Identity, Responder};
 use geosteer::health::{self, Monitoring};
 use geosteer::load;
+use geosteer::metrics::Metrics;
+use geosteer::ops::Ops;
+use tokio_util::sync::CancellationToken;
 
 /// Authoritative GeoDNS server with health-checked traffic steering.
 #[derive(Parser)]
@@ -69,9 +73,14 @@ struct ServeArgs {
     /// Address to answer DNS on, UDP and TCP; repeat for several (IPv6 as [::1]:5353).
     #[arg(long, default_value = "127.0.0.1:5353")]
     listen: Vec<SocketAddr>,
-    /// Address for the HTTP status and metrics endpoint (accepted; not served yet).
+    /// Address for the HTTP endpoint: /metrics, /v1/status, /healthz, /readyz, and the
+    /// admin calls (off unless given; keep it on loopback).
     #[arg(long)]
     http: Option<SocketAddr>,
+    /// File holding the bearer token for the admin calls (reload, drain). Default: the
+    /// GEOSTEER_API_TOKEN environment variable; with neither, admin calls are refused.
+    #[arg(long)]
+    api_token_file: Option<PathBuf>,
     /// UDP sockets per listen address (default: one per CPU).
     #[arg(long)]
     udp_sockets: Option<usize>,
@@ -270,6 +279,20 @@ fn serve(args: ServeArgs) -> ExitCode {
     if let Some(n) = args.udp_sockets {
         opts.udp_sockets = n.max(1);
     }
+    let token = match api_token(args.api_token_file.as_deref()) {
+        Ok(t) => t,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let metrics = Arc::new(Metrics::default());
+    let responder = Arc::new(
+        Arc::into_inner(responder)
+            .expect("not shared yet")
+            .with_metrics(metrics.clone()),
+    );
+    let sources = args.data.sources();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("geosteer")
@@ -289,9 +312,30 @@ fn serve(args: ServeArgs) -> ExitCode {
         // Before the listening line: a stop request that comes as soon as we say we are up
         // must still be a graceful one, not the default action (death by signal).
         let stop = stop_signal();
+        let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
         // The first probe round runs before the sockets open, so that the first answer
         // already leaves dead origins out.
-        let monitoring = Monitoring::start(state, snapshot, health_opts).await;
+        let monitoring = Monitoring::start(state.clone(), snapshot, health_opts).await;
+        let ops = Arc::new(Ops::new(sources, state, monitoring, metrics));
+        let api_stop = CancellationToken::new();
+        let api = match args.http {
+            None => None,
+            Some(addr) => match api::bind(addr).await {
+                Ok(listener) => {
+                    info!("http endpoint on {}", listener.local_addr().unwrap_or(addr));
+                    Some(tokio::spawn(api::serve(
+                        listener,
+                        ops.clone(),
+                        token,
+                        api_stop.clone(),
+                    )))
+                }
+                Err(e) => {
+                    error!("cannot listen for http on {addr}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            },
+        };
         let running = match server::start(&opts, responder).await {
             Ok(r) => r,
             Err(e) => {
@@ -299,18 +343,50 @@ fn serve(args: ServeArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        ops.set_ready();
+        let reloads = tokio::spawn(reload_on_hup(ops.clone(), hup));
         for addr in &running.local_addrs {
             info!("listening on {addr} (udp ×{}, tcp)", opts.udp_sockets);
         }
         stop.await;
         info!("stopping: answering queries already received");
-        let stats = monitoring.schedule_stats();
-        monitoring.shutdown().await;
+        reloads.abort();
+        api_stop.cancel();
+        if let Some(api) = api {
+            let _ = api.await;
+        }
+        let stats = ops.monitoring.schedule_stats();
+        ops.monitoring.shutdown().await;
         info!("health probing stopped: {stats}");
         running.shutdown().await;
         info!("stopped");
         ExitCode::SUCCESS
     })
+}
+
+/// The admin token: from `file` if given (trimmed), else from the environment.
+fn api_token(file: Option<&std::path::Path>) -> Result<Option<String>, String> {
+    let token = match file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: cannot read the API token: {e}", path.display()))?
+            .trim()
+            .to_string(),
+        None => std::env::var(api::TOKEN_ENV).unwrap_or_default(),
+    };
+    Ok((!token.is_empty()).then_some(token))
+}
+
+/// SIGHUP reloads, as NSD, Knot and most daemons do.
+async fn reload_on_hup(ops: Arc<Ops>, hup: std::io::Result<tokio::signal::unix::Signal>) {
+    let Ok(mut hup) = hup else {
+        error!("cannot install the SIGHUP handler: reload with POST /v1/reload");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        info!("SIGHUP: reloading");
+        // Errors are logged (and counted) by reload itself.
+        let _ = ops.reload().await;
+    }
 }
 
 /// Installs the SIGTERM and SIGINT handlers now; the returned future ends at the first signal.

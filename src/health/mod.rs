@@ -86,6 +86,9 @@ pub struct OriginStatus {
     pub last: Option<ProbeResult>,
     /// When the state last changed (the first probe counts as a change).
     pub since: Option<SystemTime>,
+    /// Failed probes by reason class ([`Failure::REASONS`]), since the origin was first
+    /// probed (kept across reloads with the rest of its state).
+    pub failures_by_reason: [u64; Failure::REASONS.len()],
 }
 
 /// An error from the drain API.
@@ -135,6 +138,8 @@ struct TargetState {
     rtt_ms: Option<f64>,
     last: Option<ProbeResult>,
     since: Option<SystemTime>,
+    /// Failed probes since the target was created, by reason class.
+    failures_by_reason: [u64; Failure::REASONS.len()],
 }
 
 struct Inner {
@@ -316,6 +321,7 @@ impl Monitoring {
                     rtt_ms: h.rtt_ms,
                     last: None,
                     since: None,
+                    failures_by_reason: [0; Failure::REASONS.len()],
                 };
                 if let Some(t) = &cur.by_origin[i] {
                     let st = lock(&t.st);
@@ -324,6 +330,7 @@ impl Monitoring {
                     s.failures = st.machine.failures;
                     s.last = st.last.clone();
                     s.since = st.since;
+                    s.failures_by_reason = st.failures_by_reason;
                 }
                 s
             })
@@ -341,7 +348,7 @@ impl Monitoring {
     }
 
     /// Stops probing and waits for the probe tasks to end.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(&self) {
         self.inner.shutdown.cancel();
         self.inner.tracker.close();
         self.inner.tracker.wait().await;
@@ -453,6 +460,7 @@ impl Inner {
                         rtt_ms: None,
                         last: None,
                         since: None,
+                        failures_by_reason: [0; Failure::REASONS.len()],
                     }),
                 })
             })
@@ -624,6 +632,9 @@ impl Inner {
         }
         if change.changes_state() {
             st.since = Some(result.at);
+        }
+        if let Err(f) = &result.outcome {
+            st.failures_by_reason[f.reason_index()] += 1;
         }
         st.last = Some(result);
         (change, rtt_moved)

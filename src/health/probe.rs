@@ -55,6 +55,34 @@ pub enum Failure {
     Config(String),
 }
 
+impl Failure {
+    /// Every reason class, for metrics labels.
+    pub const REASONS: [&'static str; 8] = [
+        "refused",
+        "timeout",
+        "reset",
+        "status",
+        "body_mismatch",
+        "tls",
+        "error",
+        "config",
+    ];
+
+    /// The reason class, an index into [`Failure::REASONS`].
+    pub fn reason_index(&self) -> usize {
+        match self {
+            Failure::Refused => 0,
+            Failure::Timeout => 1,
+            Failure::Reset => 2,
+            Failure::Status(_) => 3,
+            Failure::BodyMismatch => 4,
+            Failure::Tls(_) => 5,
+            Failure::Error(_) => 6,
+            Failure::Config(_) => 7,
+        }
+    }
+}
+
 impl std::fmt::Display for Success {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -1,0 +1,445 @@
+//! The HTTP endpoint (`--http ADDR:PORT`): Prometheus metrics, status, liveness and readiness,
+//! and the mutating admin calls (reload, drain), which need a bearer token.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use hickory_proto::rr::Name;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use crate::health::Failure;
+use crate::metrics::{family, sample};
+use crate::ops::Ops;
+
+/// Where the admin token comes from (never the zone configuration).
+pub const TOKEN_ENV: &str = "GEOSTEER_API_TOKEN";
+
+struct Cx {
+    ops: Arc<Ops>,
+    token: Option<String>,
+}
+
+/// Serves the API on `listener` until `shutdown`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    ops: Arc<Ops>,
+    token: Option<String>,
+    shutdown: CancellationToken,
+) {
+    let cx = Arc::new(Cx { ops, token });
+    let app = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/v1/status", get(status))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/v1/reload", post(reload))
+        .route("/v1/pools/{pool}/{action}", post(pool_action))
+        .route(
+            "/v1/pools/{pool}/origins/{origin}/{action}",
+            post(origin_action),
+        )
+        .with_state(cx);
+    let addr = listener.local_addr().ok();
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+    {
+        warn!("http endpoint {addr:?} stopped: {e}");
+    }
+}
+
+/// Binds the API's listener (so a bad address fails start-up, not later).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await
+}
+
+/// An error answer: status and message (as JSON).
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut r = (self.0, Json(json!({ "error": self.1 }))).into_response();
+        if self.0 == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        r
+    }
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> ApiError {
+    ApiError(status, message.into())
+}
+
+/// 401 without credentials, 403 with wrong ones or when no token is configured.
+fn authorize(cx: &Cx, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(expected) = &cx.token else {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            format!(
+                "mutating endpoints are disabled: no API token configured \
+                 (set {TOKEN_ENV} or --api-token-file)"
+            ),
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        None => Err(error(
+            StatusCode::UNAUTHORIZED,
+            "Authorization: Bearer <token> required",
+        )),
+        Some(t) if constant_time_eq(t.as_bytes(), expected.as_bytes()) => Ok(()),
+        Some(_) => Err(error(StatusCode::FORBIDDEN, "wrong token")),
+    }
+}
+
+/// Compares without stopping at the first difference, so timing does not reveal a prefix.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn readyz(State(cx): State<Arc<Cx>>) -> Response {
+    if cx.ops.is_ready() {
+        "ready\n".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response()
+    }
+}
+
+async fn reload(State(cx): State<Arc<Cx>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    authorize(&cx, &headers)?;
+    Ok(match cx.ops.reload().await {
+        Ok(r) => Json(json!({ "generation": r.generation, "summary": r.summary })).into_response(),
+        Err(errors) => {
+            let list: Vec<Value> = errors
+                .0
+                .iter()
+                .map(|e| {
+                    json!({
+                        "file": e.file.display().to_string(),
+                        "line": e.line,
+                        "reason": e.message,
+                        "message": e.to_string(),
+                    })
+                })
+                .collect();
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(json!({
+                    "error": "configuration rejected; the previous one is still served",
+                    "generation": cx.ops.current().generation,
+                    "errors": list,
+                })),
+            )
+                .into_response()
+        }
+    })
+}
+
+fn drained_flag(action: &str) -> Option<bool> {
+    match action {
+        "disable" => Some(true),
+        "enable" => Some(false),
+        _ => None,
+    }
+}
+
+/// The zone a pool request means: `?zone=` when given, else the only zone with that pool.
+fn pool_zone(cx: &Cx, pool: &str, params: &HashMap<String, String>) -> Result<Name, ApiError> {
+    if let Some(z) = params.get("zone") {
+        return Name::from_ascii(z)
+            .map(|mut n| {
+                n.set_fqdn(true);
+                n
+            })
+            .map_err(|e| error(StatusCode::BAD_REQUEST, format!("bad zone {z:?}: {e}")));
+    }
+    let zones = cx.ops.zones_with_pool(pool);
+    match zones.len() {
+        0 => Err(error(
+            StatusCode::NOT_FOUND,
+            format!("no pool named {pool}"),
+        )),
+        1 => Ok(zones[0].clone()),
+        _ => Err(error(
+            StatusCode::CONFLICT,
+            format!("pool {pool} exists in several zones; add ?zone=<zone>"),
+        )),
+    }
+}
+
+async fn pool_action(
+    State(cx): State<Arc<Cx>>,
+    Path((pool, action)): Path<(String, String)>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&cx, &headers)?;
+    let drained = drained_flag(&action)
+        .ok_or_else(|| error(StatusCode::NOT_FOUND, "use /disable or /enable"))?;
+    let zone = pool_zone(&cx, &pool, &params)?;
+    // Monitoring logs the drain itself.
+    cx.ops
+        .monitoring
+        .set_pool_drain(&zone, &pool, drained)
+        .map_err(|e| error(StatusCode::NOT_FOUND, e.to_string()))?;
+    Ok(Json(json!({ "zone": zone.to_string(), "pool": pool, "drained": drained })).into_response())
+}
+
+async fn origin_action(
+    State(cx): State<Arc<Cx>>,
+    Path((pool, origin, action)): Path<(String, String, String)>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&cx, &headers)?;
+    let drained = drained_flag(&action)
+        .ok_or_else(|| error(StatusCode::NOT_FOUND, "use /disable or /enable"))?;
+    let zone = pool_zone(&cx, &pool, &params)?;
+    cx.ops
+        .monitoring
+        .set_origin_drain(&zone, &pool, &origin, drained)
+        .map_err(|e| error(StatusCode::NOT_FOUND, e.to_string()))?;
+    Ok(Json(json!({
+        "zone": zone.to_string(), "pool": pool, "origin": origin, "drained": drained
+    }))
+    .into_response())
+}
+
+async fn status(State(cx): State<Arc<Cx>>) -> Json<Value> {
+    let snap = cx.ops.current();
+    let origins = cx.ops.monitoring.status();
+    let health = cx.ops.state.load().health.clone();
+    let cfg = &snap.steering;
+    let pool_name = |p: u32| cfg.pools[p as usize].name.clone();
+    let pools: Vec<Value> = cfg
+        .pools
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let members: Vec<&crate::health::OriginStatus> = origins
+                .iter()
+                .filter(|o| p.origins.contains(&o.origin))
+                .collect();
+            let healthy = members
+                .iter()
+                .filter(|o| o.up && !o.drained && cfg.origins[o.origin as usize].enabled)
+                .count();
+            let drained = health.pools.get(i).is_some_and(|h| h.drained);
+            json!({
+                "zone": p.zone.to_string(),
+                "name": p.name,
+                "enabled": p.enabled,
+                "drained": drained,
+                "up": p.enabled && !drained && healthy >= p.minimum_origins as usize,
+                "healthy_origins": healthy,
+                "minimum_origins": p.minimum_origins,
+                "monitor": p.monitor.map(|m| cfg.monitors[m as usize].name.clone()),
+                "origins": members.iter().map(|o| origin_json(cfg, o)).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let lbs: Vec<Value> = cfg
+        .load_balancers
+        .iter()
+        .map(|lb| {
+            json!({
+                "name": lb.name.to_string(),
+                "steering": format!("{:?}", lb.policy).to_lowercase(),
+                "ttl": lb.ttl,
+                "default_pools": lb.default_pools.iter().map(|&p| pool_name(p)).collect::<Vec<_>>(),
+                "fallback_pool": pool_name(lb.fallback_pool),
+                "on_all_down": format!("{:?}", lb.on_all_down).to_lowercase(),
+                "max_answers": lb.max_answers,
+            })
+        })
+        .collect();
+    let mut zones: Vec<String> = snap.zones.iter().map(|z| z.origin.to_string()).collect();
+    zones.sort();
+    Json(json!({
+        "generation": snap.generation,
+        "ready": cx.ops.is_ready(),
+        "zones": zones,
+        "geoip": snap.geo.as_ref().map(|g| json!({
+            "path": g.path().display().to_string(),
+            "database_type": g.database_type(),
+            "build_epoch": g.build_epoch(),
+        })),
+        "load_balancers": lbs,
+        "pools": pools,
+    }))
+}
+
+fn origin_json(cfg: &crate::config::SteeringConfig, o: &crate::health::OriginStatus) -> Value {
+    let origin = &cfg.origins[o.origin as usize];
+    let addresses: Vec<String> = [
+        origin.v4.map(std::net::IpAddr::V4),
+        origin.v6.map(std::net::IpAddr::V6),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|a| a.to_string())
+    .collect();
+    let last = o.last.as_ref().map(|r| {
+        json!({
+            "at": r.at.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
+            "ok": r.outcome.is_ok(),
+            "result": match &r.outcome {
+                Ok(s) => s.to_string(),
+                Err(f) => f.to_string(),
+            },
+            "attempts": r.attempts,
+            "time_ms": r.time.as_secs_f64() * 1000.0,
+        })
+    });
+    json!({
+        "name": o.name,
+        "addresses": addresses,
+        "weight": origin.weight,
+        "enabled": origin.enabled,
+        "drained": o.drained,
+        "pool_drained": o.pool_drained,
+        "up": o.up,
+        "monitor": o.monitor,
+        "rtt_ms": o.rtt_ms,
+        "last_probe": last,
+        "since": o.since.and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_secs_f64()),
+    })
+}
+
+async fn metrics(State(cx): State<Arc<Cx>>) -> Response {
+    let mut out = String::with_capacity(8192);
+    cx.ops.metrics.render_queries(&mut out);
+    let snap = cx.ops.current();
+    let origins = cx.ops.monitoring.status();
+    let cfg = &snap.steering;
+    family(
+        &mut out,
+        "geosteer_origin_up",
+        "gauge",
+        "1 when the origin's monitor finds it healthy (always 1 without a monitor).",
+    );
+    for o in &origins {
+        let l = origin_labels(o);
+        sample(
+            &mut out,
+            "geosteer_origin_up",
+            &l.as_refs(),
+            f64::from(o.up),
+        );
+    }
+    family(
+        &mut out,
+        "geosteer_origin_serving",
+        "gauge",
+        "1 when the origin may be answered: enabled, not drained (nor its pool), and up.",
+    );
+    for o in &origins {
+        let enabled = cfg.origins[o.origin as usize].enabled;
+        let serving = enabled && o.up && !o.drained && !o.pool_drained;
+        sample(
+            &mut out,
+            "geosteer_origin_serving",
+            &origin_labels(o).as_refs(),
+            f64::from(serving),
+        );
+    }
+    family(
+        &mut out,
+        "geosteer_origin_rtt_seconds",
+        "gauge",
+        "Smoothed round-trip time of the origin's successful probes.",
+    );
+    for o in &origins {
+        if let Some(ms) = o.rtt_ms {
+            sample(
+                &mut out,
+                "geosteer_origin_rtt_seconds",
+                &origin_labels(o).as_refs(),
+                ms / 1000.0,
+            );
+        }
+    }
+    family(
+        &mut out,
+        "geosteer_probe_failures_total",
+        "counter",
+        "Failed health probes by reason.",
+    );
+    for o in origins.iter().filter(|o| o.monitor.is_some()) {
+        let l = origin_labels(o);
+        for (i, reason) in Failure::REASONS.iter().enumerate() {
+            let mut labels = l.as_refs();
+            labels.push(("reason", reason));
+            sample(
+                &mut out,
+                "geosteer_probe_failures_total",
+                &labels,
+                o.failures_by_reason[i] as f64,
+            );
+        }
+    }
+    family(
+        &mut out,
+        "geosteer_geoip_build_epoch_seconds",
+        "gauge",
+        "Build time of the GeoIP database in use (Unix time).",
+    );
+    if let Some(g) = &snap.geo {
+        sample(
+            &mut out,
+            "geosteer_geoip_build_epoch_seconds",
+            &[],
+            g.build_epoch() as f64,
+        );
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
+}
+
+struct OriginLabels {
+    zone: String,
+    pool: String,
+    origin: String,
+}
+
+impl OriginLabels {
+    fn as_refs(&self) -> Vec<(&str, &str)> {
+        vec![
+            ("zone", self.zone.as_str()),
+            ("pool", self.pool.as_str()),
+            ("origin", self.origin.as_str()),
+        ]
+    }
+}
+
+fn origin_labels(o: &crate::health::OriginStatus) -> OriginLabels {
+    OriginLabels {
+        zone: o.zone.to_string(),
+        pool: o.pool.clone(),
+        origin: o.name.clone(),
+    }
+}

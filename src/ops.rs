@@ -1,0 +1,139 @@
+//! Running-server operations: reload, drains, readiness, and the data behind the status and
+//! metrics endpoints. SIGHUP and the HTTP API both come here.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use hickory_proto::rr::Name;
+use tracing::{error, info};
+
+use crate::error::ConfigErrors;
+use crate::health::Monitoring;
+use crate::load::{self, Snapshot, Sources, State};
+use crate::metrics::Metrics;
+
+pub struct Ops {
+    pub sources: Sources,
+    pub state: Arc<ArcSwap<State>>,
+    pub monitoring: Monitoring,
+    pub metrics: Arc<Metrics>,
+    /// Set once the configuration is loaded and the sockets are bound.
+    pub ready: AtomicBool,
+    /// One reload at a time.
+    reloading: tokio::sync::Mutex<()>,
+}
+
+/// A successful reload.
+#[derive(Debug, Clone)]
+pub struct Reloaded {
+    pub generation: u64,
+    pub summary: String,
+}
+
+fn now_unix() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl Ops {
+    /// `snapshot` is generation 1, already published in `state` by `monitoring`.
+    pub fn new(
+        sources: Sources,
+        state: Arc<ArcSwap<State>>,
+        monitoring: Monitoring,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        {
+            let mut r = metrics.reloads.lock().expect("not poisoned");
+            r.generation = state.load().config.generation;
+            r.last_reload_unix = now_unix();
+            r.last_reload_ok = true;
+        }
+        Self {
+            sources,
+            state,
+            monitoring,
+            metrics,
+            ready: AtomicBool::new(false),
+            reloading: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn current(&self) -> Arc<Snapshot> {
+        self.state.load().config.clone()
+    }
+
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::Release);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Re-reads zones, steering configuration and the GeoIP database and, when everything is
+    /// valid, switches to it atomically: queries in flight finish on the old snapshot, the
+    /// next ones see the new. New origins are probed before the switch; origins that remain
+    /// keep their health and drains. A failed reload changes nothing.
+    pub async fn reload(&self) -> Result<Reloaded, ConfigErrors> {
+        let _one = self.reloading.lock().await;
+        let sources = self.sources.clone();
+        let generation = self.current().generation + 1;
+        // Loading reads files and walks the GeoIP database: keep it off the async workers.
+        let loaded = tokio::task::spawn_blocking(move || load::load(&sources))
+            .await
+            .unwrap_or_else(|e| {
+                Err(ConfigErrors(vec![crate::error::ConfigError::file(
+                    &self.sources.zones,
+                    format!("reload task failed: {e}"),
+                )]))
+            });
+        let mut stats = self.metrics.reloads.lock().expect("not poisoned").clone();
+        stats.last_reload_unix = now_unix();
+        let result = match loaded {
+            Ok(mut snap) => {
+                snap.generation = generation;
+                let summary = snap.summary();
+                self.monitoring.reconfigure(Arc::new(snap)).await;
+                info!("reloaded: generation {generation}: {summary}");
+                stats.generation = generation;
+                stats.last_reload_ok = true;
+                stats.reloads_ok += 1;
+                Ok(Reloaded {
+                    generation,
+                    summary,
+                })
+            }
+            Err(errors) => {
+                for e in &errors.0 {
+                    error!(
+                        "reload rejected, still serving generation {}: {e}",
+                        generation - 1
+                    );
+                }
+                stats.last_reload_ok = false;
+                stats.reloads_failed += 1;
+                Err(errors)
+            }
+        };
+        *self.metrics.reloads.lock().expect("not poisoned") = stats;
+        result
+    }
+
+    /// The zones that have a pool named `pool` (for drain requests that do not name one).
+    pub fn zones_with_pool(&self, pool: &str) -> Vec<Name> {
+        let snap = self.current();
+        let mut zones: Vec<Name> = snap
+            .steering
+            .pools
+            .iter()
+            .filter(|p| p.name == pool)
+            .map(|p| p.zone.clone())
+            .collect();
+        zones.dedup();
+        zones
+    }
+}
