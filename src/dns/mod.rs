@@ -9,6 +9,7 @@
 
 pub mod answer;
 pub mod server;
+mod udp;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

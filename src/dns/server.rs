@@ -1,9 +1,10 @@
 //! UDP and TCP listeners.
 //!
-//! UDP: several `SO_REUSEPORT` sockets per address, each served by one task that receives,
-//! answers and sends in turn. Answering is pure computation, so a task per packet (hickory's
-//! server model) would only add a spawn and a channel hop per query. It also makes shutdown
-//! exact: a task stops between packets, so every query it received is answered.
+//! UDP: several `SO_REUSEPORT` sockets per address, each served by a thread of its own that
+//! receives, answers and sends in batches (see `udp.rs`). Answering is pure computation, so a
+//! task per packet (hickory's server model) would only add a spawn and a channel hop per
+//! query. It also makes shutdown exact: a thread stops between batches, so every query it
+//! received is answered.
 //!
 //! TCP: one task per connection, queries answered in order, an idle timeout (also bounding how
 //! long a reply may wait for a client that does not read), and a cap on open connections so that
@@ -12,11 +13,12 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -48,20 +50,31 @@ impl Default for ServerOptions {
     }
 }
 
-/// Listeners that are up; drop or [`Running::shutdown`] to stop them.
+/// Listeners that are up; [`Running::shutdown`] stops them.
 pub struct Running {
     /// The bound addresses (UDP and TCP share each), with any port 0 resolved.
     pub local_addrs: Vec<SocketAddr>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
+    udp_stop: Arc<AtomicBool>,
+    udp_threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Running {
     /// Stops accepting, lets every query already received be answered, and returns when all
     /// listener and connection tasks have finished.
     pub async fn shutdown(self) {
+        self.udp_stop.store(true, Ordering::Relaxed);
         self.shutdown.cancel();
         self.tracker.close();
+        let threads = self.udp_threads;
+        // The UDP threads answer what they have received, then notice the flag.
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await;
         self.tracker.wait().await;
     }
 
@@ -76,13 +89,19 @@ pub async fn start(opts: &ServerOptions, responder: Arc<Responder>) -> io::Resul
     let tracker = TaskTracker::new();
     let mut local_addrs = Vec::new();
     let conn_limit = Arc::new(Semaphore::new(opts.tcp_max_connections));
+    let udp_stop = Arc::new(AtomicBool::new(false));
+    let mut udp_threads = Vec::new();
     for &addr in &opts.listen {
         let (udp, tcp) = bind_pair(addr, opts.udp_sockets.max(1))?;
         let local = tcp.local_addr()?;
         local_addrs.push(local);
-        for sock in udp {
-            let sock = UdpSocket::from_std(sock)?;
-            tracker.spawn(udp_loop(sock, responder.clone(), shutdown.clone()));
+        for (i, sock) in udp.into_iter().enumerate() {
+            let (responder, stop) = (responder.clone(), udp_stop.clone());
+            udp_threads.push(
+                std::thread::Builder::new()
+                    .name(format!("udp-{local}-{i}"))
+                    .spawn(move || super::udp::serve(sock, responder, stop))?,
+            );
         }
         let listener = TcpListener::from_std(tcp)?;
         tracker.spawn(tcp_accept_loop(
@@ -98,6 +117,8 @@ pub async fn start(opts: &ServerOptions, responder: Arc<Responder>) -> io::Resul
         local_addrs,
         shutdown,
         tracker,
+        udp_stop,
+        udp_threads,
     })
 }
 
@@ -163,37 +184,6 @@ fn bind_tcp(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
         .map_err(|e| io::Error::new(e.kind(), format!("tcp {addr}: {e}")))?;
     sock.listen(1024)?;
     Ok(sock.into())
-}
-
-async fn udp_loop(sock: UdpSocket, responder: Arc<Responder>, shutdown: CancellationToken) {
-    let shard = responder.metrics().shard();
-    // Large enough for any datagram, so that an oversized query is seen whole and rejected
-    // by the parser rather than silently cut.
-    let mut buf = vec![0u8; 65535];
-    let mut out = Vec::with_capacity(super::MAX_UDP_PAYLOAD as usize);
-    loop {
-        let (len, src) = tokio::select! {
-            biased;
-            _ = shutdown.cancelled() => break,
-            r = sock.recv_from(&mut buf) => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    // ICMP errors from earlier sends surface here on some systems; not fatal.
-                    debug!("udp recv: {e}");
-                    continue;
-                }
-            },
-        };
-        // Port 0 cannot be answered; unspecified addresses are spoofed or broken.
-        if src.port() == 0 || src.ip().is_unspecified() {
-            continue;
-        }
-        if responder.respond_counted(&buf[..len], src, Transport::Udp, &mut out, Some(&shard))
-            && let Err(e) = sock.send_to(&out, src).await
-        {
-            debug!("udp send to {src}: {e}");
-        }
-    }
 }
 
 async fn tcp_accept_loop(
