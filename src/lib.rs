@@ -15,4 +15,5 @@ pub mod load;
 pub mod metrics;
 pub mod ops;
 pub mod steering;
+pub mod wire;
 pub mod zone;

@@ -13,6 +13,7 @@ use crate::config::{self, OriginId, PoolId, SteeringConfig};
 use crate::error::{ConfigError, ConfigErrors};
 use crate::geo::{GeoDb, GeoMap};
 use crate::steering::{self, HealthView};
+use crate::wire::RecordSet;
 use crate::zone::{Zone, Zones, master};
 
 /// What one load produced. Queries read a snapshot through an `ArcSwap`, so a reload builds a
@@ -41,8 +42,8 @@ pub struct CompiledLb {
 /// One pool's addresses as records owned by one load balancer's name, with its TTL.
 pub struct PoolRecords {
     pub pool: PoolId,
-    pub v4: Box<[Record]>,
-    pub v6: Box<[Record]>,
+    pub v4: RecordSet,
+    pub v6: RecordSet,
     /// For each origin of the pool (by offset from the pool's first id), its index in `v4`
     /// and in `v6`.
     pub index: Box<[(Option<u16>, Option<u16>)]>,
@@ -266,8 +267,8 @@ fn pool_records(cfg: &SteeringConfig, lb: &config::LoadBalancer, pool: PoolId) -
     }
     PoolRecords {
         pool,
-        v4: v4.into(),
-        v6: v6.into(),
+        v4: RecordSet::new(v4),
+        v6: RecordSet::new(v6),
         index: index.into(),
     }
 }

@@ -2,11 +2,12 @@
 //! CNAME chains, RFC 8482 minimal ANY), independent of sockets and wire format.
 
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::rr::{Name, RData, RecordType};
 use smallvec::SmallVec;
 
 use crate::load::{Snapshot, State};
 use crate::steering::{self, Client, Family};
+use crate::wire::{RecordSet, WireRecord};
 use crate::zone::{Found, Node, WireName, Zone};
 
 /// CNAME hops followed inside a zone before giving up (loops end here too).
@@ -35,8 +36,8 @@ pub struct RrRef<'a> {
 /// An RRset as stored, or some of a pool's records in the order steering chose.
 #[derive(Debug, Clone)]
 pub enum Records<'a> {
-    All(&'a [Record]),
-    Picked(&'a [Record], SmallVec<[u16; 8]>),
+    All(&'a RecordSet),
+    Picked(&'a RecordSet, SmallVec<[u16; 8]>),
 }
 
 impl<'a> Records<'a> {
@@ -51,10 +52,11 @@ impl<'a> Records<'a> {
         self.len() == 0
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &'a Record> + '_ {
+    /// The records' wire forms, in answer order.
+    pub fn wire(&self) -> impl Iterator<Item = &'a WireRecord> + '_ {
         let (all, picked) = match self {
-            Records::All(r) => (Some(*r), None),
-            Records::Picked(r, idx) => (None, Some((*r, idx))),
+            Records::All(r) => (Some(r.wire()), None),
+            Records::Picked(r, idx) => (None, Some((r.wire(), idx))),
         };
         all.into_iter().flatten().chain(
             picked
@@ -65,7 +67,7 @@ impl<'a> Records<'a> {
 }
 
 impl<'a> RrRef<'a> {
-    fn all(owner: Owner<'a>, records: &'a [Record]) -> Self {
+    pub fn all(owner: Owner<'a>, records: &'a RecordSet) -> Self {
         Self {
             owner,
             records: Records::All(records),
@@ -178,7 +180,7 @@ pub fn lookup<'a>(
                     if ans
                         .answer
                         .iter()
-                        .any(|rr| matches!(rr.records, Records::All(r) if std::ptr::eq(r, &*cname.records)))
+                        .any(|rr| matches!(rr.records, Records::All(r) if std::ptr::eq(r, &cname.records)))
                     {
                         return ans;
                     }
@@ -214,7 +216,7 @@ fn referral<'a>(zone: &'a Zone, cut: &'a Node, ans: &mut Answer<'a>) {
 
 /// ADDITIONAL section processing (RFC 1034 §4.3.2 step 6) for NS, MX and SRV targets that this
 /// zone holds addresses for.
-fn add_target_addresses<'a>(zone: &'a Zone, records: &'a [Record], ans: &mut Answer<'a>) {
+fn add_target_addresses<'a>(zone: &'a Zone, records: &'a RecordSet, ans: &mut Answer<'a>) {
     for rec in records.iter().take(MAX_ADDITIONAL_TARGETS) {
         let target = match &rec.data {
             RData::NS(ns) => &ns.0,

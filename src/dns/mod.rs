@@ -1,13 +1,15 @@
 //! The DNS side: turning a query packet into a response packet, and the sockets around it.
 //!
-//! `respond` is the whole query path for both transports. It parses with hickory (header,
-//! question, EDNS), answers from the current [`Snapshot`], and writes the response itself so
-//! that it controls what hickory's encoder does not: the owner name echoes the question's case,
-//! a response that does not fit is truncated to an empty, well-formed TC answer that still
-//! carries its OPT record (and so its ECS option), and additional data that does not fit is left
-//! out without setting TC.
+//! `respond` is the whole query path for both transports. It reads the query (directly for
+//! ordinary queries, with hickory's decoder otherwise: `parse.rs`), answers from the current
+//! [`crate::load::Snapshot`], and writes the response from records kept in wire form
+//! (`crate::wire`): the owner name echoes the question's case, names are compressed against
+//! the question, a response that does not fit is truncated to an empty, well-formed TC answer
+//! that still carries its OPT record (and so its ECS option), and additional data that does
+//! not fit is left out without setting TC.
 
 pub mod answer;
+mod parse;
 pub mod server;
 mod udp;
 
@@ -15,22 +17,18 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use hickory_proto::ProtoError;
-use hickory_proto::op::{
-    Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, Query, ResponseCode,
-};
+use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::TXT;
-use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption, NSIDPayload};
+use hickory_proto::rr::rdata::opt::ClientSubnet;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
-use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
-use hickory_server::net::xfer::Protocol;
-use hickory_server::server::Request;
 
 use crate::load::State;
 use crate::metrics::{Metrics, NO_ZONE, QueryOutcome, Shard};
 use crate::steering::Client;
+use crate::wire::{NameWriter, RecordSet, name_wire};
 use crate::zone::WireName;
 use answer::{Answer, Owner, RrRef};
+use parse::{Parsed, Query, QueryHeader};
 
 /// The UDP payload size geosteer advertises and honours at most: the DNS Flag Day 2020 value,
 /// which avoids IP fragmentation on practically every path.
@@ -75,10 +73,13 @@ impl Identity {
 pub struct Responder {
     state: Arc<ArcSwap<State>>,
     /// CHAOS TXT answers by lower-cased wire name.
-    chaos: Vec<(WireName, Box<[Record]>)>,
-    nsid: Option<NSIDPayload>,
+    chaos: Vec<(WireName, RecordSet)>,
+    nsid: Option<Vec<u8>>,
     metrics: Arc<Metrics>,
 }
+
+/// Longest NSID sent: it must leave room in a 512-byte answer (identities are short anyway).
+const MAX_NSID: usize = 128;
 
 impl Responder {
     pub fn new(state: Arc<ArcSwap<State>>) -> Self {
@@ -99,13 +100,14 @@ impl Responder {
                 let mut rec =
                     Record::from_rdata(name.clone(), 0, RData::TXT(TXT::new(vec![v.clone()])));
                 rec.dns_class = DNSClass::CH;
-                chaos.push((WireName::from_name(&name), Box::new([rec]) as Box<[Record]>));
+                chaos.push((WireName::from_name(&name), RecordSet::new(vec![rec])));
             }
         }
         let nsid = identity
             .nsid
             .as_ref()
-            .and_then(|n| NSIDPayload::new(n.clone()).ok());
+            .filter(|n| n.len() <= MAX_NSID)
+            .cloned();
         Self {
             state,
             chaos,
@@ -139,10 +141,7 @@ impl Responder {
         let mut ans = Answer::new(ResponseCode::NoError);
         ans.authoritative = true;
         if matches!(qtype, RecordType::TXT | RecordType::ANY) {
-            ans.answer.push(RrRef {
-                owner: Owner::Qname,
-                records: answer::Records::All(records),
-            });
+            ans.answer.push(RrRef::all(Owner::Qname, records));
         }
         ans
     }
@@ -163,29 +162,20 @@ impl Responder {
     /// [`Responder::respond`], counting the query into `shard`.
     pub fn respond_counted(
         &self,
-        query: &[u8],
+        packet: &[u8],
         src: SocketAddr,
         transport: Transport,
         out: &mut Vec<u8>,
         shard: Option<&Shard>,
     ) -> bool {
-        let mut decoder = BinDecoder::new(query);
-        let Ok(header) = Header::read(&mut decoder) else {
-            return false;
-        };
-        if header.metadata.message_type == MessageType::Response {
-            return false;
-        }
-        let protocol = match transport {
-            Transport::Udp => Protocol::Udp,
-            Transport::Tcp => Protocol::Tcp,
-        };
-        let mut meta = Metadata::response_from_request(&header.metadata);
-        let request = match Request::from_bytes(query.to_vec(), src, protocol) {
-            Ok(r) => r,
-            Err(_) => {
-                meta.response_code = ResponseCode::FormErr;
-                encode_header_only(out, meta);
+        let mut holder = None;
+        let q = match parse::parse(packet, &mut holder, src) {
+            Parsed::Query(q) => q,
+            Parsed::Ignore => return false,
+            Parsed::Malformed(h) => {
+                out.clear();
+                out.resize(12, 0);
+                header(out, &h, false, false, ResponseCode::FormErr);
                 if let Some(shard) = shard {
                     shard.count(&QueryOutcome {
                         zone: NO_ZONE,
@@ -199,92 +189,30 @@ impl Responder {
                 return true;
             }
         };
-
         let limit = match transport {
-            Transport::Tcp => u16::MAX,
-            Transport::Udp => request.edns.as_ref().map_or(CLASSIC_UDP_PAYLOAD, |e| {
-                e.max_payload().clamp(CLASSIC_UDP_PAYLOAD, MAX_UDP_PAYLOAD)
-            }),
-        };
-        // Only a single question is answered; with none or several, none is echoed.
-        let question: &[u8] = if request.queries.len() == 1 {
-            request.queries.as_bytes()
-        } else {
-            &[]
+            Transport::Tcp => usize::from(u16::MAX),
+            Transport::Udp => usize::from(q.edns.as_ref().map_or(CLASSIC_UDP_PAYLOAD, |e| {
+                e.payload.clamp(CLASSIC_UDP_PAYLOAD, MAX_UDP_PAYLOAD)
+            })),
         };
         let state = self.state.load();
-        let mut ecs = None;
-        let mut resp_edns = None;
-        let ans = (|| {
-            if let Some(req_edns) = &request.edns {
-                let mut e = Edns::new();
-                e.set_max_payload(MAX_UDP_PAYLOAD);
-                resp_edns = Some(e);
-                if req_edns.version() > 0 {
-                    return Answer::new(ResponseCode::BADVERS);
-                }
-                match client_subnet(req_edns, query) {
-                    Ok(c) => ecs = c,
-                    Err(()) => return Answer::new(ResponseCode::FormErr),
-                }
-                if req_edns.option(EdnsCode::NSID).is_some()
-                    && let (Some(e), Some(nsid)) = (resp_edns.as_mut(), &self.nsid)
-                {
-                    e.options_mut().insert(EdnsOption::NSID(nsid.clone()));
-                }
-            }
-            if request.metadata.op_code != OpCode::Query {
-                return Answer::new(ResponseCode::NotImp);
-            }
-            if request.queries.len() != 1 {
-                return Answer::new(ResponseCode::FormErr);
-            }
-            let q = &request.queries.queries()[0];
-            let Some(qname) = WireName::from_wire(question) else {
-                return Answer::new(ResponseCode::FormErr);
-            };
-            let qtype = q.query_type();
-            match qtype {
-                RecordType::OPT | RecordType::TSIG | RecordType::SIG | RecordType::NULL => {
-                    return Answer::new(ResponseCode::FormErr);
-                }
-                // Zone transfers are not offered; NSD and Knot refuse them when not allowed.
-                RecordType::AXFR | RecordType::IXFR => {
-                    return Answer::new(ResponseCode::Refused);
-                }
-                _ => {}
-            }
-            if q.query_class() == DNSClass::CH {
-                return self.chaos_answer(&qname, qtype);
-            }
-            if q.query_class() != DNSClass::IN {
-                return Answer::new(ResponseCode::Refused);
-            }
-            // RFC 7871 §7.1.2: the ECS address stands for the client unless its source prefix
-            // is 0, which asks that the resolver's own address be used.
-            let addr = match &ecs {
-                Some(cs) if cs.source_prefix() > 0 => cs.addr(),
-                _ => src.ip(),
-            };
-            answer::lookup(&state, &qname, qtype, Client { addr })
-        })();
-
-        meta.response_code = ans.rcode;
-        meta.authoritative = ans.authoritative;
-        if let (Some(e), Some(mut subnet)) = (resp_edns.as_mut(), ecs) {
-            subnet.set_scope_prefix(ans.ecs_scope.min(subnet.source_prefix()));
-            e.options_mut().insert(EdnsOption::Subnet(subnet));
-        }
-        encode(out, meta, question, &ans, resp_edns.as_mut(), limit);
+        // No ECS is echoed in an error about EDNS itself.
+        let ecs = q
+            .edns
+            .as_ref()
+            .filter(|e| e.version == 0)
+            .and_then(|e| e.ecs.ok().flatten());
+        let ans = self.answer(&q, &state, ecs, src);
+        let opt = q.edns.as_ref().map(|e| OptOut {
+            rcode_high: ans.rcode.high(),
+            ecs: ecs.map(|cs| (cs, ans.ecs_scope.min(cs.source_prefix()))),
+            nsid: if e.nsid { self.nsid.as_deref() } else { None },
+        });
+        encode(out, &q, &ans, opt.as_ref(), limit);
         if let Some(shard) = shard {
-            let qtype = request
-                .queries
-                .queries()
-                .first()
-                .map_or(RecordType::Unknown(0), |q| q.query_type());
             shard.count(&QueryOutcome {
                 zone: ans.zone_label,
-                qtype,
+                qtype: q.qtype,
                 rcode: ans.rcode,
                 transport,
                 ecs: ecs.is_some(),
@@ -293,182 +221,186 @@ impl Responder {
         }
         true
     }
-}
 
-/// The query's ECS option, checked as RFC 7871 §6 and §7.1.1 ask. hickory already rejects
-/// unknown families, prefixes longer than the family allows and too few address octets; the
-/// rest is checked here. `packet` is the whole query, for what hickory's parsed option no longer
-/// shows.
-fn client_subnet(edns: &Edns, packet: &[u8]) -> Result<Option<ClientSubnet>, ()> {
-    let Some(EdnsOption::Subnet(cs)) = edns.option(EdnsCode::Subnet) else {
-        return Ok(None);
-    };
-    if cs.scope_prefix() != 0 {
-        return Err(());
-    }
-    // hickory reads ceil(SOURCE/8) address octets and ignores any beyond them; more octets
-    // than that (a full address sent with a shorter prefix, say) SHOULD get FORMERR.
-    if ecs_option_len(packet).is_some_and(|len| len != usize::from(cs.len())) {
-        return Err(());
-    }
-    let source = cs.source_prefix();
-    let beyond_prefix = match cs.addr() {
-        IpAddr::V4(a) => source > 32 || (source < 32 && u32::from(a) & (u32::MAX >> source) != 0),
-        IpAddr::V6(a) => {
-            source > 128 || (source < 128 && u128::from(a) & (u128::MAX >> source) != 0)
-        }
-    };
-    if beyond_prefix {
-        return Err(());
-    }
-    Ok(Some(*cs))
-}
-
-/// The OPTION-LENGTH of the first ECS option in `packet`'s OPT record, as sent. `None` when
-/// the packet has none (or cannot be walked, which hickory would have rejected already).
-fn ecs_option_len(packet: &[u8]) -> Option<usize> {
-    let mut d = BinDecoder::new(packet);
-    let counts = Header::read(&mut d).ok()?.counts;
-    for _ in 0..counts.queries {
-        Query::read(&mut d).ok()?;
-    }
-    let records =
-        u32::from(counts.answers) + u32::from(counts.authorities) + u32::from(counts.additionals);
-    for _ in 0..records {
-        Name::read(&mut d).ok()?;
-        let rtype = d.read_u16().ok()?.unverified();
-        d.read_slice(6).ok()?; // CLASS, TTL
-        let rdlen = d.read_u16().ok()?.unverified();
-        let rdata = d.read_slice(usize::from(rdlen)).ok()?.unverified();
-        if rtype != u16::from(RecordType::OPT) {
-            continue;
-        }
-        let mut opts = rdata;
-        while opts.len() >= 4 {
-            let code = u16::from_be_bytes([opts[0], opts[1]]);
-            let len = usize::from(u16::from_be_bytes([opts[2], opts[3]]));
-            if code == u16::from(EdnsCode::Subnet) {
-                return Some(len);
+    fn answer<'a>(
+        &'a self,
+        q: &Query<'_>,
+        state: &'a State,
+        ecs: Option<ClientSubnet>,
+        src: SocketAddr,
+    ) -> Answer<'a> {
+        if let Some(e) = &q.edns {
+            if e.version > 0 {
+                return Answer::new(ResponseCode::BADVERS);
             }
-            opts = opts.get(4 + len..)?;
+            if e.ecs.is_err() {
+                return Answer::new(ResponseCode::FormErr);
+            }
         }
-        return None;
+        if q.header.opcode != 0 {
+            return Answer::new(ResponseCode::NotImp);
+        }
+        if q.qdcount != 1 {
+            return Answer::new(ResponseCode::FormErr);
+        }
+        let Some(qname) = &q.qname else {
+            return Answer::new(ResponseCode::FormErr);
+        };
+        match q.qtype {
+            RecordType::OPT | RecordType::TSIG | RecordType::SIG | RecordType::NULL => {
+                return Answer::new(ResponseCode::FormErr);
+            }
+            // Zone transfers are not offered; NSD and Knot refuse them when not allowed.
+            RecordType::AXFR | RecordType::IXFR => return Answer::new(ResponseCode::Refused),
+            _ => {}
+        }
+        if q.qclass == DNSClass::CH {
+            return self.chaos_answer(qname, q.qtype);
+        }
+        if q.qclass != DNSClass::IN {
+            return Answer::new(ResponseCode::Refused);
+        }
+        // RFC 7871 §7.1.2: the ECS address stands for the client unless its source prefix
+        // is 0, which asks that the resolver's own address be used.
+        let addr = match ecs {
+            Some(cs) if cs.source_prefix() > 0 => cs.addr(),
+            _ => src.ip(),
+        };
+        answer::lookup(state, qname, q.qtype, Client { addr })
     }
-    None
 }
 
-fn encode_header_only(out: &mut Vec<u8>, metadata: Metadata) {
-    out.clear();
-    let mut enc = BinEncoder::new(out);
-    let header = Header {
-        metadata,
-        counts: HeaderCounts::default(),
-    };
-    // A 12-byte header always fits.
-    let _ = header.emit(&mut enc);
+/// The OPT record of a response.
+struct OptOut<'a> {
+    rcode_high: u8,
+    /// The query's ECS option, echoed, with the scope to return.
+    ecs: Option<(ClientSubnet, u8)>,
+    nsid: Option<&'a [u8]>,
 }
 
-/// Writes one resource record. `Owner::Qname` becomes a pointer to the question's name at
-/// offset 12, so the answer repeats the client's spelling (as NSD and Knot do).
-fn emit_rr(enc: &mut BinEncoder<'_>, owner: Owner<'_>, rec: &Record) -> Result<(), ProtoError> {
-    match owner {
-        Owner::Qname => enc.emit_u16(0xC00C)?,
-        Owner::Record => rec.name.emit(enc)?,
-        Owner::Name(n) => n.emit(enc)?,
+impl OptOut<'_> {
+    fn len(&self) -> usize {
+        let ecs = self
+            .ecs
+            .map_or(0, |(cs, _)| 8 + usize::from(cs.source_prefix()).div_ceil(8));
+        11 + ecs + self.nsid.map_or(0, |n| 4 + n.len())
     }
-    rec.record_type().emit(enc)?;
-    rec.dns_class.emit(enc)?;
-    enc.emit_u32(rec.ttl)?;
-    let place = enc.place::<u16>()?;
-    rec.data.emit(enc)?;
-    let len = enc.len_since_place(&place);
-    place.replace(enc, len as u16)?;
-    Ok(())
+
+    fn write(&self, out: &mut Vec<u8>) {
+        // Root owner, type OPT, our payload size as class, extended rcode / version 0 / no
+        // flags as TTL.
+        out.extend_from_slice(&[0, 0, 41]);
+        out.extend_from_slice(&MAX_UDP_PAYLOAD.to_be_bytes());
+        out.extend_from_slice(&[self.rcode_high, 0, 0, 0]);
+        let rdlen = self.len() - 11;
+        out.extend_from_slice(&(rdlen as u16).to_be_bytes());
+        if let Some(n) = self.nsid {
+            out.extend_from_slice(&3u16.to_be_bytes());
+            out.extend_from_slice(&(n.len() as u16).to_be_bytes());
+            out.extend_from_slice(n);
+        }
+        if let Some((cs, scope)) = self.ecs {
+            // FAMILY, SOURCE PREFIX-LENGTH and ADDRESS as the query sent them (RFC 7871 §7.2.1).
+            let octets = usize::from(cs.source_prefix()).div_ceil(8);
+            out.extend_from_slice(&8u16.to_be_bytes());
+            out.extend_from_slice(&((4 + octets) as u16).to_be_bytes());
+            let (family, addr): (u16, [u8; 16]) = match cs.addr() {
+                IpAddr::V4(a) => {
+                    let mut b = [0u8; 16];
+                    b[..4].copy_from_slice(&a.octets());
+                    (1, b)
+                }
+                IpAddr::V6(a) => (2, a.octets()),
+            };
+            out.extend_from_slice(&family.to_be_bytes());
+            out.extend_from_slice(&[cs.source_prefix(), scope]);
+            out.extend_from_slice(&addr[..octets]);
+        }
+    }
 }
 
-/// Emits whole RRsets until one does not fit; that one is rolled back entirely, so a section
-/// never holds part of an RRset (a resolver would cache it as if complete; NSD does the same).
-/// Returns (records written, all written).
-fn emit_section(enc: &mut BinEncoder<'_>, section: &[RrRef<'_>]) -> (u16, bool) {
-    let mut count = 0;
+/// Header flags: QR, the query's ID, opcode and RD; AA and TC as given; RA never; CD copied
+/// (RFC 6895 §2).
+fn header(out: &mut [u8], q: &QueryHeader, aa: bool, tc: bool, rcode: ResponseCode) {
+    out[0..2].copy_from_slice(&q.id.to_be_bytes());
+    out[2] = 0x80 | (q.opcode & 0x0f) << 3 | u8::from(aa) << 2 | u8::from(tc) << 1 | u8::from(q.rd);
+    out[3] = u8::from(q.cd) << 4 | rcode.low();
+}
+
+/// Writes whole RRsets until one does not fit in `limit`; that one is taken back entirely, so
+/// a section never holds part of an RRset (a resolver would cache it as if complete; NSD does
+/// the same). Returns (records written, all written).
+fn write_section(
+    out: &mut Vec<u8>,
+    names: &NameWriter<'_>,
+    section: &[RrRef<'_>],
+    limit: usize,
+) -> (u16, bool) {
+    let mut count = 0u16;
     for rrset in section {
-        let mark = enc.offset();
-        for rec in rrset.records.iter() {
-            if emit_rr(enc, rrset.owner, rec).is_err() {
-                enc.set_offset(mark);
-                enc.trim();
-                return (count, false);
+        let mark = out.len();
+        let given: Vec<u8>;
+        let owner: Option<&[u8]> = match rrset.owner {
+            Owner::Qname => Some(&[]),
+            Owner::Record => None,
+            Owner::Name(n) => {
+                given = name_wire(n);
+                Some(&given)
             }
+        };
+        for rec in rrset.records.wire() {
+            names.record(out, rec, owner);
+            count = count.saturating_add(1);
         }
-        count += rrset.records.len() as u16;
+        if out.len() > limit {
+            out.truncate(mark);
+            count -= rrset.records.len() as u16;
+            return (count, false);
+        }
     }
     (count, true)
 }
 
-fn opt_len(edns: &Edns) -> u16 {
-    // root name (1) + type, class, ttl, rdlength (10), then each option's code and length (4).
-    11 + edns
-        .options()
-        .as_ref()
-        .iter()
-        .map(|(_, o)| 4 + o.len())
-        .sum::<u16>()
-}
-
 fn encode(
     out: &mut Vec<u8>,
-    mut metadata: Metadata,
-    question: &[u8],
+    q: &Query<'_>,
     ans: &Answer<'_>,
-    edns: Option<&mut Edns>,
-    limit: u16,
+    opt: Option<&OptOut<'_>>,
+    limit: usize,
 ) {
     out.clear();
-    let mut enc = BinEncoder::new(out);
-    let reserve = edns.as_deref().map_or(0, opt_len);
-    enc.set_max_size(limit.saturating_sub(reserve));
-    let mut counts = HeaderCounts {
-        queries: u16::from(!question.is_empty()),
-        ..HeaderCounts::default()
-    };
-    // The header is written last, once counts and flags are known.
-    let written = enc
-        .emit_vec(&[0u8; 12])
-        .and_then(|_| enc.emit_vec(question));
-    if written.is_err() {
-        metadata.response_code = ResponseCode::ServFail;
-        drop(enc);
-        encode_header_only(out, metadata);
-        return;
-    }
-    let after_question = enc.offset();
-    let (answers, all_answers) = emit_section(&mut enc, &ans.answer);
+    out.resize(12, 0);
+    out.extend_from_slice(q.question);
+    let qdcount = u16::from(!q.question.is_empty());
+    let empty = WireName::from_wire(&[0]).expect("root");
+    let names = NameWriter::new(q.qname.as_ref().unwrap_or(&empty).as_bytes());
+    // Room is kept for the OPT record, which goes last.
+    let room = limit.saturating_sub(opt.map_or(0, OptOut::len));
+    let after_question = out.len();
+    let (answers, all_answers) = write_section(out, &names, &ans.answer, room);
     let (authorities, all_authorities) = if all_answers {
-        emit_section(&mut enc, &ans.authority)
+        write_section(out, &names, &ans.authority, room)
     } else {
         (0, false)
     };
-    if all_answers && all_authorities {
-        counts.answers = answers;
-        counts.authorities = authorities;
+    let (counts, tc) = if all_answers && all_authorities {
         // Additional data is optional: what does not fit is dropped without TC (RFC 2181 §9).
-        counts.additionals = emit_section(&mut enc, &ans.additional).0;
+        let (additionals, _) = write_section(out, &names, &ans.additional, room);
+        ((answers, authorities, additionals), false)
     } else {
         // RFC 2181 §9: the client must retry over TCP. Partial RRsets would be cached as if
         // complete, so send none, as NSD does.
-        enc.set_offset(after_question);
-        enc.trim();
-        metadata.truncation = true;
+        out.truncate(after_question);
+        ((0, 0, 0), true)
+    };
+    let mut arcount = counts.2;
+    if let Some(o) = opt {
+        o.write(out);
+        arcount += 1;
     }
-    enc.set_max_size(limit);
-    if let Some(e) = edns {
-        e.set_rcode_high(metadata.response_code.high());
-        if e.emit(&mut enc).is_ok() {
-            counts.additionals += 1;
-        }
-    }
-    let end = enc.offset();
-    enc.set_offset(0);
-    let _ = Header { metadata, counts }.emit(&mut enc);
-    enc.set_offset(end);
+    header(out, &q.header, ans.authoritative, tc, ans.rcode);
+    out[4..6].copy_from_slice(&qdcount.to_be_bytes());
+    out[6..8].copy_from_slice(&counts.0.to_be_bytes());
+    out[8..10].copy_from_slice(&counts.1.to_be_bytes());
+    out[10..12].copy_from_slice(&arcount.to_be_bytes());
 }

@@ -14,6 +14,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tracing::warn;
 
 use crate::error::ConfigError;
+use crate::wire::RecordSet;
 use master::SourcedRecord;
 
 /// Longest wire-format name (RFC 1035 §3.1).
@@ -112,7 +113,7 @@ impl WireName {
 #[derive(Debug)]
 pub struct RRset {
     pub rtype: RecordType,
-    pub records: Box<[Record]>,
+    pub records: RecordSet,
 }
 
 /// A name in the zone: the RRsets it owns. An empty non-terminal has none.
@@ -148,10 +149,8 @@ pub enum Found<'a> {
 pub struct Zone {
     pub origin: Name,
     origin_key: Box<[u8]>,
-    /// The SOA as stored, for SOA queries.
-    pub soa: Box<[Record]>,
     /// The SOA for negative answers, its TTL lowered to the SOA MINIMUM (RFC 2308 §3).
-    pub negative_soa: Box<[Record]>,
+    pub negative_soa: RecordSet,
     nodes: HashMap<Box<[u8]>, Node>,
     has_cuts: bool,
     pub record_count: usize,
@@ -277,7 +276,7 @@ impl Zone {
                 }
                 node.rrsets.push(RRset {
                     rtype,
-                    records: rs.into_boxed_slice(),
+                    records: RecordSet::new(rs),
                 });
             }
             nodes.insert(key, node);
@@ -308,8 +307,7 @@ impl Zone {
         if errors.len() > errors_before {
             return None;
         }
-        let soa: Box<[Record]> = soa?.records.clone();
-        let mut negative = soa[0].clone();
+        let mut negative = soa?.records[0].clone();
         if let RData::SOA(s) = &negative.data {
             negative.ttl = negative.ttl.min(s.minimum);
         }
@@ -317,8 +315,7 @@ impl Zone {
         Some(Zone {
             origin: origin.clone(),
             origin_key,
-            soa,
-            negative_soa: Box::new([negative]),
+            negative_soa: RecordSet::new(vec![negative]),
             nodes,
             has_cuts,
             record_count,

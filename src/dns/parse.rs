@@ -1,0 +1,395 @@
+//! Reading a query: a direct parse for the queries servers actually get (one question, at
+//! most an OPT record), hickory's full decoder for everything else.
+//!
+//! Both produce the same [`Query`], so the rest of the query path does not know which ran.
+//! The direct parse accepts only what it checks completely; anything unusual — other
+//! opcodes or record counts, compression in the question, malformed or duplicate options,
+//! EDNS versions above 0, trailing bytes — goes to hickory, whose errors become FORMERR as
+//! before.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use hickory_proto::op::{Header, MessageType};
+use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
+use hickory_proto::rr::{DNSClass, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+use hickory_server::net::xfer::Protocol;
+use hickory_server::server::Request;
+
+use crate::zone::WireName;
+
+/// EDNS as the query path needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct EdnsIn {
+    pub payload: u16,
+    pub version: u8,
+    /// The ECS option: `Err` when present but malformed (RFC 7871 §7.1.1: FORMERR).
+    pub ecs: Result<Option<ClientSubnet>, ()>,
+    pub nsid: bool,
+}
+
+/// What a response copies from the query's header.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryHeader {
+    pub id: u16,
+    pub opcode: u8,
+    pub rd: bool,
+    pub cd: bool,
+}
+
+impl QueryHeader {
+    fn of(p: &[u8]) -> Self {
+        Self {
+            id: u16::from_be_bytes([p[0], p[1]]),
+            opcode: (p[2] >> 3) & 0x0f,
+            rd: p[2] & 1 != 0,
+            cd: p[3] & 0x10 != 0,
+        }
+    }
+}
+
+/// A query, however it was read.
+pub struct Query<'a> {
+    pub header: QueryHeader,
+    pub qdcount: u16,
+    /// The question as sent (name, type, class), when there is exactly one; else empty.
+    pub question: &'a [u8],
+    /// The question's name, lower-cased.
+    pub qname: Option<WireName>,
+    pub qtype: RecordType,
+    pub qclass: DNSClass,
+    pub edns: Option<EdnsIn>,
+}
+
+/// What reading a packet gave.
+// Boxing the query would allocate per query, which the query path avoids; the size is a
+// stack copy.
+#[allow(clippy::large_enum_variant)]
+pub enum Parsed<'a> {
+    Query(Query<'a>),
+    /// A packet with a header but nothing that can be read after it: FORMERR.
+    Malformed(QueryHeader),
+    /// Not to be answered: too short for a header, or a response.
+    Ignore,
+}
+
+/// Reads `packet`. `holder` keeps hickory's decoded request alive when the direct parse
+/// declines, so that the returned query can borrow from it.
+pub fn parse<'a>(
+    packet: &'a [u8],
+    holder: &'a mut Option<Request>,
+    src: std::net::SocketAddr,
+) -> Parsed<'a> {
+    if packet.len() < 12 {
+        return Parsed::Ignore;
+    }
+    if packet[2] & 0x80 != 0 {
+        return Parsed::Ignore;
+    }
+    if let Some(q) = direct(packet) {
+        return Parsed::Query(q);
+    }
+    let header = QueryHeader::of(packet);
+    let mut d = BinDecoder::new(packet);
+    match Header::read(&mut d) {
+        Ok(h) if h.metadata.message_type == MessageType::Response => return Parsed::Ignore,
+        Ok(_) => {}
+        Err(_) => return Parsed::Ignore,
+    }
+    match Request::from_bytes(packet.to_vec(), src, Protocol::Udp) {
+        Ok(r) => *holder = Some(r),
+        Err(_) => return Parsed::Malformed(header),
+    }
+    let request = holder.as_ref().expect("just stored");
+    let one = request.queries.len() == 1;
+    let question: &[u8] = if one { request.queries.as_bytes() } else { &[] };
+    let q = request.queries.queries().first();
+    let edns = request.edns.as_ref().map(|e| EdnsIn {
+        payload: e.max_payload(),
+        version: e.version(),
+        ecs: match e.option(EdnsCode::Subnet) {
+            Some(EdnsOption::Subnet(cs)) => checked_ecs(packet, cs),
+            _ => Ok(None),
+        },
+        nsid: e.option(EdnsCode::NSID).is_some(),
+    });
+    Parsed::Query(Query {
+        header,
+        qdcount: request.queries.len() as u16,
+        question,
+        qname: if one {
+            WireName::from_wire(question)
+        } else {
+            None
+        },
+        qtype: q.map_or(RecordType::Unknown(0), |q| q.query_type()),
+        qclass: q.map_or(DNSClass::IN, |q| q.query_class()),
+        edns,
+    })
+}
+
+/// hickory's parsed ECS option, with what it does not check: the scope (must be 0), address
+/// octets beyond ceil(SOURCE/8) (the option's length, read from the packet), and address bits
+/// beyond SOURCE.
+fn checked_ecs(packet: &[u8], cs: &ClientSubnet) -> Result<Option<ClientSubnet>, ()> {
+    let raw = find_ecs(packet).ok_or(())?;
+    let parsed = ecs(raw).ok_or(())?;
+    if parsed.addr() != cs.addr() || parsed.source_prefix() != cs.source_prefix() {
+        return Err(());
+    }
+    Ok(Some(parsed))
+}
+
+/// The ECS option's data in the packet's OPT record.
+fn find_ecs(packet: &[u8]) -> Option<&[u8]> {
+    let mut d = BinDecoder::new(packet);
+    let counts = Header::read(&mut d).ok()?.counts;
+    let mut i = d.index();
+    for _ in 0..counts.queries {
+        i = skip_name(packet, i)? + 4;
+    }
+    let records =
+        u32::from(counts.answers) + u32::from(counts.authorities) + u32::from(counts.additionals);
+    for _ in 0..records {
+        i = skip_name(packet, i)?;
+        let rtype = be16(packet, i)?;
+        let rdlen = be16(packet, i + 8)? as usize;
+        let rdata = packet.get(i + 10..i + 10 + rdlen)?;
+        i += 10 + rdlen;
+        if rtype == u16::from(RecordType::OPT) {
+            return options(rdata)
+                .find(|(code, _)| *code == 8)
+                .map(|(_, data)| data);
+        }
+    }
+    None
+}
+
+fn be16(b: &[u8], i: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([*b.get(i)?, *b.get(i + 1)?]))
+}
+
+/// Skips a possibly compressed name starting at `i`.
+fn skip_name(b: &[u8], mut i: usize) -> Option<usize> {
+    loop {
+        let l = *b.get(i)?;
+        if l & 0xC0 == 0xC0 {
+            return Some(i + 2);
+        }
+        if l == 0 {
+            return Some(i + 1);
+        }
+        i += 1 + l as usize;
+    }
+}
+
+/// (code, data) of each option in OPT RDATA; stops at the first that overruns.
+fn options(mut rdata: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+    std::iter::from_fn(move || {
+        let code = be16(rdata, 0)?;
+        let len = be16(rdata, 2)? as usize;
+        let data = rdata.get(4..4 + len)?;
+        rdata = &rdata[4 + len..];
+        Some((code, data))
+    })
+}
+
+/// An ECS option's data, checked completely (RFC 7871 §6, §7.1.1): known family, prefix
+/// within it, exactly ceil(SOURCE/8) address octets, scope 0, no bits set beyond SOURCE.
+fn ecs(data: &[u8]) -> Option<ClientSubnet> {
+    let family = be16(data, 0)?;
+    let source = *data.get(2)?;
+    let scope = *data.get(3)?;
+    let addr = &data[4..];
+    let octets = usize::from(source).div_ceil(8);
+    if scope != 0 || addr.len() != octets {
+        return None;
+    }
+    let ip = match family {
+        1 if source <= 32 => {
+            let mut a = [0u8; 4];
+            a[..octets].copy_from_slice(addr);
+            let v = u32::from_be_bytes(a);
+            if source < 32 && v & (u32::MAX >> source) != 0 {
+                return None;
+            }
+            IpAddr::V4(Ipv4Addr::from(v))
+        }
+        2 if source <= 128 => {
+            let mut a = [0u8; 16];
+            a[..octets].copy_from_slice(addr);
+            let v = u128::from_be_bytes(a);
+            if source < 128 && v & (u128::MAX >> source) != 0 {
+                return None;
+            }
+            IpAddr::V6(Ipv6Addr::from(v))
+        }
+        _ => return None,
+    };
+    Some(ClientSubnet::new(ip, source, 0))
+}
+
+/// The direct parse: a standard query with one question and at most one OPT record, all of
+/// it well formed; `None` for anything else.
+fn direct(p: &[u8]) -> Option<Query<'_>> {
+    let flags = p[2];
+    let opcode = (flags >> 3) & 0x0f;
+    let (qd, an, ns, ar) = (be16(p, 4)?, be16(p, 6)?, be16(p, 8)?, be16(p, 10)?);
+    if opcode != 0 || qd != 1 || an != 0 || ns != 0 || ar > 1 {
+        return None;
+    }
+    let qname = WireName::from_wire(&p[12..])?;
+    let qend = 12 + qname.as_bytes().len();
+    let qtype = RecordType::from(be16(p, qend)?);
+    let qclass = DNSClass::from(be16(p, qend + 2)?);
+    let question = &p[12..qend + 4];
+    let mut edns = None;
+    let mut i = qend + 4;
+    if ar == 1 {
+        // OPT: root owner, type 41.
+        if *p.get(i)? != 0 || be16(p, i + 1)? != 41 {
+            return None;
+        }
+        let payload = be16(p, i + 3)?;
+        let version = *p.get(i + 6)?;
+        let rdlen = be16(p, i + 9)? as usize;
+        let rdata = p.get(i + 11..i + 11 + rdlen)?;
+        i += 11 + rdlen;
+        if version != 0 {
+            return None;
+        }
+        let mut ecs_opt = None;
+        let mut nsid = false;
+        let mut seen = 0usize;
+        for (code, data) in options(rdata) {
+            seen += 4 + data.len();
+            match code {
+                8 if ecs_opt.is_none() => ecs_opt = Some(ecs(data)?),
+                8 => return None,
+                3 => nsid = true,
+                _ => {}
+            }
+        }
+        if seen != rdata.len() {
+            return None;
+        }
+        edns = Some(EdnsIn {
+            payload,
+            version,
+            ecs: Ok(ecs_opt),
+            nsid,
+        });
+    }
+    if i != p.len() {
+        return None;
+    }
+    Some(Query {
+        header: QueryHeader::of(p),
+        qdcount: 1,
+        question,
+        qname: Some(qname),
+        qtype,
+        qclass,
+        edns,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::op::{Edns, Message, OpCode};
+    use hickory_proto::rr::Name;
+    use std::str::FromStr;
+
+    fn packet(ecs: Option<&str>, nsid: bool) -> Vec<u8> {
+        let mut m = Message::new(7, MessageType::Query, OpCode::Query);
+        m.add_query(hickory_proto::op::Query::query(
+            Name::from_str("WwW.Example.com.").unwrap(),
+            RecordType::AAAA,
+        ));
+        let mut e = Edns::new();
+        e.set_max_payload(1400);
+        if let Some(s) = ecs {
+            e.options_mut()
+                .insert(EdnsOption::Subnet(s.parse().unwrap()));
+        }
+        if nsid {
+            e.options_mut().insert(EdnsOption::Unknown(3, vec![]));
+        }
+        m.set_edns(e);
+        m.to_vec().unwrap()
+    }
+
+    #[test]
+    fn direct_parse_reads_question_and_options() {
+        let p = packet(Some("198.51.100.0/24"), true);
+        let q = direct(&p).expect("a plain query is read directly");
+        assert_eq!(q.header.id, 7);
+        assert_eq!(q.qtype, RecordType::AAAA);
+        assert_eq!(q.qclass, DNSClass::IN);
+        assert_eq!(
+            q.qname.unwrap().as_bytes(),
+            b"\x03www\x07example\x03com\x00"
+        );
+        assert_eq!(q.question.len(), 17 + 4);
+        let e = q.edns.unwrap();
+        assert_eq!((e.payload, e.version, e.nsid), (1400, 0, true));
+        let cs = e.ecs.unwrap().unwrap();
+        assert_eq!(
+            (cs.addr().to_string().as_str(), cs.source_prefix()),
+            ("198.51.100.0", 24)
+        );
+    }
+
+    #[test]
+    fn direct_parse_declines_what_it_does_not_check() {
+        let good = packet(Some("198.51.100.0/24"), false);
+        // Trailing byte.
+        let mut p = good.clone();
+        p.push(0);
+        assert!(direct(&p).is_none());
+        // Scope set in the ECS option (last option byte before address: offset len-4).
+        let mut p = good.clone();
+        let n = p.len();
+        p[n - 4] = 24;
+        assert!(direct(&p).is_none());
+        assert!(
+            ecs(&[0, 1, 24, 0, 198, 51, 100, 1]).is_none(),
+            "octet beyond the prefix"
+        );
+        assert!(ecs(&[0, 1, 24, 0, 198, 51, 101]).is_some());
+        assert!(
+            ecs(&[0, 1, 23, 0, 198, 51, 101]).is_none(),
+            "bit beyond the prefix"
+        );
+        assert!(ecs(&[0, 3, 0, 0]).is_none(), "family");
+        assert!(ecs(&[0, 1, 33, 0, 1, 2, 3, 4, 5]).is_none(), "prefix");
+        // Two questions.
+        let mut p = good.clone();
+        p[5] = 2;
+        assert!(direct(&p).is_none());
+    }
+
+    #[test]
+    fn both_parses_agree() {
+        for (ecs, nsid) in [
+            (None, false),
+            (Some("2001:db8::/56"), true),
+            (Some("0.0.0.0/0"), false),
+        ] {
+            let p = packet(ecs, nsid);
+            let direct = direct(&p).unwrap();
+            // Force hickory's path by appending nothing but asking it directly.
+            let mut holder = None;
+            let src = "127.0.0.1:5353".parse().unwrap();
+            let r = Request::from_bytes(p.clone(), src, Protocol::Udp).unwrap();
+            holder.get_or_insert(r);
+            let e = holder.as_ref().unwrap().edns.as_ref().unwrap();
+            let via_hickory = match e.option(EdnsCode::Subnet) {
+                Some(EdnsOption::Subnet(cs)) => checked_ecs(&p, cs),
+                _ => Ok(None),
+            };
+            assert_eq!(direct.edns.unwrap().ecs, via_hickory);
+        }
+    }
+}
