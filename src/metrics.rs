@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
+use rustc_hash::FxHashMap;
 
 use crate::dns::Transport;
 
@@ -93,9 +94,9 @@ pub const NO_ZONE: u32 = u32::MAX;
 #[derive(Default)]
 struct ShardData {
     /// (zone, type, rcode, transport) → queries.
-    queries: HashMap<(u32, u8, u8, u8), u64>,
+    queries: FxHashMap<(u32, u8, u8, u8), u64>,
     /// (load balancer, pool or NO_ZONE for none) → steered answers.
-    answers: HashMap<(u32, u32), u64>,
+    answers: FxHashMap<(u32, u32), u64>,
     ecs: [u64; 2],
 }
 

@@ -428,6 +428,10 @@ fn pick_origins<R: Rng + ?Sized>(
     client: Client,
     rng: &mut R,
 ) -> (SmallVec<[OriginId; 8]>, u8) {
+    if let [only] = origins {
+        // One usable origin: no order to choose, and nothing depends on the client.
+        return (SmallVec::from_slice(&[*only]), 0);
+    }
     let weight = |o: OriginId| cfg.origins[o as usize].weight;
     let all_zero = origins.iter().all(|&o| weight(o) <= 0.0);
     // Zero-weight origins are answered only when no other is usable.

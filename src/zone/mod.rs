@@ -8,6 +8,8 @@
 pub mod master;
 
 use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
 use std::path::Path;
 
 use hickory_proto::rr::{Name, RData, Record, RecordType};
@@ -151,7 +153,7 @@ pub struct Zone {
     origin_key: Box<[u8]>,
     /// The SOA for negative answers, its TTL lowered to the SOA MINIMUM (RFC 2308 §3).
     pub negative_soa: RecordSet,
-    nodes: HashMap<Box<[u8]>, Node>,
+    nodes: FxHashMap<Box<[u8]>, Node>,
     has_cuts: bool,
     pub record_count: usize,
     /// The zone's name as a metrics label id.
@@ -215,7 +217,8 @@ impl Zone {
             ));
         }
 
-        let mut nodes: HashMap<Box<[u8]>, Node> = HashMap::with_capacity(by_name.len() * 2);
+        let mut nodes: FxHashMap<Box<[u8]>, Node> =
+            FxHashMap::with_capacity_and_hasher(by_name.len() * 2, Default::default());
         let mut record_count = 0;
         for (key, mut recs) in by_name {
             // Stable by type, keeping file order inside each RRset.
@@ -422,7 +425,7 @@ impl Zone {
 /// Every zone served, by apex.
 #[derive(Debug, Default)]
 pub struct Zones {
-    by_origin: HashMap<Box<[u8]>, Zone>,
+    by_origin: FxHashMap<Box<[u8]>, Zone>,
 }
 
 impl Zones {
