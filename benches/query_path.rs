@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use geosteer::dns::{Responder, Transport};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 const LARGE_RECORDS: usize = 50_000;
 /// Distinct query packets per case, cycled through.
@@ -36,18 +38,6 @@ fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// A deterministic generator: runs are comparable.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }
 
 const HEAD: &str = "$ORIGIN bench.example.\n$TTL 300\n\
@@ -105,14 +95,14 @@ fn packet(qname: &str, id: u16) -> Vec<u8> {
 }
 
 /// Names that exist (with an A record) in the zone, picked at random.
-fn positive_names(hosts: Option<u64>, rng: &mut XorShift) -> Vec<String> {
+fn positive_names(hosts: Option<u64>, rng: &mut StdRng) -> Vec<String> {
     (0..DISTINCT)
         .map(|_| {
             let Some(hosts) = hosts else {
-                return ["www", "mail", "ns1", "ns2"][(rng.next() % 4) as usize].to_string()
+                return ["www", "mail", "ns1", "ns2"][(rng.next_u64() % 4) as usize].to_string()
                     + ".bench.example.";
             };
-            let i = rng.next() % hosts;
+            let i = rng.next_u64() % hosts;
             if i % 10 == 0 {
                 format!("h{i}.g{}.bench.example.", i % 97)
             } else {
@@ -124,10 +114,10 @@ fn positive_names(hosts: Option<u64>, rng: &mut XorShift) -> Vec<String> {
 
 /// Random names that do not exist: random labels, near misses of real names, and names below
 /// real names (which walk up to their closest encloser).
-fn nxdomain_names(rng: &mut XorShift) -> Vec<String> {
+fn nxdomain_names(rng: &mut StdRng) -> Vec<String> {
     (0..DISTINCT)
         .map(|k| {
-            let r = rng.next();
+            let r = rng.next_u64();
             match k % 3 {
                 0 => format!("nx{r:016x}.bench.example."),
                 1 => format!("host{}x{}.bench.example.", r % 50_000, r >> 48),
@@ -144,7 +134,7 @@ struct Case {
     want_rcode: u8,
 }
 
-fn cases(hosts: u64, rng: &mut XorShift) -> Vec<Case> {
+fn cases(hosts: u64, rng: &mut StdRng) -> Vec<Case> {
     let mut out = Vec::new();
     for (zone, hosts) in [("50k records", Some(hosts)), ("tiny", None)] {
         let pos = positive_names(hosts, rng);
@@ -383,7 +373,7 @@ fn main() {
     println!("large zone: {}", loaded.summary());
     drop(loaded);
 
-    let mut rng = XorShift(0x2545_F491_4F6C_DD1D);
+    let mut rng = StdRng::seed_from_u64(0x2545_F491_4F6C_DD1D);
     let cases = cases(hosts, &mut rng);
     let dir_of = |c: &Case| {
         if c.zone == "tiny" {

@@ -31,24 +31,9 @@ use geosteer::geo::countries;
 use geosteer::geo::{GeoDb, GeoMap, Location};
 use mmdb_writer::ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use mmdb_writer::{IpVersion, Writer};
+use rand::rngs::StdRng;
+use rand::{Rng, RngExt, SeedableRng};
 use serde::Serialize;
-
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 #[derive(Serialize, Clone)]
 struct Names {
@@ -112,7 +97,7 @@ const BIG: &[(&str, u64)] = &[
     ("PL", 8),
 ];
 
-fn make_records(rng: &mut XorShift, cities: usize) -> (Vec<Record>, Vec<(usize, usize)>) {
+fn make_records(rng: &mut StdRng, cities: usize) -> (Vec<Record>, Vec<(usize, usize)>) {
     // Every known country gets some cities; the big ones most of them.
     let mut weights: Vec<(&str, u64)> = countries::all().map(|c| (c, 1)).collect();
     for (c, w) in BIG {
@@ -129,7 +114,7 @@ fn make_records(rng: &mut XorShift, cities: usize) -> (Vec<Record>, Vec<(usize, 
         let first = records.len();
         let continent = countries::continent_of(country).unwrap();
         for i in 0..n {
-            let sub = format!("{}", 1 + rng.below(40));
+            let sub = format!("{}", 1 + rng.random_range(0..40));
             records.push(Record {
                 city: CityName {
                     geoname_id: records.len() as u32 + 1,
@@ -147,9 +132,9 @@ fn make_records(rng: &mut XorShift, cities: usize) -> (Vec<Record>, Vec<(usize, 
                     iso_code: (*country).into(),
                 },
                 location: Loc {
-                    accuracy_radius: 5 + rng.below(500) as u16,
-                    latitude: (rng.unit() * 140.0 - 60.0).clamp(-90.0, 90.0),
-                    longitude: rng.unit() * 360.0 - 180.0,
+                    accuracy_radius: 5 + rng.random_range(0..500) as u16,
+                    latitude: (rng.random::<f64>() * 140.0 - 60.0).clamp(-90.0, 90.0),
+                    longitude: rng.random::<f64>() * 360.0 - 180.0,
                     time_zone: "Etc/UTC".into(),
                 },
                 subdivisions: vec![Sub {
@@ -173,12 +158,12 @@ fn idx(code: &str) -> usize {
 
 /// Blocks are mostly /20–/24, some wider, a few narrower, as in GeoLite2; `shift` makes
 /// them all narrower so that more networks fit in the IPv4 space.
-fn block_len_v4(rng: &mut XorShift, shift: u8) -> u8 {
-    let len = match rng.below(100) {
-        0..=2 => 14 + rng.below(3) as u8,
-        3..=14 => 17 + rng.below(3) as u8,
-        15..=84 => 20 + rng.below(5) as u8,
-        _ => 25 + rng.below(4) as u8,
+fn block_len_v4(rng: &mut StdRng, shift: u8) -> u8 {
+    let len = match rng.random_range(0..100) {
+        0..=2 => 14 + rng.random_range(0..3) as u8,
+        3..=14 => 17 + rng.random_range(0..3) as u8,
+        15..=84 => 20 + rng.random_range(0..5) as u8,
+        _ => 25 + rng.random_range(0..4) as u8,
     };
     (len + shift).min(32)
 }
@@ -203,7 +188,7 @@ fn reserved_v4(a: u32) -> Option<u32> {
 
 fn build_db(path: &PathBuf, v4: usize, v6: usize, cities: usize) -> Duration {
     let started = Instant::now();
-    let mut rng = XorShift(0x5eed_0f9e_0123_4567);
+    let mut rng = StdRng::seed_from_u64(0x5eed_0f9e_0123_4567);
     let (records, spans) = make_records(&mut rng, cities);
     let mut w = Writer::builder("GeoLite2-City")
         .ip_version(IpVersion::V6)
@@ -211,9 +196,9 @@ fn build_db(path: &PathBuf, v4: usize, v6: usize, cities: usize) -> Duration {
         .build_epoch(UNIX_EPOCH + Duration::from_secs(1_700_000_000))
         .build();
     // Countries come in runs of neighbouring blocks, cities vary within a run.
-    let pick_country = |rng: &mut XorShift| {
+    let pick_country = |rng: &mut StdRng| {
         // Weighted by the number of cities, i.e. by country size.
-        let r = rng.below(records.len() as u64) as usize;
+        let r = rng.random_range(0..records.len() as u64) as usize;
         spans
             .iter()
             .position(|(f, n)| r >= *f && r < f + n)
@@ -236,15 +221,15 @@ fn build_db(path: &PathBuf, v4: usize, v6: usize, cities: usize) -> Duration {
         while addr & ((1u64 << (32 - len)) - 1) != 0 {
             len += 1;
         }
-        if rng.below(10) == 0 {
+        if rng.random_range(0..10) == 0 {
             addr += 1 << (32 - len); // a gap
             continue;
         }
-        if rng.below(20) == 0 {
+        if rng.random_range(0..20) == 0 {
             country = pick_country(&mut rng);
         }
         let (first, n) = spans[country];
-        let record = &records[first + rng.below(n as u64) as usize];
+        let record = &records[first + rng.random_range(0..n as u64) as usize];
         let net = Ipv4Net::new(Ipv4Addr::from(addr as u32), len).unwrap();
         w.insert(IpNet::V4(net), record).unwrap();
         inserted += 1;
@@ -253,18 +238,18 @@ fn build_db(path: &PathBuf, v4: usize, v6: usize, cities: usize) -> Duration {
     // IPv6 from 2400::, in /29–/48 blocks.
     let mut addr6: u128 = 0x2400u128 << 112;
     for _ in 0..v6 {
-        let mut len = 29 + rng.below(20) as u8;
+        let mut len = 29 + rng.random_range(0..20) as u8;
         while addr6 & ((1u128 << (128 - len)) - 1) != 0 {
             len += 1;
         }
-        if rng.below(8) == 0 {
+        if rng.random_range(0..8) == 0 {
             addr6 += 1 << (128 - len);
         }
-        if rng.below(20) == 0 {
+        if rng.random_range(0..20) == 0 {
             country = pick_country(&mut rng);
         }
         let (first, n) = spans[country];
-        let record = &records[first + rng.below(n as u64) as usize];
+        let record = &records[first + rng.random_range(0..n as u64) as usize];
         let net = Ipv6Net::new(Ipv6Addr::from(addr6), len).unwrap();
         w.insert(IpNet::V6(net), record).unwrap();
         addr6 += 1 << (128 - len);
@@ -372,15 +357,15 @@ fn main() {
 }
 
 fn time_lookups(map: &GeoMap) {
-    let mut rng = XorShift(99);
+    let mut rng = StdRng::seed_from_u64(99);
     let ips: Vec<std::net::IpAddr> = (0..1_000_000)
         .map(|i| {
             if i % 4 == 0 {
                 std::net::IpAddr::V6(Ipv6Addr::from(
-                    (0x2400u128 << 112) | (u128::from(rng.next()) << 40),
+                    (0x2400u128 << 112) | (u128::from(rng.next_u64()) << 40),
                 ))
             } else {
-                std::net::IpAddr::V4(Ipv4Addr::from(rng.next() as u32))
+                std::net::IpAddr::V4(Ipv4Addr::from(rng.next_u64() as u32))
             }
         })
         .collect();

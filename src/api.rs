@@ -153,12 +153,21 @@ async fn reload(State(cx): State<Arc<Cx>>, headers: HeaderMap) -> Result<Respons
     })
 }
 
-fn drained_flag(action: &str) -> Option<bool> {
-    match action {
-        "disable" => Some(true),
-        "enable" => Some(false),
-        _ => None,
-    }
+/// What both drain calls check first: the token, the action (disable: drained), the zone.
+fn drain_request(
+    cx: &Cx,
+    headers: &HeaderMap,
+    pool: &str,
+    action: &str,
+    params: &HashMap<String, String>,
+) -> Result<(Name, bool), ApiError> {
+    authorize(cx, headers)?;
+    let drained = match action {
+        "disable" => true,
+        "enable" => false,
+        _ => return Err(error(StatusCode::NOT_FOUND, "use /disable or /enable")),
+    };
+    Ok((pool_zone(cx, pool, params)?, drained))
 }
 
 /// The zone a pool request means: `?zone=` when given, else the only zone with that pool.
@@ -191,10 +200,7 @@ async fn pool_action(
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    authorize(&cx, &headers)?;
-    let drained = drained_flag(&action)
-        .ok_or_else(|| error(StatusCode::NOT_FOUND, "use /disable or /enable"))?;
-    let zone = pool_zone(&cx, &pool, &params)?;
+    let (zone, drained) = drain_request(&cx, &headers, &pool, &action, &params)?;
     // Monitoring logs the drain itself.
     cx.ops
         .monitoring
@@ -209,10 +215,7 @@ async fn origin_action(
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    authorize(&cx, &headers)?;
-    let drained = drained_flag(&action)
-        .ok_or_else(|| error(StatusCode::NOT_FOUND, "use /disable or /enable"))?;
-    let zone = pool_zone(&cx, &pool, &params)?;
+    let (zone, drained) = drain_request(&cx, &headers, &pool, &action, &params)?;
     cx.ops
         .monitoring
         .set_origin_drain(&zone, &pool, &origin, drained)

@@ -11,6 +11,8 @@ use std::path::PathBuf;
 
 use geosteer::geo::{GeoDb, GeoMap, Location, Schema};
 use mmdb::{City, Flat, city, temp_path, write_city_db, write_db, write_flat_db};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 fn ip(s: &str) -> IpAddr {
@@ -438,18 +440,6 @@ fn geo_map_of_an_ipv4_only_flat_database() {
     assert_eq!(map.lookup(ip("2001:db8::1")), (0, 3));
 }
 
-/// A small deterministic generator for the random fixture.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 #[test]
 fn geo_map_agrees_with_the_database_everywhere_it_is_asked() {
     const COUNTRIES: [(&str, &str); 6] = [
@@ -460,19 +450,19 @@ fn geo_map_agrees_with_the_database_everywhere_it_is_asked() {
         ("BR", "SA"),
         ("AU", "OC"),
     ];
-    let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
+    let mut rng = StdRng::seed_from_u64(0x2545_f491_4f6c_dd1d);
     let mut nets = Vec::new();
     for i in 0..400 {
-        let (cc, cont) = COUNTRIES[(rng.next() % 6) as usize];
-        let city = ["A", "B", "C"][(rng.next() % 3) as usize];
+        let (cc, cont) = COUNTRIES[(rng.next_u64() % 6) as usize];
+        let city = ["A", "B", "C"][(rng.next_u64() % 3) as usize];
         let net = if i % 4 == 0 {
-            let len = 16 + rng.next() % 49;
-            let addr = (0x2000u128 << 112) | (u128::from(rng.next()) << 64);
+            let len = 16 + rng.next_u64() % 49;
+            let addr = (0x2000u128 << 112) | (u128::from(rng.next_u64()) << 64);
             let addr = addr & !(u128::MAX >> len);
             format!("{}/{len}", std::net::Ipv6Addr::from(addr))
         } else {
-            let len = 8 + rng.next() % 21;
-            let addr = (rng.next() as u32) & !(u32::MAX >> len);
+            let len = 8 + rng.next_u64() % 21;
+            let addr = (rng.next_u64() as u32) & !(u32::MAX >> len);
             format!("{}/{len}", std::net::Ipv4Addr::from(addr))
         };
         let record = City {
@@ -498,10 +488,10 @@ fn geo_map_agrees_with_the_database_everywhere_it_is_asked() {
     let class = |a: IpAddr| by_country(db.lookup(a).map(|x| x.0).as_ref());
     let mut checked = 0;
     for _ in 0..3000 {
-        let a = if rng.next() % 4 == 0 {
-            IpAddr::from(((0x2000u128 << 112) | u128::from(rng.next()) << 64).to_be_bytes())
+        let a = if rng.next_u64() % 4 == 0 {
+            IpAddr::from(((0x2000u128 << 112) | u128::from(rng.next_u64()) << 64).to_be_bytes())
         } else {
-            IpAddr::from((rng.next() as u32).to_be_bytes())
+            IpAddr::from((rng.next_u64() as u32).to_be_bytes())
         };
         let (value, scope) = map.lookup(a);
         assert_eq!(value, class(a), "{a}");

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use hickory_proto::op::{MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::RecordType;
+use rand::rngs::StdRng;
+use rand::{Rng, RngExt, SeedableRng};
 
 /// A header: ID, flags, QDCOUNT, ANCOUNT, NSCOUNT, ARCOUNT.
 fn header(id: u16, flags: u16, counts: [u16; 4]) -> Vec<u8> {
@@ -243,21 +245,6 @@ fn unusual_but_valid_names_are_answered() {
     assert_eq!(rcode(&r), ResponseCode::NXDomain, "{long}");
 }
 
-/// A small deterministic generator, so that a failure can be replayed.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn byte(&mut self) -> u8 {
-        self.next() as u8
-    }
-}
-
 /// Random headers with 12 random bytes after them, random garbage, and random mutations of a
 /// valid EDNS/ECS query: every reply is a well-formed response to its packet, and the server
 /// answers a normal query afterwards. Bounded: 1,500 packets, replies collected until a final
@@ -265,7 +252,7 @@ impl XorShift {
 #[test]
 fn random_packets_get_well_formed_replies_or_none() {
     let s = Server::example();
-    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    let mut rng = StdRng::seed_from_u64(0x9E37_79B9_7F4A_7C15);
     let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     sock.set_read_timeout(Some(WAIT)).unwrap();
 
@@ -306,22 +293,22 @@ fn random_packets_get_well_formed_replies_or_none() {
             // A query header (QR=0, QDCOUNT=1) and 12 random bytes.
             0 => {
                 let mut p = header(id, 0, [1, 0, 0, 0]);
-                p.extend((0..12).map(|_| rng.byte()));
+                p.extend((0..12).map(|_| rng.random::<u8>()));
                 p
             }
             // Random bytes, 12 to 80 of them, with QR clear.
             1 => {
-                let len = 12 + (rng.next() % 69) as usize;
-                let mut p: Vec<u8> = (0..len).map(|_| rng.byte()).collect();
+                let len = 12 + (rng.next_u64() % 69) as usize;
+                let mut p: Vec<u8> = (0..len).map(|_| rng.random::<u8>()).collect();
                 p[2] &= 0x7f;
                 p
             }
             // A valid query with one to four bytes changed (header ID and QR kept).
             _ => {
                 let mut p = base.clone();
-                for _ in 0..1 + rng.next() % 4 {
-                    let at = 3 + (rng.next() as usize) % (p.len() - 3);
-                    p[at] = rng.byte();
+                for _ in 0..1 + rng.next_u64() % 4 {
+                    let at = 3 + (rng.next_u64() as usize) % (p.len() - 3);
+                    p[at] = rng.random::<u8>();
                 }
                 p
             }

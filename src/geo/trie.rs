@@ -370,32 +370,14 @@ fn show(start: u128, len: u8, width: u8) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A small deterministic generator: the tests need randomness, not a dependency.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
+    use rand::rngs::StdRng;
+    use rand::{Rng, RngExt, SeedableRng};
 
     /// A random cover of a `width`-bit space: split each block with probability `split`, down
     /// to `max_len`, with values from `0..values`. Few values make merges likely.
-    fn random_cover(
-        rng: &mut XorShift,
-        width: u8,
-        max_len: u8,
-        values: u64,
-    ) -> Vec<(u128, u8, u32)> {
+    fn random_cover(rng: &mut StdRng, width: u8, max_len: u8, values: u64) -> Vec<(u128, u8, u32)> {
         fn go(
-            rng: &mut XorShift,
+            rng: &mut StdRng,
             start: u128,
             len: u8,
             width: u8,
@@ -405,13 +387,13 @@ mod tests {
         ) {
             // Always split the top levels, then just under half the time: a subcritical
             // branching process, so covers stay small but mix wide and narrow networks.
-            let split = len < max_len && (len < 3 || rng.below(100) < 48);
+            let split = len < max_len && (len < 3 || rng.random_range(0..100) < 48);
             if split {
                 let half = 1u128 << (width - len - 1);
                 go(rng, start, len + 1, width, max_len, values, out);
                 go(rng, start + half, len + 1, width, max_len, values, out);
             } else {
-                out.push((start, len, rng.below(values) as u32));
+                out.push((start, len, rng.random_range(0..values) as u32));
             }
         }
         let mut out = Vec::new();
@@ -479,7 +461,7 @@ mod tests {
         // A 12-bit space is small enough to check every address. It is built as the top 12
         // bits of IPv4: no network is longer than /12, so the 2^20 addresses of each /12
         // share value and depth, and its first and last address stand for all of them.
-        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+        let mut rng = StdRng::seed_from_u64(0x9e37_79b9_7f4a_7c15);
         for round in 0..60 {
             let values = 1 + round % 4;
             let small = random_cover(&mut rng, 12, 12, values);
@@ -498,14 +480,14 @@ mod tests {
 
     #[test]
     fn merge_matches_brute_force_on_deep_covers() {
-        let mut rng = XorShift(42);
+        let mut rng = StdRng::seed_from_u64(42);
         for _ in 0..40 {
             let cover = random_cover(&mut rng, 32, 32, 3);
             let trie = build_v4(&cover);
             for &(s, l, _) in &cover {
                 // The first and last address of each network, and one inside.
                 let size = 1u128 << (32 - l);
-                for addr in [s, s + size - 1, s + rng.next() as u128 % size] {
+                for addr in [s, s + size - 1, s + rng.next_u64() as u128 % size] {
                     let got = trie.lookup_v4(Ipv4Addr::from(addr as u32));
                     assert_eq!(got, brute_force(&cover, addr, 32), "{addr:#x}");
                 }
@@ -515,7 +497,7 @@ mod tests {
 
     #[test]
     fn v6_covers_and_depth() {
-        let mut rng = XorShift(7);
+        let mut rng = StdRng::seed_from_u64(7);
         for _ in 0..20 {
             let cover = random_cover(&mut rng, 128, 64, 3);
             let mut b = TrieBuilder::new();
