@@ -237,6 +237,8 @@ async fn tcp_conn(
     let _ = stream.set_nodelay(true);
     let mut buf = Vec::with_capacity(512);
     let mut out = Vec::with_capacity(512);
+    // Length prefix and message go out in one write (one segment with nodelay).
+    let mut framed = Vec::with_capacity(514);
     loop {
         // Between queries: stop on shutdown or when idle too long.
         let len = tokio::select! {
@@ -256,7 +258,7 @@ async fn tcp_conn(
         if !responder.respond_counted(&buf, src, Transport::Tcp, &mut out, Some(shard)) {
             continue;
         }
-        let mut framed = Vec::with_capacity(out.len() + 2);
+        framed.clear();
         framed.extend_from_slice(&(out.len() as u16).to_be_bytes());
         framed.extend_from_slice(&out);
         // A client that stops reading must not hold the connection (and shutdown) forever.
