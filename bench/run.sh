@@ -153,11 +153,17 @@ fi
 # ------------------------------------------------------------------ cleanup
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/geosteer-bench.XXXXXX")
 PIDS=()
+STEP_PID=""
 POLICY_RC_CREATED=0
 # shellcheck disable=SC2317  # reached through the trap
 cleanup() {
   local rc=$?
   set +e
+  # A load step still running (interrupted): bench.py stops its dnsperf on TERM.
+  if [ -n "$STEP_PID" ]; then
+    kill -TERM "$STEP_PID" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$STEP_PID" 2>/dev/null || break; sleep 0.1; done
+  fi
   for pid in "${PIDS[@]}"; do
     kill -TERM -- "-$pid" 2>/dev/null
   done
@@ -446,11 +452,19 @@ dnsperf_step() { # name workload round
     udp-nxdomain) args=(-d "$Q/nxdomain.txt") ;;
     tcp-static) args=(-m tcp -d "${STATICQ_OF[$name]}") ;;
   esac
+  # In the background and waited for, so that an INT or TERM runs the cleanup at once
+  # (bash defers traps while a foreground command runs); bench.py kills dnsperf after
+  # --timeout whatever happens.
   $PY step --server "$name" --workload "$w" --round "$round" --pgid "${PID_OF[$name]}" \
-    --out "$RESULTS" --log "$WORK/dnsperf.log" -- \
-    timeout $(( DURATION + 30 )) taskset -c "$CLIENT_CPU" \
+    --out "$RESULTS" --log "$WORK/dnsperf.log" --timeout $(( DURATION + 30 )) -- \
+    taskset -c "$CLIENT_CPU" \
     dnsperf -s 127.0.0.1 -p "$port" "${args[@]}" -l "$DURATION" -c 4 -q 100 -T 1 -t 2 \
-    -O suppress=timeouts,congestion,sendfailed,sockready,unexpected >&2 || return 1
+    -O suppress=timeouts,congestion,sendfailed,sockready,unexpected >&2 &
+  STEP_PID=$!
+  local rc=0
+  wait "$STEP_PID" || rc=$?
+  STEP_PID=""
+  return "$rc"
 }
 
 # The load, round-robin: for each round, for each step, each server in turn (the order

@@ -26,6 +26,7 @@ import os
 import random
 import re
 import resource
+import signal
 import socket
 import struct
 import subprocess
@@ -428,8 +429,23 @@ def step(args) -> int:
     machine0 = machine_task_ticks()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
-    p = subprocess.run(args.dnsperf, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    out = p.stdout
+    p = subprocess.Popen(args.dnsperf, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    # Stopped (run.sh's cleanup sends TERM, a terminal's Ctrl-C sends INT): dnsperf goes too.
+    def stop(signum, _frame):
+        p.kill()
+        p.wait()
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, stop)
+    try:
+        out, _ = p.communicate(timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, _ = p.communicate()
+        out += f"\n(bench.py: killed after {args.timeout} s)\n".encode()
     wall = time.monotonic() - t0
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     after = group_cpu_ticks(args.pgid)
@@ -767,6 +783,7 @@ def main() -> int:
     st.add_argument("--out", required=True)
     st.add_argument("--log", required=True)
     st.add_argument("--round", type=int, default=1)
+    st.add_argument("--timeout", type=float, default=60.0, help="kill dnsperf after this")
     st.add_argument("dnsperf", nargs=argparse.REMAINDER)
     pc = sub.add_parser("pcap-ecs")
     pc.add_argument("pcap")
