@@ -846,6 +846,14 @@ memory_section() {
   echo
   echo "⚠: disturbed, other CPU ≥ 10 % of one core in at least one round."
   echo
+  if want geosteer && [ ${#ACTIVE[@]} -gt 1 ]; then
+    echo "### geosteer ÷ each peer, round by round: median (min–max)"
+    echo
+    $PY ratios --order "$SERVERS" "$RESULTS"
+    echo
+    echo "Each ratio is geosteer's QPS per server core over the peer's in the same round (both runs fall within the same $(( ${#ACTIVE[@]} * DURATION )) s or so: one step of one round), so drift between rounds cancels out; 1.00 is level, above 1 geosteer answers more per core."
+    echo
+  fi
   echo "### All columns (median of the rounds)"
   echo
   $PY table --order "$SERVERS" "$RESULTS"

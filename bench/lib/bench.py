@@ -11,6 +11,7 @@ from PyPI.
   bench.py step ... -- DNSPERF ARGS                 one measured dnsperf run -> JSON line
   bench.py table RESULTS.jsonl                      the Markdown table (median of the rounds)
   bench.py pivot RESULTS.jsonl                      QPS per server core, workload x server
+  bench.py ratios RESULTS.jsonl [--base geosteer]   base ÷ each peer, round by round
   bench.py rss --phase P --out F NAME=PGID...       VmRSS of each server's process group
   bench.py rss-table RSS.jsonl                      the memory table
   bench.py idle-cpu [--seconds S] NAME=PGID...      CPU of idle servers (JSON)
@@ -633,6 +634,36 @@ def pivot(path: str, disturbed_pct: float, order=()) -> None:
         )
 
 
+def ratios(path: str, base: str, order=()) -> None:
+    """`base` (geosteer) against each other server, round by round: QPS per core of base ÷
+    that of the peer in the same round (the two ran within the same half minute), then the
+    median and range of those ratios. Drift between rounds cancels out of each ratio."""
+    rows = [json.loads(line) for line in open(path) if line.strip()]
+    per = {}
+    for r in rows:
+        if r.get("qps_per_core"):
+            per[(r["server"], r["workload"], r.get("round", 1))] = r["qps_per_core"]
+    servers = [s for s in dict.fromkeys(k[0] for k, _ in _groups(rows, order)) if s != base]
+    workloads = [w for w in WORKLOAD_ORDER if w != "all"]
+    cells, any_cell = {}, False
+    for w in workloads:
+        for peer in servers:
+            q = [
+                per[(base, w, rnd)] / per[(peer, w, rnd)]
+                for (srv, ww, rnd) in per
+                if srv == base and ww == w and (peer, w, rnd) in per
+            ]
+            if q:
+                any_cell = True
+                cells[(w, peer)] = f"{_median(q):.2f} ({min(q):.2f}–{max(q):.2f})"
+    if not any_cell:
+        return
+    print("| workload | " + " | ".join(f"{base} ÷ {p}" for p in servers) + " |")
+    print("|---|" + "---:|" * len(servers))
+    for w in workloads:
+        print(f"| {w} | " + " | ".join(cells.get((w, p), "–") for p in servers) + " |")
+
+
 # --------------------------------------------------------------------------- memory
 
 
@@ -799,7 +830,10 @@ def main() -> int:
     pv = sub.add_parser("pivot")
     pv.add_argument("path")
     pv.add_argument("--disturbed", type=float, default=10.0)
-    for x in (tb, pv):
+    ra = sub.add_parser("ratios")
+    ra.add_argument("path")
+    ra.add_argument("--base", default="geosteer")
+    for x in (tb, pv, ra):
         x.add_argument("--order", default="", help="comma-separated server order")
     rs = sub.add_parser("rss")
     rs.add_argument("--phase", required=True)
@@ -836,6 +870,8 @@ def main() -> int:
         table(a.path, a.disturbed, [x for x in a.order.split(",") if x])
     elif a.cmd == "pivot":
         pivot(a.path, a.disturbed, [x for x in a.order.split(",") if x])
+    elif a.cmd == "ratios":
+        ratios(a.path, a.base, [x for x in a.order.split(",") if x])
     elif a.cmd == "rss":
         with open(a.out, "a") as f:
             for g in a.groups:
