@@ -780,7 +780,7 @@ IDLE_JSON=""
 LOAD_SECONDS=0
 if [ ${#ACTIVE[@]} -gt 0 ]; then
   # shellcheck disable=SC2046  # NAME=PGID words
-  $PY rss --phase "after checks" --out "$RSS" $(groups_of_active)
+  $PY rss --mapped "$GEOIP" --phase "after checks" --out "$RSS" $(groups_of_active)
   load1() { cut -d' ' -f1 /proc/loadavg; }
   if [ "$WAIT_IDLE" -gt 0 ]; then
     waited=0
@@ -800,7 +800,7 @@ if [ ${#ACTIVE[@]} -gt 0 ]; then
   run_rounds
   LOAD_SECONDS=$(( $(date +%s) - T1 ))
   # shellcheck disable=SC2046
-  $PY rss --phase "after load" --out "$RSS" $(groups_of_active)
+  $PY rss --mapped "$GEOIP" --phase "after load" --out "$RSS" $(groups_of_active)
 fi
 
 # ------------------------------------------------------------------ report
@@ -814,7 +814,7 @@ memory_section() {
   echo
   $PY rss-table "$RSS"
   echo
-  echo "\"after checks\": every server started, answer checks done, before any load; \"after load\": after the last round. RssFile counts the pages of mapped files that were read (the binary, its libraries, a memory-mapped GeoIP database); RssAnon is the process's own heap and stacks; RssShmem is shared memory. For a server of several processes (NSD) the VmRSS sum counts shared pages once per process; PSS (the sum of Pss from /proc/PID/smaps_rollup) shares them out and is the fairer total there; it also divides the pages a process shares with any other one (libc, and the GeoIP file mapped by the other servers running at the same time), so for a single process VmRSS is the number to compare."
+  echo "\"after checks\": every server started, answer checks done, before any load; \"after load\": after the last round. RssFile counts the pages of mapped files that were read (the binary, its libraries, a memory-mapped GeoIP database); RssAnon is the process's own heap and stacks; RssShmem is shared memory; \"GeoIP file resident\" is the part of RssFile that is pages of the GeoIP database (from /proc/PID/smaps; 0 for a server that does not keep it mapped: gdnsd compiles it into its own tree, NSD has none). For a server of several processes (NSD) the VmRSS sum counts shared pages once per process; PSS (the sum of Pss from /proc/PID/smaps_rollup) shares them out and is the fairer total there; it also divides the pages a process shares with any other one (libc, and the GeoIP file mapped by the other servers running at the same time), so for a single process VmRSS is the number to compare."
   if want geosteer || want geosteer-example; then
     echo
     echo "geosteer loaded \`$GEOIP\` ($GEOIP_NOTE; $(awk -v b="$GEOIP_SIZE" 'BEGIN{if (b >= 1048576) printf "%.1f MiB", b/1048576; else printf "%.1f KiB", b/1024}'); $GEOIP_DESC), memory-mapped. At load it walks every network of the database once for each load balancer that steers by location and compiles a merged prefix map (heap, in RssAnon), so the whole file has been read and counts in RssFile until the kernel needs the pages back."

@@ -704,7 +704,23 @@ def _pss_kb(pid: str):
     return None
 
 
-def rss(pgid: int) -> dict:
+def _mapped_rss_kb(pid: str, path: str) -> int:
+    """Resident kB of the mappings of `path` in /proc/PID/smaps."""
+    total, inside = 0, False
+    try:
+        with open(f"/proc/{pid}/smaps") as f:
+            for line in f:
+                first = line.split(None, 1)[0]
+                if "-" in first and not first.endswith(":"):  # a mapping's header line
+                    inside = line.rstrip("\n").endswith(" " + path)
+                elif inside and first == "Rss:":
+                    total += int(line.split()[1])
+    except OSError:
+        return 0
+    return total
+
+
+def rss(pgid: int, mapped: str = "") -> dict:
     """VmRSS (and its RssAnon/RssFile/RssShmem parts) from /proc/PID/status, summed over the
     processes of the group that have memory (the setsid/taskset wrappers exec into the
     server, so a group is the server and any children it forks, as NSD does). A sum of
@@ -723,6 +739,8 @@ def rss(pgid: int) -> dict:
         procs.append(comm)
         for k in total:
             total[k] += (_pss_kb(pid) if k == "Pss" else _status_kb(pid, k)) or 0
+        if mapped:
+            total["MappedFile"] = total.get("MappedFile", 0) + _mapped_rss_kb(pid, mapped)
     return {"processes": procs, **total}
 
 
@@ -739,9 +757,10 @@ def rss_table(path: str) -> None:
     print(
         "| server | processes | "
         + " | ".join(f"VmRSS {p}" for p in phases)
-        + f" | of which anon / file / shmem ({last}) | PSS ({last}) |"
+        + f" | of which anon / file / shmem ({last}) | GeoIP file resident ({last}) "
+        f"| PSS ({last}) |"
     )
-    print("|---|---|" + "---:|" * len(phases) + "---:|---:|")
+    print("|---|---|" + "---:|" * len(phases) + "---:|---:|---:|")
     for s in servers:
         cells = []
         for p in phases:
@@ -754,7 +773,9 @@ def rss_table(path: str) -> None:
         print(
             f"| {s} | {procs} | " + " | ".join(cells)
             + f" | {r['RssAnon'] / 1024:.1f} / {r['RssFile'] / 1024:.1f} / "
-            f"{r['RssShmem'] / 1024:.1f} MiB | {r.get('Pss', 0) / 1024:.1f} MiB |"
+            f"{r['RssShmem'] / 1024:.1f} MiB "
+            f"| {'–' if 'MappedFile' not in r else format(r['MappedFile'] / 1024, '.1f') + ' MiB'} "
+            f"| {r.get('Pss', 0) / 1024:.1f} MiB |"
         )
 
 
@@ -838,6 +859,7 @@ def main() -> int:
     rs = sub.add_parser("rss")
     rs.add_argument("--phase", required=True)
     rs.add_argument("--out", required=True)
+    rs.add_argument("--mapped", default="", help="also the resident part of this mapped file")
     rs.add_argument("groups", nargs="+", help="NAME=PGID")
     rt = sub.add_parser("rss-table")
     rt.add_argument("path")
@@ -876,7 +898,8 @@ def main() -> int:
         with open(a.out, "a") as f:
             for g in a.groups:
                 name, pgid = g.split("=")
-                f.write(json.dumps({"server": name, "phase": a.phase, **rss(int(pgid))}) + "\n")
+                rec = {"server": name, "phase": a.phase, **rss(int(pgid), a.mapped)}
+                f.write(json.dumps(rec) + "\n")
     elif a.cmd == "rss-table":
         rss_table(a.path)
     elif a.cmd == "idle-cpu":
