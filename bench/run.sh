@@ -12,7 +12,8 @@
 #   bench/run.sh --quick         geosteer alone, 1 round of 2 s steps, no peer installs (for CI)
 #   bench/run.sh --memory        geosteer with the bench config and with the repository's
 #                                example config (zones/, monitors removed): RSS after the
-#                                checks and after a round of load (~1 minute)
+#                                checks and after a round of load (~1 minute, plus up to
+#                                60 s waiting for a quiet machine)
 #
 # Options:
 #   --quick                 geosteer only, short steps, nothing installed but dnsperf
