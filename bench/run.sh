@@ -2,13 +2,27 @@
 # bench/run.sh: comparative load benchmark of geosteer against gdnsd, Knot DNS (mod-geoip),
 # NSD and PowerDNS (LUA records; GeoIP backend), all from Debian's packages, on loopback.
 #
-#   bench/run.sh                 full run: installs the peers, ~10 s per step (< 10 minutes)
-#   bench/run.sh --quick         geosteer alone, 2 s per step, no peer installs (for CI)
+# Every server is started at once (each on its own loopback port, all pinned to CPU 0) and
+# checked; then the load runs round-robin: for each round, for each step, each server in
+# turn gets one dnsperf run (server order rotated every round). So the servers are compared
+# within the same minutes, and the report gives the median of the rounds and their spread.
+#
+#   bench/run.sh                 full run: installs the peers, 3 rounds x 5 steps x 6 servers
+#                                x 5 s (about 7 minutes of load, ~9 minutes in all)
+#   bench/run.sh --quick         geosteer alone, 1 round of 2 s steps, no peer installs (for CI)
+#   bench/run.sh --memory        geosteer with the bench config and with the repository's
+#                                example config (zones/, monitors removed): RSS after the
+#                                checks and after a round of load (~1 minute, plus up to
+#                                60 s waiting for a quiet machine)
 #
 # Options:
 #   --quick                 geosteer only, short steps, nothing installed but dnsperf
-#   --servers LIST          comma-separated subset of: geosteer,gdnsd,knot,nsd,pdns-lua,pdns-geoip
-#   --duration SECONDS      length of each dnsperf step (default 10; 2 with --quick)
+#   --memory                servers geosteer,geosteer-example, 1 round; the report leads
+#                           with RSS (combine with --synthetic-geoip or --geoip)
+#   --servers LIST          comma-separated subset of: geosteer,gdnsd,knot,nsd,pdns-lua,
+#                           pdns-geoip,geosteer-example
+#   --rounds N              rounds of the round-robin (default 3; 1 with --quick, --memory)
+#   --duration SECONDS      length of each dnsperf run (default 5; 2 with --quick)
 #   --geoip FILE            a GeoIP2/GeoLite2-City or DB-IP City .mmdb to use
 #                           (same as GEOSTEER_BENCH_GEOIP=FILE)
 #   --synthetic-geoip[=N]   generate a synthetic City database of about N IPv4 networks
@@ -16,12 +30,16 @@
 #   --no-install            never run apt-get; servers that are missing are skipped
 #   --wait-idle SECONDS     wait up to this long for the load average to drop below 0.5
 #                           before measuring (default 60; 0 with --quick)
+#   --idle-seconds SECONDS  how long the started servers' idle CPU is measured (default 5;
+#                           1 with --quick)
 #   --report FILE           also write the Markdown report to FILE
 #   --keep                  keep the work directory (configs, logs, dnsperf output)
 #
 # Environment: GEOSTEER_BENCH_GEOIP (a .mmdb), GEOSTEER_BIN (a prebuilt geosteer; otherwise
 # `cargo build --release` in this repository), CARGO_TARGET_DIR (honoured),
-# GEOSTEER_BENCH_PORT (first of six loopback ports, default 15301).
+# GEOSTEER_BENCH_PORT (first of seven loopback ports, default 15301).
+#
+# The load is bounded: rounds x steps x servers x duration may not exceed 3600 s.
 #
 # Fairness, in short (bench/README.md has the reasons):
 #   * every server serves the same zone (static.example.com A, SOA/NS, NXDOMAIN for anything
@@ -30,7 +48,9 @@
 #     checks anywhere (the addresses are record data, never contacted);
 #   * one UDP thread/socket each: geosteer --udp-sockets 1, gdnsd udp_threads 1,
 #     Knot udp-workers 1, NSD server-count 1, PowerDNS receiver-threads 1 and
-#     distributor-threads 1; the server is pinned to CPU 0 and dnsperf to CPU 1;
+#     distributor-threads 1; every server is pinned to CPU 0 and dnsperf to CPU 1; the
+#     servers not being measured are idle (their CPU is measured before the load, and any
+#     CPU they take during a run shows in that run's "other CPU %");
 #   * ECS on everywhere (gdnsd default, Knot edns-client-subnet: on, PowerDNS
 #     edns-subnet-processing=yes); NSD's response rate limiting off (rrl-ratelimit: 0,
 #     rrl-whitelist-ratelimit: 0: Debian's default of 200 qps would cap the run);
@@ -47,8 +67,11 @@ REPO=$(cd "$HERE/.." && pwd)
 PY="python3 $HERE/lib/bench.py"
 
 QUICK=0
+MEMORY=0
 SERVERS=""
 DURATION=""
+ROUNDS=""
+IDLE_SECONDS=""
 GEOIP="${GEOSTEER_BENCH_GEOIP:-}"
 SYNTHETIC=""
 INSTALL=1
@@ -58,6 +81,11 @@ KEEP=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
+    --memory) MEMORY=1 ;;
+    --rounds) ROUNDS=$2; shift ;;
+    --rounds=*) ROUNDS=${1#*=} ;;
+    --idle-seconds) IDLE_SECONDS=$2; shift ;;
+    --idle-seconds=*) IDLE_SECONDS=${1#*=} ;;
     --servers) SERVERS=$2; shift ;;
     --servers=*) SERVERS=${1#*=} ;;
     --duration) DURATION=$2; shift ;;
@@ -80,17 +108,39 @@ done
 if [ "$QUICK" = 1 ]; then
   SERVERS=${SERVERS:-geosteer}
   DURATION=${DURATION:-2}
+  ROUNDS=${ROUNDS:-1}
   WAIT_IDLE=${WAIT_IDLE:-0}
+  IDLE_SECONDS=${IDLE_SECONDS:-1}
+elif [ "$MEMORY" = 1 ]; then
+  SERVERS=${SERVERS:-geosteer,geosteer-example}
+  ROUNDS=${ROUNDS:-1}
 else
   SERVERS=${SERVERS:-geosteer,gdnsd,knot,nsd,pdns-lua,pdns-geoip}
-  DURATION=${DURATION:-10}
-  WAIT_IDLE=${WAIT_IDLE:-60}
 fi
+DURATION=${DURATION:-5}
+ROUNDS=${ROUNDS:-3}
+WAIT_IDLE=${WAIT_IDLE:-60}
+IDLE_SECONDS=${IDLE_SECONDS:-5}
 PORT0=${GEOSTEER_BENCH_PORT:-15301}
+for v in DURATION ROUNDS WAIT_IDLE IDLE_SECONDS; do
+  case ${!v} in ''|*[!0-9]*) echo "run.sh: ${v,,} must be a whole number, not '${!v}'" >&2; exit 2 ;; esac
+done
+if [ "$ROUNDS" -lt 1 ] || [ "$DURATION" -lt 1 ]; then
+  echo "run.sh: --rounds and --duration must be at least 1" >&2; exit 2
+fi
 
 log() { printf '%s\n' "$*" >&2; }
 die() { log "run.sh: $*"; exit 1; }
 want() { case ",$SERVERS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+for s in ${SERVERS//,/ }; do
+  case $s in geosteer|gdnsd|knot|nsd|pdns-lua|pdns-geoip|geosteer-example) ;;
+    *) die "unknown server '$s' in --servers" ;; esac
+done
+WORKLOADS="udp-static udp-geo-ecs udp-geo-noecs udp-nxdomain tcp-static"
+NSERVERS=$(echo "${SERVERS//,/ }" | wc -w)
+MAX_LOAD=$(( ROUNDS * 5 * NSERVERS * DURATION ))
+# A bound on the load loop, whatever the options: at most an hour of dnsperf in all.
+[ "$MAX_LOAD" -le 3600 ] || die "$ROUNDS rounds x 5 steps x $NSERVERS servers x $DURATION s = $MAX_LOAD s of load: more than the 3600 s allowed"
 
 # CPUs: the server on one, dnsperf on another.
 NCPU=$(nproc)
@@ -104,11 +154,17 @@ fi
 # ------------------------------------------------------------------ cleanup
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/geosteer-bench.XXXXXX")
 PIDS=()
+STEP_PID=""
 POLICY_RC_CREATED=0
 # shellcheck disable=SC2317  # reached through the trap
 cleanup() {
   local rc=$?
   set +e
+  # A load step still running (interrupted): bench.py stops its dnsperf on TERM.
+  if [ -n "$STEP_PID" ]; then
+    kill -TERM "$STEP_PID" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$STEP_PID" 2>/dev/null || break; sleep 0.1; done
+  fi
   for pid in "${PIDS[@]}"; do
     kill -TERM -- "-$pid" 2>/dev/null
   done
@@ -169,7 +225,7 @@ fi
 
 # ------------------------------------------------------------------ geosteer binary
 GEOSTEER=${GEOSTEER_BIN:-}
-if want geosteer && [ -z "$GEOSTEER" ]; then
+if { want geosteer || want geosteer-example; } && [ -z "$GEOSTEER" ]; then
   log "building geosteer (cargo build --release)"
   (cd "$REPO" && cargo build --release --quiet --bin geosteer) || die "cargo build failed"
   GEOSTEER="${CARGO_TARGET_DIR:-$REPO/target}/release/geosteer"
@@ -210,7 +266,16 @@ log "checked ECS clients: NA ${NA_NET:-none}, EU ${EU_NET:-none}, AP ${AP_NET:-n
 SCOPE_NETS="8.8.8.0/24 193.0.6.0/24 1.1.1.0/24 202.12.27.0/24"
 
 US=198.51.100.10; EU=198.51.100.20; AP=198.51.100.30; STATIC=192.0.2.10
-expected_for() { case "$1" in NA) echo $US ;; EU) echo $EU ;; AP) echo $AP ;; *) echo $US ;; esac; }
+# expected_for server region: the answer (a glob for each address) for a client there.
+expected_for() {
+  if [ "$1" = geosteer-example ]; then
+    # zones/example.com.toml: NA -> us-east 127.0.1.x, EU -> eu-central 127.0.2.x,
+    # AS/OC -> ap-southeast 127.0.3.1; no location -> default_pools, us-east first.
+    case "$2" in NA) echo '127.0.1.*' ;; EU) echo '127.0.2.*' ;; AP) echo '127.0.3.*' ;; *) echo '127.0.1.*' ;; esac
+  else
+    case "$2" in NA) echo $US ;; EU) echo $EU ;; AP) echo $AP ;; *) echo $US ;; esac
+  fi
+}
 
 # The zone every server serves, minus harperdb (each server's own geo mechanism adds it).
 write_zone() { # file [extra line]
@@ -226,15 +291,17 @@ EOF
 }
 
 # ------------------------------------------------------------------ server control
-SERVER_PID=""
+# Every server runs in its own process group (setsid), pinned to CPU 0, on its own port.
+declare -A PID_OF PORT_OF SKIP_OF STATICQ_OF READY_NAME_OF READY_ADDR_OF
+ACTIVE=()   # servers started and checked, in start order
 start_server() { # name cmd...
   local name=$1; shift
   setsid taskset -c "$SERVER_CPU" "$@" >"$WORK/$name.log" 2>&1 </dev/null &
-  SERVER_PID=$!
-  PIDS+=("$SERVER_PID")
+  PID_OF[$name]=$!
+  PIDS+=("$!")
 }
-stop_server() {
-  local pid=$SERVER_PID
+stop_server() { # name
+  local pid=${PID_OF[$1]:-}
   [ -n "$pid" ] || return 0
   kill -TERM -- "-$pid" 2>/dev/null || true
   for _ in $(seq 100); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 0.1; done
@@ -243,7 +310,7 @@ stop_server() {
   local keep=() p
   for p in "${PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
   PIDS=("${keep[@]+"${keep[@]}"}")
-  SERVER_PID=""
+  unset "PID_OF[$1]"
 }
 port_free() { ! ss -Hlnu "sport = :$1" 2>/dev/null | grep -q . && ! ss -Hlnt "sport = :$1" 2>/dev/null | grep -q .; }
 
@@ -257,10 +324,11 @@ dnsq() {
   ecs=$(printf '%s\n' "$out" | sed -n 's/.*CLIENT-SUBNET: \([^ ]*\).*/\1/p' | head -1)
   echo "${status:-NOANSWER} ${answers:--} ${ecs:--}"
 }
-wait_ready() { # port seconds
-  for _ in $(seq $(( $2 * 5 ))); do
-    kill -0 "$SERVER_PID" 2>/dev/null || return 1
-    [ "$(dnsq "$1" static.example.com | cut -d' ' -f2)" = "$STATIC" ] && return 0
+wait_ready() { # name port seconds
+  local pid=${PID_OF[$1]}
+  for _ in $(seq $(( $3 * 5 ))); do
+    kill -0 "$pid" 2>/dev/null || return 1
+    [ "$(dnsq "$2" "${READY_NAME_OF[$1]}" | cut -d' ' -f2)" = "${READY_ADDR_OF[$1]}" ] && return 0
     sleep 0.2
   done
   return 1
@@ -269,19 +337,31 @@ wait_ready() { # port seconds
 RESULTS="$WORK/results.jsonl"
 SCOPES="$WORK/scopes.md"
 CHECKS="$WORK/checks.md"
-: >"$RESULTS"; : >"$SCOPES"; : >"$CHECKS"
+RSS="$WORK/rss.jsonl"
+: >"$RESULTS"; : >"$SCOPES"; : >"$CHECKS"; : >"$RSS"
 FAILED_GEOSTEER=0
+is_geosteer() { case $1 in geosteer|geosteer-example) return 0 ;; *) return 1 ;; esac; }
+fail_if_geosteer() { if is_geosteer "$1"; then FAILED_GEOSTEER=1; fi; }
 
 skip_row() { $PY skip --server "$1" --workload "$2" --out "$RESULTS" "$3"; }
-WORKLOADS="udp-static udp-geo-ecs udp-geo-noecs udp-nxdomain tcp-static"
+
+# all_match ANSWERS GLOB: every comma-separated address matches (and there is one at least).
+all_match() {
+  local a
+  [ "$1" != "-" ] && [ -n "$1" ] || return 1
+  for a in ${1//,/ }; do
+    # shellcheck disable=SC2254  # the glob is meant
+    case $a in $2) ;; *) return 1 ;; esac
+  done
+}
 
 # verify name port geo(0|1) -> sets GEO_OK, returns 1 when the server cannot be loaded at all
 verify() {
-  local name=$1 port=$2 geo=$3 r
+  local name=$1 port=$2 geo=$3 r sname=${READY_NAME_OF[$1]} saddr=${READY_ADDR_OF[$1]}
   GEO_OK=0
-  r=$(dnsq "$port" static.example.com)
-  echo "- $name static.example.com A: $r" >>"$CHECKS"
-  [ "$(echo "$r" | cut -d' ' -f1-2)" = "NOERROR $STATIC" ] || { SKIP_REASON="static.example.com A answered '$r'"; return 1; }
+  r=$(dnsq "$port" "$sname")
+  echo "- $name $sname A: $r" >>"$CHECKS"
+  [ "$(echo "$r" | cut -d' ' -f1-2)" = "NOERROR $saddr" ] || { SKIP_REASON="$sname A answered '$r'"; return 1; }
   r=$(dnsq "$port" nxcheck-4711.example.com)
   echo "- $name nxcheck-4711.example.com A: $r" >>"$CHECKS"
   [ "$(echo "$r" | cut -d' ' -f1)" = "NXDOMAIN" ] || { SKIP_REASON="random name answered '$r', not NXDOMAIN"; return 1; }
@@ -290,15 +370,16 @@ verify() {
   for region in NA EU AP; do
     case $region in NA) net=$NA_NET ;; EU) net=$EU_NET ;; AP) net=$AP_NET ;; esac
     [ -n "$net" ] || { bad="$bad; the database has no $region client to check"; continue; }
-    want=$(expected_for "$region")
+    want=$(expected_for "$name" "$region")
     r=$(dnsq "$port" harperdb.example.com "$net")
     echo "- $name harperdb.example.com A, ECS $net ($region): $r (want $want)" >>"$CHECKS"
     got=$(echo "$r" | cut -d' ' -f2)
-    [ "$got" = "$want" ] || bad="$bad; ECS $net ($region) got '$r', want $want"
+    all_match "$got" "$want" || bad="$bad; ECS $net ($region) got '$r', want $want"
   done
+  want=$(expected_for "$name" none)
   r=$(dnsq "$port" harperdb.example.com)
-  echo "- $name harperdb.example.com A, no ECS (client 127.0.0.1, unknown location): $r (want $US)" >>"$CHECKS"
-  [ "$(echo "$r" | cut -d' ' -f2)" = "$US" ] || bad="$bad; no ECS got '$r', want $US"
+  echo "- $name harperdb.example.com A, no ECS (client 127.0.0.1, unknown location): $r (want $want)" >>"$CHECKS"
+  all_match "$(echo "$r" | cut -d' ' -f2)" "$want" || bad="$bad; no ECS got '$r', want $want"
   # The binary dnsperf input: do its queries carry ECS? (sent as dnsperf sends them)
   if r=$($PY ecs-check "$Q" "$port" 200); then
     echo "- $name geo-ecs.bin, first 200 queries sent as dnsperf sends them: $r" >>"$CHECKS"
@@ -319,76 +400,105 @@ record_scopes() { # name port
   echo "$row" >>"$SCOPES"
 }
 
-dnsperf_step() { # name port workload
-  local name=$1 port=$2 w=$3 args=()
-  case $w in
-    udp-static) args=(-d "$Q/static.txt") ;;
-    udp-geo-ecs) args=(-B -d "$Q/geo-ecs.bin") ;;
-    udp-geo-noecs) args=(-d "$Q/geo-noecs.txt") ;;
-    udp-nxdomain) args=(-d "$Q/nxdomain.txt") ;;
-    tcp-static) args=(-m tcp -d "$Q/static.txt") ;;
-  esac
-  $PY step --server "$name" --workload "$w" --pgid "$SERVER_PID" --out "$RESULTS" \
-    --log "$WORK/dnsperf.log" -- \
-    timeout $(( DURATION + 30 )) taskset -c "$CLIENT_CPU" \
-    dnsperf -s 127.0.0.1 -p "$port" "${args[@]}" -l "$DURATION" -c 4 -q 100 -T 1 -t 2 \
-    -O suppress=timeouts,congestion,sendfailed,sockready,unexpected || return 1
-}
-
-# bench_server name port geo(0|1|nogeo-reason) cmd...
-bench_server() {
+# add_server name port geo(0|1|nogeo-reason) cmd...: starts the server, waits until it
+# answers, checks its answers and records its ECS scopes. A server that passes joins ACTIVE
+# (and stays up, idle, until the end); one that fails is stopped and reported as skipped.
+add_server() {
   local name=$1 port=$2 geo=$3; shift 3
+  READY_NAME_OF[$name]=${READY_NAME_OF[$name]:-static.example.com}
+  READY_ADDR_OF[$name]=${READY_ADDR_OF[$name]:-$STATIC}
+  STATICQ_OF[$name]=${STATICQ_OF[$name]:-$Q/static.txt}
   if ! port_free "$port"; then
     log "$name: port $port is in use, skipped"
     skip_row "$name" all "port $port in use"
-    [ "$name" = geosteer ] && FAILED_GEOSTEER=1
+    fail_if_geosteer "$name"
     return 0
   fi
-  log "== $name (127.0.0.1:$port)"
+  log "== $name (127.0.0.1:$port): start and check"
   start_server "$name" "$@"
-  if ! wait_ready "$port" 60; then
-    log "$name: did not answer static.example.com within 60 s; log tail:"; tail -5 "$WORK/$name.log" >&2 || true
+  if ! wait_ready "$name" "$port" 60; then
+    log "$name: did not answer ${READY_NAME_OF[$name]} within 60 s; log tail:"; tail -5 "$WORK/$name.log" >&2 || true
     skip_row "$name" all "did not start or answer: $(tail -1 "$WORK/$name.log" 2>/dev/null | cut -c1-160)"
-    [ "$name" = geosteer ] && FAILED_GEOSTEER=1
-    stop_server; return 0
+    fail_if_geosteer "$name"
+    stop_server "$name"; return 0
   fi
   local geo_flag=1; case $geo in 0|1) geo_flag=$geo ;; *) geo_flag=0 ;; esac
   GEO_REASON=""
   if ! verify "$name" "$port" "$geo_flag"; then
     log "$name: skipped: $SKIP_REASON"
     skip_row "$name" all "$SKIP_REASON"
-    [ "$name" = geosteer ] && FAILED_GEOSTEER=1
-    stop_server; return 0
+    fail_if_geosteer "$name"
+    stop_server "$name"; return 0
   fi
   [ "$geo_flag" = 1 ] && record_scopes "$name" "$port"
   local w
-  for w in $WORKLOADS; do
-    case $w in
-      udp-geo-*)
-        if [ "$geo_flag" = 0 ]; then skip_row "$name" "$w" "$geo"; continue; fi
-        if [ "$GEO_OK" = 0 ]; then
-          skip_row "$name" "$w" "$GEO_REASON"
-          [ "$name" = geosteer ] && FAILED_GEOSTEER=1
-          continue
-        fi ;;
-    esac
-    dnsperf_step "$name" "$port" "$w" || { [ "$name" = geosteer ] && FAILED_GEOSTEER=1; }
+  for w in udp-geo-ecs udp-geo-noecs; do
+    if [ "$geo_flag" = 0 ]; then
+      skip_row "$name" "$w" "$geo"; SKIP_OF[$name:$w]=1
+    elif [ "$GEO_OK" = 0 ]; then
+      skip_row "$name" "$w" "$GEO_REASON"; SKIP_OF[$name:$w]=1
+      fail_if_geosteer "$name"
+    fi
   done
-  stop_server
+  PORT_OF[$name]=$port
+  ACTIVE+=("$name")
 }
 
-# ------------------------------------------------------------------ quiet machine
-load1() { cut -d' ' -f1 /proc/loadavg; }
-if [ "$WAIT_IDLE" -gt 0 ]; then
-  waited=0
-  while awk "BEGIN{exit !($(load1) >= 0.5)}" && [ "$waited" -lt "$WAIT_IDLE" ]; do
-    [ "$waited" = 0 ] && log "load average $(load1): waiting up to ${WAIT_IDLE}s for a quieter machine"
-    sleep 5; waited=$((waited + 5))
+dnsperf_step() { # name workload round
+  local name=$1 w=$2 round=$3 port=${PORT_OF[$1]} args=()
+  case $w in
+    udp-static) args=(-d "${STATICQ_OF[$name]}") ;;
+    udp-geo-ecs) args=(-B -d "$Q/geo-ecs.bin") ;;
+    udp-geo-noecs) args=(-d "$Q/geo-noecs.txt") ;;
+    udp-nxdomain) args=(-d "$Q/nxdomain.txt") ;;
+    tcp-static) args=(-m tcp -d "${STATICQ_OF[$name]}") ;;
+  esac
+  # In the background and waited for, so that an INT or TERM runs the cleanup at once
+  # (bash defers traps while a foreground command runs); bench.py kills dnsperf after
+  # --timeout whatever happens.
+  $PY step --server "$name" --workload "$w" --round "$round" --pgid "${PID_OF[$name]}" \
+    --out "$RESULTS" --log "$WORK/dnsperf.log" --timeout $(( DURATION + 30 )) -- \
+    taskset -c "$CLIENT_CPU" \
+    dnsperf -s 127.0.0.1 -p "$port" "${args[@]}" -l "$DURATION" -c 4 -q 100 -T 1 -t 2 \
+    -O suppress=timeouts,congestion,sendfailed,sockready,unexpected >&2 &
+  STEP_PID=$!
+  local rc=0
+  wait "$STEP_PID" || rc=$?
+  STEP_PID=""
+  return "$rc"
+}
+
+# The load, round-robin: for each round, for each step, each server in turn (the order
+# rotated by one every round, so that no server always runs first or last after a change
+# of step). A server that has exited is reported, never loaded again.
+run_rounds() {
+  local n=${#ACTIVE[@]} r w k name
+  [ "$n" -gt 0 ] || return 0
+  for r in $(seq "$ROUNDS"); do
+    log "== round $r of $ROUNDS"
+    for w in $WORKLOADS; do
+      for k in $(seq 0 $(( n - 1 ))); do
+        name=${ACTIVE[$(( (k + r - 1) % n ))]}
+        [ -z "${SKIP_OF[$name:$w]:-}" ] || continue
+        if ! kill -0 "${PID_OF[$name]}" 2>/dev/null; then
+          log "$name: exited during the load (round $r); log tail:"; tail -5 "$WORK/$name.log" >&2 || true
+          for ww in $WORKLOADS; do
+            [ -n "${SKIP_OF[$name:$ww]:-}" ] || { skip_row "$name" "$ww" "the server exited during round $r (see its log)"; SKIP_OF[$name:$ww]=1; }
+          done
+          fail_if_geosteer "$name"
+          continue
+        fi
+        dnsperf_step "$name" "$w" "$r" || fail_if_geosteer "$name"
+      done
+    done
   done
-fi
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-START_TS=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+}
+
+# NAME=PGID for every active server
+groups_of_active() { local n; for n in "${ACTIVE[@]}"; do printf '%s=%s ' "$n" "${PID_OF[$n]}"; done; }
+
 T0=$(date +%s)
+START_TS=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
 # ------------------------------------------------------------------ geosteer
 if want geosteer; then
@@ -418,7 +528,7 @@ EOF
     log "geosteer: $geo"
     rm "$zd/example.com.toml"
   fi
-  bench_server geosteer "$port" "$geo" \
+  add_server geosteer "$port" "$geo" \
     "$GEOSTEER" serve --zones "$zd" --geoip "$GEOIP" --listen "127.0.0.1:$port" --udp-sockets 1
 fi
 
@@ -458,7 +568,7 @@ plugins => {
   }
 }
 EOF
-    bench_server gdnsd "$port" 1 gdnsd -c "$d" start
+    add_server gdnsd "$port" 1 gdnsd -c "$d" start
   fi
 fi
 
@@ -511,7 +621,7 @@ zone:
     file: example.com.zone
     module: mod-geoip/bench
 EOF
-    bench_server knot "$port" 1 knotd -c "$d/knot.conf"
+    add_server knot "$port" 1 knotd -c "$d/knot.conf"
   fi
 fi
 
@@ -549,7 +659,7 @@ zone:
     name: example.com
     zonefile: example.com.zone
 EOF
-    bench_server nsd "$port" "NSD has no geo steering (static zones only)" nsd -d -c "$d/nsd.conf"
+    add_server nsd "$port" "NSD has no geo steering (static zones only)" nsd -d -c "$d/nsd.conf"
   fi
 fi
 
@@ -593,7 +703,7 @@ if want pdns-lua; then
     echo "domains: []" >"$d/geo-empty.yaml"
     pdns_conf "$d" "$port" "bind,geoip" "bind-config=$d/named.conf" \
       "geoip-zones-file=$d/geo-empty.yaml" "enable-lua-records=yes"
-    bench_server pdns-lua "$port" 1 pdns_server --config-dir="$d"
+    add_server pdns-lua "$port" 1 pdns_server --config-dir="$d"
   fi
 fi
 if want pdns-geoip; then
@@ -624,27 +734,133 @@ EOF
 EOF
     } >"$d/geo.yaml"
     pdns_conf "$d" "$port" "geoip" "geoip-zones-file=$d/geo.yaml"
-    bench_server pdns-geoip "$port" 1 pdns_server --config-dir="$d"
+    add_server pdns-geoip "$port" 1 pdns_server --config-dir="$d"
   fi
+fi
+
+# ------------------------------------------------------------------ geosteer, example config
+# The repository's own zones/ (example.com: 5 load balancers over 3 pools and 5 origins)
+# as shipped, less its health monitor: its probes would go to the loopback origins
+# 127.0.1.1-127.0.3.1 port 9925, be refused, and mark every origin down, and the answers
+# would then all come from the fallback pool. Without the monitor every origin is up and
+# the geo answers follow the client's continent, as in the README. For memory (RSS) and as a
+# fuller configuration than the bench one; its static steps ask ns1.example.com A.
+if want geosteer-example; then
+  port=$((PORT0 + 6))
+  zd="$WORK/geosteer-example-zones"; mkdir -p "$zd"
+  cp -R "$REPO/zones/." "$zd/"
+  python3 - "$zd"/*.toml <<'PYEOF'
+import re, sys
+for path in sys.argv[1:]:
+    s = open(path).read()
+    # [monitors.NAME] tables (up to the next table header) and every `monitor = ...` key.
+    s = re.sub(r"(?ms)^\[monitors\.[^\]]+\][^\n]*\n.*?(?=^\[|\Z)", "", s)
+    s = re.sub(r"(?m)^monitor\s*=.*\n", "", s)
+    open(path, "w").write(s)
+PYEOF
+  printf 'ns1.example.com A\n' >"$Q/ns1.txt"
+  READY_NAME_OF[geosteer-example]=ns1.example.com
+  READY_ADDR_OF[geosteer-example]=192.0.2.53
+  STATICQ_OF[geosteer-example]=$Q/ns1.txt
+  if ! check=$("$GEOSTEER" check --zones "$zd" --geoip "$GEOIP" 2>&1); then
+    log "geosteer-example: geosteer check rejected the example config: $check"
+    skip_row geosteer-example all "geosteer check rejected the example config: $(echo "$check" | head -1 | cut -c1-200)"
+    FAILED_GEOSTEER=1
+  else
+    EXAMPLE_CHECK=$check
+    add_server geosteer-example "$port" 1 \
+      "$GEOSTEER" serve --zones "$zd" --geoip "$GEOIP" --listen "127.0.0.1:$port" --udp-sockets 1
+  fi
+fi
+
+# ------------------------------------------------------------------ measure
+# Every server that passed its checks is up now, idle. Memory after the checks; the CPU the
+# idle servers take (it must be ~0: they share CPU 0 with the measured one); then the rounds.
+LOAD_BEFORE=""
+IDLE_JSON=""
+LOAD_SECONDS=0
+if [ ${#ACTIVE[@]} -gt 0 ]; then
+  # shellcheck disable=SC2046  # NAME=PGID words
+  $PY rss --mapped "$GEOIP" --phase "after checks" --out "$RSS" $(groups_of_active)
+  load1() { cut -d' ' -f1 /proc/loadavg; }
+  if [ "$WAIT_IDLE" -gt 0 ]; then
+    waited=0
+    while awk "BEGIN{exit !($(load1) >= 0.5)}" && [ "$waited" -lt "$WAIT_IDLE" ]; do
+      [ "$waited" = 0 ] && log "load average $(load1): waiting up to ${WAIT_IDLE}s for a quieter machine"
+      sleep 5; waited=$((waited + 5))
+    done
+  fi
+  # shellcheck disable=SC2046
+  IDLE_JSON=$($PY idle-cpu --seconds "$IDLE_SECONDS" $(groups_of_active))
+  log "idle CPU (% of one core over ${IDLE_SECONDS} s, no queries): $IDLE_JSON"
+  cells=0
+  for n in "${ACTIVE[@]}"; do for w in $WORKLOADS; do [ -n "${SKIP_OF[$n:$w]:-}" ] || cells=$((cells + 1)); done; done
+  log "load: $ROUNDS rounds x $cells (server, step) runs x ${DURATION} s = $(( ROUNDS * cells * DURATION )) s of dnsperf"
+  LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+  T1=$(date +%s)
+  run_rounds
+  LOAD_SECONDS=$(( $(date +%s) - T1 ))
+  # shellcheck disable=SC2046
+  $PY rss --mapped "$GEOIP" --phase "after load" --out "$RSS" $(groups_of_active)
 fi
 
 # ------------------------------------------------------------------ report
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 ELAPSED=$(( $(date +%s) - T0 ))
+MODE="full mode"; [ "$QUICK" = 1 ] && MODE="quick mode"; [ "$MEMORY" = 1 ] && MODE="memory mode"
+GEOIP_SIZE=$(stat -c %s "$GEOIP")
+memory_section() {
+  [ -s "$RSS" ] || return 0
+  echo "### Memory (VmRSS from /proc/PID/status, summed over each server's process group)"
+  echo
+  $PY rss-table "$RSS"
+  echo
+  echo "\"after checks\": every server started, answer checks done, before any load; \"after load\": after the last round. RssFile counts the pages of mapped files that were read (the binary, its libraries, a memory-mapped GeoIP database); RssAnon is the process's own heap and stacks; RssShmem is shared memory; \"GeoIP file resident\" is the part of RssFile that is pages of the GeoIP database (from /proc/PID/smaps; 0 for a server that does not keep it mapped: gdnsd compiles it into its own tree, NSD has none). For a server of several processes (NSD) the VmRSS sum counts shared pages once per process; PSS (the sum of Pss from /proc/PID/smaps_rollup) shares them out and is the fairer total there; it also divides the pages a process shares with any other one (libc, and the GeoIP file mapped by the other servers running at the same time), so for a single process VmRSS is the number to compare."
+  if want geosteer || want geosteer-example; then
+    echo
+    echo "geosteer loaded \`$GEOIP\` ($GEOIP_NOTE; $(awk -v b="$GEOIP_SIZE" 'BEGIN{if (b >= 1048576) printf "%.1f MiB", b/1048576; else printf "%.1f KiB", b/1024}'); $GEOIP_DESC), memory-mapped. At load it walks every network of the database once for each load balancer that steers by location and compiles a merged prefix map (heap, in RssAnon), so the whole file has been read and counts in RssFile until the kernel needs the pages back."
+    if want geosteer-example; then
+      echo
+      echo "geosteer-example is the repository's \`zones/\` with its monitor removed (no probes): \`geosteer check\` says: ${EXAMPLE_CHECK:-(not run)}."
+    fi
+  fi
+}
 {
   echo "## geosteer comparative benchmark"
   echo
-  echo "- date: $START_TS; measuring took ${ELAPSED} s; $( [ "$QUICK" = 1 ] && echo "quick mode" || echo "full mode"), ${DURATION} s per step"
-  echo "- CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1) ($NCPU CPUs); server on CPU $SERVER_CPU, dnsperf on CPU $CLIENT_CPU"
-  echo "- kernel: $(uname -r); load average before: $LOAD_BEFORE, after: $LOAD_AFTER"
-  echo "- GeoIP database: $GEOIP_NOTE; $GEOIP_DESC"
+  echo "- date: $START_TS; the run took ${ELAPSED} s, of which ${LOAD_SECONDS} s of load; $MODE"
+  echo "- method: every server started at once, each on its own 127.0.0.1 port, all pinned to CPU $SERVER_CPU; then $ROUNDS round(s), each of the five steps in turn, each server in turn (order rotated by one every round), one dnsperf run of ${DURATION} s on CPU $CLIENT_CPU each; the table gives the median of the rounds"
+  echo "- CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1) ($NCPU CPUs)"
+  echo "- kernel: $(uname -r); load average before the load: ${LOAD_BEFORE:-–}, after: $LOAD_AFTER"
+  echo "- GeoIP database: $GEOIP_NOTE; $GEOIP_DESC; $GEOIP_SIZE bytes"
   echo "- geosteer: $( [ -n "$GEOSTEER" ] && { (cd "$REPO" && git describe --always --dirty 2>/dev/null) || echo "?"; } || echo "not run")"
   echo "- packages: dnsperf $(pkg_version dnsperf), gdnsd $(pkg_version gdnsd), knot $(pkg_version knot) + knot-module-geoip $(pkg_version knot-module-geoip), nsd $(pkg_version nsd), pdns-server $(pkg_version pdns-server) (+ backend-bind $(pkg_version pdns-backend-bind), backend-geoip $(pkg_version pdns-backend-geoip))"
   echo "- dnsperf: -c 4 -q 100 -T 1 -t 2 -l $DURATION; ECS queries from $(wc -l <"$Q/ecs-subnets.txt") distinct /24s (-B binary input); NXDOMAIN over $(wc -l <"$Q/nxdomain.txt") random names"
+  if [ -n "$IDLE_JSON" ]; then
+    echo "- idle servers: $(echo "$IDLE_JSON" | python3 -c "import json,sys; d=json.load(sys.stdin); print('CPU over ' + str(d['seconds']) + ' s with no queries, in % of one core: ' + ', '.join(f'{k} {v:.1f}' for k, v in d['servers'].items()) + f'; everything else on the machine {d[\"other\"]:.1f}')")"
+  fi
   echo
-  $PY table "$RESULTS"
+  [ "$MEMORY" = 1 ] && { memory_section; echo; }
+  echo "### QPS per server core: median of the rounds (min–max)"
   echo
-  echo "QPS per server core = QPS ÷ (server CPU seconds ÷ run time): what one fully busy core would answer at this rate of work. dnsperf $(pkg_version dnsperf | cut -d- -f1) reports average/min/max latency and its standard deviation only (no percentiles)."
+  $PY pivot --order "$SERVERS" "$RESULTS"
+  echo
+  echo "⚠: disturbed, other CPU ≥ 10 % of one core in at least one round."
+  echo
+  if want geosteer && [ ${#ACTIVE[@]} -gt 1 ]; then
+    echo "### geosteer ÷ each peer, round by round: median (min–max)"
+    echo
+    $PY ratios --order "$SERVERS" "$RESULTS"
+    echo
+    echo "Each ratio is geosteer's QPS per server core over the peer's in the same round (both runs fall within the same $(( ${#ACTIVE[@]} * DURATION )) s or so: one step of one round), so drift between rounds cancels out; 1.00 is level, above 1 geosteer answers more per core."
+    echo
+  fi
+  echo "### All columns (median of the rounds)"
+  echo
+  $PY table --order "$SERVERS" "$RESULTS"
+  echo
+  echo "QPS per server core = QPS ÷ (server CPU seconds ÷ run time): what one fully busy core would answer at this rate of work. Each column is the median over the rounds on its own (latency: median of the averages, and the largest maximum); lost is the total; responses and sizes come from the round with the median QPS per core. Spread = (max − min) ÷ median of QPS per core. Other CPU: median (largest) of the rest of the machine's user+system CPU during the runs, idle peers included; a cell is marked disturbed when a round had ≥ 10 %. dnsperf $(pkg_version dnsperf | cut -d- -f1) reports average/min/max latency and its standard deviation only (no percentiles)."
+  if [ "$MEMORY" = 0 ]; then echo; memory_section; fi
   if [ -s "$SCOPES" ]; then
     echo
     echo "### ECS answers and scopes (dig +subnet, harperdb.example.com A)"
@@ -661,7 +877,7 @@ ELAPSED=$(( $(date +%s) - T0 ))
   cat "$CHECKS"
 } >"$WORK/report.md"
 cat "$WORK/report.md"
-[ -n "$REPORT" ] && cp "$WORK/report.md" "$REPORT"
+if [ -n "$REPORT" ]; then cp "$WORK/report.md" "$REPORT"; fi
 
 if [ "$FAILED_GEOSTEER" = 1 ]; then
   log "geosteer failed a check or a load step (see above)"

@@ -9,7 +9,12 @@ from PyPI.
   bench.py queries DIR [--count N] [--seed S]       dnsperf input files
   bench.py ecs-check DIR PORT [N]                   send N binary queries, check the ECS echo
   bench.py step ... -- DNSPERF ARGS                 one measured dnsperf run -> JSON line
-  bench.py table RESULTS.jsonl                      the Markdown table
+  bench.py table RESULTS.jsonl                      the Markdown table (median of the rounds)
+  bench.py pivot RESULTS.jsonl                      QPS per server core, workload x server
+  bench.py ratios RESULTS.jsonl [--base geosteer]   base ÷ each peer, round by round
+  bench.py rss --phase P --out F NAME=PGID...       VmRSS of each server's process group
+  bench.py rss-table RSS.jsonl                      the memory table
+  bench.py idle-cpu [--seconds S] NAME=PGID...      CPU of idle servers (JSON)
   bench.py pcap-ecs FILE.pcap                       DNS IDs, answers and ECS in a capture
 """
 
@@ -22,6 +27,7 @@ import os
 import random
 import re
 import resource
+import signal
 import socket
 import struct
 import subprocess
@@ -424,8 +430,23 @@ def step(args) -> int:
     machine0 = machine_task_ticks()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
-    p = subprocess.run(args.dnsperf, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    out = p.stdout
+    p = subprocess.Popen(args.dnsperf, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    # Stopped (run.sh's cleanup sends TERM, a terminal's Ctrl-C sends INT): dnsperf goes too.
+    def stop(signum, _frame):
+        p.kill()
+        p.wait()
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, stop)
+    try:
+        out, _ = p.communicate(timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, _ = p.communicate()
+        out += f"\n(bench.py: killed after {args.timeout} s)\n".encode()
     wall = time.monotonic() - t0
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     after = group_cpu_ticks(args.pgid)
@@ -434,7 +455,9 @@ def step(args) -> int:
     with open(args.log, "a") as f:
         f.write(f"### {args.server} / {args.workload}: {' '.join(args.dnsperf)}\n{text}\n")
     r = parse_dnsperf(text)
-    r.update({"server": args.server, "workload": args.workload, "wall": round(wall, 3)})
+    r.update(
+        {"server": args.server, "workload": args.workload, "round": args.round, "wall": round(wall, 3)}
+    )
     server_s = (after - before) / tck
     run_time = r["run_time"] or wall
     r["server_cpu_s"] = server_s
@@ -453,7 +476,7 @@ def step(args) -> int:
         f.write(json.dumps(r) + "\n")
     ok = r["qps"] is not None and p.returncode == 0
     print(
-        f"  {args.server:<14} {args.workload:<16} "
+        f"  round {args.round}  {args.server:<16} {args.workload:<14} "
         + (
             f"{r['qps']:>10.0f} qps  lost {r['lost']}  server CPU {r['server_cpu_pct']:.0f}%"
             f"  other CPU {r['other_cpu_pct']:.0f}%"
@@ -468,38 +491,317 @@ def _fmt(v, spec, default="–"):
     return default if v is None else format(v, spec)
 
 
-def table(path: str) -> None:
+def _median(values):
+    v = sorted(x for x in values if x is not None)
+    if not v:
+        return None
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
+WORKLOAD_ORDER = ["all", "udp-static", "udp-geo-ecs", "udp-geo-noecs", "udp-nxdomain", "tcp-static"]
+
+
+def _groups(rows, order=()):
+    """Rows grouped by (server, workload): servers in `order` (the order they were asked
+    for), then any others by first appearance; workloads in the order of the steps."""
+    servers, groups = [s for s in order if any(r["server"] == s for r in rows)], {}
+    for r in rows:
+        if r["server"] not in servers:
+            servers.append(r["server"])
+        groups.setdefault((r["server"], r["workload"]), []).append(r)
+
+    def rank(w):
+        return WORKLOAD_ORDER.index(w) if w in WORKLOAD_ORDER else len(WORKLOAD_ORDER)
+
+    keys = sorted(groups, key=lambda k: (servers.index(k[0]), rank(k[1]), k[1]))
+    return [(k, groups[k]) for k in keys]
+
+
+def summarize(runs, disturbed_pct):
+    """The median over rounds of one (server, workload) cell, its spread and its flags."""
+    ok = [r for r in runs if r.get("qps") is not None]
+    per_core = [r["qps_per_core"] for r in ok if r.get("qps_per_core")]
+    # The round whose QPS per core is the median one supplies the text fields (responses).
+    mid = None
+    if ok:
+        med = _median(per_core) if per_core else None
+        mid = min(ok, key=lambda r: abs((r.get("qps_per_core") or 0) - (med or 0)))
+    others = [r.get("other_cpu_pct") for r in ok if r.get("other_cpu_pct") is not None]
+    return {
+        "rounds": len(runs),
+        "ok": len(ok),
+        "qps": _median([r.get("qps") for r in ok]),
+        "lat_avg": _median([r.get("lat_avg") for r in ok]),
+        "lat_max": max((r["lat_max"] for r in ok if r.get("lat_max") is not None), default=None),
+        "lost": sum(r.get("lost") or 0 for r in ok),
+        "sent": sum(r.get("sent") or 0 for r in ok),
+        "rcodes": (mid or {}).get("rcodes") or "",
+        "req_bytes": (mid or {}).get("req_bytes"),
+        "resp_bytes": (mid or {}).get("resp_bytes"),
+        "server_cpu_pct": _median([r.get("server_cpu_pct") for r in ok]),
+        "client_cpu_pct": _median([r.get("client_cpu_pct") for r in ok]),
+        "other_cpu_pct": _median(others),
+        "other_cpu_max": max(others, default=None),
+        "disturbed": sum(1 for o in others if o >= disturbed_pct),
+        "qps_per_core": _median(per_core),
+        "per_core_min": min(per_core, default=None),
+        "per_core_max": max(per_core, default=None),
+    }
+
+
+def table(path: str, disturbed_pct: float, order=()) -> None:
     rows = [json.loads(line) for line in open(path) if line.strip()]
     print(
         "| server | workload | QPS | avg latency ms (max) | lost | responses | bytes q/r "
-        "| server CPU % | dnsperf CPU % | other CPU % | QPS per server core |"
+        "| server CPU % | dnsperf CPU % | other CPU % (max) | QPS per server core "
+        "| per core min–max (spread) | rounds |"
     )
-    print("|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|")
-    for r in rows:
-        if r.get("skipped"):
-            why = r["skipped"].replace("|", "/")
+    print("|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    for (server, workload), runs in _groups(rows, order):
+        skipped = [r for r in runs if r.get("skipped")]
+        if skipped:
+            why = skipped[0]["skipped"].replace("|", "/")
             if len(why) > 200:
                 why = why[:200] + "… (the answer checks below have it all)"
-            print(f"| {r['server']} | {r['workload']} | skipped: {why} |||||||||")
+            print(f"| {server} | {workload} | skipped: {why} ||||||||||| ")
+            continue
+        s = summarize(runs, disturbed_pct)
+        if not s["ok"]:
+            print(f"| {server} | {workload} | dnsperf failed in all {s['rounds']} rounds ||||||||||| ")
             continue
         lat = (
-            f"{r['lat_avg'] * 1000:.3f} ({r['lat_max'] * 1000:.1f})"
-            if r.get("lat_avg") is not None and r.get("lat_max") is not None
+            f"{s['lat_avg'] * 1000:.3f} ({s['lat_max'] * 1000:.1f})"
+            if s["lat_avg"] is not None and s["lat_max"] is not None
             else "–"
         )
-        rcodes = re.sub(r"(\w+) \d+ \(([\d.]+)%\)", r"\1 \2%", r.get("rcodes") or "") or "–"
-        lost = r.get("lost")
-        lost_s = "–" if lost is None else f"{lost}"
-        if lost and r.get("sent"):
-            lost_s += f" ({100.0 * lost / r['sent']:.2f}%)"
+        rcodes = re.sub(r"(\w+) \d+ \(([\d.]+)%\)", r"\1 \2%", s["rcodes"]) or "–"
+        lost_s = f"{s['lost']}"
+        if s["lost"] and s["sent"]:
+            lost_s += f" ({100.0 * s['lost'] / s['sent']:.2f}%)"
+        other = f"{_fmt(s['other_cpu_pct'], '.0f')} ({_fmt(s['other_cpu_max'], '.0f')})"
+        if s["disturbed"]:
+            other += f" ⚠ disturbed in {s['disturbed']}"
+        spread = "–"
+        if s["per_core_min"] is not None and s["qps_per_core"]:
+            spread = (
+                f"{s['per_core_min']:,.0f}–{s['per_core_max']:,.0f} "
+                f"({100.0 * (s['per_core_max'] - s['per_core_min']) / s['qps_per_core']:.0f}%)"
+            )
+        rounds = f"{s['ok']}" if s["ok"] == s["rounds"] else f"{s['ok']} of {s['rounds']}"
         print(
-            f"| {r['server']} | {r['workload']} | {_fmt(r.get('qps'), ',.0f')} | {lat} "
+            f"| {server} | {workload} | {_fmt(s['qps'], ',.0f')} | {lat} "
             f"| {lost_s} | {rcodes} "
-            f"| {_fmt(r.get('req_bytes'), 'd')}/{_fmt(r.get('resp_bytes'), 'd')} "
-            f"| {_fmt(r.get('server_cpu_pct'), '.0f')} "
-            f"| {_fmt(r.get('client_cpu_pct'), '.0f')} | {_fmt(r.get('other_cpu_pct'), '.0f')} "
-            f"| {_fmt(r.get('qps_per_core'), ',.0f')} |"
+            f"| {_fmt(s['req_bytes'], 'd')}/{_fmt(s['resp_bytes'], 'd')} "
+            f"| {_fmt(s['server_cpu_pct'], '.0f')} "
+            f"| {_fmt(s['client_cpu_pct'], '.0f')} | {other} "
+            f"| {_fmt(s['qps_per_core'], ',.0f')} | {spread} | {rounds} |"
         )
+
+
+def pivot(path: str, disturbed_pct: float, order=()) -> None:
+    """QPS per server core, median of the rounds: one row per workload, one column per
+    server (the comparison at a glance)."""
+    rows = [json.loads(line) for line in open(path) if line.strip()]
+    servers, workloads, cell = [], [], {}
+    for (server, workload), runs in _groups(rows, order):
+        if server not in servers:
+            servers.append(server)
+        if workload != "all" and workload not in workloads:
+            workloads.append(workload)
+        if any(r.get("skipped") for r in runs):
+            cell[(server, workload)] = "–"
+            continue
+        s = summarize(runs, disturbed_pct)
+        if s["qps_per_core"] is None:
+            cell[(server, workload)] = "–"
+            continue
+        txt = f"{s['qps_per_core'] / 1000:.0f}k"
+        if s["per_core_min"] is not None:
+            txt += f" ({s['per_core_min'] / 1000:.0f}–{s['per_core_max'] / 1000:.0f})"
+        if s["disturbed"]:
+            txt += " ⚠"
+        cell[(server, workload)] = txt
+    if not workloads:
+        return
+    print("| workload | " + " | ".join(servers) + " |")
+    print("|---|" + "---:|" * len(servers))
+    for w in workloads:
+        print(
+            f"| {w} | "
+            + " | ".join(cell.get((s, w), cell.get((s, "all"), "–")) for s in servers)
+            + " |"
+        )
+
+
+def ratios(path: str, base: str, order=()) -> None:
+    """`base` (geosteer) against each other server, round by round: QPS per core of base ÷
+    that of the peer in the same round (the two ran within the same half minute), then the
+    median and range of those ratios. Drift between rounds cancels out of each ratio."""
+    rows = [json.loads(line) for line in open(path) if line.strip()]
+    per = {}
+    for r in rows:
+        if r.get("qps_per_core"):
+            per[(r["server"], r["workload"], r.get("round", 1))] = r["qps_per_core"]
+    servers = [s for s in dict.fromkeys(k[0] for k, _ in _groups(rows, order)) if s != base]
+    workloads = [w for w in WORKLOAD_ORDER if w != "all"]
+    cells, any_cell = {}, False
+    for w in workloads:
+        for peer in servers:
+            q = [
+                per[(base, w, rnd)] / per[(peer, w, rnd)]
+                for (srv, ww, rnd) in per
+                if srv == base and ww == w and (peer, w, rnd) in per
+            ]
+            if q:
+                any_cell = True
+                cells[(w, peer)] = f"{_median(q):.2f} ({min(q):.2f}–{max(q):.2f})"
+    if not any_cell:
+        return
+    print("| workload | " + " | ".join(f"{base} ÷ {p}" for p in servers) + " |")
+    print("|---|" + "---:|" * len(servers))
+    for w in workloads:
+        print(f"| {w} | " + " | ".join(cells.get((w, p), "–") for p in servers) + " |")
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def _status_kb(pid: str, field: str):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def group_pids(pgid: int) -> list[str]:
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        if int(stat[stat.rfind(")") + 2 :].split()[2]) == pgid:
+            out.append(d)
+    return sorted(out, key=int)
+
+
+def _pss_kb(pid: str):
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _mapped_rss_kb(pid: str, path: str) -> int:
+    """Resident kB of the mappings of `path` in /proc/PID/smaps."""
+    total, inside = 0, False
+    try:
+        with open(f"/proc/{pid}/smaps") as f:
+            for line in f:
+                first = line.split(None, 1)[0]
+                if "-" in first and not first.endswith(":"):  # a mapping's header line
+                    inside = line.rstrip("\n").endswith(" " + path)
+                elif inside and first == "Rss:":
+                    total += int(line.split()[1])
+    except OSError:
+        return 0
+    return total
+
+
+def rss(pgid: int, mapped: str = "") -> dict:
+    """VmRSS (and its RssAnon/RssFile/RssShmem parts) from /proc/PID/status, summed over the
+    processes of the group that have memory (the setsid/taskset wrappers exec into the
+    server, so a group is the server and any children it forks, as NSD does). A sum of
+    VmRSS counts pages shared between those processes once per process, so the sum of their
+    Pss (/proc/PID/smaps_rollup: each shared page divided among its sharers) is kept too."""
+    total = {"VmRSS": 0, "RssAnon": 0, "RssFile": 0, "RssShmem": 0, "Pss": 0}
+    procs = []
+    for pid in group_pids(pgid):
+        v = _status_kb(pid, "VmRSS")
+        if v is None:  # kernel threads and zombies have none
+            continue
+        try:
+            comm = open(f"/proc/{pid}/comm").read().strip()
+        except OSError:
+            comm = "?"
+        procs.append(comm)
+        for k in total:
+            total[k] += (_pss_kb(pid) if k == "Pss" else _status_kb(pid, k)) or 0
+        if mapped:
+            total["MappedFile"] = total.get("MappedFile", 0) + _mapped_rss_kb(pid, mapped)
+    return {"processes": procs, **total}
+
+
+def rss_table(path: str) -> None:
+    rows = [json.loads(line) for line in open(path) if line.strip()]
+    phases, servers, by = [], [], {}
+    for r in rows:
+        if r["phase"] not in phases:
+            phases.append(r["phase"])
+        if r["server"] not in servers:
+            servers.append(r["server"])
+        by[(r["server"], r["phase"])] = r
+    last = phases[-1] if phases else None
+    print(
+        "| server | processes | "
+        + " | ".join(f"VmRSS {p}" for p in phases)
+        + f" | of which anon / file / shmem ({last}) | GeoIP file resident ({last}) "
+        f"| PSS ({last}) |"
+    )
+    print("|---|---|" + "---:|" * len(phases) + "---:|---:|---:|")
+    for s in servers:
+        cells = []
+        for p in phases:
+            r = by.get((s, p))
+            cells.append("–" if r is None or not r["processes"] else f"{r['VmRSS'] / 1024:.1f} MiB")
+        r = by.get((s, last)) or next(by[(s, p)] for p in phases if (s, p) in by)
+        if not r["processes"]:
+            r = next((by[(s, p)] for p in phases if (s, p) in by and by[(s, p)]["processes"]), r)
+        procs = ", ".join(r["processes"]) or "(exited)"
+        print(
+            f"| {s} | {procs} | " + " | ".join(cells)
+            + f" | {r['RssAnon'] / 1024:.1f} / {r['RssFile'] / 1024:.1f} / "
+            f"{r['RssShmem'] / 1024:.1f} MiB "
+            f"| {'–' if 'MappedFile' not in r else format(r['MappedFile'] / 1024, '.1f') + ' MiB'} "
+            f"| {r.get('Pss', 0) / 1024:.1f} MiB |"
+        )
+
+
+def idle_cpu(seconds: float, groups: list[str]) -> None:
+    """CPU used by each server (name=pgid) while nothing queries it, in % of one core, and
+    by everything else on the machine: idle servers must not disturb the measured one."""
+    tck = os.sysconf("SC_CLK_TCK")
+    pg = {g.split("=")[0]: int(g.split("=")[1]) for g in groups}
+    before = {n: group_cpu_ticks(p) for n, p in pg.items()}
+    m0 = machine_task_ticks()
+    t0 = time.monotonic()
+    time.sleep(seconds)
+    wall = time.monotonic() - t0
+    after = {n: group_cpu_ticks(p) for n, p in pg.items()}
+    m1 = machine_task_ticks()
+    used = {n: (after[n] - before[n]) / tck for n in pg}
+    other = max(0.0, (m1 - m0) / tck - sum(used.values()))
+    print(
+        json.dumps(
+            {
+                "seconds": round(wall, 2),
+                "servers": {n: round(100.0 * u / wall, 2) for n, u in used.items()},
+                "other": round(100.0 * other / wall, 2),
+            }
+        )
+    )
 
 
 # --------------------------------------------------------------------------- main
@@ -532,6 +834,8 @@ def main() -> int:
     st.add_argument("--pgid", type=int, required=True)
     st.add_argument("--out", required=True)
     st.add_argument("--log", required=True)
+    st.add_argument("--round", type=int, default=1)
+    st.add_argument("--timeout", type=float, default=60.0, help="kill dnsperf after this")
     st.add_argument("dnsperf", nargs=argparse.REMAINDER)
     pc = sub.add_parser("pcap-ecs")
     pc.add_argument("pcap")
@@ -543,6 +847,25 @@ def main() -> int:
     sk.add_argument("reason")
     tb = sub.add_parser("table")
     tb.add_argument("path")
+    tb.add_argument("--disturbed", type=float, default=10.0)
+    pv = sub.add_parser("pivot")
+    pv.add_argument("path")
+    pv.add_argument("--disturbed", type=float, default=10.0)
+    ra = sub.add_parser("ratios")
+    ra.add_argument("path")
+    ra.add_argument("--base", default="geosteer")
+    for x in (tb, pv, ra):
+        x.add_argument("--order", default="", help="comma-separated server order")
+    rs = sub.add_parser("rss")
+    rs.add_argument("--phase", required=True)
+    rs.add_argument("--out", required=True)
+    rs.add_argument("--mapped", default="", help="also the resident part of this mapped file")
+    rs.add_argument("groups", nargs="+", help="NAME=PGID")
+    rt = sub.add_parser("rss-table")
+    rt.add_argument("path")
+    ic = sub.add_parser("idle-cpu")
+    ic.add_argument("--seconds", type=float, default=3.0)
+    ic.add_argument("groups", nargs="+", help="NAME=PGID")
     a = ap.parse_args()
     if a.cmd == "geoip":
         gen_geoip(a.out, a.networks, a.seed)
@@ -566,7 +889,21 @@ def main() -> int:
         with open(a.out, "a") as f:
             f.write(json.dumps({"server": a.server, "workload": a.workload, "skipped": a.reason}) + "\n")
     elif a.cmd == "table":
-        table(a.path)
+        table(a.path, a.disturbed, [x for x in a.order.split(",") if x])
+    elif a.cmd == "pivot":
+        pivot(a.path, a.disturbed, [x for x in a.order.split(",") if x])
+    elif a.cmd == "ratios":
+        ratios(a.path, a.base, [x for x in a.order.split(",") if x])
+    elif a.cmd == "rss":
+        with open(a.out, "a") as f:
+            for g in a.groups:
+                name, pgid = g.split("=")
+                rec = {"server": name, "phase": a.phase, **rss(int(pgid), a.mapped)}
+                f.write(json.dumps(rec) + "\n")
+    elif a.cmd == "rss-table":
+        rss_table(a.path)
+    elif a.cmd == "idle-cpu":
+        idle_cpu(a.seconds, a.groups)
     return 0
 
 
