@@ -235,35 +235,64 @@ async fn tcp_conn(
     idle: Duration,
 ) -> io::Result<()> {
     let _ = stream.set_nodelay(true);
-    let mut buf = Vec::with_capacity(512);
+    // Reads take whatever has arrived, so queries a client pipelines are answered from one
+    // read and their replies leave in one write: two syscalls for a burst instead of three
+    // per query.
+    let mut inbuf: Vec<u8> = Vec::with_capacity(4096);
+    let mut start = 0;
     let mut out = Vec::with_capacity(512);
-    // Length prefix and message go out in one write (one segment with nodelay).
-    let mut framed = Vec::with_capacity(514);
+    let mut replies = Vec::with_capacity(4096);
     loop {
-        // Between queries: stop on shutdown or when idle too long.
-        let len = tokio::select! {
-            biased;
-            _ = shutdown.cancelled() => return Ok(()),
-            r = tokio::time::timeout(idle, stream.read_u16()) => match r {
-                Err(_) => return Ok(()),
-                Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
-                Ok(r) => r?,
-            },
-        };
-        buf.resize(len as usize, 0);
-        // A query that has begun is read and answered even during shutdown.
-        tokio::time::timeout(idle, stream.read_exact(&mut buf))
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "query not completed"))??;
-        if !responder.respond_counted(&buf, src, Transport::Tcp, &mut out, Some(shard)) {
-            continue;
+        // Answer every complete query buffered.
+        while let Some(len) = inbuf
+            .get(start..start + 2)
+            .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+            .filter(|&len| inbuf.len() >= start + 2 + len)
+        {
+            let query = &inbuf[start + 2..start + 2 + len];
+            start += 2 + len;
+            if responder.respond_counted(query, src, Transport::Tcp, &mut out, Some(shard)) {
+                replies.extend_from_slice(&(out.len() as u16).to_be_bytes());
+                replies.extend_from_slice(&out);
+            }
         }
-        framed.clear();
-        framed.extend_from_slice(&(out.len() as u16).to_be_bytes());
-        framed.extend_from_slice(&out);
-        // A client that stops reading must not hold the connection (and shutdown) forever.
-        tokio::time::timeout(idle, stream.write_all(&framed))
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "reply not taken"))??;
+        if !replies.is_empty() {
+            // A client that stops reading must not hold the connection (and shutdown) forever.
+            tokio::time::timeout(idle, stream.write_all(&replies))
+                .await
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "reply not taken"))??;
+            replies.clear();
+        }
+        inbuf.drain(..start);
+        start = 0;
+        // Between queries: stop on shutdown or when idle too long. A query that has begun
+        // is read and answered even during shutdown.
+        let midway = !inbuf.is_empty();
+        if inbuf.capacity() - inbuf.len() < 2048 {
+            inbuf.reserve(4096);
+        }
+        let read = tokio::select! {
+            biased;
+            _ = shutdown.cancelled(), if !midway => return Ok(()),
+            r = tokio::time::timeout(idle, stream.read_buf(&mut inbuf)) => r,
+        };
+        match read {
+            Err(_) if midway => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "query not completed",
+                ));
+            }
+            Err(_) => return Ok(()),
+            Ok(Ok(0)) if midway => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "query cut short",
+                ));
+            }
+            Ok(Ok(0)) => return Ok(()),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(e),
+        }
     }
 }
