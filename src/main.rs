@@ -84,8 +84,8 @@ struct ServeArgs {
     /// UDP sockets per listen address (default: one per CPU).
     #[arg(long)]
     udp_sockets: Option<usize>,
-    /// Seconds a TCP connection may stay idle between queries.
-    #[arg(long, default_value_t = 10)]
+    /// Seconds a TCP connection may stay idle between queries (at least 1).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     tcp_idle_timeout: u64,
     /// Health probes (connections) in flight at most; due probes beyond it wait.
     #[arg(long, default_value_t = geosteer::health::DEFAULT_MAX_PROBES as u32,
