@@ -11,7 +11,7 @@
 pub mod answer;
 mod parse;
 pub mod server;
-mod udp;
+pub mod udp;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

@@ -21,6 +21,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use tracing::debug;
 
 use super::{MAX_UDP_PAYLOAD, Responder, Transport};
+use crate::metrics::Shard;
 
 /// Datagrams taken per `recvmmsg`.
 const BATCH: usize = 32;
@@ -32,8 +33,37 @@ const POLL: Duration = Duration::from_millis(100);
 /// short, fails to parse and gets FORMERR, which is the right answer to such a query anyway.
 const RECV_BUF: usize = 4096;
 
+/// What the loop needs from whoever answers: one datagram in, at most one answer out.
+///
+/// `Responder` is the real one; `examples/udp_floor.rs` plugs in one that does no DNS work at
+/// all, which measures what this loop and the kernel cost alone (the floor under any answer).
+pub trait Answerer {
+    /// Writes the answer to `query` from `src` into `out` (cleared first); false: no answer.
+    fn answer(&mut self, query: &[u8], src: SocketAddr, out: &mut Vec<u8>) -> bool;
+}
+
+/// The real answerer: the responder, counting into this thread's own metrics shard.
+struct Counted {
+    responder: Arc<Responder>,
+    shard: Arc<Shard>,
+}
+
+impl Answerer for Counted {
+    #[inline]
+    fn answer(&mut self, query: &[u8], src: SocketAddr, out: &mut Vec<u8>) -> bool {
+        self.responder
+            .respond_counted(query, src, Transport::Udp, out, Some(&self.shard))
+    }
+}
+
 /// Serves `sock` until `stop` is set. Runs on its own thread.
-pub fn serve(sock: std::net::UdpSocket, responder: Arc<Responder>, stop: Arc<AtomicBool>) {
+pub(crate) fn serve(sock: std::net::UdpSocket, responder: Arc<Responder>, stop: Arc<AtomicBool>) {
+    let shard = responder.metrics().shard();
+    serve_with(sock, &mut Counted { responder, shard }, &stop);
+}
+
+/// The loop itself, for any answerer. Runs on the calling thread until `stop` is set.
+pub fn serve_with<A: Answerer>(sock: std::net::UdpSocket, answerer: &mut A, stop: &AtomicBool) {
     if let Err(e) = sock
         .set_nonblocking(false)
         .and_then(|()| sock.set_read_timeout(Some(POLL)))
@@ -41,7 +71,6 @@ pub fn serve(sock: std::net::UdpSocket, responder: Arc<Responder>, stop: Arc<Ato
         debug!("udp socket setup: {e}");
         return;
     }
-    let shard = responder.metrics().shard();
     let fd = sock.as_raw_fd();
     let mut recv_bufs = vec![[0u8; RECV_BUF]; BATCH];
     let mut addrs: Vec<MaybeUninit<libc::sockaddr_storage>> = vec![MaybeUninit::zeroed(); BATCH];
@@ -64,13 +93,7 @@ pub fn serve(sock: std::net::UdpSocket, responder: Arc<Responder>, stop: Arc<Ato
                         continue;
                     }
                     let len = lens[i].min(RECV_BUF);
-                    if responder.respond_counted(
-                        &recv_bufs[i][..len],
-                        src,
-                        Transport::Udp,
-                        &mut out[i],
-                        Some(&shard),
-                    ) {
+                    if answerer.answer(&recv_bufs[i][..len], src, &mut out[i]) {
                         answered.push(i);
                     }
                 }
