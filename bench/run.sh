@@ -8,7 +8,8 @@
 # within the same minutes, and the report gives the median of the rounds and their spread.
 #
 #   bench/run.sh                 full run: installs the peers, 3 rounds x 5 steps x 6 servers
-#                                x 5 s (about 7 minutes of load, ~9 minutes in all)
+#                                x 5 s, plus udp-floor's 4 UDP steps (about 8 minutes of
+#                                load, ~10 minutes in all)
 #   bench/run.sh --quick         geosteer alone, 1 round of 2 s steps, no peer installs (for CI)
 #   bench/run.sh --memory        geosteer with the bench config and with the repository's
 #                                example config (zones/, monitors removed): RSS after the
@@ -20,7 +21,9 @@
 #   --memory                servers geosteer,geosteer-example, 1 round; the report leads
 #                           with RSS (combine with --synthetic-geoip or --geoip)
 #   --servers LIST          comma-separated subset of: geosteer,gdnsd,knot,nsd,pdns-lua,
-#                           pdns-geoip,geosteer-example
+#                           pdns-geoip,udp-floor,geosteer-example
+#                           (udp-floor: geosteer's UDP loop answering with an echo of the
+#                           query, no DNS work: the ceiling for one datagram per answer)
 #   --rounds N              rounds of the round-robin (default 3; 1 with --quick, --memory)
 #   --duration SECONDS      length of each dnsperf run (default 5; 2 with --quick)
 #   --geoip FILE            a GeoIP2/GeoLite2-City or DB-IP City .mmdb to use
@@ -37,7 +40,8 @@
 #
 # Environment: GEOSTEER_BENCH_GEOIP (a .mmdb), GEOSTEER_BIN (a prebuilt geosteer; otherwise
 # `cargo build --release` in this repository), CARGO_TARGET_DIR (honoured),
-# GEOSTEER_BENCH_PORT (first of seven loopback ports, default 15301).
+# UDP_FLOOR_BIN (a prebuilt examples/udp_floor; otherwise built like geosteer),
+# GEOSTEER_BENCH_PORT (first of eight loopback ports, default 15301).
 #
 # The load is bounded: rounds x steps x servers x duration may not exceed 3600 s.
 #
@@ -115,7 +119,7 @@ elif [ "$MEMORY" = 1 ]; then
   SERVERS=${SERVERS:-geosteer,geosteer-example}
   ROUNDS=${ROUNDS:-1}
 else
-  SERVERS=${SERVERS:-geosteer,gdnsd,knot,nsd,pdns-lua,pdns-geoip}
+  SERVERS=${SERVERS:-geosteer,gdnsd,knot,nsd,pdns-lua,pdns-geoip,udp-floor}
 fi
 DURATION=${DURATION:-5}
 ROUNDS=${ROUNDS:-3}
@@ -133,7 +137,7 @@ log() { printf '%s\n' "$*" >&2; }
 die() { log "run.sh: $*"; exit 1; }
 want() { case ",$SERVERS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 for s in ${SERVERS//,/ }; do
-  case $s in geosteer|gdnsd|knot|nsd|pdns-lua|pdns-geoip|geosteer-example) ;;
+  case $s in geosteer|gdnsd|knot|nsd|pdns-lua|pdns-geoip|udp-floor|geosteer-example) ;;
     *) die "unknown server '$s' in --servers" ;; esac
 done
 WORKLOADS="udp-static udp-geo-ecs udp-geo-noecs udp-nxdomain tcp-static"
@@ -229,6 +233,12 @@ if { want geosteer || want geosteer-example; } && [ -z "$GEOSTEER" ]; then
   log "building geosteer (cargo build --release)"
   (cd "$REPO" && cargo build --release --quiet --bin geosteer) || die "cargo build failed"
   GEOSTEER="${CARGO_TARGET_DIR:-$REPO/target}/release/geosteer"
+fi
+UDP_FLOOR=${UDP_FLOOR_BIN:-}
+if want udp-floor && [ -z "$UDP_FLOOR" ]; then
+  log "building udp-floor (cargo build --release --example udp_floor)"
+  (cd "$REPO" && cargo build --release --quiet --example udp_floor) || die "cargo build failed"
+  UDP_FLOOR="${CARGO_TARGET_DIR:-$REPO/target}/release/examples/udp_floor"
 fi
 
 # ------------------------------------------------------------------ GeoIP database
@@ -362,6 +372,13 @@ verify() {
   r=$(dnsq "$port" "$sname")
   echo "- $name $sname A: $r" >>"$CHECKS"
   [ "$(echo "$r" | cut -d' ' -f1-2)" = "NOERROR $saddr" ] || { SKIP_REASON="$sname A answered '$r'"; return 1; }
+  if [ "$name" = udp-floor ]; then
+    # Not a DNS server: it answers every query with the query itself (QR set, no answer
+    # records), so that it answers is all there is to check.
+    echo "- $name answers every query with the query echoed (QR set, NOERROR, no records): not checked further" >>"$CHECKS"
+    GEO_OK=1
+    return 0
+  fi
   r=$(dnsq "$port" nxcheck-4711.example.com)
   echo "- $name nxcheck-4711.example.com A: $r" >>"$CHECKS"
   [ "$(echo "$r" | cut -d' ' -f1)" = "NXDOMAIN" ] || { SKIP_REASON="random name answered '$r', not NXDOMAIN"; return 1; }
@@ -430,7 +447,10 @@ add_server() {
     fail_if_geosteer "$name"
     stop_server "$name"; return 0
   fi
-  [ "$geo_flag" = 1 ] && record_scopes "$name" "$port"
+  [ "$geo_flag" = 1 ] && [ "$name" != udp-floor ] && record_scopes "$name" "$port"
+  if [ "$name" = udp-floor ]; then
+    skip_row "$name" tcp-static "udp-floor serves UDP only"; SKIP_OF[$name:tcp-static]=1
+  fi
   local w
   for w in udp-geo-ecs udp-geo-noecs; do
     if [ "$geo_flag" = 0 ]; then
@@ -773,6 +793,18 @@ PYEOF
   fi
 fi
 
+# ------------------------------------------------------------------ udp-floor
+# geosteer's own UDP loop (src/dns/udp.rs, recvmmsg/sendmmsg in batches) with an answerer
+# that does no DNS work: each query goes back as it came, QR set. Its QPS per core is what
+# the loop and the kernel allow before any parsing, GeoIP or answer writing, i.e. the
+# ceiling for every server here that sends one datagram per answer.
+if want udp-floor; then
+  port=$((PORT0 + 7))
+  READY_NAME_OF[udp-floor]=static.example.com
+  READY_ADDR_OF[udp-floor]=-
+  add_server udp-floor "$port" 1 "$UDP_FLOOR" "127.0.0.1:$port"
+fi
+
 # ------------------------------------------------------------------ measure
 # Every server that passed its checks is up now, idle. Memory after the checks; the CPU the
 # idle servers take (it must be ~0: they share CPU 0 with the measured one); then the rounds.
@@ -854,6 +886,10 @@ memory_section() {
     echo
     echo "Each ratio is geosteer's QPS per server core over the peer's in the same round (both runs fall within the same $(( ${#ACTIVE[@]} * DURATION )) s or so: one step of one round), so drift between rounds cancels out; 1.00 is level, above 1 geosteer answers more per core."
     echo
+    if want udp-floor; then
+      echo "udp-floor is not a DNS server: it is geosteer's UDP loop answering every query with the query itself (examples/udp_floor.rs), so its QPS per core is what the socket loop and the kernel allow with no DNS work at all. geosteer ÷ udp-floor is the share of that ceiling geosteer reaches; any peer's QPS per core over udp-floor's is the same for that peer."
+      echo
+    fi
   fi
   echo "### All columns (median of the rounds)"
   echo
