@@ -26,6 +26,8 @@
 #                           query, no DNS work: the ceiling for one datagram per answer)
 #   --rounds N              rounds of the round-robin (default 3; 1 with --quick, --memory)
 #   --duration SECONDS      length of each dnsperf run (default 5; 2 with --quick)
+#   --latency-rate QPS      offered rate of the fixed-rate latency step (default 20000)
+#   --latency-duration S    length of each latency run (default 2; 1 with --quick)
 #   --geoip FILE            a GeoIP2/GeoLite2-City or DB-IP City .mmdb to use
 #                           (same as GEOSTEER_BENCH_GEOIP=FILE)
 #   --synthetic-geoip[=N]   generate a synthetic City database of about N IPv4 networks
@@ -75,6 +77,8 @@ MEMORY=0
 SERVERS=""
 DURATION=""
 ROUNDS=""
+LAT_RATE=""
+LAT_DURATION=""
 IDLE_SECONDS=""
 GEOIP="${GEOSTEER_BENCH_GEOIP:-}"
 SYNTHETIC=""
@@ -94,6 +98,10 @@ while [ $# -gt 0 ]; do
     --servers=*) SERVERS=${1#*=} ;;
     --duration) DURATION=$2; shift ;;
     --duration=*) DURATION=${1#*=} ;;
+    --latency-rate) LAT_RATE=$2; shift ;;
+    --latency-rate=*) LAT_RATE=${1#*=} ;;
+    --latency-duration) LAT_DURATION=$2; shift ;;
+    --latency-duration=*) LAT_DURATION=${1#*=} ;;
     --geoip) GEOIP=$2; shift ;;
     --geoip=*) GEOIP=${1#*=} ;;
     --synthetic-geoip) SYNTHETIC=400000 ;;
@@ -112,6 +120,7 @@ done
 if [ "$QUICK" = 1 ]; then
   SERVERS=${SERVERS:-geosteer}
   DURATION=${DURATION:-2}
+  LAT_DURATION=${LAT_DURATION:-1}
   ROUNDS=${ROUNDS:-1}
   WAIT_IDLE=${WAIT_IDLE:-0}
   IDLE_SECONDS=${IDLE_SECONDS:-1}
@@ -122,15 +131,17 @@ else
   SERVERS=${SERVERS:-geosteer,gdnsd,knot,nsd,pdns-lua,pdns-geoip,udp-floor}
 fi
 DURATION=${DURATION:-5}
+LAT_RATE=${LAT_RATE:-20000}
+LAT_DURATION=${LAT_DURATION:-2}
 ROUNDS=${ROUNDS:-3}
 WAIT_IDLE=${WAIT_IDLE:-60}
 IDLE_SECONDS=${IDLE_SECONDS:-5}
 PORT0=${GEOSTEER_BENCH_PORT:-15301}
-for v in DURATION ROUNDS WAIT_IDLE IDLE_SECONDS; do
+for v in DURATION ROUNDS WAIT_IDLE IDLE_SECONDS LAT_RATE LAT_DURATION; do
   case ${!v} in ''|*[!0-9]*) echo "run.sh: ${v,,} must be a whole number, not '${!v}'" >&2; exit 2 ;; esac
 done
-if [ "$ROUNDS" -lt 1 ] || [ "$DURATION" -lt 1 ]; then
-  echo "run.sh: --rounds and --duration must be at least 1" >&2; exit 2
+if [ "$ROUNDS" -lt 1 ] || [ "$DURATION" -lt 1 ] || [ "$LAT_DURATION" -lt 1 ] || [ "$LAT_RATE" -lt 1 ]; then
+  echo "run.sh: --rounds, --duration, --latency-rate and --latency-duration must be at least 1" >&2; exit 2
 fi
 
 log() { printf '%s\n' "$*" >&2; }
@@ -140,11 +151,13 @@ for s in ${SERVERS//,/ }; do
   case $s in geosteer|gdnsd|knot|nsd|pdns-lua|pdns-geoip|udp-floor|geosteer-example) ;;
     *) die "unknown server '$s' in --servers" ;; esac
 done
-WORKLOADS="udp-static udp-geo-ecs udp-geo-noecs udp-nxdomain tcp-static"
+# The last step offers a fixed rate (well below every server's capacity except PowerDNS
+# LUA's) and records each answer's latency (dnsperf -v), for percentiles.
+WORKLOADS="udp-static udp-geo-ecs udp-geo-noecs udp-nxdomain tcp-static latency-geo-ecs"
 NSERVERS=$(echo "${SERVERS//,/ }" | wc -w)
-MAX_LOAD=$(( ROUNDS * 5 * NSERVERS * DURATION ))
+MAX_LOAD=$(( ROUNDS * NSERVERS * (5 * DURATION + LAT_DURATION) ))
 # A bound on the load loop, whatever the options: at most an hour of dnsperf in all.
-[ "$MAX_LOAD" -le 3600 ] || die "$ROUNDS rounds x 5 steps x $NSERVERS servers x $DURATION s = $MAX_LOAD s of load: more than the 3600 s allowed"
+[ "$MAX_LOAD" -le 3600 ] || die "$ROUNDS rounds x $NSERVERS servers x (5 steps x $DURATION s + $LAT_DURATION s) = $MAX_LOAD s of load: more than the 3600 s allowed"
 
 # CPUs: the server on one, dnsperf on another.
 NCPU=$(nproc)
@@ -452,7 +465,7 @@ add_server() {
     skip_row "$name" tcp-static "udp-floor serves UDP only"; SKIP_OF[$name:tcp-static]=1
   fi
   local w
-  for w in udp-geo-ecs udp-geo-noecs; do
+  for w in udp-geo-ecs udp-geo-noecs latency-geo-ecs; do
     if [ "$geo_flag" = 0 ]; then
       skip_row "$name" "$w" "$geo"; SKIP_OF[$name:$w]=1
     elif [ "$GEO_OK" = 0 ]; then
@@ -465,21 +478,22 @@ add_server() {
 }
 
 dnsperf_step() { # name workload round
-  local name=$1 w=$2 round=$3 port=${PORT_OF[$1]} args=()
+  local name=$1 w=$2 round=$3 port=${PORT_OF[$1]} args=() secs=$DURATION
   case $w in
     udp-static) args=(-d "${STATICQ_OF[$name]}") ;;
     udp-geo-ecs) args=(-B -d "$Q/geo-ecs.bin") ;;
     udp-geo-noecs) args=(-d "$Q/geo-noecs.txt") ;;
     udp-nxdomain) args=(-d "$Q/nxdomain.txt") ;;
     tcp-static) args=(-m tcp -d "${STATICQ_OF[$name]}") ;;
+    latency-geo-ecs) args=(-B -d "$Q/geo-ecs.bin" -Q "$LAT_RATE" -v); secs=$LAT_DURATION ;;
   esac
   # In the background and waited for, so that an INT or TERM runs the cleanup at once
   # (bash defers traps while a foreground command runs); bench.py kills dnsperf after
   # --timeout whatever happens.
   $PY step --server "$name" --workload "$w" --round "$round" --pgid "${PID_OF[$name]}" \
-    --out "$RESULTS" --log "$WORK/dnsperf.log" --timeout $(( DURATION + 30 )) -- \
+    --out "$RESULTS" --log "$WORK/dnsperf.log" --timeout $(( secs + 30 )) -- \
     taskset -c "$CLIENT_CPU" \
-    dnsperf -s 127.0.0.1 -p "$port" "${args[@]}" -l "$DURATION" -c 4 -q 100 -T 1 -t 2 \
+    dnsperf -s 127.0.0.1 -p "$port" "${args[@]}" -l "$secs" -c 4 -q 100 -T 1 -t 2 \
     -O suppress=timeouts,congestion,sendfailed,sockready,unexpected >&2 &
   STEP_PID=$!
   local rc=0
@@ -825,9 +839,12 @@ if [ ${#ACTIVE[@]} -gt 0 ]; then
   # shellcheck disable=SC2046
   IDLE_JSON=$($PY idle-cpu --seconds "$IDLE_SECONDS" $(groups_of_active))
   log "idle CPU (% of one core over ${IDLE_SECONDS} s, no queries): $IDLE_JSON"
-  cells=0
-  for n in "${ACTIVE[@]}"; do for w in $WORKLOADS; do [ -n "${SKIP_OF[$n:$w]:-}" ] || cells=$((cells + 1)); done; done
-  log "load: $ROUNDS rounds x $cells (server, step) runs x ${DURATION} s = $(( ROUNDS * cells * DURATION )) s of dnsperf"
+  cells=0; secs=0
+  for n in "${ACTIVE[@]}"; do for w in $WORKLOADS; do
+    [ -n "${SKIP_OF[$n:$w]:-}" ] && continue
+    cells=$((cells + 1)); case $w in latency-*) secs=$((secs + LAT_DURATION)) ;; *) secs=$((secs + DURATION)) ;; esac
+  done; done
+  log "load: $ROUNDS rounds x $cells (server, step) runs = $(( ROUNDS * secs )) s of dnsperf"
   LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
   T1=$(date +%s)
   run_rounds
@@ -861,7 +878,7 @@ memory_section() {
   echo "## geosteer comparative benchmark"
   echo
   echo "- date: $START_TS; the run took ${ELAPSED} s, of which ${LOAD_SECONDS} s of load; $MODE"
-  echo "- method: every server started at once, each on its own 127.0.0.1 port, all pinned to CPU $SERVER_CPU; then $ROUNDS round(s), each of the five steps in turn, each server in turn (order rotated by one every round), one dnsperf run of ${DURATION} s on CPU $CLIENT_CPU each; the table gives the median of the rounds"
+  echo "- method: every server started at once, each on its own 127.0.0.1 port, all pinned to CPU $SERVER_CPU; then $ROUNDS round(s), each of the six steps in turn, each server in turn (order rotated by one every round), one dnsperf run on CPU $CLIENT_CPU each (${DURATION} s; the latency step ${LAT_DURATION} s at $LAT_RATE qps); the tables give the median of the rounds"
   echo "- CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1) ($NCPU CPUs)"
   echo "- kernel: $(uname -r); load average before the load: ${LOAD_BEFORE:-–}, after: $LOAD_AFTER"
   echo "- GeoIP database: $GEOIP_NOTE; $GEOIP_DESC; $GEOIP_SIZE bytes"
@@ -890,6 +907,14 @@ memory_section() {
       echo "udp-floor is not a DNS server: it is geosteer's UDP loop answering every query with the query itself (examples/udp_floor.rs), so its QPS per core is what the socket loop and the kernel allow with no DNS work at all. geosteer ÷ udp-floor is the share of that ceiling geosteer reaches; any peer's QPS per core over udp-floor's is the same for that peer."
       echo
     fi
+  fi
+  if grep -q '"workload": "latency-' "$RESULTS"; then
+    echo "### Latency at a fixed rate: $LAT_RATE qps offered, ECS queries (median of the rounds)"
+    echo
+    $PY latency --order "$SERVERS" "$RESULTS"
+    echo
+    echo "dnsperf -Q $LAT_RATE -v over the ECS query file, ${LAT_DURATION} s per run: a rate every server but PowerDNS LUA answers with CPU to spare, so this is the time a query spends in the server and its socket path, not queueing behind a saturated client. Percentiles are nearest-rank over every answered query of a run (dnsperf -v prints each one's latency; lost queries are not in them), then the median over the rounds; max is the largest of any round. The saturated steps' averages (All columns) mostly measure dnsperf's own queue."
+    echo
   fi
   echo "### All columns (median of the rounds)"
   echo

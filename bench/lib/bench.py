@@ -32,6 +32,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -402,7 +403,32 @@ def machine_task_ticks() -> int:
     return int(fields[1]) + int(fields[2]) + int(fields[3])
 
 
-def parse_dnsperf(text: str) -> dict:
+def _percentile(sorted_values, p):
+    """Nearest-rank percentile of an ascending list (None when empty)."""
+    if not sorted_values:
+        return None
+    k = max(0, min(len(sorted_values) - 1, -(-len(sorted_values) * p // 100) - 1))
+    return sorted_values[int(k)]
+
+
+# `dnsperf -v` prints one line per answered query: "> NOERROR name type 0.000123".
+_PER_QUERY = re.compile(r"^> \S+ .* ([\d.]+)$")
+
+
+def split_per_query(text: str):
+    """(dnsperf's text without the per-query lines, their latencies in seconds, sorted)."""
+    lat, keep = [], []
+    for line in text.splitlines():
+        m = _PER_QUERY.match(line)
+        if m:
+            lat.append(float(m.group(1)))
+        else:
+            keep.append(line)
+    lat.sort()
+    return "\n".join(keep) + "\n", lat
+
+
+def parse_dnsperf(text: str, latencies=()) -> dict:
     def num(pattern, cast=float, default=None):
         m = re.search(pattern, text)
         return cast(m.group(1)) if m else default
@@ -421,6 +447,11 @@ def parse_dnsperf(text: str) -> dict:
         "lat_sd": num(r"Latency StdDev \(s\):\s+([\d.]+)"),
         "req_bytes": num(r"Average packet size:\s+request (\d+)", int),
         "resp_bytes": num(r"Average packet size:\s+request \d+, response (\d+)", int),
+        # Only with `dnsperf -v` (the fixed-rate latency step): percentiles of every answer.
+        "lat_n": len(latencies) or None,
+        "lat_p50": _percentile(latencies, 50),
+        "lat_p99": _percentile(latencies, 99),
+        "lat_p999": _percentile(latencies, 99.9),
     }
 
 
@@ -430,7 +461,11 @@ def step(args) -> int:
     machine0 = machine_task_ticks()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
-    p = subprocess.Popen(args.dnsperf, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # dnsperf writes to a file, not a pipe: with -v (a line per answer) a pipe would wake this
+    # process for every few hundred lines, on whichever CPU, and a full pipe would stall
+    # dnsperf itself; either would show up as latency that is not the server's.
+    outf = tempfile.TemporaryFile(dir=os.path.dirname(os.path.abspath(args.log)))
+    p = subprocess.Popen(args.dnsperf, stdout=outf, stderr=subprocess.STDOUT)
 
     # Stopped (run.sh's cleanup sends TERM, a terminal's Ctrl-C sends INT): dnsperf goes too.
     def stop(signum, _frame):
@@ -441,20 +476,26 @@ def step(args) -> int:
     signal.signal(signal.SIGTERM, stop)
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
         signal.signal(signal.SIGINT, stop)
+    killed = False
     try:
-        out, _ = p.communicate(timeout=args.timeout)
+        p.wait(timeout=args.timeout)
     except subprocess.TimeoutExpired:
         p.kill()
-        out, _ = p.communicate()
+        p.wait()
+        killed = True
+    outf.seek(0)
+    out = outf.read()
+    outf.close()
+    if killed:
         out += f"\n(bench.py: killed after {args.timeout} s)\n".encode()
     wall = time.monotonic() - t0
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     after = group_cpu_ticks(args.pgid)
     machine1 = machine_task_ticks()
-    text = out.decode(errors="replace")
+    text, latencies = split_per_query(out.decode(errors="replace"))
     with open(args.log, "a") as f:
         f.write(f"### {args.server} / {args.workload}: {' '.join(args.dnsperf)}\n{text}\n")
-    r = parse_dnsperf(text)
+    r = parse_dnsperf(text, latencies)
     r.update(
         {"server": args.server, "workload": args.workload, "round": args.round, "wall": round(wall, 3)}
     )
@@ -499,7 +540,20 @@ def _median(values):
     return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
 
 
-WORKLOAD_ORDER = ["all", "udp-static", "udp-geo-ecs", "udp-geo-noecs", "udp-nxdomain", "tcp-static"]
+WORKLOAD_ORDER = [
+    "all",
+    "udp-static",
+    "udp-geo-ecs",
+    "udp-geo-noecs",
+    "udp-nxdomain",
+    "tcp-static",
+    "latency-geo-ecs",
+]
+
+
+def is_latency(workload: str) -> bool:
+    """A fixed-rate step: its QPS is the offered rate, so QPS per core says little there."""
+    return workload.startswith("latency-")
 
 
 def _groups(rows, order=()):
@@ -607,7 +661,7 @@ def pivot(path: str, disturbed_pct: float, order=()) -> None:
     for (server, workload), runs in _groups(rows, order):
         if server not in servers:
             servers.append(server)
-        if workload != "all" and workload not in workloads:
+        if workload != "all" and not is_latency(workload) and workload not in workloads:
             workloads.append(workload)
         if any(r.get("skipped") for r in runs):
             cell[(server, workload)] = "–"
@@ -644,7 +698,7 @@ def ratios(path: str, base: str, order=()) -> None:
         if r.get("qps_per_core"):
             per[(r["server"], r["workload"], r.get("round", 1))] = r["qps_per_core"]
     servers = [s for s in dict.fromkeys(k[0] for k, _ in _groups(rows, order)) if s != base]
-    workloads = [w for w in WORKLOAD_ORDER if w != "all"]
+    workloads = [w for w in WORKLOAD_ORDER if w != "all" and not is_latency(w)]
     cells, any_cell = {}, False
     for w in workloads:
         for peer in servers:
@@ -662,6 +716,47 @@ def ratios(path: str, base: str, order=()) -> None:
     print("|---|" + "---:|" * len(servers))
     for w in workloads:
         print(f"| {w} | " + " | ".join(cells.get((w, p), "–") for p in servers) + " |")
+
+
+def latency_table(path: str, order=()) -> None:
+    """The fixed-rate steps: latency percentiles of every answer (dnsperf -v), the median of
+    the rounds for each column, and the largest maximum."""
+    rows = [json.loads(line) for line in open(path) if line.strip()]
+    lines = []
+    for (server, workload), runs in _groups(rows, order):
+        if not is_latency(workload):
+            continue
+        skipped = [r for r in runs if r.get("skipped")]
+        if skipped:
+            lines.append(f"| {server} | {workload} | skipped: {skipped[0]['skipped'].replace('|', '/')[:160]} ||||||||| ")
+            continue
+        ok = [r for r in runs if r.get("qps") is not None and r.get("lat_n")]
+        if not ok:
+            lines.append(f"| {server} | {workload} | no answers in {len(runs)} rounds ||||||||| ")
+            continue
+
+        def ms(key):
+            v = _median([r.get(key) for r in ok])
+            return "–" if v is None else f"{v * 1000:.3f}"
+
+        lost = sum(r.get("lost") or 0 for r in ok)
+        sent = sum(r.get("sent") or 0 for r in ok)
+        lost_s = f"{lost}" + (f" ({100.0 * lost / sent:.2f}%)" if lost and sent else "")
+        mx = max((r["lat_max"] for r in ok if r.get("lat_max") is not None), default=None)
+        lines.append(
+            f"| {server} | {workload} | {_fmt(_median([r.get('qps') for r in ok]), ',.0f')} "
+            f"| {lost_s} | {ms('lat_avg')} | {ms('lat_p50')} | {ms('lat_p99')} | {ms('lat_p999')} "
+            f"| {'–' if mx is None else f'{mx * 1000:.1f}'} "
+            f"| {_fmt(_median([r.get('server_cpu_pct') for r in ok]), '.0f')} | {len(ok)} |"
+        )
+    if not lines:
+        return
+    print(
+        "| server | workload | answered QPS | lost | avg ms | p50 ms | p99 ms | p99.9 ms "
+        "| max ms | server CPU % | rounds |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("\n".join(lines))
 
 
 # --------------------------------------------------------------------------- memory
@@ -854,7 +949,9 @@ def main() -> int:
     ra = sub.add_parser("ratios")
     ra.add_argument("path")
     ra.add_argument("--base", default="geosteer")
-    for x in (tb, pv, ra):
+    lt = sub.add_parser("latency")
+    lt.add_argument("path")
+    for x in (tb, pv, ra, lt):
         x.add_argument("--order", default="", help="comma-separated server order")
     rs = sub.add_parser("rss")
     rs.add_argument("--phase", required=True)
@@ -892,6 +989,8 @@ def main() -> int:
         table(a.path, a.disturbed, [x for x in a.order.split(",") if x])
     elif a.cmd == "pivot":
         pivot(a.path, a.disturbed, [x for x in a.order.split(",") if x])
+    elif a.cmd == "latency":
+        latency_table(a.path, [x for x in a.order.split(",") if x])
     elif a.cmd == "ratios":
         ratios(a.path, a.base, [x for x in a.order.split(",") if x])
     elif a.cmd == "rss":
