@@ -358,3 +358,89 @@ fn random_packets_get_well_formed_replies_or_none() {
     assert!(replies > 0);
     assert_still_serving(&s);
 }
+
+/// A TSIG record: key `k1.`, hmac-sha256, Time Signed 0x0000_6543_2100, Fudge 300, a
+/// 32-byte MAC, Original ID `oid`.
+fn tsig_record(oid: u16) -> Vec<u8> {
+    let mut r = b"\x02k1\x00".to_vec();
+    r.extend_from_slice(&[0, 250, 0, 255, 0, 0, 0, 0]);
+    let mut rd = b"\x0bhmac-sha256\x00".to_vec();
+    rd.extend_from_slice(&[0, 0, 0x65, 0x43, 0x21, 0x00, 0x01, 0x2c, 0, 32]);
+    rd.extend_from_slice(&[0xab; 32]);
+    rd.extend_from_slice(&oid.to_be_bytes());
+    rd.extend_from_slice(&[0, 0, 0, 0]);
+    r.extend_from_slice(&(rd.len() as u16).to_be_bytes());
+    r.extend_from_slice(&rd);
+    r
+}
+
+#[test]
+fn signed_queries_get_notauth_with_badkey() {
+    let s = Server::example();
+    // RFC 8945 §5.2.2: no key is configured, so every signed query is NOTAUTH, with an
+    // unsigned TSIG (no MAC) saying BADKEY and echoing key, algorithm, time, fudge and
+    // original ID; the TSIG record comes last, after the OPT when there is one.
+    let badkey_tsig = {
+        let mut r = b"\x02k1\x00".to_vec();
+        r.extend_from_slice(&[0, 250, 0, 255, 0, 0, 0, 0]);
+        let mut rd = b"\x0bhmac-sha256\x00".to_vec();
+        rd.extend_from_slice(&[0, 0, 0x65, 0x43, 0x21, 0x00, 0x01, 0x2c, 0, 0]);
+        rd.extend_from_slice(&0x7777u16.to_be_bytes());
+        rd.extend_from_slice(&[0, 17, 0, 0]);
+        r.extend_from_slice(&(rd.len() as u16).to_be_bytes());
+        r.extend_from_slice(&rd);
+        r
+    };
+    let opt = [0u8, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0];
+    for (edns, what) in [(false, "TSIG only"), (true, "OPT then TSIG")] {
+        let mut p = header(0xa00, 0x0100, [1, 0, 0, 1 + u16::from(edns)]);
+        p.extend_from_slice(&question());
+        if edns {
+            p.extend_from_slice(&opt);
+        }
+        p.extend_from_slice(&tsig_record(0x7777));
+        let raw = udp_raw(s.addr, &p, WAIT).expect("reply");
+        let r = decode(&raw);
+        assert_eq!(rcode(&r), ResponseCode::NotAuth, "{what}:\n{r}");
+        assert!(r.answers.is_empty() && r.authorities.is_empty(), "{what}");
+        assert_eq!(
+            u16::from_be_bytes([raw[10], raw[11]]),
+            1 + u16::from(edns),
+            "{what}: ARCOUNT"
+        );
+        assert!(
+            raw.ends_with(&badkey_tsig),
+            "{what}: the last record is the BADKEY TSIG: {raw:02x?}"
+        );
+        assert_eq!(
+            r.edns.is_some(),
+            edns,
+            "{what}: OPT only when asked with one"
+        );
+        // Same over TCP.
+        let mut t = tcp_connect(s.addr);
+        tcp_send(&mut t, &p);
+        let raw_tcp = tcp_recv(&mut t).expect("tcp reply");
+        assert!(raw_tcp.ends_with(&badkey_tsig), "{what} over TCP");
+    }
+    // A TSIG that is not the last record is malformed (RFC 8945 §5.1): FORMERR.
+    let mut p = header(0xa01, 0x0100, [1, 0, 0, 2]);
+    p.extend_from_slice(&question());
+    p.extend_from_slice(&tsig_record(0xa01));
+    p.extend_from_slice(&opt);
+    expect(&s, &p, Some(ResponseCode::FormErr), "TSIG before OPT");
+
+    // dig with a key it signs with: it reads the answer as a key failure.
+    let d = dig(
+        s.port(),
+        &[
+            "-y",
+            "hmac-sha256:k1:c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0",
+            "www.example.com",
+            "A",
+        ],
+    );
+    assert!(d.text.contains("status: NOTAUTH"), "{}", d.text);
+    assert!(d.text.contains("BADKEY"), "{}", d.text);
+    assert_still_serving(&s);
+}

@@ -28,7 +28,7 @@ use crate::steering::Client;
 use crate::wire::{NameWriter, RecordSet, name_wire};
 use crate::zone::WireName;
 use answer::{Answer, Owner, RrRef};
-use parse::{Parsed, Query, QueryHeader};
+use parse::{Parsed, Query, QueryHeader, TsigIn};
 
 /// The UDP payload size geosteer advertises and honours at most: the DNS Flag Day 2020 value,
 /// which avoids IP fragmentation on practically every path.
@@ -229,6 +229,13 @@ impl Responder {
         ecs: Option<ClientSubnet>,
         src: SocketAddr,
     ) -> Answer<'a> {
+        // RFC 8945 §5.2.2: a signed query whose key the server does not know gets NOTAUTH
+        // (with TSIG error BADKEY, written by `encode`), before anything else is looked at.
+        // geosteer has no keys, so that is every signed query; answering it unsigned would
+        // leave the client to reject the answer as a spoof (NSD and Knot do the same).
+        if q.tsig.is_some() {
+            return Answer::new(ResponseCode::NotAuth);
+        }
         if let Some(e) = &q.edns {
             if e.version > 0 {
                 return Answer::new(ResponseCode::BADVERS);
@@ -319,6 +326,31 @@ impl OptOut<'_> {
     }
 }
 
+/// TSIG ERROR BADKEY (RFC 8945 §3).
+const TSIG_BADKEY: u16 = 17;
+
+fn tsig_len(t: &TsigIn) -> usize {
+    t.key.as_bytes().len() + 10 + t.algorithm.as_bytes().len() + 16
+}
+
+/// The unsigned TSIG record of a BADKEY error (RFC 8945 §5.3.2): the query's key and
+/// algorithm names, its Time Signed, Fudge and Original ID, no MAC, error BADKEY.
+fn write_badkey(out: &mut Vec<u8>, t: &TsigIn) {
+    out.extend_from_slice(t.key.as_bytes());
+    out.extend_from_slice(&u16::from(RecordType::TSIG).to_be_bytes());
+    out.extend_from_slice(&u16::from(DNSClass::ANY).to_be_bytes());
+    out.extend_from_slice(&0u32.to_be_bytes());
+    let rdlen = t.algorithm.as_bytes().len() + 16;
+    out.extend_from_slice(&(rdlen as u16).to_be_bytes());
+    out.extend_from_slice(t.algorithm.as_bytes());
+    out.extend_from_slice(&t.time.to_be_bytes()[2..8]);
+    out.extend_from_slice(&t.fudge.to_be_bytes());
+    out.extend_from_slice(&0u16.to_be_bytes()); // MAC size
+    out.extend_from_slice(&t.oid.to_be_bytes()); // Original ID
+    out.extend_from_slice(&TSIG_BADKEY.to_be_bytes());
+    out.extend_from_slice(&0u16.to_be_bytes()); // Other Len
+}
+
 /// Header flags: QR, the query's ID, opcode and RD; AA and TC as given; RA never; CD copied
 /// (RFC 6895 §2).
 fn header(out: &mut [u8], q: &QueryHeader, aa: bool, tc: bool, rcode: ResponseCode) {
@@ -374,8 +406,10 @@ fn encode(
     let qdcount = u16::from(!q.question.is_empty());
     let empty = WireName::from_wire(&[0]).expect("root");
     let names = NameWriter::new(q.qname.as_ref().unwrap_or(&empty).as_bytes());
-    // Room is kept for the OPT record, which goes last.
-    let room = limit.saturating_sub(opt.map_or(0, OptOut::len));
+    // Room is kept for the OPT record and a TSIG one, which go last.
+    let room = limit
+        .saturating_sub(opt.map_or(0, OptOut::len))
+        .saturating_sub(q.tsig.as_deref().map_or(0, tsig_len));
     let after_question = out.len();
     let (answers, all_answers) = write_section(out, &names, &ans.answer, room);
     let (authorities, all_authorities) = if all_answers {
@@ -396,6 +430,10 @@ fn encode(
     let mut arcount = counts.2;
     if let Some(o) = opt {
         o.write(out);
+        arcount += 1;
+    }
+    if let Some(t) = q.tsig.as_deref() {
+        write_badkey(out, t);
         arcount += 1;
     }
     header(out, &q.header, ans.authoritative, tc, ans.rcode);

@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use hickory_proto::op::{Header, MessageType};
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
-use hickory_proto::rr::{DNSClass, RecordType};
+use hickory_proto::rr::{DNSClass, Name, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
@@ -48,6 +48,18 @@ impl QueryHeader {
     }
 }
 
+/// A TSIG record on a query (RFC 8945): what an error response must echo.
+pub struct TsigIn {
+    /// The key name (the record's owner).
+    pub key: WireName,
+    pub algorithm: WireName,
+    /// Time Signed (48 bits) and Fudge, as the query sent them.
+    pub time: u64,
+    pub fudge: u16,
+    /// Original ID, echoed.
+    pub oid: u16,
+}
+
 /// A query, however it was read.
 pub struct Query<'a> {
     pub header: QueryHeader,
@@ -59,6 +71,9 @@ pub struct Query<'a> {
     pub qtype: RecordType,
     pub qclass: DNSClass,
     pub edns: Option<EdnsIn>,
+    /// Boxed: signed queries are rare and always take hickory's path, so the common query
+    /// stays small.
+    pub tsig: Option<Box<TsigIn>>,
 }
 
 /// What reading a packet gave.
@@ -100,6 +115,9 @@ pub fn parse<'a>(
         Ok(r) => *holder = Some(r),
         Err(_) => return Parsed::Malformed(header),
     }
+    let Ok(tsig) = find_tsig(packet) else {
+        return Parsed::Malformed(header);
+    };
     let request = holder.as_ref().expect("just stored");
     let one = request.queries.len() == 1;
     let question: &[u8] = if one { request.queries.as_bytes() } else { &[] };
@@ -125,6 +143,7 @@ pub fn parse<'a>(
         qtype: q.map_or(RecordType::Unknown(0), |q| q.query_type()),
         qclass: q.map_or(DNSClass::IN, |q| q.query_class()),
         edns,
+        tsig,
     })
 }
 
@@ -163,6 +182,64 @@ fn find_ecs(packet: &[u8]) -> Option<&[u8]> {
         }
     }
     None
+}
+
+/// The query's TSIG record (RFC 8945), read from the packet itself: hickory sets it apart only
+/// with its DNSSEC feature, whose crypto this server has no use for. `Err` (FORMERR) for a
+/// TSIG that is not the last record of the additional section, or whose RDATA does not
+/// parse.
+fn find_tsig(packet: &[u8]) -> Result<Option<Box<TsigIn>>, ()> {
+    let mut d = BinDecoder::new(packet);
+    let counts = Header::read(&mut d).map_err(|_| ())?.counts;
+    let mut i = d.index();
+    for _ in 0..counts.queries {
+        i = skip_name(packet, i).ok_or(())? + 4;
+    }
+    let total =
+        u32::from(counts.answers) + u32::from(counts.authorities) + u32::from(counts.additionals);
+    for k in 0..total {
+        let owner = i;
+        i = skip_name(packet, i).ok_or(())?;
+        let rtype = be16(packet, i).ok_or(())?;
+        let rdlen = be16(packet, i + 8).ok_or(())? as usize;
+        let rdata = i + 10;
+        i = rdata + rdlen;
+        if rtype != u16::from(RecordType::TSIG) {
+            continue;
+        }
+        let in_additional = k >= total - u32::from(counts.additionals);
+        if !in_additional || k + 1 != total {
+            return Err(());
+        }
+        let name_at = |at: usize| -> Result<(WireName, usize), ()> {
+            let mut d = BinDecoder::new(packet);
+            d.read_slice(at).map_err(|_| ())?;
+            let n = Name::read(&mut d).map_err(|_| ())?;
+            Ok((WireName::from_name(&n), d.index()))
+        };
+        let (key, _) = name_at(owner)?;
+        let (algorithm, mut j) = name_at(rdata)?;
+        let fixed = packet.get(j..j + 10).ok_or(())?;
+        let time = fixed[..6]
+            .iter()
+            .fold(0u64, |t, &b| (t << 8) | u64::from(b));
+        let fudge = u16::from_be_bytes([fixed[6], fixed[7]]);
+        let mac_len = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
+        j += 10 + mac_len;
+        let oid = be16(packet, j).ok_or(())?;
+        let other_len = usize::from(be16(packet, j + 4).ok_or(())?);
+        if j + 6 + other_len != rdata + rdlen {
+            return Err(());
+        }
+        return Ok(Some(Box::new(TsigIn {
+            key,
+            algorithm,
+            time,
+            fudge,
+            oid,
+        })));
+    }
+    Ok(None)
 }
 
 fn be16(b: &[u8], i: usize) -> Option<u16> {
@@ -291,6 +368,7 @@ fn direct(p: &[u8]) -> Option<Query<'_>> {
         qtype,
         qclass,
         edns,
+        tsig: None,
     })
 }
 
