@@ -7,9 +7,9 @@
 # turn gets one dnsperf run (server order rotated every round). So the servers are compared
 # within the same minutes, and the report gives the median of the rounds and their spread.
 #
-#   bench/run.sh                 full run: installs the peers, 3 rounds x 5 steps x 6 servers
-#                                x 5 s, plus udp-floor's 4 UDP steps (about 8 minutes of
-#                                load, ~10 minutes in all)
+#   bench/run.sh                 full run: installs the peers, 3 rounds x 6 servers x
+#                                (5 steps x 5 s + a 2 s latency step), plus udp-floor's UDP
+#                                steps (about 9 minutes of load, under 10 in all)
 #   bench/run.sh --quick         geosteer alone, 1 round of 2 s steps, no peer installs (for CI)
 #   bench/run.sh --memory        geosteer with the bench config and with the repository's
 #                                example config (zones/, monitors removed): RSS after the
