@@ -404,8 +404,8 @@ fn encode(
     out.resize(12, 0);
     out.extend_from_slice(q.question);
     let qdcount = u16::from(!q.question.is_empty());
-    let empty = WireName::from_wire(&[0]).expect("root");
-    let names = NameWriter::new(q.qname.as_ref().unwrap_or(&empty).as_bytes());
+    // A query without a readable name (answered with an error) compresses against the root.
+    let names = NameWriter::new(q.qname.as_ref().map_or(&[0u8][..], WireName::as_bytes));
     // Room is kept for the OPT record and a TSIG one, which go last.
     let room = limit
         .saturating_sub(opt.map_or(0, OptOut::len))
