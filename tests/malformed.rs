@@ -247,7 +247,7 @@ fn unusual_but_valid_names_are_answered() {
 
 /// Random headers with 12 random bytes after them, random garbage, and random mutations of a
 /// valid EDNS/ECS query: every reply is a well-formed response to its packet, and the server
-/// answers a normal query afterwards. Bounded: 1,500 packets, replies collected until a final
+/// answers a normal query afterwards. Bounded: 2,000 packets, replies collected until a final
 /// marker query is answered.
 #[test]
 fn random_packets_get_well_formed_replies_or_none() {
@@ -286,10 +286,17 @@ fn random_packets_get_well_formed_replies_or_none() {
             got
         })
     };
+    // A signed query: its TSIG record is read from the packet by geosteer's own code.
+    let signed = {
+        let mut p = header(0, 0x0100, [1, 0, 0, 1]);
+        p.extend_from_slice(&question());
+        p.extend_from_slice(&tsig_record(0));
+        p
+    };
     let mut sent: HashMap<u16, Vec<u8>> = HashMap::new();
-    for i in 0..1500u16 {
+    for i in 0..2000u16 {
         let id = 0x8000 + i;
-        let mut p = match i % 3 {
+        let mut p = match i % 4 {
             // A query header (QR=0, QDCOUNT=1) and 12 random bytes.
             0 => {
                 let mut p = header(id, 0, [1, 0, 0, 0]);
@@ -303,9 +310,10 @@ fn random_packets_get_well_formed_replies_or_none() {
                 p[2] &= 0x7f;
                 p
             }
-            // A valid query with one to four bytes changed (header ID and QR kept).
-            _ => {
-                let mut p = base.clone();
+            // A valid query, ECS or signed, with one to four bytes changed (header ID and QR
+            // kept).
+            k => {
+                let mut p = if k == 2 { base.clone() } else { signed.clone() };
                 for _ in 0..1 + rng.next_u64() % 4 {
                     let at = 3 + (rng.next_u64() as usize) % (p.len() - 3);
                     p[at] = rng.random::<u8>();
