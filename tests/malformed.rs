@@ -246,7 +246,7 @@ fn unusual_but_valid_names_are_answered() {
 }
 
 /// Random headers with 12 random bytes after them, random garbage, and random mutations of a
-/// valid EDNS/ECS query: every reply is a well-formed response to its packet, and the server
+/// valid EDNS/ECS query and of a signed one: every reply is a well-formed response to its packet, and the server
 /// answers a normal query afterwards. Bounded: 2,000 packets, replies collected until a final
 /// marker query is answered.
 #[test]
