@@ -246,9 +246,9 @@ fn unusual_but_valid_names_are_answered() {
 }
 
 /// Random headers with 12 random bytes after them, random garbage, and random mutations of a
-/// valid EDNS/ECS query and of a signed one: every reply is a well-formed response to its packet, and the server
-/// answers a normal query afterwards. Bounded: 2,000 packets, replies collected until a final
-/// marker query is answered.
+/// valid EDNS/ECS query and of a signed one: every reply is a well-formed response to its
+/// packet, and the server answers a normal query afterwards. Bounded: 2,000 packets, replies
+/// collected until a final marker query is answered.
 #[test]
 fn random_packets_get_well_formed_replies_or_none() {
     let s = Server::example();
