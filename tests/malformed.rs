@@ -367,19 +367,26 @@ fn random_packets_get_well_formed_replies_or_none() {
     assert_still_serving(&s);
 }
 
-/// A TSIG record: key `k1.`, hmac-sha256, Time Signed 0x0000_6543_2100, Fudge 300, a
-/// 32-byte MAC, Original ID `oid`.
-fn tsig_record(oid: u16) -> Vec<u8> {
+/// A TSIG record: key `k1.`, hmac-sha256, Time Signed 0x0000_6543_2100, Fudge 300, then
+/// `mac`, Original ID `oid`, TSIG error `error`, no other data.
+fn tsig_rr(mac: &[u8], oid: u16, error: u16) -> Vec<u8> {
     let mut r = b"\x02k1\x00".to_vec();
     r.extend_from_slice(&[0, 250, 0, 255, 0, 0, 0, 0]);
     let mut rd = b"\x0bhmac-sha256\x00".to_vec();
-    rd.extend_from_slice(&[0, 0, 0x65, 0x43, 0x21, 0x00, 0x01, 0x2c, 0, 32]);
-    rd.extend_from_slice(&[0xab; 32]);
+    rd.extend_from_slice(&[0, 0, 0x65, 0x43, 0x21, 0x00, 0x01, 0x2c]);
+    rd.extend_from_slice(&(mac.len() as u16).to_be_bytes());
+    rd.extend_from_slice(mac);
     rd.extend_from_slice(&oid.to_be_bytes());
-    rd.extend_from_slice(&[0, 0, 0, 0]);
+    rd.extend_from_slice(&error.to_be_bytes());
+    rd.extend_from_slice(&[0, 0]);
     r.extend_from_slice(&(rd.len() as u16).to_be_bytes());
     r.extend_from_slice(&rd);
     r
+}
+
+/// A query's TSIG record, with a 32-byte MAC.
+fn tsig_record(oid: u16) -> Vec<u8> {
+    tsig_rr(&[0xab; 32], oid, 0)
 }
 
 #[test]
@@ -388,17 +395,7 @@ fn signed_queries_get_notauth_with_badkey() {
     // RFC 8945 §5.2.2: no key is configured, so every signed query is NOTAUTH, with an
     // unsigned TSIG (no MAC) saying BADKEY and echoing key, algorithm, time, fudge and
     // original ID; the TSIG record comes last, after the OPT when there is one.
-    let badkey_tsig = {
-        let mut r = b"\x02k1\x00".to_vec();
-        r.extend_from_slice(&[0, 250, 0, 255, 0, 0, 0, 0]);
-        let mut rd = b"\x0bhmac-sha256\x00".to_vec();
-        rd.extend_from_slice(&[0, 0, 0x65, 0x43, 0x21, 0x00, 0x01, 0x2c, 0, 0]);
-        rd.extend_from_slice(&0x7777u16.to_be_bytes());
-        rd.extend_from_slice(&[0, 17, 0, 0]);
-        r.extend_from_slice(&(rd.len() as u16).to_be_bytes());
-        r.extend_from_slice(&rd);
-        r
-    };
+    let badkey_tsig = tsig_rr(&[], 0x7777, 17);
     let opt = [0u8, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0];
     for (edns, what) in [(false, "TSIG only"), (true, "OPT then TSIG")] {
         let mut p = header(0xa00, 0x0100, [1, 0, 0, 1 + u16::from(edns)]);
