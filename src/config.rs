@@ -112,8 +112,6 @@ pub struct Pool {
     pub monitor: Option<MonitorId>,
     pub origin_steering: OriginSteering,
     pub enabled: bool,
-    /// Metrics label id of the pool's name.
-    pub label: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -173,8 +171,6 @@ pub struct LoadBalancer {
     /// Where it was defined, for messages.
     pub file: std::path::PathBuf,
     pub line: usize,
-    /// Metrics label id of the load balancer's name.
-    pub label: u32,
 }
 
 impl LoadBalancer {
@@ -724,7 +720,6 @@ impl FileCx<'_> {
             monitor,
             origin_steering: p.origin_steering,
             enabled: p.enabled,
-            label: crate::metrics::label_id(name.get_ref()),
         })
     }
 
@@ -948,7 +943,6 @@ impl FileCx<'_> {
         if self.errors.len() != before {
             return None;
         }
-        let name_text = name.to_string();
         Some(LoadBalancer {
             name,
             ttl,
@@ -961,7 +955,6 @@ impl FileCx<'_> {
             pool_weights,
             file: self.path.to_path_buf(),
             line: self.line(key),
-            label: crate::metrics::label_id(&name_text),
         })
     }
 }

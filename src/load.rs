@@ -12,6 +12,7 @@ use tracing::warn;
 use crate::config::{self, OriginId, PoolId, SteeringConfig};
 use crate::error::{ConfigError, ConfigErrors};
 use crate::geo::{GeoDb, GeoMap};
+use crate::metrics;
 use crate::steering::{self, HealthView};
 use crate::wire::RecordSet;
 use crate::zone::{Zone, Zones, master};
@@ -27,6 +28,43 @@ pub struct Snapshot {
     /// Per load balancer (same index as `steering.load_balancers`): what answering needs.
     pub compiled: Vec<CompiledLb>,
     pub geo: Option<Arc<GeoDb>>,
+    /// Metrics label ids of its names.
+    pub labels: Labels,
+}
+
+/// Metrics label ids of a snapshot's names, assigned when it is compiled (the ids of names
+/// that survive a reload stay the same, so their counters keep counting).
+#[derive(Debug, Default)]
+pub struct Labels {
+    /// By zone id ([`Zone::id`]).
+    pub zones: Vec<u32>,
+    /// By load balancer, as `steering.load_balancers`.
+    pub load_balancers: Vec<u32>,
+    /// By pool, as `steering.pools`.
+    pub pools: Vec<u32>,
+}
+
+impl Labels {
+    fn assign(zones: &Zones, steering: &SteeringConfig) -> Self {
+        let mut by_id: Vec<(u32, u32)> = zones
+            .iter()
+            .map(|z| (z.id, metrics::label_id(&z.origin.to_string())))
+            .collect();
+        by_id.sort_unstable();
+        Self {
+            zones: by_id.into_iter().map(|(_, label)| label).collect(),
+            load_balancers: steering
+                .load_balancers
+                .iter()
+                .map(|lb| metrics::label_id(&lb.name.to_string()))
+                .collect(),
+            pools: steering
+                .pools
+                .iter()
+                .map(|p| metrics::label_id(&p.name))
+                .collect(),
+        }
+    }
 }
 
 /// A load balancer prepared for the query path.
@@ -203,12 +241,14 @@ pub fn load_with_env(
             Err(e) => return Err(ConfigErrors(vec![e])),
         }
     }
+    let labels = Labels::assign(&zones, &steering);
     Ok(Snapshot {
         generation: 1,
         zones,
         steering,
         compiled,
         geo,
+        labels,
     })
 }
 

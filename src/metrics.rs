@@ -16,8 +16,6 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use rustc_hash::FxHashMap;
 
-use crate::dns::Transport;
-
 /// Label value → id, and id → value.
 type Interner = RwLock<(HashMap<String, u32>, Vec<String>)>;
 
@@ -112,7 +110,8 @@ pub struct QueryOutcome {
     pub zone: u32,
     pub qtype: RecordType,
     pub rcode: ResponseCode,
-    pub transport: Transport,
+    /// Over TCP (else UDP).
+    pub tcp: bool,
     pub ecs: bool,
     /// (load balancer, pool) label ids for a steered answer; pool NO_ZONE when none.
     pub steered: Option<(u32, u32)>,
@@ -121,10 +120,7 @@ pub struct QueryOutcome {
 impl Shard {
     pub fn count(&self, q: &QueryOutcome) {
         let mut d = self.data.lock().expect("not poisoned");
-        let proto = match q.transport {
-            Transport::Udp => 0,
-            Transport::Tcp => 1,
-        };
+        let proto = u8::from(q.tcp);
         *d.queries
             .entry((q.zone, type_index(q.qtype), rcode_index(q.rcode), proto))
             .or_default() += 1;
@@ -370,7 +366,7 @@ mod tests {
             zone,
             qtype: RecordType::A,
             rcode: ResponseCode::NoError,
-            transport: Transport::Udp,
+            tcp: false,
             ecs: true,
             steered: None,
         };
@@ -380,7 +376,7 @@ mod tests {
         s2.count(&QueryOutcome {
             rcode: ResponseCode::NXDomain,
             ecs: false,
-            transport: Transport::Tcp,
+            tcp: true,
             ..q
         });
         let mut out = String::new();

@@ -123,7 +123,7 @@ pub fn lookup<'a>(
     };
     let mut ans = Answer::new(ResponseCode::NoError);
     ans.authoritative = true;
-    ans.zone_label = zone.label;
+    ans.zone_label = snap.labels.zones[zone.id as usize];
 
     let mut name = qname.clone();
     let mut target: Option<&'a Name> = None;
@@ -268,10 +268,9 @@ fn steer<'a>(
         &mut rand::rng(),
     );
     ans.steered = Some((
-        lb.label,
-        d.pool.map_or(crate::metrics::NO_ZONE, |p| {
-            snap.steering.pools[p as usize].label
-        }),
+        snap.labels.load_balancers[lb_id as usize],
+        d.pool
+            .map_or(crate::metrics::NO_ZONE, |p| snap.labels.pools[p as usize]),
     ));
     let records = d.pool.and_then(|p| compiled.pool_records(p));
     let Some(records) = records.filter(|_| !d.origins.is_empty()) else {

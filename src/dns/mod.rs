@@ -181,7 +181,7 @@ impl Responder {
                         zone: NO_ZONE,
                         qtype: RecordType::Unknown(0),
                         rcode: ResponseCode::FormErr,
-                        transport,
+                        tcp: transport == Transport::Tcp,
                         ecs: false,
                         steered: None,
                     });
@@ -214,7 +214,7 @@ impl Responder {
                 zone: ans.zone_label,
                 qtype: q.qtype,
                 rcode: ans.rcode,
-                transport,
+                tcp: transport == Transport::Tcp,
                 ecs: ecs.is_some(),
                 steered: ans.steered,
             });

@@ -156,8 +156,8 @@ pub struct Zone {
     nodes: FxHashMap<Box<[u8]>, Node>,
     has_cuts: bool,
     pub record_count: usize,
-    /// The zone's name as a metrics label id.
-    pub label: u32,
+    /// Its position among the snapshot's zones (set by [`Zones::insert`]).
+    pub id: u32,
 }
 
 impl Zone {
@@ -322,7 +322,7 @@ impl Zone {
             nodes,
             has_cuts,
             record_count,
-            label: crate::metrics::label_id(&origin.to_string()),
+            id: 0,
         })
     }
 
@@ -429,7 +429,14 @@ pub struct Zones {
 }
 
 impl Zones {
-    pub fn insert(&mut self, zone: Zone) {
+    /// Adds `zone`, numbering it after those already in (a zone for the same apex replaces
+    /// the one there, keeping its number).
+    pub fn insert(&mut self, mut zone: Zone) {
+        let next = self.by_origin.len() as u32;
+        zone.id = self
+            .by_origin
+            .get(&zone.origin_key)
+            .map_or(next, |old| old.id);
         self.by_origin.insert(zone.origin_key.clone(), zone);
     }
 
