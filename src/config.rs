@@ -21,6 +21,13 @@ pub type PoolId = u32;
 pub type OriginId = u32;
 pub type MonitorId = u32;
 
+/// An address family: which of an origin's addresses a query asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
+
 /// Most addresses answered for one query, by default and at most (as Route 53 multivalue).
 pub const MAX_ANSWERS: usize = 8;
 

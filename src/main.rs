@@ -3,7 +3,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use clap::{Args, Parser, Subcommand};
 use tracing::{error, info};
 use tracing_subscriber::EnvFilter;
@@ -15,6 +14,7 @@ use geosteer::health::{self, Monitoring};
 use geosteer::load;
 use geosteer::metrics::Metrics;
 use geosteer::ops::Ops;
+use geosteer::state::{Published, State};
 use tokio_util::sync::CancellationToken;
 
 /// Authoritative GeoDNS server with health-checked traffic steering.
@@ -211,17 +211,15 @@ fn explain(args: &ExplainArgs) -> ExitCode {
     };
     // One probe round, as serve runs before answering, so the answer shown is the one a
     // freshly started server would give.
-    let (health, probes) = match probe_once(&snapshot) {
+    let state = match probe_once(&snapshot) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("cannot start runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let text = geosteer::explain::explain_probed(
-        snapshot,
-        health,
-        Some(&probes),
+    let text = geosteer::explain::explain(
+        &state,
         &geosteer::explain::Request {
             name,
             client: args.client,
@@ -233,23 +231,17 @@ fn explain(args: &ExplainArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Runs the first probe round of `snapshot`'s monitors and returns the resulting health.
-fn probe_once(
-    snapshot: &Arc<load::Snapshot>,
-) -> std::io::Result<(
-    Arc<geosteer::steering::HealthView>,
-    Vec<health::OriginStatus>,
-)> {
+/// Runs the first probe round of `snapshot`'s monitors and returns the state it published.
+fn probe_once(snapshot: &Arc<geosteer::state::Snapshot>) -> std::io::Result<Arc<State>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     Ok(runtime.block_on(async {
-        let state = Arc::new(ArcSwap::from_pointee(load::State::new(snapshot.clone())));
+        let state = Arc::new(Published::new(State::new(snapshot.clone())));
         let monitoring =
             Monitoring::start(state.clone(), snapshot.clone(), health::Options::default()).await;
-        let status = monitoring.status();
         monitoring.shutdown().await;
-        (state.load().health.clone(), status)
+        state.current()
     }))
 }
 
@@ -269,7 +261,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         args.data.zones.display()
     );
     let snapshot = Arc::new(snapshot);
-    let state = Arc::new(ArcSwap::from_pointee(load::State::new(snapshot.clone())));
+    let state = Arc::new(Published::new(State::new(snapshot.clone())));
     let responder = Arc::new(Responder::with_identity(state.clone(), &args.identity()));
     let mut opts = ServerOptions {
         listen: args.listen.clone(),

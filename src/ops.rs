@@ -5,18 +5,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use arc_swap::ArcSwap;
 use hickory_proto::rr::Name;
 use tracing::{error, info};
 
 use crate::error::ConfigErrors;
 use crate::health::Monitoring;
-use crate::load::{self, Snapshot, Sources, State};
+use crate::load::{self, Sources};
 use crate::metrics::Metrics;
+use crate::state::{Published, Snapshot};
 
 pub struct Ops {
     pub sources: Sources,
-    pub state: Arc<ArcSwap<State>>,
+    pub state: Arc<Published>,
     pub monitoring: Monitoring,
     pub metrics: Arc<Metrics>,
     /// Set once the configuration is loaded and the sockets are bound.
@@ -42,7 +42,7 @@ impl Ops {
     /// `snapshot` is generation 1, already published in `state` by `monitoring`.
     pub fn new(
         sources: Sources,
-        state: Arc<ArcSwap<State>>,
+        state: Arc<Published>,
         monitoring: Monitoring,
         metrics: Arc<Metrics>,
     ) -> Self {

@@ -5,8 +5,9 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, RecordType};
 use smallvec::SmallVec;
 
-use crate::load::{Snapshot, State};
-use crate::steering::{self, Client, Family};
+use crate::config::Family;
+use crate::state::{Snapshot, State};
+use crate::steering::{self, Client};
 use crate::wire::{RecordSet, WireRecord};
 use crate::zone::{Found, Node, WireName, Zone};
 

@@ -2,7 +2,7 @@
 //!
 //! `respond` is the whole query path for both transports. It reads the query (directly for
 //! ordinary queries, with hickory's decoder otherwise: `parse.rs`), answers from the current
-//! [`crate::load::Snapshot`], and writes the response from records kept in wire form
+//! [`crate::state::State`], and writes the response from records kept in wire form
 //! (`crate::wire`): the owner name echoes the question's case, names are compressed against
 //! the question, a response that does not fit is truncated to an empty, well-formed TC answer
 //! that still carries its OPT record (and so its ECS option), and additional data that does
@@ -16,14 +16,13 @@ pub mod udp;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::TXT;
 use hickory_proto::rr::rdata::opt::ClientSubnet;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
-use crate::load::State;
 use crate::metrics::{Metrics, NO_ZONE, QueryOutcome, Shard};
+use crate::state::{Published, State};
 use crate::steering::Client;
 use crate::wire::{NameWriter, RecordSet, name_wire};
 use crate::zone::WireName;
@@ -71,7 +70,7 @@ impl Identity {
 
 /// Answers queries from whatever snapshot is current.
 pub struct Responder {
-    state: Arc<ArcSwap<State>>,
+    state: Arc<Published>,
     /// CHAOS TXT answers by lower-cased wire name.
     chaos: Vec<(WireName, RecordSet)>,
     nsid: Option<Vec<u8>>,
@@ -82,11 +81,11 @@ pub struct Responder {
 const MAX_NSID: usize = 128;
 
 impl Responder {
-    pub fn new(state: Arc<ArcSwap<State>>) -> Self {
+    pub fn new(state: Arc<Published>) -> Self {
         Self::with_identity(state, &Identity::default())
     }
 
-    pub fn with_identity(state: Arc<ArcSwap<State>>, identity: &Identity) -> Self {
+    pub fn with_identity(state: Arc<Published>, identity: &Identity) -> Self {
         let mut chaos = Vec::new();
         let names = [
             ("id.server.", &identity.server_id),
@@ -126,7 +125,7 @@ impl Responder {
         &self.metrics
     }
 
-    pub fn state(&self) -> &Arc<ArcSwap<State>> {
+    pub fn state(&self) -> &Arc<Published> {
         &self.state
     }
 
