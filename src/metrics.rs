@@ -16,6 +16,8 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use rustc_hash::FxHashMap;
 
+use crate::wire::WireError;
+
 /// Label value → id, and id → value.
 type Interner = RwLock<(HashMap<String, u32>, Vec<String>)>;
 
@@ -96,6 +98,8 @@ struct ShardData {
     /// (load balancer, pool or NO_ZONE for none) → steered answers.
     answers: FxHashMap<(u32, u32), u64>,
     ecs: [u64; 2],
+    /// FORMERR answers by reason ([`WireError::index`]).
+    malformed: [u64; WireError::ALL.len()],
 }
 
 /// One serving task's counters.
@@ -115,6 +119,8 @@ pub struct QueryOutcome {
     pub ecs: bool,
     /// (load balancer, pool) label ids for a steered answer; pool NO_ZONE when none.
     pub steered: Option<(u32, u32)>,
+    /// Why the query got FORMERR.
+    pub malformed: Option<WireError>,
 }
 
 impl Shard {
@@ -127,6 +133,9 @@ impl Shard {
         d.ecs[usize::from(q.ecs)] += 1;
         if let Some(key) = q.steered {
             *d.answers.entry(key).or_default() += 1;
+        }
+        if let Some(why) = q.malformed {
+            d.malformed[why.index()] += 1;
         }
     }
 }
@@ -161,6 +170,7 @@ impl Metrics {
         let mut queries: HashMap<(u32, u8, u8, u8), u64> = HashMap::new();
         let mut answers: HashMap<(u32, u32), u64> = HashMap::new();
         let mut ecs = [0u64; 2];
+        let mut malformed = [0u64; WireError::ALL.len()];
         for shard in self.shards.lock().expect("not poisoned").iter() {
             let d = shard.data.lock().expect("not poisoned");
             for (k, v) in &d.queries {
@@ -171,6 +181,9 @@ impl Metrics {
             }
             ecs[0] += d.ecs[0];
             ecs[1] += d.ecs[1];
+            for (sum, n) in malformed.iter_mut().zip(d.malformed) {
+                *sum += n;
+            }
         }
         family(
             out,
@@ -244,6 +257,21 @@ impl Metrics {
             &[("ecs", "present")],
             ecs[1] as f64,
         );
+
+        family(
+            out,
+            "geosteer_malformed_queries_total",
+            "counter",
+            "Queries answered FORMERR, by why they are malformed.",
+        );
+        for why in WireError::ALL {
+            sample(
+                out,
+                "geosteer_malformed_queries_total",
+                &[("reason", why.reason())],
+                malformed[why.index()] as f64,
+            );
+        }
 
         let r = self.reloads.lock().expect("not poisoned").clone();
         family(
@@ -369,6 +397,7 @@ mod tests {
             tcp: false,
             ecs: true,
             steered: None,
+            malformed: None,
         };
         m.shard().count(&q);
         let s2 = m.shard();
@@ -379,13 +408,20 @@ mod tests {
             tcp: true,
             ..q
         });
+        s2.count(&QueryOutcome {
+            rcode: ResponseCode::FormErr,
+            malformed: Some(WireError::BadEcs),
+            ..q
+        });
         let mut out = String::new();
         m.render_queries(&mut out);
         assert!(out.contains(
             "geosteer_queries_total{zone=\"sum.test.\",type=\"A\",rcode=\"NOERROR\",protocol=\"udp\"} 2\n"
         ), "{out}");
         assert!(out.contains("rcode=\"NXDOMAIN\",protocol=\"tcp\"} 1\n"));
-        assert!(out.contains("geosteer_ecs_queries_total{ecs=\"present\"} 2\n"));
+        assert!(out.contains("geosteer_ecs_queries_total{ecs=\"present\"} 3\n"));
+        assert!(out.contains("geosteer_malformed_queries_total{reason=\"bad_ecs\"} 1\n"));
+        assert!(out.contains("geosteer_malformed_queries_total{reason=\"truncated\"} 0\n"));
         assert!(out.contains("geosteer_ecs_queries_total{ecs=\"absent\"} 1\n"));
     }
 }

@@ -8,8 +8,8 @@ use smallvec::SmallVec;
 use crate::config::Family;
 use crate::state::{Snapshot, State};
 use crate::steering::{self, Client};
-use crate::wire::{RecordSet, WireRecord};
-use crate::zone::{Found, Node, WireName, Zone};
+use crate::wire::{RecordSet, WireError, WireName, WireRecord};
+use crate::zone::{Found, Node, Zone};
 
 /// CNAME hops followed inside a zone before giving up (loops end here too).
 const MAX_CNAME_HOPS: usize = 8;
@@ -88,6 +88,8 @@ pub struct Answer<'a> {
     /// For metrics: the zone's label id, and (load balancer, pool) label ids if steered.
     pub zone_label: u32,
     pub steered: Option<(u32, u32)>,
+    /// Why the query is malformed, when the answer is FORMERR.
+    pub malformed: Option<WireError>,
 }
 
 impl<'a> Answer<'a> {
@@ -101,6 +103,15 @@ impl<'a> Answer<'a> {
             ecs_scope: 0,
             zone_label: crate::metrics::NO_ZONE,
             steered: None,
+            malformed: None,
+        }
+    }
+
+    /// FORMERR, and why.
+    pub fn malformed(why: WireError) -> Self {
+        Self {
+            malformed: Some(why),
+            ..Self::new(ResponseCode::FormErr)
         }
     }
 

@@ -20,12 +20,12 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::TXT;
 use hickory_proto::rr::rdata::opt::ClientSubnet;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use tracing::debug;
 
 use crate::metrics::{Metrics, NO_ZONE, QueryOutcome, Shard};
 use crate::state::{Published, State};
 use crate::steering::Client;
-use crate::wire::{NameWriter, RecordSet, name_wire};
-use crate::zone::WireName;
+use crate::wire::{NameWriter, RecordSet, WireError, WireName, name_wire};
 use answer::{Answer, Owner, RrRef};
 use parse::{Parsed, Query, QueryHeader, TsigIn};
 
@@ -171,7 +171,8 @@ impl Responder {
         let q = match parse::parse(packet, &mut holder, src) {
             Parsed::Query(q) => q,
             Parsed::Ignore => return false,
-            Parsed::Malformed(h) => {
+            Parsed::Malformed(h, why) => {
+                debug!(reason = why.reason(), client = %src, "malformed query: FORMERR");
                 out.clear();
                 out.resize(12, 0);
                 header(out, &h, false, false, ResponseCode::FormErr);
@@ -183,6 +184,7 @@ impl Responder {
                         tcp: transport == Transport::Tcp,
                         ecs: false,
                         steered: None,
+                        malformed: Some(why),
                     });
                 }
                 return true;
@@ -202,6 +204,9 @@ impl Responder {
             .filter(|e| e.version == 0)
             .and_then(|e| e.ecs.ok().flatten());
         let ans = self.answer(&q, &state, ecs, src);
+        if let Some(why) = ans.malformed {
+            debug!(reason = why.reason(), client = %src, "malformed query: FORMERR");
+        }
         let opt = q.edns.as_ref().map(|e| OptOut {
             rcode_high: ans.rcode.high(),
             ecs: ecs.map(|cs| (cs, ans.ecs_scope.min(cs.source_prefix()))),
@@ -216,6 +221,7 @@ impl Responder {
                 tcp: transport == Transport::Tcp,
                 ecs: ecs.is_some(),
                 steered: ans.steered,
+                malformed: ans.malformed,
             });
         }
         true
@@ -239,22 +245,22 @@ impl Responder {
             if e.version > 0 {
                 return Answer::new(ResponseCode::BADVERS);
             }
-            if e.ecs.is_err() {
-                return Answer::new(ResponseCode::FormErr);
+            if let Err(why) = e.ecs {
+                return Answer::malformed(why);
             }
         }
         if q.header.opcode != 0 {
             return Answer::new(ResponseCode::NotImp);
         }
         if q.qdcount != 1 {
-            return Answer::new(ResponseCode::FormErr);
+            return Answer::malformed(WireError::QuestionCount);
         }
         let Some(qname) = &q.qname else {
-            return Answer::new(ResponseCode::FormErr);
+            return Answer::malformed(WireError::QuestionName);
         };
         match q.qtype {
             RecordType::OPT | RecordType::TSIG | RecordType::SIG | RecordType::NULL => {
-                return Answer::new(ResponseCode::FormErr);
+                return Answer::malformed(WireError::BadQuestionType);
             }
             // Zone transfers are not offered; NSD and Knot refuse them when not allowed.
             RecordType::AXFR | RecordType::IXFR => return Answer::new(ResponseCode::Refused),

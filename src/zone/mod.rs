@@ -16,100 +16,8 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tracing::warn;
 
 use crate::error::ConfigError;
-use crate::wire::RecordSet;
+use crate::wire::{RecordSet, WireName};
 use master::SourcedRecord;
-
-/// Longest wire-format name (RFC 1035 §3.1).
-pub const MAX_NAME_LEN: usize = 255;
-
-/// A name in lower-cased wire form, on the stack.
-#[derive(Clone)]
-pub struct WireName {
-    len: usize,
-    buf: [u8; MAX_NAME_LEN],
-}
-
-impl WireName {
-    /// Lower-cases `name` into wire form. `name` is taken as fully qualified.
-    pub fn from_name(name: &Name) -> Self {
-        let mut w = Self {
-            len: 0,
-            buf: [0; MAX_NAME_LEN],
-        };
-        for label in name.iter() {
-            // Name guarantees labels ≤ 63 and a total ≤ 255.
-            w.buf[w.len] = label.len() as u8;
-            for (i, b) in label.iter().enumerate() {
-                w.buf[w.len + 1 + i] = b.to_ascii_lowercase();
-            }
-            w.len += 1 + label.len();
-        }
-        w.buf[w.len] = 0;
-        w.len += 1;
-        w
-    }
-
-    /// Lower-cases an uncompressed wire name (as found in a question section). Returns `None`
-    /// when the bytes are not a well-formed uncompressed name.
-    pub fn from_wire(bytes: &[u8]) -> Option<Self> {
-        let mut w = Self {
-            len: 0,
-            buf: [0; MAX_NAME_LEN],
-        };
-        let mut i = 0;
-        loop {
-            let l = *bytes.get(i)? as usize;
-            if l > 63 || w.len + l + 1 > MAX_NAME_LEN {
-                return None;
-            }
-            if l == 0 {
-                w.buf[w.len] = 0;
-                w.len += 1;
-                return Some(w);
-            }
-            let label = bytes.get(i + 1..i + 1 + l)?;
-            w.buf[w.len] = l as u8;
-            for (j, b) in label.iter().enumerate() {
-                w.buf[w.len + 1 + j] = b.to_ascii_lowercase();
-            }
-            w.len += 1 + l;
-            i += 1 + l;
-        }
-    }
-
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-
-    /// Offsets at which each suffix (the name itself, its parent, … the root) starts.
-    pub fn suffixes(&self) -> impl Iterator<Item = &[u8]> {
-        let bytes = self.as_bytes();
-        let mut off = 0;
-        std::iter::from_fn(move || {
-            if off >= bytes.len() {
-                return None;
-            }
-            let s = &bytes[off..];
-            off += bytes[off] as usize + 1;
-            Some(s)
-        })
-    }
-
-    /// `*.` followed by `parent`.
-    fn wildcard_of(parent: &[u8]) -> Option<Self> {
-        if parent.len() + 2 > MAX_NAME_LEN {
-            return None;
-        }
-        let mut w = Self {
-            len: parent.len() + 2,
-            buf: [0; MAX_NAME_LEN],
-        };
-        w.buf[0] = 1;
-        w.buf[1] = b'*';
-        w.buf[2..2 + parent.len()].copy_from_slice(parent);
-        Some(w)
-    }
-}
 
 /// All records of one type at one name.
 #[derive(Debug)]
@@ -460,26 +368,5 @@ impl Zones {
 
     pub fn is_empty(&self) -> bool {
         self.by_origin.is_empty()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::str::FromStr;
-
-    #[test]
-    fn wire_name_lowercases_and_lists_suffixes() {
-        let n = Name::from_str("WwW.Example.COM.").unwrap();
-        let w = WireName::from_name(&n);
-        assert_eq!(w.as_bytes(), b"\x03www\x07example\x03com\x00");
-        let s: Vec<&[u8]> = w.suffixes().collect();
-        assert_eq!(s.len(), 4);
-        assert_eq!(s[1], b"\x07example\x03com\x00");
-        assert_eq!(s[3], b"\x00");
-        let from_wire = WireName::from_wire(b"\x03WWW\x07example\x03com\x00trailing").unwrap();
-        assert_eq!(from_wire.as_bytes(), w.as_bytes());
-        assert!(WireName::from_wire(b"\x05ab").is_none());
-        assert!(WireName::from_wire(b"\xc0\x0c").is_none());
     }
 }
