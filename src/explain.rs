@@ -18,9 +18,13 @@ use crate::dns::{Responder, Transport};
 use crate::state::{Published, State};
 use crate::steering::{self, Client, View};
 
+/// What to explain: a query for a name from a client.
 pub struct Request {
+    /// The name queried.
     pub name: Name,
+    /// The client's address.
     pub client: IpAddr,
+    /// A or AAAA.
     pub qtype: RecordType,
     /// ECS source prefix the simulated resolver sends (0: no ECS, the client is the resolver).
     pub ecs_prefix: u8,
@@ -246,6 +250,7 @@ fn network_of(ip: IpAddr, prefix: u8) -> IpAddr {
     ipnet::IpNet::new(ip, prefix).map_or(ip, |n| n.network())
 }
 
+/// A location in one line: continent, country, subdivision, region, coordinates.
 pub fn describe_location(loc: &crate::geo::Location) -> String {
     let mut parts = Vec::new();
     parts.push(format!("continent {}", loc.continent().unwrap_or("?")));

@@ -6,6 +6,9 @@
 //! publishes the pair as one [`state::State`]; the query path ([`dns`]), the API, metrics and
 //! `explain` read one published state at a time.
 
+#![warn(missing_docs, clippy::dbg_macro)]
+#![deny(clippy::print_stdout, unsafe_op_in_unsafe_fn)]
+
 pub mod api;
 pub mod config;
 pub mod dns;

@@ -43,7 +43,9 @@ fn labels(zones: &Zones, steering: &SteeringConfig) -> Labels {
 /// Where the data comes from.
 #[derive(Debug, Clone)]
 pub struct Sources {
+    /// The zones directory: `<origin>.zone` and `<origin>.toml` files.
     pub zones: PathBuf,
+    /// The GeoIP database.
     pub geoip: PathBuf,
 }
 
@@ -53,6 +55,7 @@ pub fn load(src: &Sources) -> Result<Snapshot, ConfigErrors> {
     load_with_env(src, &|k| std::env::var(k).ok())
 }
 
+/// [`load`], with `lookup_env` resolving `${VAR}` in monitor headers and bodies.
 pub fn load_with_env(
     src: &Sources,
     lookup_env: &dyn Fn(&str) -> Option<String>,

@@ -111,11 +111,15 @@ pub struct Shard {
 /// What one query contributes to the counters.
 #[derive(Debug, Clone, Copy)]
 pub struct QueryOutcome {
+    /// The zone's label id, or [`NO_ZONE`].
     pub zone: u32,
+    /// The question's type.
     pub qtype: RecordType,
+    /// The response code sent.
     pub rcode: ResponseCode,
     /// Over TCP (else UDP).
     pub tcp: bool,
+    /// Whether the query carried an ECS option.
     pub ecs: bool,
     /// (load balancer, pool) label ids for a steered answer; pool NO_ZONE when none.
     pub steered: Option<(u32, u32)>,
@@ -124,6 +128,7 @@ pub struct QueryOutcome {
 }
 
 impl Shard {
+    /// Counts one query.
     pub fn count(&self, q: &QueryOutcome) {
         let mut d = self.data.lock().expect("not poisoned");
         let proto = u8::from(q.tcp);
@@ -143,10 +148,15 @@ impl Shard {
 /// Configuration reloads, for the `geosteer_config_*` metrics.
 #[derive(Debug, Clone, Default)]
 pub struct ReloadStats {
+    /// The generation served.
     pub generation: u64,
+    /// When the configuration was last loaded or a reload tried (Unix time).
     pub last_reload_unix: f64,
+    /// Whether that load succeeded.
     pub last_reload_ok: bool,
+    /// Successful reloads.
     pub reloads_ok: u64,
+    /// Rejected reloads.
     pub reloads_failed: u64,
 }
 
@@ -154,6 +164,7 @@ pub struct ReloadStats {
 #[derive(Default)]
 pub struct Metrics {
     shards: Mutex<Vec<Arc<Shard>>>,
+    /// Configuration reloads, kept by [`crate::ops::Ops`].
     pub reloads: Mutex<ReloadStats>,
 }
 

@@ -126,15 +126,19 @@ pub enum Outcome {
     NoData,
 }
 
+/// What steering decided for one query.
 #[derive(Debug, Clone)]
 pub struct Decision {
+    /// The pool answered from, if any.
     pub pool: Option<PoolId>,
     /// Origins to answer with, in answer order.
     pub origins: SmallVec<[OriginId; 8]>,
+    /// How the pool was arrived at.
     pub outcome: Outcome,
     /// Whether the client's location (or network, for `hash`) chose this answer; if so, the
     /// finest prefix length it depends on beyond the geo map's scope.
     pub location_dependent: bool,
+    /// The client prefix length `hash` origin steering keyed on (0: none).
     pub hash_prefix: u8,
 }
 

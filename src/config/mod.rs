@@ -21,14 +21,19 @@ use serde::Deserialize;
 
 pub use validate::{parse_codes, parse_duration, read_file, read_str};
 
+/// A pool's index in [`SteeringConfig::pools`].
 pub type PoolId = u32;
+/// An origin's index in [`SteeringConfig::origins`].
 pub type OriginId = u32;
+/// A monitor's index in [`SteeringConfig::monitors`].
 pub type MonitorId = u32;
 
 /// An address family: which of an origin's addresses a query asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
+    /// IPv4: A records.
     V4,
+    /// IPv6: AAAA records.
     V6,
 }
 
@@ -71,6 +76,7 @@ pub const DEFAULT_FOLLOW_REDIRECTS: bool = false;
 /// Whether an HTTPS monitor accepts any certificate.
 pub const DEFAULT_ALLOW_INSECURE: bool = false;
 
+/// How a load balancer chooses the pool (`steering`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Policy {
     /// The first healthy pool of `default_pools` (Cloudflare `off`).
@@ -104,6 +110,7 @@ impl Policy {
     }
 }
 
+/// What a load balancer answers when no candidate pool is usable (`on_all_down`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum OnAllDown {
@@ -116,6 +123,7 @@ pub enum OnAllDown {
     Nodata,
 }
 
+/// How the origins of a pool are ordered in an answer (`origin_steering`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum OriginSteering {
@@ -126,13 +134,20 @@ pub enum OriginSteering {
     Hash,
 }
 
+/// One origin of a pool: an address (or an IPv4 and an IPv6 address of one machine).
 #[derive(Debug, Clone)]
 pub struct Origin {
+    /// Its name (the address when the file gives none).
     pub name: String,
+    /// The pool it belongs to.
     pub pool: PoolId,
+    /// Its IPv4 address, if any.
     pub v4: Option<Ipv4Addr>,
+    /// Its IPv6 address, if any.
     pub v6: Option<Ipv6Addr>,
+    /// Its share among the pool's origins, 0..=1.
     pub weight: f64,
+    /// Answered at all (false: left out whatever its health).
     pub enabled: bool,
 }
 
@@ -148,76 +163,119 @@ impl Origin {
     }
 }
 
+/// A pool: a group of origins that steering chooses as one.
 #[derive(Debug, Clone)]
 pub struct Pool {
+    /// Its name, unique within its file.
     pub name: String,
     /// The zone whose configuration file defines the pool (pool names are per file).
     pub zone: Name,
     /// The pool's origins: a contiguous range of ids.
     pub origins: std::ops::Range<OriginId>,
+    /// Healthy origins it needs to count as up.
     pub minimum_origins: u32,
+    /// Latitude and longitude, for proximity steering.
     pub coordinates: Option<(f64, f64)>,
+    /// The monitor that probes its origins (none: always healthy).
     pub monitor: Option<MonitorId>,
+    /// How its origins are ordered in an answer.
     pub origin_steering: OriginSteering,
+    /// Answered at all (false: skipped whatever its health).
     pub enabled: bool,
 }
 
+/// What a monitor probes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum MonitorKind {
+    /// A TCP connection to the origin's port.
     Tcp,
+    /// An HTTP request.
     Http(HttpCheck),
+    /// An HTTP request over TLS.
     Https(HttpCheck),
 }
 
+/// The request an HTTP(S) monitor sends and the response it expects.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct HttpCheck {
+    /// Request method, upper case.
     pub method: String,
+    /// Request path, starting with `/`.
     pub path: String,
+    /// Request headers, `${VAR}` already expanded.
     pub headers: Vec<(String, String)>,
+    /// Request body, `${VAR}` already expanded.
     pub body: Option<String>,
     /// Inclusive status-code ranges that count as healthy.
     pub expected_codes: Vec<(u16, u16)>,
+    /// A case-insensitive substring the body must contain.
     pub expected_body: Option<String>,
+    /// Follow redirects rather than judge the first response.
     pub follow_redirects: bool,
+    /// Accept any certificate.
     pub allow_insecure: bool,
 }
 
+/// A health monitor: what to probe, and how often and how strictly.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Monitor {
+    /// Its name, unique within its file.
     pub name: String,
+    /// The zone whose configuration file defines it.
     pub zone: Name,
+    /// What it probes.
     pub kind: MonitorKind,
+    /// The port probed on each origin.
     pub port: u16,
+    /// How often each origin is probed.
     pub interval: Duration,
+    /// How long one attempt may take.
     pub timeout: Duration,
+    /// Immediate re-tries before a probe counts as failed.
     pub retries: u32,
+    /// Failed probes in a row that take an up origin down.
     pub consecutive_down: u32,
+    /// Successful probes in a row that bring a down origin back.
     pub consecutive_up: u32,
 }
 
 /// The location rules of a `geo` load balancer, each key mapped to an ordered pool list.
 #[derive(Debug, Clone, Default)]
 pub struct GeoRules {
+    /// By subdivision code (`US-CA`).
     pub subdivision: HashMap<String, Vec<PoolId>>,
+    /// By country code (`DE`).
     pub country: HashMap<String, Vec<PoolId>>,
+    /// By Cloudflare region code (`WEU`).
     pub region: HashMap<String, Vec<PoolId>>,
+    /// By continent code (`EU`).
     pub continent: HashMap<String, Vec<PoolId>>,
 }
 
+/// A load-balanced name: the policy and pools its A and AAAA answers come from.
 #[derive(Debug, Clone)]
 pub struct LoadBalancer {
+    /// The name it answers for.
     pub name: Name,
+    /// TTL of its answers.
     pub ttl: u32,
+    /// How it chooses the pool.
     pub policy: Policy,
+    /// The pools tried, in order (after the location rules, for `geo`).
     pub default_pools: Vec<PoolId>,
+    /// The pool of last resort (`on_all_down = "fallback"`).
     pub fallback_pool: PoolId,
+    /// What to answer when no pool is usable.
     pub on_all_down: OnAllDown,
+    /// Most addresses in one answer.
     pub max_answers: usize,
+    /// For `geo`: the location rules.
     pub rules: GeoRules,
     /// For `random`: the weight of each of `default_pools`, in the same order.
     pub pool_weights: Vec<f64>,
     /// Where it was defined, for messages.
     pub file: std::path::PathBuf,
+    /// The line it was defined at.
     pub line: usize,
 }
 
@@ -249,8 +307,12 @@ impl LoadBalancer {
 /// All steering configuration of all zones, with global ids.
 #[derive(Debug, Clone, Default)]
 pub struct SteeringConfig {
+    /// Every monitor, by [`MonitorId`].
     pub monitors: Vec<Monitor>,
+    /// Every pool, by [`PoolId`].
     pub pools: Vec<Pool>,
+    /// Every origin, by [`OriginId`]; a pool's origins are contiguous.
     pub origins: Vec<Origin>,
+    /// Every load balancer, in the order the files define them.
     pub load_balancers: Vec<LoadBalancer>,
 }

@@ -28,20 +28,26 @@ pub enum Owner<'a> {
     Name(&'a Name),
 }
 
+/// An RRset to write: which records, and under which owner name.
 #[derive(Debug, Clone)]
 pub struct RrRef<'a> {
+    /// The owner name written.
     pub owner: Owner<'a>,
+    /// The records, in answer order.
     pub records: Records<'a>,
 }
 
 /// An RRset as stored, or some of a pool's records in the order steering chose.
 #[derive(Debug, Clone)]
 pub enum Records<'a> {
+    /// Every record of the set, as stored.
     All(&'a RecordSet),
+    /// The records at these indices of the set, in this order.
     Picked(&'a RecordSet, SmallVec<[u16; 8]>),
 }
 
 impl<'a> Records<'a> {
+    /// How many records.
     pub fn len(&self) -> usize {
         match self {
             Records::All(r) => r.len(),
@@ -49,6 +55,7 @@ impl<'a> Records<'a> {
         }
     }
 
+    /// No records.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -68,6 +75,7 @@ impl<'a> Records<'a> {
 }
 
 impl<'a> RrRef<'a> {
+    /// All of `records`, under `owner`.
     pub fn all(owner: Owner<'a>, records: &'a RecordSet) -> Self {
         Self {
             owner,
@@ -76,23 +84,31 @@ impl<'a> RrRef<'a> {
     }
 }
 
+/// What to answer, before it is written: rcode, flags and the sections' RRsets.
 #[derive(Debug)]
 pub struct Answer<'a> {
+    /// The response code.
     pub rcode: ResponseCode,
+    /// The AA flag.
     pub authoritative: bool,
+    /// The answer section.
     pub answer: SmallVec<[RrRef<'a>; 4]>,
+    /// The authority section.
     pub authority: SmallVec<[RrRef<'a>; 2]>,
+    /// The additional section (dropped, not truncated, when it does not fit).
     pub additional: SmallVec<[RrRef<'a>; 4]>,
     /// ECS SCOPE PREFIX-LENGTH to return: 0 unless the client's location chose the answer.
     pub ecs_scope: u8,
     /// For metrics: the zone's label id, and (load balancer, pool) label ids if steered.
     pub zone_label: u32,
+    /// (load balancer, pool) label ids when steering chose the answer.
     pub steered: Option<(u32, u32)>,
     /// Why the query is malformed, when the answer is FORMERR.
     pub malformed: Option<WireError>,
 }
 
 impl<'a> Answer<'a> {
+    /// An empty, non-authoritative answer with `rcode`.
     pub fn new(rcode: ResponseCode) -> Self {
         Self {
             rcode,

@@ -36,9 +36,12 @@ pub const MAX_UDP_PAYLOAD: u16 = 1232;
 /// Without EDNS a UDP response is limited to 512 bytes (RFC 1035 §4.2.1).
 const CLASSIC_UDP_PAYLOAD: u16 = 512;
 
+/// The transport a query came over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
+    /// UDP: the answer is limited to the client's payload size.
     Udp,
+    /// TCP: up to 65,535 octets.
     Tcp,
 }
 
@@ -47,8 +50,11 @@ pub enum Transport {
 /// `version.server.`/`version.bind.`, and the EDNS NSID option (RFC 5001). `None` turns each off.
 #[derive(Debug, Clone, Default)]
 pub struct Identity {
+    /// CHAOS TXT `id.server.` and `hostname.bind.`.
     pub server_id: Option<String>,
+    /// CHAOS TXT `version.server.` and `version.bind.`.
     pub version: Option<String>,
+    /// The EDNS NSID option's value.
     pub nsid: Option<Vec<u8>>,
 }
 
@@ -81,10 +87,12 @@ pub struct Responder {
 const MAX_NSID: usize = 128;
 
 impl Responder {
+    /// Answers from `state`, with no identity (CHAOS queries REFUSED, no NSID).
     pub fn new(state: Arc<Published>) -> Self {
         Self::with_identity(state, &Identity::default())
     }
 
+    /// Answers from `state`, naming itself as `identity` says.
     pub fn with_identity(state: Arc<Published>, identity: &Identity) -> Self {
         let mut chaos = Vec::new();
         let names = [
@@ -121,10 +129,12 @@ impl Responder {
         self
     }
 
+    /// The counters it counts into.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
     }
 
+    /// The published state it answers from.
     pub fn state(&self) -> &Arc<Published> {
         &self.state
     }

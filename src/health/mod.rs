@@ -47,6 +47,7 @@ const FIRST_ROUND_DOWN_LINES: usize = 20;
 /// Probes in flight at most, by default.
 pub const DEFAULT_MAX_PROBES: usize = 256;
 
+/// How monitoring runs.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Probes (connections) in flight at most; further due probes wait for a slot.

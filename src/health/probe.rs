@@ -180,6 +180,8 @@ struct HttpProbe {
 }
 
 impl Check {
+    /// The check of `monitor` against the origin at `addr` (an invalid configuration becomes a
+    /// check that fails with the reason: see [`Check::invalid`]).
     pub fn new(monitor: &Monitor, addr: IpAddr, tls: &TlsConfigs) -> Self {
         let target = SocketAddr::new(addr, monitor.port);
         let kind = match &monitor.kind {

@@ -13,10 +13,13 @@ use crate::config::{OriginId, SteeringConfig};
 /// What health monitoring knows, indexed like the configuration's origins and pools.
 #[derive(Debug, Clone, Default)]
 pub struct HealthView {
+    /// By origin id.
     pub origins: Vec<OriginHealth>,
+    /// By pool id.
     pub pools: Vec<PoolHealth>,
 }
 
+/// One origin's health, as steering uses it.
 #[derive(Debug, Clone, Default)]
 pub struct OriginHealth {
     /// The monitor's verdict (always true without a monitor).
@@ -27,8 +30,10 @@ pub struct OriginHealth {
     pub rtt_ms: Option<f64>,
 }
 
+/// One pool's health, as steering uses it.
 #[derive(Debug, Clone, Default)]
 pub struct PoolHealth {
+    /// Taken out of service by an operator (drain).
     pub drained: bool,
 }
 
@@ -145,10 +150,12 @@ pub struct ProbeResult {
     pub attempts: u32,
     /// How long the deciding (last) attempt took: the RTT sample when it succeeded.
     pub time: Duration,
+    /// What the deciding attempt found.
     pub outcome: Result<Success, Failure>,
 }
 
 impl ProbeResult {
+    /// Whether the probe passed.
     pub fn ok(&self) -> bool {
         self.outcome.is_ok()
     }
@@ -174,9 +181,11 @@ impl std::fmt::Display for ProbeResult {
 pub struct ProbeRecord {
     /// The monitor's name.
     pub monitor: String,
-    /// Successful and failed probes in a row.
+    /// Successful probes in a row.
     pub successes: u32,
+    /// Failed probes in a row.
     pub failures: u32,
+    /// The last probe.
     pub last: Option<ProbeResult>,
     /// When the state last changed (the first probe counts as a change).
     pub since: Option<SystemTime>,
@@ -205,9 +214,13 @@ pub type ProbeCell = Mutex<ProbeRecord>;
 /// What is known of one origin, for `explain`, the status API and metrics.
 #[derive(Debug, Clone)]
 pub struct OriginStatus {
+    /// Its origin id.
     pub origin: OriginId,
+    /// The zone of its pool.
     pub zone: Name,
+    /// Its pool's name.
     pub pool: String,
+    /// Its name.
     pub name: String,
     /// The address probed (its health applies to both families).
     pub address: IpAddr,
@@ -215,12 +228,17 @@ pub struct OriginStatus {
     pub monitor: Option<String>,
     /// The verdict the query path uses.
     pub up: bool,
+    /// Drained by an operator.
     pub drained: bool,
+    /// Its pool drained by an operator.
     pub pool_drained: bool,
-    /// Successful and failed probes in a row.
+    /// Successful probes in a row.
     pub successes: u32,
+    /// Failed probes in a row.
     pub failures: u32,
+    /// Smoothed round-trip time of its successful probes.
     pub rtt_ms: Option<f64>,
+    /// The last probe.
     pub last: Option<ProbeResult>,
     /// When the state last changed (the first probe counts as a change).
     pub since: Option<SystemTime>,

@@ -4,7 +4,7 @@
 //! A reader loads one [`State`] and indexes only it, so that health is never read against
 //! another configuration than the one it was built for. Loading compiles the configuration
 //! part ([`Snapshot`], in `load`); health monitoring pairs it with its [`HealthView`] and
-//! publishes the pair ([`Published::publish`]) whenever either changes.
+//! publishes the pair (`Published::publish`) whenever either changes.
 
 mod health;
 
@@ -51,7 +51,9 @@ impl Published {
 /// query never sees health indexed for another configuration.
 #[derive(Clone)]
 pub struct State {
+    /// The configuration answered from.
     pub config: Arc<Snapshot>,
+    /// Its health, indexed like it.
     pub health: Arc<HealthView>,
     /// By origin id: what its probes found, for the origins that are monitored.
     pub probes: Arc<[Option<Arc<ProbeCell>>]>,
@@ -117,10 +119,13 @@ impl State {
 pub struct Snapshot {
     /// 1 for the configuration loaded at start, one more for each successful reload.
     pub generation: u64,
+    /// Every zone served.
     pub zones: Zones,
+    /// Monitors, pools, origins and load balancers of every zone.
     pub steering: SteeringConfig,
     /// Per load balancer (same index as `steering.load_balancers`): what answering needs.
     pub compiled: Vec<CompiledLb>,
+    /// The GeoIP database, when one was loaded.
     pub geo: Option<Arc<GeoDb>>,
     /// Metrics label ids of its names.
     pub labels: Labels,
@@ -130,7 +135,7 @@ pub struct Snapshot {
 /// that survive a reload stay the same, so their counters keep counting).
 #[derive(Debug, Default)]
 pub struct Labels {
-    /// By zone id ([`Zone::id`]).
+    /// By zone id ([`crate::zone::Zone::id`]).
     pub zones: Vec<u32>,
     /// By load balancer, as `steering.load_balancers`.
     pub load_balancers: Vec<u32>,
@@ -150,8 +155,11 @@ pub struct CompiledLb {
 
 /// One pool's addresses as records owned by one load balancer's name, with its TTL.
 pub struct PoolRecords {
+    /// The pool.
     pub pool: PoolId,
+    /// Its origins' A records.
     pub v4: RecordSet,
+    /// Its origins' AAAA records.
     pub v6: RecordSet,
     /// For each origin of the pool (by offset from the pool's first id), its index in `v4`
     /// and in `v6`.
@@ -159,12 +167,14 @@ pub struct PoolRecords {
 }
 
 impl CompiledLb {
+    /// The records of `pool`, if this load balancer may answer from it.
     pub fn pool_records(&self, pool: PoolId) -> Option<&PoolRecords> {
         self.records.iter().find(|r| r.pool == pool)
     }
 }
 
 impl Snapshot {
+    /// Records in every zone.
     pub fn record_count(&self) -> usize {
         self.zones.iter().map(|z| z.record_count).sum()
     }

@@ -7,8 +7,11 @@ use super::name::{Pointers, name_end};
 /// The section a record is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
+    /// The answer section.
     Answer,
+    /// The authority section.
     Authority,
+    /// The additional section.
     Additional,
 }
 
@@ -19,12 +22,17 @@ pub struct RecordAt<'a> {
     pub owner: &'a [u8],
     /// Where the owner name starts in the message.
     pub owner_at: usize,
+    /// TYPE.
     pub rtype: u16,
+    /// CLASS (an OPT record's UDP payload size).
     pub class: u16,
+    /// TTL (an OPT record's extended rcode, version and flags).
     pub ttl: u32,
+    /// RDATA.
     pub rdata: &'a [u8],
     /// Where the RDATA starts in the message.
     pub rdata_at: usize,
+    /// The section it is in.
     pub section: Section,
     /// The last record the header counts.
     pub last: bool,

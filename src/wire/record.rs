@@ -28,6 +28,7 @@ pub struct WireRecord {
 }
 
 impl WireRecord {
+    /// Renders `rec`.
     pub fn new(rec: &Record) -> Self {
         let mut rdata = Vec::with_capacity(32);
         {
@@ -80,6 +81,7 @@ pub struct RecordSet {
 }
 
 impl RecordSet {
+    /// `records`, rendered.
     pub fn new(records: Vec<Record>) -> Self {
         let wire = records.iter().map(WireRecord::new).collect();
         Self {
@@ -88,6 +90,7 @@ impl RecordSet {
         }
     }
 
+    /// The rendered records, in the same order.
     pub fn wire(&self) -> &[WireRecord] {
         &self.wire
     }
@@ -111,6 +114,8 @@ pub struct NameWriter<'q> {
 }
 
 impl<'q> NameWriter<'q> {
+    /// A writer for responses whose question's name is `qname_lower` (lower-cased,
+    /// uncompressed).
     pub fn new(qname_lower: &'q [u8]) -> Self {
         let mut suffixes = [0u8; 128];
         let mut n = 0;

@@ -20,8 +20,11 @@ const MAX_INCLUDE_DEPTH: usize = 16;
 /// A record with the place it came from.
 #[derive(Debug, Clone)]
 pub struct SourcedRecord {
+    /// The record.
     pub record: Record,
+    /// The file it was read from (an `$INCLUDE`d one, say).
     pub file: PathBuf,
+    /// The line it starts at.
     pub line: usize,
 }
 

@@ -22,13 +22,16 @@ use master::SourcedRecord;
 /// All records of one type at one name.
 #[derive(Debug)]
 pub struct RRset {
+    /// Its type.
     pub rtype: RecordType,
+    /// Its records, in file order, one TTL.
     pub records: RecordSet,
 }
 
 /// A name in the zone: the RRsets it owns. An empty non-terminal has none.
 #[derive(Debug, Default)]
 pub struct Node {
+    /// Its RRsets, by type.
     pub rrsets: Vec<RRset>,
     /// A delegation point: NS records below the apex.
     pub cut: bool,
@@ -37,6 +40,7 @@ pub struct Node {
 }
 
 impl Node {
+    /// Its RRset of type `rtype`.
     pub fn get(&self, rtype: RecordType) -> Option<&RRset> {
         self.rrsets.iter().find(|r| r.rtype == rtype)
     }
@@ -47,22 +51,28 @@ pub enum Found<'a> {
     /// The name exists (possibly as an empty non-terminal); `wildcard` when it was synthesised
     /// from a `*` node (RFC 4592).
     Node {
+        /// The node found.
         node: &'a Node,
+        /// Synthesised from a `*` node.
         wildcard: bool,
     },
     /// The name is at or below a zone cut: answer with a referral.
     Delegation(&'a Node),
+    /// The name does not exist.
     NxDomain,
 }
 
+/// One zone: its records indexed by owner name, checked as NSD and Knot check them.
 #[derive(Debug)]
 pub struct Zone {
+    /// The apex.
     pub origin: Name,
     origin_key: Box<[u8]>,
     /// The SOA for negative answers, its TTL lowered to the SOA MINIMUM (RFC 2308 §3).
     pub negative_soa: RecordSet,
     nodes: FxHashMap<Box<[u8]>, Node>,
     has_cuts: bool,
+    /// Records served (after repeated ones collapse).
     pub record_count: usize,
     /// Its position among the snapshot's zones (set by [`Zones::insert`]).
     pub id: u32,
@@ -193,14 +203,9 @@ impl Zone {
             nodes.insert(key, node);
         }
 
-        // Empty non-terminals: every ancestor of a name, up to the apex, exists.
         let keys: Vec<Box<[u8]>> = nodes.keys().cloned().collect();
         for key in keys {
-            let mut off = 0;
-            while key.len() - off > origin_key.len() {
-                off += key[off] as usize + 1;
-                nodes.entry(key[off..].into()).or_default();
-            }
+            add_ancestors(&mut nodes, &key, origin_key.len());
         }
 
         let apex = nodes.get(&*origin_key);
@@ -263,21 +268,13 @@ impl Zone {
             }
         }
         self.nodes.entry(wire.as_bytes().into()).or_default().lb = Some(id);
-        let key = wire.as_bytes();
-        let mut off = 0;
-        while key.len() - off > self.origin_key.len() {
-            off += key[off] as usize + 1;
-            self.nodes.entry(key[off..].into()).or_default();
-        }
+        add_ancestors(&mut self.nodes, wire.as_bytes(), self.origin_key.len());
         Ok(())
     }
 
+    /// The node at the lower-cased wire name `key`.
     pub fn node(&self, key: &[u8]) -> Option<&Node> {
         self.nodes.get(key)
-    }
-
-    pub fn apex(&self) -> &Node {
-        &self.nodes[&*self.origin_key]
     }
 
     /// Looks up `name` (which must be at or below the apex) for `qtype`.
@@ -330,6 +327,16 @@ impl Zone {
     }
 }
 
+/// Empty non-terminals: makes every ancestor of the name `key` exist, up to the apex (whose
+/// wire form is `apex_len` octets long).
+fn add_ancestors(nodes: &mut FxHashMap<Box<[u8]>, Node>, key: &[u8], apex_len: usize) {
+    let mut off = 0;
+    while key.len() - off > apex_len {
+        off += key[off] as usize + 1;
+        nodes.entry(key[off..].into()).or_default();
+    }
+}
+
 /// Every zone served, by apex.
 #[derive(Debug, Default)]
 pub struct Zones {
@@ -353,20 +360,14 @@ impl Zones {
         name.suffixes().find_map(|s| self.by_origin.get(s))
     }
 
+    /// Every zone, in no order.
     pub fn iter(&self) -> impl Iterator<Item = &Zone> {
         self.by_origin.values()
     }
 
+    /// The zone whose apex is `origin`.
     pub fn get_mut(&mut self, origin: &Name) -> Option<&mut Zone> {
         self.by_origin
             .get_mut(WireName::from_name(origin).as_bytes())
-    }
-
-    pub fn len(&self) -> usize {
-        self.by_origin.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_origin.is_empty()
     }
 }
