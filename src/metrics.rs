@@ -164,7 +164,7 @@ pub struct ReloadStats {
 #[derive(Default)]
 pub struct Metrics {
     shards: Mutex<Vec<Arc<Shard>>>,
-    /// Configuration reloads, kept by [`crate::ops::Ops`].
+    /// Configuration loads and reloads, as the reload operation records them.
     pub reloads: Mutex<ReloadStats>,
 }
 
