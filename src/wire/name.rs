@@ -111,12 +111,15 @@ impl WireName {
             buf: [0; MAX_NAME_LEN],
         };
         walk_name(bytes, 0, Pointers::Refused, |label| {
-            // The walk has checked the label and the length so far.
-            w.buf[w.len] = label.len() as u8;
-            for (j, b) in label.iter().enumerate() {
-                w.buf[w.len + 1 + j] = b.to_ascii_lowercase();
+            // The walk has checked the length so far, so this slice is in bounds; one check
+            // per label rather than one per octet.
+            let end = w.len + 1 + label.len();
+            let dst = &mut w.buf[w.len..end];
+            dst[0] = label.len() as u8;
+            for (d, b) in dst[1..].iter_mut().zip(label) {
+                *d = b.to_ascii_lowercase();
             }
-            w.len += 1 + label.len();
+            w.len = end;
         })
         .ok()?;
         w.buf[w.len] = 0;
