@@ -12,6 +12,7 @@
 pub mod api;
 pub mod config;
 pub mod dns;
+pub mod dnssec;
 pub mod error;
 pub mod explain;
 pub mod geo;

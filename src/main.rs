@@ -41,6 +41,37 @@ enum Command {
     Check(DataArgs),
     /// Show how a name is answered for a client: location, rule, pools, answer, ECS scope.
     Explain(ExplainArgs),
+    /// Make a DNSSEC key pair for ZONE (BIND format, like dnssec-keygen); prints its name.
+    Keygen(KeygenArgs),
+    /// Print the DS records (SHA-256) of ZONE's KSK/CSK keys, for the registrar.
+    Ds(DsArgs),
+}
+
+#[derive(Args, Clone)]
+struct KeygenArgs {
+    /// The zone the key is for.
+    zone: String,
+    /// Signing algorithm.
+    #[arg(long, default_value = "ecdsap256sha256", value_parser = ["ecdsap256sha256", "ed25519"])]
+    algorithm: String,
+    /// A key-signing key (flags 257; needs a ZSK beside it). Default: a combined signing key.
+    #[arg(long, conflicts_with = "zsk")]
+    ksk: bool,
+    /// A zone-signing key (flags 256).
+    #[arg(long)]
+    zsk: bool,
+    /// Key directory (created, mode 0700, if missing).
+    #[arg(long, default_value = "./zones/keys")]
+    keys: PathBuf,
+}
+
+#[derive(Args, Clone)]
+struct DsArgs {
+    /// The zone.
+    zone: String,
+    /// Key directory.
+    #[arg(long, default_value = "./zones/keys")]
+    keys: PathBuf,
 }
 
 #[derive(Args, Clone)]
@@ -136,6 +167,41 @@ fn main() -> ExitCode {
         Command::Check(args) => check(&args),
         Command::Serve(args) => serve(args),
         Command::Explain(args) => explain(&args),
+        Command::Keygen(args) => keygen(&args),
+        Command::Ds(args) => ds(&args),
+    }
+}
+
+fn keygen(args: &KeygenArgs) -> ExitCode {
+    use geosteer::dnssec::tool::KeyKind;
+    let kind = match (args.ksk, args.zsk) {
+        (true, _) => KeyKind::Ksk,
+        (_, true) => KeyKind::Zsk,
+        _ => KeyKind::Csk,
+    };
+    match geosteer::dnssec::tool::keygen(&args.zone, &args.algorithm, kind, &args.keys) {
+        Ok(name) => {
+            println!("{name}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn ds(args: &DsArgs) -> ExitCode {
+    match geosteer::dnssec::tool::ds(&args.zone, &args.keys) {
+        Ok((lines, warnings)) => {
+            warnings.iter().for_each(|w| eprintln!("warning: {w}"));
+            lines.iter().for_each(|l| println!("{l}"));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
