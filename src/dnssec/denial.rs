@@ -223,12 +223,17 @@ fn wildcard_at(name: &[u8]) -> Option<NameBuf> {
     Some(NameBuf::from_wire(&w))
 }
 
-/// The RFC 4470 NSEC covering a nonexistent `name`: from its immediate predecessor to its
-/// immediate successor, types RRSIG NSEC. It covers `name` alone.
+/// The RFC 4470 NSEC covering a nonexistent `name`: from its immediate predecessor to the
+/// first name after it and all its would-be descendants (`name` with a zero octet appended
+/// to its first label), types RRSIG NSEC. It covers `name` and its subtree only.
+///
+/// The next name must not be `\000.<name>`: a next name below `name` tells validators that
+/// `name` has descendants, so exists as an empty non-terminal (BIND's delv then treats the
+/// NXDOMAIN as unproven).
 pub fn covering(name_: &[u8]) -> Nsec {
     Nsec::new(
         name::predecessor(name_).as_bytes(),
-        name::successor(name_).as_bytes(),
+        name::successor_outside(name_).as_bytes(),
         &types_at(&[]),
     )
 }
