@@ -260,9 +260,9 @@ impl SigCache {
     /// and [`ENTRY_OVERHEAD`] each). `epoch` is any time near now (for the last-used clock).
     pub fn new(max_entries: usize, max_bytes: usize, epoch: u64) -> Self {
         let max_entries = max_entries.max(1);
-        // About 64 entries a shard (copy-on-write stays cheap), 16 to 1024 shards, never more
+        // About 64 entries a shard (copy-on-write stays cheap), 16 to 4096 shards, never more
         // shards than entries (so the per-shard bounds add up to at most the totals).
-        let n = (max_entries / 64).clamp(16, 1024).min(max_entries);
+        let n = (max_entries / 64).clamp(16, 4096).min(max_entries);
         let n = if n.is_power_of_two() {
             n
         } else {
@@ -532,6 +532,15 @@ mod tests {
         let s = c.stats();
         assert!(s.evictions > 9_000, "{s:?}");
         assert!(s.entries > 0);
+        // Tiny caches keep their bounds too.
+        for max in [1, 5, 17] {
+            let t = SigCache::new(max, 1 << 20, 0);
+            for i in 0..200 {
+                t.insert(&key(i), &[sig(1, 64)], 1_000_000, 0);
+            }
+            let st = t.stats();
+            assert!(st.entries <= max && st.entries >= 1, "{max}: {st:?}");
+        }
         // Too big for any shard: not stored, nothing evicted for it.
         let before = c.stats();
         c.insert(&key(1 << 30), &[sig(1, 100_000)], 1_000_000, 0);
