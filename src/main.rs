@@ -181,7 +181,7 @@ fn keygen(args: &KeygenArgs) -> ExitCode {
     };
     match geosteer::dnssec::tool::keygen(&args.zone, &args.algorithm, kind, &args.keys) {
         Ok(name) => {
-            println!("{name}");
+            output(&format!("{name}\n"));
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -195,7 +195,7 @@ fn ds(args: &DsArgs) -> ExitCode {
     match geosteer::dnssec::tool::ds(&args.zone, &args.keys) {
         Ok((lines, warnings)) => {
             warnings.iter().for_each(|w| eprintln!("warning: {w}"));
-            lines.iter().for_each(|l| println!("{l}"));
+            lines.iter().for_each(|l| output(&format!("{l}\n")));
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -252,7 +252,7 @@ fn to_log(e: &ConfigError) {
 /// A command's result, on stdout.
 #[allow(
     clippy::print_stdout,
-    reason = "check and explain answer on stdout; everything else goes to the log"
+    reason = "check, explain, keygen and ds answer on stdout; everything else goes to the log"
 )]
 fn output(text: &str) {
     print!("{text}");

@@ -178,6 +178,7 @@ impl CacheKey {
         self.hash = h.finish();
     }
 
+    /// The key's bytes, as stored in the cache.
     pub fn as_bytes(&self) -> &[u8] {
         self.bytes.as_slice()
     }
@@ -209,6 +210,7 @@ impl<'a> CachedRrsigs<'a> {
         })
     }
 
+    /// How many RRSIGs.
     pub fn count(&self) -> usize {
         self.iter().count()
     }
@@ -229,14 +231,21 @@ struct Shard {
 /// Limits and current use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CacheStats {
+    /// RRsets cached now.
     pub entries: usize,
+    /// Bytes they take (keys, signatures, per-entry overhead).
     pub bytes: usize,
+    /// At most this many entries.
     pub max_entries: usize,
+    /// At most this many bytes.
     pub max_bytes: usize,
+    /// Entries stored since the cache was made.
     pub inserts: u64,
+    /// Entries evicted to stay within the bounds.
     pub evictions: u64,
 }
 
+/// The bounded cache of RRSIGs over steered RRsets, keyed by their exact content.
 pub struct SigCache {
     shards: Box<[Shard]>,
     mask: u64,
@@ -404,6 +413,7 @@ impl SigCache {
         }
     }
 
+    /// Current use and limits.
     pub fn stats(&self) -> CacheStats {
         let (mut entries, mut bytes) = (0, 0);
         for s in self.shards.iter() {

@@ -120,16 +120,19 @@ impl CanonicalRdatas {
         Self { buf, spans }
     }
 
+    /// The canonical RDATAs, in canonical order.
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
         self.spans
             .iter()
             .map(|&(s, e)| &self.buf[s as usize..e as usize])
     }
 
+    /// How many distinct RDATAs.
     pub fn len(&self) -> usize {
         self.spans.len()
     }
 
+    /// No RDATA.
     pub fn is_empty(&self) -> bool {
         self.spans.is_empty()
     }

@@ -26,10 +26,12 @@ use super::types;
 pub struct TypeSet(SmallVec<[u16; 12]>);
 
 impl TypeSet {
+    /// An empty set.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// The set of `types`.
     pub fn from_types(types: &[u16]) -> Self {
         let mut s = Self::new();
         for &t in types {
@@ -38,22 +40,26 @@ impl TypeSet {
         s
     }
 
+    /// Adds `t`.
     pub fn insert(&mut self, t: u16) {
         if let Err(at) = self.0.binary_search(&t) {
             self.0.insert(at, t);
         }
     }
 
+    /// Removes `t`.
     pub fn remove(&mut self, t: u16) {
         if let Ok(at) = self.0.binary_search(&t) {
             self.0.remove(at);
         }
     }
 
+    /// Whether `t` is in the set.
     pub fn contains(&self, t: u16) -> bool {
         self.0.binary_search(&t).is_ok()
     }
 
+    /// The types, ascending.
     pub fn types(&self) -> &[u16] {
         &self.0
     }
@@ -104,7 +110,9 @@ pub fn parse_bitmap(mut b: &[u8]) -> Option<Vec<u16>> {
 /// An NSEC record: owner and RDATA (next name uncompressed, then the bitmap).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Nsec {
+    /// The owner name, uncompressed.
     pub owner: NameBuf,
+    /// The RDATA: next name (uncompressed), then the type bitmap.
     pub rdata: SmallVec<[u8; 64]>,
 }
 
@@ -122,6 +130,7 @@ impl std::fmt::Debug for Nsec {
 }
 
 impl Nsec {
+    /// The NSEC at `owner` pointing to `next`, listing `types`.
     pub fn new(owner: &[u8], next: &[u8], types: &TypeSet) -> Self {
         let mut rdata = SmallVec::new();
         rdata.extend_from_slice(next);
@@ -134,10 +143,12 @@ impl Nsec {
         }
     }
 
+    /// The Next Domain Name field.
     pub fn next_name(&self) -> &[u8] {
         &self.rdata[..name::check(&self.rdata).unwrap_or(0)]
     }
 
+    /// The types of the bitmap.
     pub fn types(&self) -> Vec<u16> {
         parse_bitmap(&self.rdata[self.next_name().len()..]).unwrap_or_default()
     }
@@ -165,14 +176,18 @@ pub enum Scheme {
 /// The response code a negative answer carries under a scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rcode {
+    /// NOERROR (NODATA, or compact denial's NXDOMAIN).
     NoError,
+    /// NXDOMAIN.
     NxDomain,
 }
 
 /// A denial proof: the rcode to answer with and the NSEC records for the authority section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Proof {
+    /// The response code.
     pub rcode: Rcode,
+    /// The NSEC records to sign and send in the authority section.
     pub nsecs: SmallVec<[Nsec; 2]>,
 }
 

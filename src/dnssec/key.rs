@@ -48,6 +48,7 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
+    /// The DNSSEC algorithm number.
     pub fn number(self) -> u8 {
         match self {
             Algorithm::EcdsaP256Sha256 => 13,
@@ -55,6 +56,7 @@ impl Algorithm {
         }
     }
 
+    /// The algorithm with number `n`, if supported.
     pub fn from_number(n: u8) -> Option<Self> {
         match n {
             13 => Some(Algorithm::EcdsaP256Sha256),
@@ -116,10 +118,13 @@ pub fn key_tag(rdata: &[u8]) -> u16 {
 pub struct DnsKey {
     /// The zone's name, lower-cased wire form.
     pub owner: Vec<u8>,
+    /// Flags: 256 a zone key, 257 with SEP (a KSK or CSK).
     pub flags: u16,
     /// Always 3 (RFC 4034 §2.1.2).
     pub protocol: u8,
+    /// The algorithm number.
     pub algorithm: u8,
+    /// The public key, as in the DNSKEY RDATA.
     pub public_key: Vec<u8>,
 }
 
@@ -134,6 +139,7 @@ impl DnsKey {
         r
     }
 
+    /// Its key tag (RFC 4034 Appendix B).
     pub fn tag(&self) -> u16 {
         key_tag(&self.rdata())
     }
@@ -143,6 +149,7 @@ impl DnsKey {
         self.flags & FLAG_SEP != 0
     }
 
+    /// Whether the REVOKE flag is set (RFC 5011).
     pub fn is_revoked(&self) -> bool {
         self.flags & FLAG_REVOKE != 0
     }
@@ -191,13 +198,21 @@ impl DnsKey {
 /// since the epoch.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Timing {
+    /// When the key was made.
     pub created: Option<u64>,
+    /// When its DNSKEY enters the zone.
     pub publish: Option<u64>,
+    /// When it starts signing.
     pub activate: Option<u64>,
+    /// When it is revoked (RFC 5011).
     pub revoke: Option<u64>,
+    /// When it stops signing.
     pub inactive: Option<u64>,
+    /// When its DNSKEY leaves the zone.
     pub delete: Option<u64>,
+    /// When its CDS/CDNSKEY are published.
     pub sync_publish: Option<u64>,
+    /// When its CDS/CDNSKEY are withdrawn.
     pub sync_delete: Option<u64>,
 }
 
@@ -329,6 +344,7 @@ impl KeyPair {
         Ok(Self { inner })
     }
 
+    /// Its algorithm.
     pub fn algorithm(&self) -> Algorithm {
         match self.inner {
             KeyPairInner::Ecdsa(..) => Algorithm::EcdsaP256Sha256,
@@ -374,7 +390,9 @@ impl std::error::Error for SignError {}
 /// One zone key as loaded from a key directory.
 #[derive(Debug)]
 pub struct ZoneKey {
+    /// The public key as a DNSKEY.
     pub dnskey: DnsKey,
+    /// When it is published, active, retired.
     pub timing: Timing,
     /// `None` when only the `.key` file is there: the key is published, never signs.
     pub pair: Option<KeyPair>,
@@ -383,6 +401,7 @@ pub struct ZoneKey {
 }
 
 impl ZoneKey {
+    /// Its key tag.
     pub fn tag(&self) -> u16 {
         self.dnskey.tag()
     }
@@ -391,8 +410,11 @@ impl ZoneKey {
 /// A key file that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyError {
+    /// The file.
     pub path: PathBuf,
+    /// The line, when the problem is on one.
     pub line: Option<usize>,
+    /// What is wrong.
     pub message: String,
 }
 
@@ -751,7 +773,9 @@ pub fn load_zone_keys(
 
 /// A key just made, before it is written.
 pub struct NewKey {
+    /// The public key as a DNSKEY.
     pub dnskey: DnsKey,
+    /// Its timing metadata (Created, Publish, Activate).
     pub timing: Timing,
     private: Secret,
 }

@@ -25,14 +25,23 @@ pub mod tool;
 
 /// Type codes used here (hickory has them too; these are plain `u16`s for the wire code).
 pub mod types {
+    /// NS.
     pub const NS: u16 = 2;
+    /// SOA.
     pub const SOA: u16 = 6;
+    /// CNAME.
     pub const CNAME: u16 = 5;
+    /// DS.
     pub const DS: u16 = 43;
+    /// RRSIG.
     pub const RRSIG: u16 = 46;
+    /// NSEC.
     pub const NSEC: u16 = 47;
+    /// DNSKEY.
     pub const DNSKEY: u16 = 48;
+    /// CDS (RFC 7344).
     pub const CDS: u16 = 59;
+    /// CDNSKEY (RFC 7344).
     pub const CDNSKEY: u16 = 60;
     /// NXDOMAIN indicator of compact denial of existence (RFC 9824 §2), a meta-type.
     pub const NXNAME: u16 = 128;

@@ -159,6 +159,7 @@ impl NameBuf {
         }
     }
 
+    /// The name's wire form.
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
     }

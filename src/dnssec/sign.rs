@@ -103,9 +103,13 @@ pub struct RrsetRef<'a, R: AsRef<[u8]>> {
     /// The owner as the RRSIG covers it: the RRset's own name, or `*.<closest encloser>`
     /// for a wildcard RRset signed as such (the Labels field then says so).
     pub owner: &'a [u8],
+    /// The RRset's type.
     pub rtype: u16,
+    /// Its class.
     pub class: u16,
+    /// Its TTL (the RRSIG's Original TTL).
     pub ttl: u32,
+    /// Its RDATAs.
     pub rdatas: &'a [R],
 }
 
@@ -137,10 +141,12 @@ impl Rrsig {
         out.extend_from_slice(&self.rdata);
     }
 
+    /// The Type Covered field.
     pub fn type_covered(&self) -> u16 {
         u16::from_be_bytes([self.rdata[0], self.rdata[1]])
     }
 
+    /// The Key Tag field.
     pub fn key_tag(&self) -> u16 {
         u16::from_be_bytes([self.rdata[16], self.rdata[17]])
     }
@@ -255,6 +261,7 @@ pub struct ZoneSigner {
     zone: Vec<u8>,
     keys: Vec<ActiveKey>,
     published: Vec<DnsKey>,
+    /// Signature lifetime and refresh.
     pub validity: Validity,
 }
 
@@ -276,11 +283,13 @@ impl std::fmt::Debug for ZoneSigner {
 /// A zone's keys, shared: the key pairs are read once and used by every signer built from
 /// them.
 pub struct KeySet {
+    /// The zone's apex, lower-cased wire form.
     pub zone: Vec<u8>,
     keys: Vec<(DnsKey, crate::dnssec::key::Timing, Option<Arc<KeyPair>>)>,
 }
 
 impl KeySet {
+    /// The key set of `zone` (any case) from its loaded keys.
     pub fn new(zone: &[u8], keys: Vec<ZoneKey>) -> Self {
         let mut z = zone.to_vec();
         name::lowercase_in_place(&mut z);
@@ -293,6 +302,7 @@ impl KeySet {
         }
     }
 
+    /// No keys at all.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
@@ -440,14 +450,20 @@ impl ZoneSigner {
 /// An RRset held in wire form (owner as spelled, RDATAs uncompressed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnedRrset {
+    /// Owner name, as spelled.
     pub owner: Vec<u8>,
+    /// Type.
     pub rtype: u16,
+    /// Class.
     pub class: u16,
+    /// TTL.
     pub ttl: u32,
+    /// RDATAs, uncompressed.
     pub rdatas: Vec<Vec<u8>>,
 }
 
 impl OwnedRrset {
+    /// Borrowed, for signing.
     pub fn as_ref(&self) -> RrsetRef<'_, Vec<u8>> {
         RrsetRef {
             owner: &self.owner,
