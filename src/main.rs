@@ -100,6 +100,28 @@ struct DataArgs {
     /// MaxMind-format (GeoIP2/GeoLite2 City or Country, DB-IP Lite) database.
     #[arg(long, default_value = "./geoip/sample-city.mmdb")]
     geoip: PathBuf,
+    /// DNSSEC key directory: a zone with keys here (K<zone>.+<alg>+<tag>.key/.private) is
+    /// signed. Default: <zones>/keys.
+    #[arg(long)]
+    keys: Option<PathBuf>,
+    /// How signed zones deny existence: compact (RFC 9824: NXDOMAIN as NODATA with one NSEC)
+    /// or white-lies (RFC 4470: NXDOMAIN with covering NSECs).
+    #[arg(long, default_value = "compact", value_parser = ["compact", "white-lies"])]
+    denial: String,
+    /// How long signatures are valid (Knot's rrsig-lifetime), e.g. 14d.
+    #[arg(long, default_value = "14d", value_parser = duration_secs)]
+    rrsig_lifetime: u32,
+    /// How long before they expire signatures are made anew (Knot's rrsig-refresh).
+    /// Default: 1h + the RRset's TTL + a tenth of the lifetime.
+    #[arg(long, value_parser = duration_secs)]
+    rrsig_refresh: Option<u32>,
+}
+
+/// A duration ("14d", "36h", "90m", "3600s") in whole seconds.
+fn duration_secs(s: &str) -> Result<u32, String> {
+    let d = geosteer::config::parse_duration(s)
+        .ok_or_else(|| format!("{s:?} is not a duration (like 14d, 36h, 90m or 3600s)"))?;
+    u32::try_from(d.as_secs()).map_err(|_| format!("{s} is too long"))
 }
 
 #[derive(Args, Clone)]
@@ -139,6 +161,16 @@ struct ServeArgs {
     /// it off).
     #[arg(long)]
     nsid: Option<String>,
+    /// Steered RRsets whose signatures are cached, at most (a quarter more for wildcard and
+    /// denial signatures).
+    #[arg(long, default_value_t = geosteer::dnssec::cache::DEFAULT_CACHE_ENTRIES as u64,
+          value_parser = clap::value_parser!(u64).range(1..100_000_000))]
+    signature_cache_entries: u64,
+    /// Memory the signature cache may take, in MiB (a quarter more for wildcard and denial
+    /// signatures).
+    #[arg(long, default_value_t = (geosteer::dnssec::cache::DEFAULT_CACHE_BYTES >> 20) as u64,
+          value_parser = clap::value_parser!(u64).range(1..65536))]
+    signature_cache_mib: u64,
 }
 
 impl ServeArgs {
@@ -222,17 +254,38 @@ fn init_logging() {
 }
 
 impl DataArgs {
-    fn sources(&self) -> load::Sources {
-        load::Sources {
+    fn sources(&self) -> Result<load::Sources, String> {
+        use geosteer::dnssec::denial::Scheme;
+        use geosteer::dnssec::sign::Validity;
+        let validity = Validity {
+            lifetime: self.rrsig_lifetime,
+            refresh: self.rrsig_refresh,
+            ..Validity::default()
+        };
+        validity.check()?;
+        Ok(load::Sources {
             zones: self.zones.clone(),
             geoip: self.geoip.clone(),
-        }
+            keys: self.keys.clone(),
+            dnssec: geosteer::dnssec::zone::Policy {
+                validity,
+                scheme: if self.denial == "white-lies" {
+                    Scheme::WhiteLies
+                } else {
+                    Scheme::Compact
+                },
+            },
+        })
     }
 
     /// Loads everything, or hands each error found to `report` and returns how many there
     /// were.
     fn load(&self, report: fn(&ConfigError)) -> Result<Snapshot, usize> {
-        load::load(&self.sources()).map_err(|errors| {
+        let sources = self.sources().map_err(|e| {
+            report(&ConfigError::file(&self.zones, e));
+            1usize
+        })?;
+        load::load(&sources).map_err(|errors| {
             errors.0.iter().for_each(report);
             errors.0.len()
         })
@@ -359,12 +412,19 @@ fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     let metrics = Arc::new(Metrics::default());
+    let caches = Arc::new(geosteer::dnssec::cache::SigCaches::new(
+        args.signature_cache_entries as usize,
+        (args.signature_cache_mib as usize) << 20,
+    ));
     let responder = Arc::new(
         Arc::into_inner(responder)
             .expect("not shared yet")
-            .with_metrics(metrics.clone()),
+            .with_metrics(metrics.clone())
+            .with_signature_caches(caches.clone()),
     );
-    let sources = args.data.sources();
+    let Ok(sources) = args.data.sources() else {
+        return ExitCode::FAILURE;
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("geosteer")
@@ -388,7 +448,9 @@ fn serve(args: ServeArgs) -> ExitCode {
         // The first probe round runs before the sockets open, so that the first answer
         // already leaves dead origins out.
         let monitoring = Monitoring::start(state.clone(), snapshot, health_opts).await;
-        let ops = Arc::new(Ops::new(sources, state, monitoring, metrics));
+        let ops =
+            Arc::new(Ops::new(sources, state, monitoring, metrics).with_signature_caches(caches));
+        let signatures = tokio::spawn(ops.clone().keep_signatures_fresh());
         let api_stop = CancellationToken::new();
         let api = match args.http {
             None => None,
@@ -423,6 +485,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         stop.await;
         info!("stopping: answering queries already received");
         reloads.abort();
+        signatures.abort();
         api_stop.cancel();
         if let Some(api) = api {
             let _ = api.await;

@@ -100,6 +100,8 @@ struct ShardData {
     ecs: [u64; 2],
     /// FORMERR answers by reason ([`WireError::index`]).
     malformed: [u64; WireError::ALL.len()],
+    /// RRSIGs made on the query path (signature cache misses).
+    signatures: u64,
 }
 
 /// One serving task's counters.
@@ -143,6 +145,11 @@ impl Shard {
             d.malformed[why.index()] += 1;
         }
     }
+
+    /// Counts RRSIG RRsets made while answering (not found in a signature cache).
+    pub fn count_signatures(&self, n: u64) {
+        self.data.lock().expect("not poisoned").signatures += n;
+    }
 }
 
 /// Configuration reloads, for the `geosteer_config_*` metrics.
@@ -182,6 +189,7 @@ impl Metrics {
         let mut answers: HashMap<(u32, u32), u64> = HashMap::new();
         let mut ecs = [0u64; 2];
         let mut malformed = [0u64; WireError::ALL.len()];
+        let mut signatures = 0u64;
         for shard in self.shards.lock().expect("not poisoned").iter() {
             let d = shard.data.lock().expect("not poisoned");
             for (k, v) in &d.queries {
@@ -195,6 +203,7 @@ impl Metrics {
             for (sum, n) in malformed.iter_mut().zip(d.malformed) {
                 *sum += n;
             }
+            signatures += d.signatures;
         }
         family(
             out,
@@ -283,6 +292,19 @@ impl Metrics {
                 malformed[why.index()] as f64,
             );
         }
+
+        family(
+            out,
+            "geosteer_dnssec_online_signatures_total",
+            "counter",
+            "RRsets signed while answering (steered answers, wildcard expansions, denial proofs not found in a signature cache).",
+        );
+        sample(
+            out,
+            "geosteer_dnssec_online_signatures_total",
+            &[],
+            signatures as f64,
+        );
 
         let r = self.reloads.lock().expect("not poisoned").clone();
         family(

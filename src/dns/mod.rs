@@ -22,12 +22,15 @@ use hickory_proto::rr::rdata::opt::ClientSubnet;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use tracing::debug;
 
+use crate::dnssec::cache::SigCaches;
+use crate::dnssec::types;
+use crate::dnssec::zone::packed_iter;
 use crate::metrics::{Metrics, NO_ZONE, QueryOutcome, Shard};
 use crate::state::{Published, State};
 use crate::steering::Client;
 use crate::wire::{NameWriter, RecordSet, WireError, WireName, name_wire};
-use answer::{Answer, Owner, RrRef};
-use parse::{Parsed, Query, QueryHeader, TsigIn};
+use answer::{Answer, Bytes, Dnssec, Owner, Records, RrRef, Sigs};
+use parse::{EDNS_CO, EDNS_DO, Parsed, Query, QueryHeader, TsigIn};
 
 /// The UDP payload size geosteer advertises and honours at most: the DNS Flag Day 2020 value,
 /// which avoids IP fragmentation on practically every path.
@@ -81,6 +84,7 @@ pub struct Responder {
     chaos: Vec<(WireName, RecordSet)>,
     nsid: Option<Vec<u8>>,
     metrics: Arc<Metrics>,
+    caches: Arc<SigCaches>,
 }
 
 /// Longest NSID sent: it must leave room in a 512-byte answer (identities are short anyway).
@@ -120,7 +124,19 @@ impl Responder {
             chaos,
             nsid,
             metrics: Arc::default(),
+            caches: Arc::default(),
         }
+    }
+
+    /// Signs steered answers and denial proofs through `caches`.
+    pub fn with_signature_caches(mut self, caches: Arc<SigCaches>) -> Self {
+        self.caches = caches;
+        self
+    }
+
+    /// The signature caches.
+    pub fn signature_caches(&self) -> &Arc<SigCaches> {
+        &self.caches
     }
 
     /// Counts into `metrics` (serving tasks take their shards from it).
@@ -213,26 +229,69 @@ impl Responder {
             .as_ref()
             .filter(|e| e.version == 0)
             .and_then(|e| e.ecs.ok().flatten());
-        let ans = self.answer(&q, &state, ecs, src);
+        // The signatures in effect, read once, when the answer may need them: a query with DO,
+        // or one for a type a signed zone makes itself.
+        let signed = state.config.signing.as_ref().filter(|_| {
+            q.edns.as_ref().is_some_and(|e| e.dnssec_ok)
+                || matches!(
+                    q.qtype,
+                    RecordType::DNSKEY
+                        | RecordType::CDS
+                        | RecordType::CDNSKEY
+                        | RecordType::NSEC
+                        | RecordType::RRSIG
+                        | RecordType::NSEC3
+                        | RecordType::NSEC3PARAM
+                        | RecordType::ANY
+                )
+        });
+        let zones = signed.map(|s| s.signed.load());
+        let dnssec = match (signed, zones.as_deref()) {
+            (Some(s), Some(zones)) => Some(Dnssec {
+                zones,
+                scheme: s.policy.scheme,
+                dnssec_ok: q.edns.as_ref().is_some_and(|e| e.dnssec_ok),
+                compact_ok: q.edns.as_ref().is_some_and(|e| e.compact_ok),
+                caches: &self.caches,
+                now: crate::dnssec::time::now(),
+            }),
+            _ => None,
+        };
+        let made = MADE.with(|m| std::mem::take(&mut *m.borrow_mut()));
+        let ans = self.answer(&q, &state, ecs, src, dnssec.as_ref(), made);
         if let Some(why) = ans.malformed {
             debug!(reason = why.reason(), client = %src, "malformed query: FORMERR");
         }
         let opt = q.edns.as_ref().map(|e| OptOut {
             rcode_high: ans.rcode.high(),
+            // RFC 3225 §3: DO is copied into the response; CO is returned to a client that
+            // sent it with DO (RFC 9824 §4.1).
+            flags: if e.dnssec_ok {
+                EDNS_DO | if e.compact_ok { EDNS_CO } else { 0 }
+            } else {
+                0
+            },
             ecs: ecs.map(|cs| (cs, ans.ecs_scope.min(cs.source_prefix()))),
             nsid: if e.nsid { self.nsid.as_deref() } else { None },
         });
         encode(out, &q, &ans, opt.as_ref(), limit);
+        let signed_online = ans.signed_online;
+        let steered = ans.steered;
+        let (zone_label, rcode, malformed) = (ans.zone_label, ans.rcode, ans.malformed);
+        MADE.with(|m| *m.borrow_mut() = ans.made);
         if let Some(shard) = shard {
             shard.count(&QueryOutcome {
-                zone: ans.zone_label,
+                zone: zone_label,
                 qtype: q.qtype,
-                rcode: ans.rcode,
+                rcode,
                 tcp: transport == Transport::Tcp,
                 ecs: ecs.is_some(),
-                steered: ans.steered,
-                malformed: ans.malformed,
+                steered,
+                malformed,
             });
+            if signed_online > 0 {
+                shard.count_signatures(u64::from(signed_online));
+            }
         }
         true
     }
@@ -243,6 +302,8 @@ impl Responder {
         state: &'a State,
         ecs: Option<ClientSubnet>,
         src: SocketAddr,
+        dnssec: Option<&'a Dnssec<'a>>,
+        made: Vec<u8>,
     ) -> Answer<'a> {
         // RFC 8945 §5.2.2: a signed query whose key the server does not know gets NOTAUTH
         // (with TSIG error BADKEY, written by `encode`), before anything else is looked at.
@@ -274,6 +335,10 @@ impl Responder {
             }
             // Zone transfers are not offered; NSD and Knot refuse them when not allowed.
             RecordType::AXFR | RecordType::IXFR => return Answer::new(ResponseCode::Refused),
+            // RFC 9824 §3.4: NXNAME is a meta-type for NSEC bitmaps, never queried.
+            t if u16::from(t) == types::NXNAME => {
+                return Answer::malformed(WireError::BadQuestionType);
+            }
             _ => {}
         }
         if q.qclass == DNSClass::CH {
@@ -288,13 +353,20 @@ impl Responder {
             Some(cs) if cs.source_prefix() > 0 => cs.addr(),
             _ => src.ip(),
         };
-        answer::lookup(state, qname, q.qtype, Client { addr })
+        answer::lookup_signed(state, qname, q.qtype, Client { addr }, dnssec, made)
     }
+}
+
+thread_local! {
+    /// The buffer signed answers build in, lent to each answer on this thread in turn.
+    static MADE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// The OPT record of a response.
 struct OptOut<'a> {
     rcode_high: u8,
+    /// The flags field: DO (and CO) echoed.
+    flags: u16,
     /// The query's ECS option, echoed, with the scope to return.
     ecs: Option<(ClientSubnet, u8)>,
     nsid: Option<&'a [u8]>,
@@ -313,7 +385,8 @@ impl OptOut<'_> {
         // flags as TTL.
         out.extend_from_slice(&[0, 0, 41]);
         out.extend_from_slice(&MAX_UDP_PAYLOAD.to_be_bytes());
-        out.extend_from_slice(&[self.rcode_high, 0, 0, 0]);
+        out.extend_from_slice(&[self.rcode_high, 0]);
+        out.extend_from_slice(&self.flags.to_be_bytes());
         let rdlen = self.len() - 11;
         out.extend_from_slice(&(rdlen as u16).to_be_bytes());
         if let Some(n) = self.nsid {
@@ -374,18 +447,22 @@ fn header(out: &mut [u8], q: &QueryHeader, aa: bool, tc: bool, rcode: ResponseCo
     out[3] = u8::from(q.cd) << 4 | rcode.low();
 }
 
-/// Writes whole RRsets until one does not fit in `limit`; that one is taken back entirely, so
-/// a section never holds part of an RRset (a resolver would cache it as if complete; NSD does
-/// the same). Returns (records written, all written).
+/// Writes whole RRsets, each with its RRSIGs, until one does not fit in `limit`; that one is
+/// taken back entirely, RRSIGs included, so a section never holds part of an RRset nor an
+/// RRset without its signatures (a resolver would cache it as if complete; NSD does the
+/// same). `made` holds what the answer made for itself. Returns (records written, all
+/// written).
 fn write_section(
     out: &mut Vec<u8>,
     names: &NameWriter<'_>,
     section: &[RrRef<'_>],
+    made: &[u8],
     limit: usize,
 ) -> (u16, bool) {
     let mut count = 0u16;
     for rrset in section {
         let mark = out.len();
+        let before = count;
         let given: Vec<u8>;
         let owner: Option<&[u8]> = match rrset.owner {
             Owner::Qname => Some(&[]),
@@ -394,15 +471,53 @@ fn write_section(
                 given = name_wire(n);
                 Some(&given)
             }
+            Owner::Wire(w) => Some(w),
+            Owner::Made(span) => Some(span.of(made)),
         };
-        for rec in rrset.records.wire() {
-            names.record(out, rec, owner);
+        // The RRSIGs take the RRset's owner and TTL (RFC 4034 §3).
+        let mut sig_owner: &[u8] = owner.unwrap_or(&[0]);
+        let mut ttl = 0;
+        match &rrset.records {
+            Records::All(_) | Records::Picked(..) => {
+                for (i, rec) in rrset.records.wire().enumerate() {
+                    if i == 0 {
+                        ttl = rec.ttl();
+                        if owner.is_none() {
+                            sig_owner = rec.owner();
+                        }
+                    }
+                    names.record(out, rec, owner);
+                    count = count.saturating_add(1);
+                }
+            }
+            Records::Raw(rtype, t, bytes) => {
+                ttl = *t;
+                let rdata = match bytes {
+                    Bytes::Static(b) => b,
+                    Bytes::Made(span) => span.of(made),
+                };
+                names.raw(out, sig_owner, *rtype, ttl, rdata);
+                count = count.saturating_add(1);
+            }
+            Records::Rrsigs(set, t) => {
+                for rdata in set.iter() {
+                    names.raw(out, sig_owner, types::RRSIG, *t, rdata);
+                    count = count.saturating_add(1);
+                }
+            }
+        }
+        let sigs = match rrset.sigs {
+            Sigs::None => &[][..],
+            Sigs::Static(set) => set.packed(),
+            Sigs::Made(span) => span.of(made),
+        };
+        for rdata in packed_iter(sigs) {
+            names.raw(out, sig_owner, types::RRSIG, ttl, rdata);
             count = count.saturating_add(1);
         }
         if out.len() > limit {
             out.truncate(mark);
-            count -= rrset.records.len() as u16;
-            return (count, false);
+            return (before, false);
         }
     }
     (count, true)
@@ -426,15 +541,16 @@ fn encode(
         .saturating_sub(opt.map_or(0, OptOut::len))
         .saturating_sub(q.tsig.as_deref().map_or(0, tsig_len));
     let after_question = out.len();
-    let (answers, all_answers) = write_section(out, &names, &ans.answer, room);
+    let made = &ans.made[..];
+    let (answers, all_answers) = write_section(out, &names, &ans.answer, made, room);
     let (authorities, all_authorities) = if all_answers {
-        write_section(out, &names, &ans.authority, room)
+        write_section(out, &names, &ans.authority, made, room)
     } else {
         (0, false)
     };
     let (counts, tc) = if all_answers && all_authorities {
         // Additional data is optional: what does not fit is dropped without TC (RFC 2181 §9).
-        let (additionals, _) = write_section(out, &names, &ans.additional, room);
+        let (additionals, _) = write_section(out, &names, &ans.additional, made, room);
         ((answers, authorities, additionals), false)
     } else {
         // RFC 2181 §9: the client must retry over TCP. Partial RRsets would be cached as if

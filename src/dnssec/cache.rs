@@ -432,6 +432,41 @@ impl SigCache {
     }
 }
 
+/// Default bound of the steered-answer signature cache, in entries.
+pub const DEFAULT_CACHE_ENTRIES: usize = 100_000;
+/// Default bound of the steered-answer signature cache, in bytes.
+pub const DEFAULT_CACHE_BYTES: usize = 32 << 20;
+
+/// The query path's two signature caches. Steered RRsets (a finite set, chosen by
+/// configuration and health) and RRsets whose owner the client chooses (wildcard expansions,
+/// NSECs for names that do not exist) are kept apart, so that a flood of random names evicts
+/// only its own entries and never makes steered answers be signed again.
+#[derive(Debug)]
+pub struct SigCaches {
+    /// Steered A/AAAA RRsets.
+    pub answers: SigCache,
+    /// Wildcard answers and denial NSECs: a quarter of the answers cache's bounds.
+    pub denial: SigCache,
+}
+
+impl SigCaches {
+    /// Caches for at most `entries` steered RRsets in `bytes` (and a quarter of that for the
+    /// denial cache).
+    pub fn new(entries: usize, bytes: usize) -> Self {
+        let epoch = crate::dnssec::time::now();
+        Self {
+            answers: SigCache::new(entries, bytes, epoch),
+            denial: SigCache::new((entries / 4).max(1), (bytes / 4).max(1), epoch),
+        }
+    }
+}
+
+impl Default for SigCaches {
+    fn default() -> Self {
+        Self::new(DEFAULT_CACHE_ENTRIES, DEFAULT_CACHE_BYTES)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -603,6 +603,30 @@ fn parse_base_name(base: &str) -> Option<(&str, u8, u16)> {
     Some((zone, alg.parse().ok()?, tag.parse().ok()?))
 }
 
+/// The zones (presentation form, as in the file names) that `dir` holds `.key` files for,
+/// each with one of its files; empty when the directory does not exist.
+pub fn zones_in_dir(dir: &Path) -> Vec<(String, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, PathBuf)> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "key"))
+        .filter_map(|p| {
+            let zone = p
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .and_then(parse_base_name)?
+                .0
+                .to_ascii_lowercase();
+            Some((zone, p))
+        })
+        .collect();
+    out.sort();
+    out.dedup_by(|a, b| a.0 == b.0);
+    out
+}
+
 /// `<base>.<ext>`. (`Path::with_extension` would cut the base at its last dot, which in
 /// `Kexample.com.+013+00746` is inside the name.)
 pub fn with_ext(base: &Path, ext: &str) -> PathBuf {

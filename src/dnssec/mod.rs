@@ -10,6 +10,8 @@
 //! * [`denial`]: NSEC records made per answer: compact denial (RFC 9824, the default) or white
 //!   lies (RFC 4470); NODATA, wildcard and delegation proofs.
 //! * [`cache`]: the bounded, lock-free-read cache of RRSIGs for steered RRsets.
+//! * [`zone`]: a zone's static signatures (every authoritative RRset, the apex keys, an NSEC
+//!   per name), made at load and refreshed.
 //! * [`name`], [`canon`], [`text`], [`time`]: canonical order and form, presentation format,
 //!   timestamps.
 
@@ -22,6 +24,7 @@ pub mod sign;
 pub mod text;
 pub mod time;
 pub mod tool;
+pub mod zone;
 
 /// Type codes used here (hickory has them too; these are plain `u16`s for the wire code).
 pub mod types {

@@ -261,6 +261,9 @@ pub struct ZoneSigner {
     zone: Vec<u8>,
     keys: Vec<ActiveKey>,
     published: Vec<DnsKey>,
+    /// Identifies the signing keys and their roles (a hash): signatures cached under one id
+    /// are never served for another.
+    pub id: u32,
     /// Signature lifetime and refresh.
     pub validity: Validity,
 }
@@ -345,14 +348,58 @@ impl KeySet {
                     (_, false) => Role::Csk,
                 },
             })
-            .collect();
+            .collect::<Vec<ActiveKey>>();
+        let id = keyset_id(&self.zone, &keys);
         Ok(ZoneSigner {
             zone: self.zone.clone(),
             keys,
             published,
+            id,
             validity,
         })
     }
+
+    /// The first time after `now` at which a key is published, activated, retired or
+    /// deleted (the signer and the DNSKEY RRset then change), if any.
+    pub fn next_event(&self, now: u64) -> Option<u64> {
+        self.keys
+            .iter()
+            .flat_map(|(_, t, _)| {
+                [
+                    t.publish,
+                    t.activate,
+                    t.inactive,
+                    t.delete,
+                    t.sync_publish,
+                    t.sync_delete,
+                ]
+            })
+            .flatten()
+            .filter(|&t| t > now)
+            .min()
+    }
+
+    /// How many keys (published or not).
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+}
+
+/// A 32-bit FNV-1a hash of the zone and its signing keys with their roles.
+fn keyset_id(zone: &[u8], keys: &[ActiveKey]) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    let mut eat = |b: &[u8]| {
+        for &x in b {
+            h ^= u32::from(x);
+            h = h.wrapping_mul(0x0100_0193);
+        }
+    };
+    eat(zone);
+    for k in keys {
+        eat(&[k.role as u8]);
+        eat(&k.dnskey.rdata());
+    }
+    h
 }
 
 impl ZoneSigner {

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use arc_swap::{ArcSwap, Guard};
 
 use crate::config::{Family, OriginId, PoolId, SteeringConfig};
+use crate::dnssec::zone::Signing;
 use crate::geo::{GeoDb, GeoMap};
 use crate::wire::RecordSet;
 use crate::zone::Zones;
@@ -129,6 +130,8 @@ pub struct Snapshot {
     pub geo: Option<Arc<GeoDb>>,
     /// Metrics label ids of its names.
     pub labels: Labels,
+    /// DNSSEC: keys and signatures of the zones that have keys (`None`: nothing is signed).
+    pub signing: Option<Signing>,
 }
 
 /// Metrics label ids of a snapshot's names, assigned when it is compiled (the ids of names
