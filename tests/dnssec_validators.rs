@@ -9,93 +9,24 @@
 //! the DS geosteer computes) must then call each answer secure.
 //!
 //! This checks what the validators accept, independently of geosteer's answer path (which
-//! does not sign yet). Needs knot (knotd), unbound, bind9-utils (delv) and dig. All traffic
+//! is checked by tests/dnssec_serve.rs). Needs knot (knotd), unbound, bind9-utils (delv) and dig. All traffic
 //! stays on 127.0.0.1.
 
+#[path = "support/daemons.rs"]
+mod daemons;
 #[path = "support/nsec_zone.rs"]
 mod nsec_zone;
 
-use std::net::UdpSocket;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+
+use daemons::{dig, free_port, spawn};
 
 use geosteer::dnssec::denial::{self, Scheme};
 use geosteer::dnssec::key::{self, Algorithm, FLAGS_KSK};
 use geosteer::dnssec::name;
 use geosteer::dnssec::sign::{KeySet, OwnedRrset, Scratch, Validity, ZoneSigner};
 use geosteer::dnssec::{text, time, types};
-
-struct Daemon(Child, &'static str);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `tool` from PATH, or from /usr/sbin (daemons live there; a user's PATH may lack it).
-fn daemon_path(tool: &str) -> std::path::PathBuf {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .chain([
-            Path::new("/usr/sbin").to_path_buf(),
-            Path::new("/sbin").to_path_buf(),
-        ])
-        .map(|d| d.join(tool))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{tool} is not installed: install knot and unbound"))
-}
-
-fn spawn(tool: &'static str, args: &[&str]) -> Daemon {
-    let child = Command::new(daemon_path(tool))
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot run {tool} ({e}): install knot, unbound and bind9-utils")
-        });
-    Daemon(child, tool)
-}
-
-/// A port free on 127.0.0.1 right now (for daemons that cannot be told to pick one).
-fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn dig(port: u16, args: &[&str]) -> String {
-    let out = Command::new("dig")
-        .args(["@127.0.0.1", "-p", &port.to_string(), "+time=2", "+tries=1"])
-        .args(args)
-        .output()
-        .expect("dig (bind9-dnsutils)");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn wait_until_answers(port: u16, what: &str, daemon: &mut Daemon) {
-    let start = Instant::now();
-    loop {
-        if dig(port, &["example.com", "SOA"]).contains("status: NOERROR") {
-            return;
-        }
-        if let Ok(Some(st)) = daemon.0.try_wait() {
-            panic!("{} exited ({st}) before answering", daemon.1);
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "{what} never answered"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 fn w(s: &str) -> Vec<u8> {
     name::parse_text(s).unwrap()
@@ -160,7 +91,7 @@ fn build_zone(dir: &Path) -> (String, String) {
         soa,
         set(&apex, types::NS, 3600, vec![w("ns1.example.com.")]),
         set(&apex, types::DNSKEY, 3600, signer.dnskey_rdatas()),
-        set(&w("ns1.example.com."), 1, 3600, vec![ip([192, 0, 2, 53])]),
+        set(&w("ns1.example.com."), 1, 3600, vec![ip([127, 0, 0, 1])]),
         set(&w("www.example.com."), 1, 300, vec![ip([192, 0, 2, 80])]),
         set(
             &w("www.example.com."),
@@ -195,7 +126,7 @@ fn build_zone(dir: &Path) -> (String, String) {
             &w("ns.insecure.example.com."),
             1,
             3600,
-            vec![ip([192, 0, 2, 99])],
+            vec![ip([127, 0, 0, 1])],
         ),
         set(
             &w("secure.example.com."),
@@ -368,7 +299,7 @@ fn delv_and_unbound_validate_online_denial_proofs() {
     )
     .unwrap();
     let mut knot = spawn("knotd", &["-c", d.join("knot.conf").to_str().unwrap()]);
-    wait_until_answers(knot_port, "knotd", &mut knot);
+    daemons::wait_until_answers(knot_port, "example.com", &mut knot);
 
     // Unbound: validating, example.com stubbed to Knot, the anchor from geosteer's DS.
     let unbound_port = free_port();
@@ -392,7 +323,7 @@ fn delv_and_unbound_validate_online_denial_proofs() {
         "unbound",
         &["-d", "-c", d.join("unbound.conf").to_str().unwrap()],
     );
-    wait_until_answers(unbound_port, "unbound", &mut unbound);
+    daemons::wait_until_answers(unbound_port, "example.com", &mut unbound);
 
     // delv: the same anchor as a static DS.
     let fields: Vec<&str> = ds_rest.split_whitespace().collect();

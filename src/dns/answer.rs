@@ -239,6 +239,7 @@ pub struct Dnssec<'a> {
 /// Signing one answer in one zone (the zone is signed and the query has DO).
 struct Signer<'a> {
     zone: &'a SignedZone,
+    data: &'a Zone,
     cx: &'a Dnssec<'a>,
 }
 
@@ -365,9 +366,10 @@ impl<'a> Signer<'a> {
         });
     }
 
-    /// The white lie covering `name` (RFC 4470), signed.
-    fn push_cover(&self, ans: &mut Answer<'a>, name: &[u8]) {
-        let n = denial::covering(name);
+    /// The white lie covering `name`'s next closer name to `encloser` (RFC 4470; RFC 4035
+    /// §3.1.3: no closer match exists), signed.
+    fn push_cover(&self, ans: &mut Answer<'a>, name: &[u8], encloser: &[u8]) {
+        let n = denial::covering(dname::next_closer(name, encloser));
         self.push_nsec(ans, Owner::Record, n.owner.as_bytes(), &n.rdata);
     }
 
@@ -421,7 +423,7 @@ impl<'a> Signer<'a> {
         if wildcard && self.cx.scheme == Scheme::WhiteLies {
             // RFC 4035 §3.1.3.4: no closer match (the name is covered), and the wildcard
             // lacks the type (its NSEC).
-            self.push_cover(ans, name.as_bytes());
+            self.push_cover(ans, name.as_bytes(), closest_encloser(self.data, name));
             if nsec.has_type(qcode) {
                 self.push_nsec_without(ans, Owner::Record, &nsec.owner, nsec, qcode);
             } else {
@@ -491,7 +493,7 @@ impl<'a> Signer<'a> {
                 )
             }
             Scheme::WhiteLies => {
-                self.push_cover(ans, name.as_bytes());
+                self.push_cover(ans, name.as_bytes(), closest_encloser(self.data, name));
                 self.static_sigs(node, rs.rtype)
             }
         }
@@ -547,7 +549,11 @@ pub fn lookup_signed<'a>(
     // The zone's signatures, when it is signed; `sig` when they go into this answer.
     let zone_sigs = dnssec.and_then(|d| d.zones.zone(zone.id));
     let sig = match (dnssec, zone_sigs) {
-        (Some(cx), Some(z)) if cx.dnssec_ok => Some(Signer { zone: z, cx }),
+        (Some(cx), Some(z)) if cx.dnssec_ok => Some(Signer {
+            zone: z,
+            data: zone,
+            cx,
+        }),
         _ => None,
     };
     let sig = sig.as_ref();
@@ -909,8 +915,8 @@ fn steer<'a>(
                 let (owner_wire, cache): (SmallVec<[u8; 256]>, &SigCache) = match s.cx.scheme {
                     Scheme::Compact => (name.as_bytes().into(), &s.cx.caches.denial),
                     Scheme::WhiteLies => {
-                        s.push_cover(ans, name.as_bytes());
                         let ce = closest_encloser(zone, name);
+                        s.push_cover(ans, name.as_bytes(), ce);
                         let w = WireName::wildcard_of(ce);
                         (
                             w.map_or_else(|| name.as_bytes().into(), |w| w.as_bytes().into()),

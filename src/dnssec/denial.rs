@@ -210,12 +210,16 @@ pub fn nxdomain(scheme: Scheme, qname: &[u8], closest_encloser: &[u8], co: bool)
             }
         }
         Scheme::WhiteLies => {
+            // The NSEC covers the next closer name (and so `qname`, below it): covering `qname`
+            // alone would leave its missing ancestors possible, and a validator would then
+            // want the wildcard at one of them ruled out instead (DNSViz checks this).
             let mut nsecs = SmallVec::new();
-            nsecs.push(covering(qname));
+            let next_closer = name::next_closer(qname, closest_encloser);
+            nsecs.push(covering(next_closer));
             let wildcard = wildcard_at(closest_encloser);
             // The wildcard's cover differs from the name's unless the name is the wildcard.
             if let Some(w) = wildcard
-                && name::canonical_cmp(w.as_bytes(), qname) != std::cmp::Ordering::Equal
+                && name::canonical_cmp(w.as_bytes(), next_closer) != std::cmp::Ordering::Equal
             {
                 nsecs.push(covering(w.as_bytes()));
             }
@@ -273,14 +277,16 @@ pub fn nodata(name_: &[u8], present: &[u16]) -> Proof {
 ///
 /// Compact (RFC 9824 §3.3): the answer is signed as if `qname` existed (sign the RRset with
 /// `qname` as owner): no NSEC. White lies: the RRset is signed with the wildcard as owner (the
-/// RRSIG's Labels field tells validators it was expanded) and an NSEC proves `qname` itself
-/// does not exist.
-pub fn wildcard_answer(scheme: Scheme, qname: &[u8]) -> Proof {
+/// RRSIG's Labels field tells validators it was expanded) and an NSEC proves that no closer
+/// match exists: it covers the next closer name (RFC 4035 §3.1.3.3).
+pub fn wildcard_answer(scheme: Scheme, qname: &[u8], wildcard: &[u8]) -> Proof {
     Proof {
         rcode: Rcode::NoError,
         nsecs: match scheme {
             Scheme::Compact => SmallVec::new(),
-            Scheme::WhiteLies => [covering(qname)].into_iter().collect(),
+            Scheme::WhiteLies => [covering(name::next_closer(qname, name::parent(wildcard)))]
+                .into_iter()
+                .collect(),
         },
     }
 }
@@ -302,7 +308,7 @@ pub fn wildcard_nodata(scheme: Scheme, qname: &[u8], wildcard: &[u8], present: &
         Scheme::Compact => nodata(qname, present),
         Scheme::WhiteLies => {
             let mut nsecs = SmallVec::new();
-            nsecs.push(covering(qname));
+            nsecs.push(covering(name::next_closer(qname, name::parent(wildcard))));
             nsecs.push(Nsec::new(
                 wildcard,
                 name::successor(wildcard).as_bytes(),
@@ -415,6 +421,20 @@ mod tests {
                 assert!(!covers, "{nsec:?} covers {existing}");
             }
         }
+        // A name two labels below its closest encloser: the next closer name is covered, and
+        // neither NSEC implies that it exists (its next name is not below it).
+        let deep = w("x.nope.example.com.");
+        let p = nxdomain(Scheme::WhiteLies, &deep, &ce, false);
+        let nope = w("nope.example.com.");
+        assert_eq!(
+            name::canonical_cmp(p.nsecs[0].owner.as_bytes(), &nope),
+            Ordering::Less
+        );
+        assert_eq!(
+            name::canonical_cmp(p.nsecs[0].next_name(), &nope),
+            Ordering::Greater
+        );
+        assert!(!name::is_subdomain(p.nsecs[0].next_name(), &nope));
         // The query for the wildcard name itself needs one NSEC.
         assert_eq!(
             nxdomain(Scheme::WhiteLies, &star, &ce, false).nsecs.len(),
@@ -448,10 +468,23 @@ mod tests {
     fn wildcard_proofs_per_scheme() {
         let q = w("x.wild.example.com.");
         let star = w("*.wild.example.com.");
-        assert!(wildcard_answer(Scheme::Compact, &q).nsecs.is_empty());
+        assert!(wildcard_answer(Scheme::Compact, &q, &star).nsecs.is_empty());
         assert_eq!(wildcard_signing_owner(Scheme::Compact, &q, &star), &q[..]);
-        let wl = wildcard_answer(Scheme::WhiteLies, &q);
+        let wl = wildcard_answer(Scheme::WhiteLies, &q, &star);
         assert_eq!(wl.nsecs.len(), 1);
+        // Deeper: a.b.wild matches *.wild; the cover is of b.wild, the next closer name.
+        let deep = w("a.b.wild.example.com.");
+        let wl = wildcard_answer(Scheme::WhiteLies, &deep, &star);
+        let b = w("b.wild.example.com.");
+        assert_eq!(
+            name::canonical_cmp(wl.nsecs[0].owner.as_bytes(), &b),
+            Ordering::Less
+        );
+        assert_eq!(
+            name::canonical_cmp(wl.nsecs[0].next_name(), &b),
+            Ordering::Greater
+        );
+        assert!(!name::is_subdomain(wl.nsecs[0].next_name(), &b));
         assert_eq!(
             wildcard_signing_owner(Scheme::WhiteLies, &q, &star),
             &star[..]

@@ -86,6 +86,22 @@ pub fn parent(name: &[u8]) -> &[u8] {
     }
 }
 
+/// The next closer name of `name` to its ancestor `encloser` (RFC 5155 §1.3, used the same
+/// way by NSEC proofs): `name`'s suffix one label longer than `encloser`. `name` itself when
+/// it is the encloser's child, or when `encloser` is not a suffix of it.
+pub fn next_closer<'n>(name: &'n [u8], encloser: &[u8]) -> &'n [u8] {
+    let want = label_count(encloser) + 1;
+    let mut rest = name;
+    while label_count(rest) > want {
+        rest = parent(rest);
+    }
+    if label_count(rest) == want && parent(rest).eq_ignore_ascii_case(encloser) {
+        rest
+    } else {
+        name
+    }
+}
+
 /// Lower-cases ASCII letters in a wire name, in place.
 pub fn lowercase_in_place(name: &mut [u8]) {
     let mut i = 0;
