@@ -407,10 +407,21 @@ mod tests {
             // Within the zone.
             assert!(name::is_subdomain(nsec.owner.as_bytes(), &ce));
         }
-        // Nothing that exists is covered: the apex, an existing sibling.
+        // The first NSEC covers b.example.com, the next closer name (the closest encloser
+        // being example.com, b does not exist); nothing that may exist is covered: the apex,
+        // siblings.
+        let b = w("b.example.com.");
+        assert_eq!(
+            name::canonical_cmp(p.nsecs[0].owner.as_bytes(), &b),
+            Ordering::Less
+        );
+        assert_eq!(
+            name::canonical_cmp(p.nsecs[0].next_name(), &b),
+            Ordering::Greater
+        );
         for existing in [
             "example.com.",
-            "b.example.com.",
+            "c.example.com.",
             "a.example.com.",
             "ns1.example.com.",
         ] {
