@@ -180,8 +180,14 @@ impl XdpRunning {
         for (name, t) in self.threads.drain(..) {
             if let Ok(Some(s)) = t.join() {
                 info!(
-                    "xdp: {name}: {} frames received, {} answered, {} not a query",
-                    s.received, s.answered, s.malformed
+                    "xdp: {name}: {} frames received, {} answered, {} not a query; \
+                     kernel: {} dropped, rx ring full {}, fill ring empty {}",
+                    s.received,
+                    s.answered,
+                    s.malformed,
+                    s.kernel_dropped,
+                    s.rx_ring_full,
+                    s.fill_ring_empty
                 );
             }
         }

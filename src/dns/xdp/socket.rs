@@ -212,6 +212,11 @@ pub(crate) struct QueueStats {
     pub(crate) answered: u64,
     /// Frames that were not a query geosteer can answer (see `frame::parse`).
     pub(crate) malformed: u64,
+    /// The kernel's counters for the socket: frames it dropped (no room in the rx ring, no
+    /// frame in the fill ring, other), and how often the fill ring was found empty.
+    pub(crate) kernel_dropped: u64,
+    pub(crate) rx_ring_full: u64,
+    pub(crate) fill_ring_empty: u64,
 }
 
 /// Serves `xsk` until `stop` is set, answering with `answerer`. On stop, the queries already
@@ -240,15 +245,19 @@ pub(crate) fn serve<A: Answerer>(xsk: &mut Xsk, answerer: &mut A, stop: &AtomicB
             done.release();
         }
         // Everything user space holds goes back to the kernel to receive into. The fill
-        // ring has a slot for every frame, so it always takes them all.
+        // ring has a slot for every frame, so it always takes them all (in more than one
+        // reservation when xdpilone's cached view is short: see the tx ring below).
         if !free.is_empty() {
-            let n = {
+            while !free.is_empty() {
                 let mut fill = xsk.dev.fill(free.len() as u32);
                 let n = fill.insert(free.iter().copied()) as usize;
                 fill.commit();
-                n
-            };
-            free.drain(..n);
+                drop(fill);
+                if n == 0 {
+                    break;
+                }
+                free.drain(..n);
+            }
             if xsk.dev.needs_wakeup() {
                 xsk.dev.wake();
             }
@@ -291,16 +300,25 @@ pub(crate) fn serve<A: Answerer>(xsk: &mut Xsk, answerer: &mut A, stop: &AtomicB
                 None => free.push(d.addr),
             }
         }
-        if !replies.is_empty() {
-            // The tx ring has a slot for every frame: it takes them all.
-            let mut tx = xsk.tx.transmit(replies.len() as u32);
-            let k = tx.insert(replies.iter().copied());
+        // The tx ring has a slot for every frame, so it takes them all; a reservation may
+        // return fewer slots than are free (xdpilone serves it from its cached view of the
+        // kernel's consumer and refreshes that only when it is empty), hence the loop.
+        let mut queued = 0;
+        while queued < replies.len() {
+            let mut tx = xsk.tx.transmit((replies.len() - queued) as u32);
+            let k = tx.insert(replies[queued..].iter().copied()) as usize;
             tx.commit();
             drop(tx);
-            debug_assert_eq!(k as usize, replies.len());
-            stats.answered += u64::from(k);
-            in_flight += k;
+            if k == 0 {
+                // Cannot happen (see above); the frames go back to the fill ring unanswered
+                // rather than be lost.
+                free.extend(replies[queued..].iter().map(|d| d.addr));
+                break;
+            }
+            queued += k;
         }
+        stats.answered += queued as u64;
+        in_flight += queued as u32;
         // Copy mode sends only when asked (sendto), up to a kernel budget per call; zero-copy
         // drivers need a wakeup only when they say so.
         if in_flight > 0 && xsk.tx.needs_wakeup() {
@@ -337,6 +355,11 @@ pub(crate) fn serve<A: Answerer>(xsk: &mut Xsk, answerer: &mut A, stop: &AtomicB
                 },
             );
         }
+    }
+    if let Ok(k) = xsk.dev.statistics_v2() {
+        stats.kernel_dropped = k.rx_dropped;
+        stats.rx_ring_full = k.rx_ring_full;
+        stats.fill_ring_empty = k.rx_fill_ring_empty_descs;
     }
     stats
 }
