@@ -526,6 +526,16 @@ fi
     $PY ratios --metric qps_per_core_spin --base geosteer-xdp --order "$SERVERS" "$RESULTS"
     echo
   fi
+  echo "### Cross-check: QPS per core from the server's threads and its NAPI kthread (schedstat)"
+  echo
+  $PY pivot --metric qps_per_core_sched --order "$SERVERS" "$RESULTS"
+  echo
+  if want geosteer-xdp && [ "$n" -gt 1 ]; then
+    $PY ratios --metric qps_per_core_sched --base geosteer-xdp --order "$SERVERS" "$RESULTS"
+    echo
+  fi
+  echo "The scheduler's exact on-CPU time (/proc/PID/task/TID/schedstat) of the server's threads and, for the XDP servers, of the NAPI kthread that runs the XDP program and copies into the AF_XDP ring. Other load on the machine does not disturb it, but it leaves out interrupt and softirq work that ran while another task was current, which for the socket servers includes much of their receive path (RPS): their figures here are upper bounds, and geosteer-xdp ÷ them lower bounds."
+  echo
   echo "### All columns (median of the rounds)"
   echo
   $PY xdp-table --order "$SERVERS" "$RESULTS"

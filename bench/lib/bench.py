@@ -494,6 +494,38 @@ def pid_cpu_ticks(pids) -> int:
     return total
 
 
+def runtime_ns(pgid, pids=()) -> int:
+    """Time on CPU in nanoseconds (the scheduler's own count, /proc/PID/task/TID/schedstat) of
+    every thread of the processes in group `pgid` and of the tasks `pids` (kernel threads):
+    exact where the tick-based utime/stime are not, but without the interrupt and softirq
+    work done for them while another task was current."""
+    total = 0
+    procs = list(pids)
+    if pgid:
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            if int(stat[stat.rfind(")") + 2 :].split()[2]) == pgid:
+                procs.append(d)
+    for pid in procs:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                continue
+    return total
+
+
 def netns_udp_in(ns: str):
     """(Udp InDatagrams, Udp6InDatagrams) of network namespace `ns`: datagrams the kernel's
     UDP stack delivered there (zero growth for queries an XDP program took)."""
@@ -516,6 +548,7 @@ def step(args) -> int:
     udp0 = netns_udp_in(args.udp_ns) if args.udp_ns else None
     kthreads = [k for k in (args.kthreads or "").split(",") if k]
     kt0 = pid_cpu_ticks(kthreads)
+    rt0 = runtime_ns(args.pgid, kthreads)
     spinner = None
     if args.spin_cpu is not None:
         spinner = subprocess.Popen(
@@ -582,6 +615,9 @@ def step(args) -> int:
     r["load1"] = float(open("/proc/loadavg").read().split()[0])
     busy = (r["server_cpu_pct"] or 0) / 100.0
     r["qps_per_core"] = r["qps"] / busy if r["qps"] and busy > 0 else None
+    rt = (runtime_ns(args.pgid, kthreads) - rt0) / 1e9
+    r["sched_cpu_pct"] = 100.0 * rt / run_time if run_time else None
+    r["qps_per_core_sched"] = r["qps"] / (rt / run_time) if r["qps"] and rt > 0 and run_time else None
     # Kernel threads working for the servers (threaded NAPI) are neither the server process
     # nor "other" load.
     if kthreads:
@@ -869,18 +905,19 @@ def xdp_table(path: str, order=()) -> None:
     rows = [json.loads(line) for line in open(path) if line.strip()]
     print(
         "| server | step | QPS | lost | server core busy % (spin) | QPS per server core "
-        "(spin) | per core min–max | server process CPU % | dnsperf CPU % "
+        "(spin) | per core min–max | server process CPU % | server + NAPI threads CPU % "
+        "(schedstat) | QPS per core (schedstat) | dnsperf CPU % "
         "| kernel UDP datagrams per answer | rounds |"
     )
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for (server, workload), runs in _groups(rows, order):
         skipped = [r for r in runs if r.get("skipped")]
         if skipped:
-            print(f"| {server} | {workload} | skipped: {skipped[0]['skipped'].replace('|', '/')[:200]} |||||||||")
+            print(f"| {server} | {workload} | skipped: {skipped[0]['skipped'].replace('|', '/')[:200]} |||||||||||")
             continue
         ok = [r for r in runs if r.get("qps") is not None]
         if not ok:
-            print(f"| {server} | {workload} | dnsperf failed in all {len(runs)} rounds |||||||||")
+            print(f"| {server} | {workload} | dnsperf failed in all {len(runs)} rounds |||||||||||")
             continue
         per = [r["qps_per_core_spin"] for r in ok if r.get("qps_per_core_spin")]
         lost = sum(r.get("lost") or 0 for r in ok)
@@ -897,6 +934,8 @@ def xdp_table(path: str, order=()) -> None:
             f"| {lost_s} | {_fmt(_median([r.get('core_busy_pct') for r in ok]), '.0f')} "
             f"| {_fmt(_median(per), ',.0f')} | {span} "
             f"| {_fmt(_median([r.get('server_cpu_pct') for r in ok]), '.0f')} "
+            f"| {_fmt(_median([r.get('sched_cpu_pct') for r in ok]), '.0f')} "
+            f"| {_fmt(_median([r.get('qps_per_core_sched') for r in ok]), ',.0f')} "
             f"| {_fmt(_median([r.get('client_cpu_pct') for r in ok]), '.0f')} "
             f"| {_fmt(_median(answers), '.2f')} | {len(ok)} |"
         )
