@@ -320,8 +320,9 @@ pub(crate) fn serve<A: Answerer>(xsk: &mut Xsk, answerer: &mut A, stop: &AtomicB
         stats.answered += queued as u64;
         in_flight += queued as u32;
         // Copy mode sends only when asked (sendto), up to a kernel budget per call; zero-copy
-        // drivers need a wakeup only when they say so.
-        if in_flight > 0 && xsk.tx.needs_wakeup() {
+        // drivers need a wakeup only when they say so. Only while the tx ring holds frames
+        // the kernel has not taken: a kick for an empty ring is a wasted system call.
+        if xsk.tx.pending() > 0 && xsk.tx.needs_wakeup() {
             for _ in 0..8 {
                 xsk.tx.wake();
                 if xsk.tx.pending() == 0 {
