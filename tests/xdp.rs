@@ -808,3 +808,22 @@ fn xdp_start_failures_are_clean() {
         );
     }
 }
+
+#[test]
+fn xdp_queue_ends_when_its_interface_goes() {
+    let Some(t) = Topology::new("g") else { return };
+    let zones = zones();
+    let Some(mut xdp) = start_xdp_server(&t, &zones) else {
+        return;
+    };
+    ip_ok(&["-n", &t.server, "link", "del", "vS"]);
+    let deadline = Instant::now() + WAIT;
+    while !xdp.stderr_text().contains("the interface is gone") {
+        assert!(Instant::now() < deadline, "{}", xdp.stderr_text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The rest of the server goes on, and still stops cleanly.
+    xdp.signal(libc::SIGTERM);
+    let status = xdp.wait_exit();
+    assert!(status.success(), "{status}\n{}", xdp.stderr_text());
+}

@@ -258,6 +258,7 @@ where
             let stop = running.stop.clone();
             let mut answerer = make_answerer();
             let thread_iface = iface.clone();
+            let thread_name = name.clone();
             // The socket is made on its thread (xdpilone's UMEM is not Send) and reports
             // back before it serves.
             let handle = std::thread::Builder::new()
@@ -272,7 +273,7 @@ where
                     };
                     let _ = tx.send(Ok((xsk.fd(), xsk.zero_copy)));
                     drop(tx);
-                    Some(socket::serve(&mut xsk, &mut answerer, &stop))
+                    Some(socket::serve(&mut xsk, &mut answerer, &stop, &thread_name))
                 })
                 .map_err(|e| XdpError::new(format!("{name}: cannot start a thread: {e}")))?;
             running.threads.push((name.clone(), handle));

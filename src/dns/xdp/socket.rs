@@ -90,6 +90,7 @@ pub(crate) struct Xsk {
     _umem: Umem,
     area: Area,
     pub(crate) zero_copy: bool,
+    ifindex: u32,
 }
 
 /// Why a socket could not be opened: the step, and the OS error.
@@ -171,7 +172,9 @@ impl Xsk {
         let rx = user.map_rx().map_err(OpenError::at("rings"))?;
         let tx = user.map_tx().map_err(OpenError::at("rings"))?;
         umem.bind(&user).map_err(OpenError::at("bind"))?;
+        let ifindex = info.ifindex();
         Ok(Self {
+            ifindex,
             rx,
             tx,
             dev,
@@ -185,6 +188,13 @@ impl Xsk {
     /// The socket's file descriptor, for the XDP program's socket map.
     pub(crate) fn fd(&self) -> i32 {
         self.rx.as_raw_fd()
+    }
+
+    /// Whether the interface the socket is bound to still exists.
+    fn iface_exists(&self) -> bool {
+        let mut name = [0 as libc::c_char; libc::IFNAMSIZ];
+        // SAFETY: the buffer holds IFNAMSIZ bytes, as if_indextoname requires.
+        !unsafe { libc::if_indextoname(self.ifindex, name.as_mut_ptr()) }.is_null()
     }
 
     /// The frame memory from `addr` to the end of its chunk.
@@ -221,7 +231,16 @@ pub(crate) struct QueueStats {
 
 /// Serves `xsk` until `stop` is set, answering with `answerer`. On stop, the queries already
 /// in the rx ring are answered and their replies handed to the kernel before returning.
-pub(crate) fn serve<A: Answerer>(xsk: &mut Xsk, answerer: &mut A, stop: &AtomicBool) -> QueueStats {
+///
+/// `name` ("eth0 queue 3") is for the one log line of a socket that fails: when the
+/// interface goes away, the socket reports the error and this loop ends (the rest of the
+/// server goes on; the program went with the interface).
+pub(crate) fn serve<A: Answerer>(
+    xsk: &mut Xsk,
+    answerer: &mut A,
+    stop: &AtomicBool,
+    name: &str,
+) -> QueueStats {
     let mut stats = QueueStats::default();
     // Frames user space holds, to go to the fill ring: at the start, all of them.
     let mut free: Vec<u64> = (0..u64::from(FRAMES))
@@ -347,14 +366,19 @@ pub(crate) fn serve<A: Answerer>(xsk: &mut Xsk, answerer: &mut A, stop: &AtomicB
             continue;
         }
         if n == 0 {
-            wait(
-                xsk,
-                if in_flight > 0 {
-                    BUSY_POLL_MS
-                } else {
-                    IDLE_POLL_MS
-                },
-            );
+            let ms = if in_flight > 0 {
+                BUSY_POLL_MS
+            } else {
+                IDLE_POLL_MS
+            };
+            // Idle for a whole poll: a cheap look whether the interface is still there (the
+            // socket itself reports nothing when it goes), never on the busy path.
+            if wait(xsk, ms) == 0 && ms == IDLE_POLL_MS && !xsk.iface_exists() {
+                tracing::error!(
+                    "xdp: {name}: the interface is gone; this queue is no longer served"
+                );
+                break;
+            }
         }
     }
     if let Ok(k) = xsk.dev.statistics_v2() {
