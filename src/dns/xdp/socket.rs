@@ -232,9 +232,9 @@ pub(crate) struct QueueStats {
 /// Serves `xsk` until `stop` is set, answering with `answerer`. On stop, the queries already
 /// in the rx ring are answered and their replies handed to the kernel before returning.
 ///
-/// `name` ("eth0 queue 3") is for the one log line of a socket that fails: when the
-/// interface goes away, the socket reports the error and this loop ends (the rest of the
-/// server goes on; the program went with the interface).
+/// `name` ("eth0 queue 3") is for the one log line of a queue that ends on its own: when its
+/// interface goes away (the rest of the server goes on; the program went with the
+/// interface).
 pub(crate) fn serve<A: Answerer>(
     xsk: &mut Xsk,
     answerer: &mut A,
@@ -259,7 +259,7 @@ pub(crate) fn serve<A: Answerer>(
             let mut done = xsk.dev.complete(FRAMES);
             while let Some(addr) = done.read() {
                 free.push(addr);
-                in_flight -= 1;
+                in_flight = in_flight.saturating_sub(1);
             }
             done.release();
         }
