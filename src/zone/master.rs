@@ -183,7 +183,7 @@ fn read_file(
                      records out"
                         .into(),
                 )),
-                other => errors.push(err(format!("unknown directive {other}"))),
+                other => errors.push(err(format!("unknown directive {other:?}"))),
             }
             continue;
         }

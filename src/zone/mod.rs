@@ -394,6 +394,8 @@ impl Zone {
             warn_missing_glue(origin, &nodes, &ns_sources);
         }
         if errors.len() > errors_before {
+            // In file order, whatever order the names were checked in.
+            errors[errors_before..].sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
             return None;
         }
         let mut negative = soa?.records[0].clone();

@@ -454,6 +454,7 @@ const CERT_TYPES: &[(u16, &str)] = &[
 /// Services WKS records may name (the common entries of /etc/services). A port number works
 /// for any other; the table is fixed so that a zone loads the same on every machine.
 const SERVICES: &[(u16, &str)] = &[
+    (1, "tcpmux"),
     (7, "echo"),
     (9, "discard"),
     (11, "systat"),
@@ -1052,6 +1053,24 @@ fn presentation(code: u16, p: &mut P<'_, '_>) -> R<()> {
         28 => p.ipv6("address")?,
         // LOC
         29 => loc(p)?,
+        // NXT (RFC 2535 §5.2): next name, then a bitmap of the types 1–127 present.
+        30 => {
+            p.name("next domain name")?;
+            let mut bits = [0u8; 16];
+            let mut len = 0;
+            while let Some(t) = p.peek() {
+                p.i += 1;
+                match type_from_text(t.text) {
+                    Some(v) if v < 128 => {
+                        bits[usize::from(v / 8)] |= 0x80 >> (v % 8);
+                        len = len.max(usize::from(v / 8) + 1);
+                    }
+                    Some(_) => return bad(t, "an NXT bitmap holds types 1 to 127 only"),
+                    None => return bad(t, "not a record type"),
+                }
+            }
+            p.out.extend_from_slice(&bits[..len]);
+        }
         // EID NIMLOC
         31 | 32 => {
             p.hex_rest("data", false)?;
