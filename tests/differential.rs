@@ -930,29 +930,48 @@ const QTYPES: &[(&str, u16)] = &[
     ("NS", 2),
     ("CNAME", 5),
     ("SOA", 6),
+    ("MB", 7),
     ("NULL", 10),
+    ("WKS", 11),
     ("PTR", 12),
     ("HINFO", 13),
+    ("MINFO", 14),
     ("MX", 15),
     ("TXT", 16),
+    ("RP", 17),
+    ("AFSDB", 18),
     ("SIG", 24),
     ("AAAA", 28),
     ("LOC", 29),
     ("SRV", 33),
     ("NAPTR", 35),
+    ("KX", 36),
+    ("CERT", 37),
     ("DNAME", 39),
     ("APL", 42),
     ("DS", 43),
     ("SSHFP", 44),
+    ("IPSECKEY", 45),
     ("RRSIG", 46),
     ("NSEC", 47),
     ("DNSKEY", 48),
+    ("DHCID", 49),
+    ("NSEC3", 50),
+    ("NSEC3PARAM", 51),
     ("TLSA", 52),
+    ("HIP", 55),
     ("CDS", 59),
+    ("CDNSKEY", 60),
+    ("ZONEMD", 63),
     ("SVCB", 64),
     ("HTTPS", 65),
     ("SPF", 99),
+    ("NID", 104),
+    ("L32", 105),
+    ("L64", 106),
+    ("LP", 107),
     ("EUI48", 108),
+    ("EUI64", 109),
     ("URI", 256),
     ("CAA", 257),
     ("TYPE65280", 65280),
@@ -1035,10 +1054,15 @@ fn question_names() -> (Vec<String>, Vec<String>) {
             n = parent;
         }
         let leaf = name.trim_start_matches("*.");
-        // Below every name: NXDOMAIN, a wildcard match, a name under a cut or a DNAME.
+        // Below every name: NXDOMAIN, or a wildcard match. Two labels down under wildcards,
+        // cuts and DNAMEs.
         names.insert(format!("nx.{leaf}"));
-        names.insert(format!("a.b.{leaf}"));
-        if types.iter().any(|t| t == "NS") && name != origin {
+        let redirecting = types.iter().any(|t| t == "DNAME")
+            || (types.iter().any(|t| t == "NS") && name != origin);
+        if name.starts_with("*.") || redirecting {
+            names.insert(format!("a.b.{leaf}"));
+        }
+        if redirecting {
             names.insert(format!("www.{name}"));
         }
     }
@@ -1048,12 +1072,13 @@ fn question_names() -> (Vec<String>, Vec<String>) {
     // Out of every zone: REFUSED.
     names.insert("example.org.".into());
     names.insert("other.example.".into());
-    let mut all: Vec<String> = names.into_iter().collect();
-    let mixed: Vec<String> = all
+    // Each owner name also in mixed case (0x20): the question must come back as sent.
+    let mixed: Vec<String> = owners
         .iter()
-        .map(|n| mixed_case(n))
-        .filter(|m| !all.contains(m))
+        .map(|(_, n, _)| mixed_case(n))
+        .filter(|m| !names.contains(m))
         .collect();
+    let mut all: Vec<String> = names.into_iter().collect();
     all.extend(mixed);
     (all, dnames)
 }

@@ -170,6 +170,11 @@ fn serve_and_compare(dir: &ZoneDir, origin: &str, want: &RRsets) -> (Vec<String>
         if rtype == "NULL" || rtype == "SIG" {
             continue;
         }
+        // NSEC3 owner names are not names of the zone (RFC 5155 §7.2.8): NSD and Knot answer
+        // NXDOMAIN for them, and so does geosteer (tests/differential.rs compares that).
+        if rtype == "NSEC3" {
+            continue;
+        }
         queries.push((owner.clone(), rtype.clone()));
     }
     let s = Server::start(dir.path(), &[]);

@@ -160,6 +160,8 @@ pub struct Zone {
     has_cuts: bool,
     /// Some node holds a DNAME (see [`Zone::dname_above`]).
     pub has_dnames: bool,
+    /// NSEC3 RRsets by owner (lower-cased wire form), kept out of the name tree.
+    pub nsec3: FxHashMap<Box<[u8]>, RecordSet>,
     pub record_count: usize,
     /// The zone's name as a metrics label id.
     pub label: u32,
@@ -253,6 +255,7 @@ impl Zone {
         // Where each NS RRset and DNAME came from, for the checks below.
         let mut ns_sources: Vec<(Box<[u8]>, SourcedRecord)> = Vec::new();
         let mut dname_sources: Vec<(Box<[u8]>, SourcedRecord)> = Vec::new();
+        let mut nsec3: FxHashMap<Box<[u8]>, RecordSet> = FxHashMap::default();
         let mut record_count = 0;
         for (key, mut recs) in by_name {
             // Stable by type, keeping file order inside each RRset.
@@ -340,12 +343,21 @@ impl Zone {
                         ns_sources.push((key.clone(), r.clone()));
                     }
                 }
+                if rtype == RecordType::NSEC3 {
+                    // NSEC3 records hang in a tree of their own (RFC 5155 §7.2.8): their
+                    // hashed owner names are not names of the zone, and a query for one is
+                    // answered as NSD and Knot answer it, NXDOMAIN.
+                    nsec3.insert(key.clone(), RecordSet::new(rs));
+                    continue;
+                }
                 node.rrsets.push(RRset {
                     rtype,
                     records: RecordSet::new(rs),
                 });
             }
-            nodes.insert(key, node);
+            if !node.rrsets.is_empty() {
+                nodes.insert(key, node);
+            }
         }
 
         // Empty non-terminals: every ancestor of a name, up to the apex, exists.
@@ -411,6 +423,7 @@ impl Zone {
             nodes,
             has_cuts,
             has_dnames,
+            nsec3,
             record_count,
             label: crate::metrics::label_id(&origin.to_string()),
         })
