@@ -30,14 +30,18 @@ pub const DEFAULT_TTL: u32 = 3600;
 /// A record with the place it came from.
 #[derive(Debug, Clone)]
 pub struct SourcedRecord {
+    /// The record.
     pub record: Record,
+    /// The file it was read from (an `$INCLUDE`d one, say).
     pub file: PathBuf,
+    /// The line it starts at.
     pub line: usize,
 }
 
 /// What reading a zone's files produced.
 #[derive(Debug, Default)]
 pub struct ZoneRecords {
+    /// The records read, in file order, each with where it was written.
     pub records: Vec<SourcedRecord>,
     /// Every line was read: no error made reading stop early or skip a record. When false,
     /// checks of the zone as a whole (an SOA, NS at the apex, glue) would mostly repeat the

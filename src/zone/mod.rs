@@ -17,111 +17,22 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tracing::warn;
 
 use crate::error::ConfigError;
-use crate::wire::RecordSet;
+use crate::wire::{RecordSet, WireName};
 use master::{SourcedRecord, ZoneRecords};
-
-/// Longest wire-format name (RFC 1035 §3.1).
-pub const MAX_NAME_LEN: usize = 255;
-
-/// A name in lower-cased wire form, on the stack.
-#[derive(Clone)]
-pub struct WireName {
-    len: usize,
-    buf: [u8; MAX_NAME_LEN],
-}
-
-impl WireName {
-    /// Lower-cases `name` into wire form. `name` is taken as fully qualified.
-    pub fn from_name(name: &Name) -> Self {
-        let mut w = Self {
-            len: 0,
-            buf: [0; MAX_NAME_LEN],
-        };
-        for label in name.iter() {
-            // Name guarantees labels ≤ 63 and a total ≤ 255.
-            w.buf[w.len] = label.len() as u8;
-            for (i, b) in label.iter().enumerate() {
-                w.buf[w.len + 1 + i] = b.to_ascii_lowercase();
-            }
-            w.len += 1 + label.len();
-        }
-        w.buf[w.len] = 0;
-        w.len += 1;
-        w
-    }
-
-    /// Lower-cases an uncompressed wire name (as found in a question section). Returns `None`
-    /// when the bytes are not a well-formed uncompressed name.
-    pub fn from_wire(bytes: &[u8]) -> Option<Self> {
-        let mut w = Self {
-            len: 0,
-            buf: [0; MAX_NAME_LEN],
-        };
-        let mut i = 0;
-        loop {
-            let l = *bytes.get(i)? as usize;
-            if l > 63 || w.len + l + 1 > MAX_NAME_LEN {
-                return None;
-            }
-            if l == 0 {
-                w.buf[w.len] = 0;
-                w.len += 1;
-                return Some(w);
-            }
-            let label = bytes.get(i + 1..i + 1 + l)?;
-            w.buf[w.len] = l as u8;
-            for (j, b) in label.iter().enumerate() {
-                w.buf[w.len + 1 + j] = b.to_ascii_lowercase();
-            }
-            w.len += 1 + l;
-            i += 1 + l;
-        }
-    }
-
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-
-    /// Offsets at which each suffix (the name itself, its parent, … the root) starts.
-    pub fn suffixes(&self) -> impl Iterator<Item = &[u8]> {
-        let bytes = self.as_bytes();
-        let mut off = 0;
-        std::iter::from_fn(move || {
-            if off >= bytes.len() {
-                return None;
-            }
-            let s = &bytes[off..];
-            off += bytes[off] as usize + 1;
-            Some(s)
-        })
-    }
-
-    /// `*.` followed by `parent`.
-    fn wildcard_of(parent: &[u8]) -> Option<Self> {
-        if parent.len() + 2 > MAX_NAME_LEN {
-            return None;
-        }
-        let mut w = Self {
-            len: parent.len() + 2,
-            buf: [0; MAX_NAME_LEN],
-        };
-        w.buf[0] = 1;
-        w.buf[1] = b'*';
-        w.buf[2..2 + parent.len()].copy_from_slice(parent);
-        Some(w)
-    }
-}
 
 /// All records of one type at one name.
 #[derive(Debug)]
 pub struct RRset {
+    /// Its type.
     pub rtype: RecordType,
+    /// Its records, in file order, one TTL.
     pub records: RecordSet,
 }
 
 /// A name in the zone: the RRsets it owns. An empty non-terminal has none.
 #[derive(Debug, Default)]
 pub struct Node {
+    /// Its RRsets, by type.
     pub rrsets: Vec<RRset>,
     /// A delegation point: NS records below the apex.
     pub cut: bool,
@@ -132,6 +43,7 @@ pub struct Node {
 }
 
 impl Node {
+    /// Its RRset of type `rtype`.
     pub fn get(&self, rtype: RecordType) -> Option<&RRset> {
         self.rrsets.iter().find(|r| r.rtype == rtype)
     }
@@ -142,16 +54,21 @@ pub enum Found<'a> {
     /// The name exists (possibly as an empty non-terminal); `wildcard` when it was synthesised
     /// from a `*` node (RFC 4592).
     Node {
+        /// The node found.
         node: &'a Node,
+        /// Synthesised from a `*` node.
         wildcard: bool,
     },
     /// The name is at or below a zone cut: answer with a referral.
     Delegation(&'a Node),
+    /// The name does not exist.
     NxDomain,
 }
 
+/// One zone: its records indexed by owner name, checked as NSD and Knot check them.
 #[derive(Debug)]
 pub struct Zone {
+    /// The apex.
     pub origin: Name,
     origin_key: Box<[u8]>,
     /// The SOA for negative answers, its TTL lowered to the SOA MINIMUM (RFC 2308 §3).
@@ -162,9 +79,10 @@ pub struct Zone {
     pub has_dnames: bool,
     /// NSEC3 RRsets by owner (lower-cased wire form), kept out of the name tree.
     pub nsec3: FxHashMap<Box<[u8]>, RecordSet>,
+    /// Records served (after repeated ones collapse).
     pub record_count: usize,
-    /// The zone's name as a metrics label id.
-    pub label: u32,
+    /// Its position among the snapshot's zones (set by [`Zones::insert`]).
+    pub id: u32,
 }
 
 impl Zone {
@@ -360,14 +278,9 @@ impl Zone {
             }
         }
 
-        // Empty non-terminals: every ancestor of a name, up to the apex, exists.
         let keys: Vec<Box<[u8]>> = nodes.keys().cloned().collect();
         for key in &keys {
-            let mut off = 0;
-            while key.len() - off > origin_key.len() {
-                off += key[off] as usize + 1;
-                nodes.entry(key[off..].into()).or_default();
-            }
+            add_ancestors(&mut nodes, key, origin_key.len());
         }
 
         // Data below a DNAME is never reached (RFC 6672 §2.3): BIND warns, Knot refuses.
@@ -425,7 +338,7 @@ impl Zone {
             has_dnames,
             nsec3,
             record_count,
-            label: crate::metrics::label_id(&origin.to_string()),
+            id: 0,
         })
     }
 
@@ -458,21 +371,13 @@ impl Zone {
             }
         }
         self.nodes.entry(wire.as_bytes().into()).or_default().lb = Some(id);
-        let key = wire.as_bytes();
-        let mut off = 0;
-        while key.len() - off > self.origin_key.len() {
-            off += key[off] as usize + 1;
-            self.nodes.entry(key[off..].into()).or_default();
-        }
+        add_ancestors(&mut self.nodes, wire.as_bytes(), self.origin_key.len());
         Ok(())
     }
 
+    /// The node at the lower-cased wire name `key`.
     pub fn node(&self, key: &[u8]) -> Option<&Node> {
         self.nodes.get(key)
-    }
-
-    pub fn apex(&self) -> &Node {
-        &self.nodes[&*self.origin_key]
     }
 
     /// The highest node strictly above `name` (and below or at the apex) that holds a DNAME,
@@ -598,6 +503,16 @@ fn warn_missing_glue(
     }
 }
 
+/// Empty non-terminals: makes every ancestor of the name `key` exist, up to the apex (whose
+/// wire form is `apex_len` octets long).
+fn add_ancestors(nodes: &mut FxHashMap<Box<[u8]>, Node>, key: &[u8], apex_len: usize) {
+    let mut off = 0;
+    while key.len() - off > apex_len {
+        off += key[off] as usize + 1;
+        nodes.entry(key[off..].into()).or_default();
+    }
+}
+
 /// Every zone served, by apex.
 #[derive(Debug, Default)]
 pub struct Zones {
@@ -605,7 +520,14 @@ pub struct Zones {
 }
 
 impl Zones {
-    pub fn insert(&mut self, zone: Zone) {
+    /// Adds `zone`, numbering it after those already in (a zone for the same apex replaces
+    /// the one there, keeping its number).
+    pub fn insert(&mut self, mut zone: Zone) {
+        let next = self.by_origin.len() as u32;
+        zone.id = self
+            .by_origin
+            .get(&zone.origin_key)
+            .map_or(next, |old| old.id);
         self.by_origin.insert(zone.origin_key.clone(), zone);
     }
 
@@ -614,41 +536,14 @@ impl Zones {
         name.suffixes().find_map(|s| self.by_origin.get(s))
     }
 
+    /// Every zone, in no order.
     pub fn iter(&self) -> impl Iterator<Item = &Zone> {
         self.by_origin.values()
     }
 
+    /// The zone whose apex is `origin`.
     pub fn get_mut(&mut self, origin: &Name) -> Option<&mut Zone> {
         self.by_origin
             .get_mut(WireName::from_name(origin).as_bytes())
-    }
-
-    pub fn len(&self) -> usize {
-        self.by_origin.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_origin.is_empty()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::str::FromStr;
-
-    #[test]
-    fn wire_name_lowercases_and_lists_suffixes() {
-        let n = Name::from_str("WwW.Example.COM.").unwrap();
-        let w = WireName::from_name(&n);
-        assert_eq!(w.as_bytes(), b"\x03www\x07example\x03com\x00");
-        let s: Vec<&[u8]> = w.suffixes().collect();
-        assert_eq!(s.len(), 4);
-        assert_eq!(s[1], b"\x07example\x03com\x00");
-        assert_eq!(s[3], b"\x00");
-        let from_wire = WireName::from_wire(b"\x03WWW\x07example\x03com\x00trailing").unwrap();
-        assert_eq!(from_wire.as_bytes(), w.as_bytes());
-        assert!(WireName::from_wire(b"\x05ab").is_none());
-        assert!(WireName::from_wire(b"\xc0\x0c").is_none());
     }
 }

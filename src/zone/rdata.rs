@@ -27,7 +27,9 @@ const MAX_NAME: usize = 255;
 /// quotes.
 #[derive(Debug, Clone, Copy)]
 pub struct Tok<'a> {
+    /// The token's text as written (escapes not yet decoded).
     pub text: &'a str,
+    /// It was written in double quotes.
     pub quoted: bool,
 }
 
