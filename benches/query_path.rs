@@ -21,8 +21,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use geosteer::dns::{Responder, Transport};
+use geosteer::state::{Published, State};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -177,9 +177,7 @@ fn responder(zone_dir: &Path) -> Responder {
         geoip: zone_dir.join("no-geoip-needed.mmdb"),
     };
     let snapshot = geosteer::load::load(&sources).expect("bench zone loads");
-    Responder::new(Arc::new(ArcSwap::from_pointee(geosteer::load::State::new(
-        Arc::new(snapshot),
-    ))))
+    Responder::new(Arc::new(Published::new(State::new(Arc::new(snapshot)))))
 }
 
 /// Answers every packet of `case` once, checking the rcode is the one the case is about.

@@ -16,9 +16,11 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use crate::health::Failure;
+use crate::config::SteeringConfig;
 use crate::metrics::{family, sample};
 use crate::ops::Ops;
+use crate::state::{Failure, OriginStatus};
+use crate::steering::View;
 
 /// Where the admin token comes from (never the zone configuration).
 pub const TOKEN_ENV: &str = "GEOSTEER_API_TOKEN";
@@ -227,32 +229,28 @@ async fn origin_action(
 }
 
 async fn status(State(cx): State<Arc<Cx>>) -> Json<Value> {
-    let snap = cx.ops.current();
-    let origins = cx.ops.monitoring.status();
-    let health = cx.ops.state.load().health.clone();
+    // One published state for the whole answer: configuration, health and probes agree.
+    let state = cx.ops.state.current();
+    let snap = &state.config;
+    let origins = state.origin_status();
     let cfg = &snap.steering;
+    let view = View::new(cfg, &state.health);
     let pool_name = |p: u32| cfg.pools[p as usize].name.clone();
     let pools: Vec<Value> = cfg
         .pools
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            let members: Vec<&crate::health::OriginStatus> = origins
-                .iter()
-                .filter(|o| p.origins.contains(&o.origin))
-                .collect();
-            let healthy = members
-                .iter()
-                .filter(|o| o.up && !o.drained && cfg.origins[o.origin as usize].enabled)
-                .count();
-            let drained = health.pools.get(i).is_some_and(|h| h.drained);
+            let id = i as u32;
+            let members = &origins[p.origins.start as usize..p.origins.end as usize];
+            let drained = state.health.pools.get(i).is_some_and(|h| h.drained);
             json!({
                 "zone": p.zone.to_string(),
                 "name": p.name,
                 "enabled": p.enabled,
                 "drained": drained,
-                "up": p.enabled && !drained && healthy >= p.minimum_origins as usize,
-                "healthy_origins": healthy,
+                "up": view.pool_up(id),
+                "healthy_origins": view.usable_count(id),
                 "minimum_origins": p.minimum_origins,
                 "monitor": p.monitor.map(|m| cfg.monitors[m as usize].name.clone()),
                 "origins": members.iter().map(|o| origin_json(cfg, o)).collect::<Vec<_>>(),
@@ -290,7 +288,7 @@ async fn status(State(cx): State<Arc<Cx>>) -> Json<Value> {
     }))
 }
 
-fn origin_json(cfg: &crate::config::SteeringConfig, o: &crate::health::OriginStatus) -> Value {
+fn origin_json(cfg: &SteeringConfig, o: &OriginStatus) -> Value {
     let origin = &cfg.origins[o.origin as usize];
     let addresses: Vec<String> = [
         origin.v4.map(std::net::IpAddr::V4),
@@ -330,9 +328,12 @@ fn origin_json(cfg: &crate::config::SteeringConfig, o: &crate::health::OriginSta
 async fn metrics(State(cx): State<Arc<Cx>>) -> Response {
     let mut out = String::with_capacity(8192);
     cx.ops.metrics.render_queries(&mut out);
-    let snap = cx.ops.current();
-    let origins = cx.ops.monitoring.status();
+    // One published state for every family below.
+    let state = cx.ops.state.current();
+    let snap = &state.config;
+    let origins = state.origin_status();
     let cfg = &snap.steering;
+    let view = View::new(cfg, &state.health);
     family(
         &mut out,
         "geosteer_origin_up",
@@ -355,8 +356,7 @@ async fn metrics(State(cx): State<Arc<Cx>>) -> Response {
         "1 when the origin may be answered: enabled, not drained (nor its pool), and up.",
     );
     for o in &origins {
-        let enabled = cfg.origins[o.origin as usize].enabled;
-        let serving = enabled && o.up && !o.drained && !o.pool_drained;
+        let serving = view.origin_usable(o.origin) && !o.pool_drained;
         sample(
             &mut out,
             "geosteer_origin_serving",
@@ -439,7 +439,7 @@ impl OriginLabels {
     }
 }
 
-fn origin_labels(o: &crate::health::OriginStatus) -> OriginLabels {
+fn origin_labels(o: &OriginStatus) -> OriginLabels {
     OriginLabels {
         zone: o.zone.to_string(),
         pool: o.pool.clone(),

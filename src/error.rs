@@ -9,12 +9,16 @@ use std::path::{Path, PathBuf};
 /// `geosteer check` shows an operator the whole list at once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
+    /// The file the problem is in.
     pub file: PathBuf,
+    /// The line, 1-based, where there is one.
     pub line: Option<usize>,
+    /// What is wrong, for the operator.
     pub message: String,
 }
 
 impl ConfigError {
+    /// A problem at a line of `file`.
     pub fn at(file: &Path, line: usize, message: impl Into<String>) -> Self {
         Self {
             file: file.to_path_buf(),
@@ -23,6 +27,7 @@ impl ConfigError {
         }
     }
 
+    /// A problem with `file` as a whole.
     pub fn file(file: &Path, message: impl Into<String>) -> Self {
         Self {
             file: file.to_path_buf(),

@@ -9,36 +9,33 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
 use hickory_proto::rr::{Name, RecordType};
 
+use crate::config::Family;
 use crate::dns::{Responder, Transport};
-use crate::health::OriginStatus;
-use crate::load::{Snapshot, State};
-use crate::steering::{self, Client, Family, HealthView};
+use crate::state::{Published, State};
+use crate::steering::{self, Client, View};
 
+/// What to explain: a query for a name from a client.
 pub struct Request {
+    /// The name queried.
     pub name: Name,
+    /// The client's address.
     pub client: IpAddr,
+    /// A or AAAA.
     pub qtype: RecordType,
     /// ECS source prefix the simulated resolver sends (0: no ECS, the client is the resolver).
     pub ecs_prefix: u8,
 }
 
-/// Renders the explanation as text.
-pub fn explain(snap: Arc<Snapshot>, health: Arc<HealthView>, req: &Request) -> String {
-    explain_probed(snap, health, None, req)
-}
-
-/// [`explain`], with each origin's last probe (indexed by origin id) when there are probes.
-pub fn explain_probed(
-    snap: Arc<Snapshot>,
-    health: Arc<HealthView>,
-    probes: Option<&[OriginStatus]>,
-    req: &Request,
-) -> String {
+/// Renders the explanation as text, from `state`: its configuration, health and probes.
+pub fn explain(state: &State, req: &Request) -> String {
+    let snap = &state.config;
+    let health = &state.health;
+    let probes = state.origin_status();
+    let view = View::new(&snap.steering, health);
     let mut out = String::new();
     let mut name = req.name.clone();
     name.set_fqdn(true);
@@ -114,20 +111,13 @@ pub fn explain_probed(
         for (n, &p) in candidates.iter().enumerate() {
             let pool = &snap.steering.pools[p as usize];
             let ids: Vec<_> = pool.origins.clone().collect();
-            let up = ids
-                .iter()
-                .filter(|&&o| {
-                    let origin = &snap.steering.origins[o as usize];
-                    let h = &health.origins[o as usize];
-                    origin.enabled && h.up && !h.drained
-                })
-                .count();
+            let up = view.usable_count(p);
             let drained = health.pools.get(p as usize).is_some_and(|h| h.drained);
-            let state = if !pool.enabled {
+            let verdict = if !pool.enabled {
                 "disabled".to_string()
             } else if drained {
                 "drained".to_string()
-            } else if up >= pool.minimum_origins as usize {
+            } else if view.pool_up(p) {
                 format!(
                     "up ({up}/{} origins up, minimum {})",
                     ids.len(),
@@ -140,7 +130,7 @@ pub fn explain_probed(
                     pool.minimum_origins
                 )
             };
-            let _ = writeln!(out, "  {}. {:<14} {state}", n + 1, pool.name);
+            let _ = writeln!(out, "  {}. {:<14} {verdict}", n + 1, pool.name);
             for o in ids {
                 let origin = &snap.steering.origins[o as usize];
                 let h = &health.origins[o as usize];
@@ -158,13 +148,11 @@ pub fn explain_probed(
                 let rtt = h
                     .rtt_ms
                     .map_or(String::new(), |r| format!(", rtt {r:.1} ms"));
-                let probe = match probes.and_then(|p| p.get(o as usize)) {
-                    Some(p) => match (&p.monitor, &p.last) {
-                        (None, _) => ", not monitored".to_string(),
-                        (Some(m), None) => format!(", monitor {m}: not probed"),
-                        (Some(m), Some(last)) => format!(", monitor {m}: {last}"),
-                    },
-                    None => String::new(),
+                let p = &probes[o as usize];
+                let probe = match (&p.monitor, &p.last) {
+                    (None, _) => ", not monitored".to_string(),
+                    (Some(m), None) => format!(", monitor {m}: not probed"),
+                    (Some(m), Some(last)) => format!(", monitor {m}: {last}"),
                 };
                 let _ = writeln!(
                     out,
@@ -179,7 +167,7 @@ pub fn explain_probed(
             &snap.steering,
             lb,
             &candidates,
-            &health,
+            health,
             Client { addr: req.client },
             family,
             &mut rand::rng(),
@@ -201,11 +189,7 @@ pub fn explain_probed(
     }
 
     // The answer, from the query path.
-    let state = Arc::new(ArcSwap::from_pointee(State {
-        config: snap.clone(),
-        health,
-    }));
-    let responder = Responder::new(state);
+    let responder = Responder::new(Arc::new(Published::new(state.clone())));
     let mut msg = Message::new(0x4242, MessageType::Query, OpCode::Query);
     msg.add_query(Query::query(name.clone(), req.qtype));
     let mut edns = Edns::new();
@@ -266,6 +250,7 @@ fn network_of(ip: IpAddr, prefix: u8) -> IpAddr {
     ipnet::IpNet::new(ip, prefix).map_or(ip, |n| n.network())
 }
 
+/// A location in one line: continent, country, subdivision, region, coordinates.
 pub fn describe_location(loc: &crate::geo::Location) -> String {
     let mut parts = Vec::new();
     parts.push(format!("continent {}", loc.continent().unwrap_or("?")));

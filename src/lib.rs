@@ -1,8 +1,13 @@
 //! geosteer: an authoritative DNS server that steers load-balanced names by client location and
 //! origin health.
 //!
-//! Data flows one way: configuration ([`load`]) and, later, health snapshots are compiled into
-//! an immutable [`load::Snapshot`]; the query path ([`dns`]) only reads the current snapshot.
+//! Data flows one way: configuration is compiled by [`load`] into an immutable
+//! [`state::Snapshot`]; health monitoring ([`health`]) pairs it with what its probes found and
+//! publishes the pair as one [`state::State`]; the query path ([`dns`]), the API, metrics and
+//! `explain` read one published state at a time.
+
+#![warn(missing_docs, clippy::dbg_macro)]
+#![deny(clippy::print_stdout, unsafe_op_in_unsafe_fn)]
 
 pub mod api;
 pub mod config;
@@ -14,6 +19,7 @@ pub mod health;
 pub mod load;
 pub mod metrics;
 pub mod ops;
+pub mod state;
 pub mod steering;
 pub mod wire;
 pub mod zone;

@@ -9,94 +9,43 @@ use hickory_proto::rr::rdata::{A, AAAA};
 use hickory_proto::rr::{Name, RData, Record};
 use tracing::warn;
 
-use crate::config::{self, OriginId, PoolId, SteeringConfig};
+use crate::config::{self, PoolId, SteeringConfig};
 use crate::error::{ConfigError, ConfigErrors};
 use crate::geo::{GeoDb, GeoMap};
-use crate::steering::{self, HealthView};
+use crate::metrics;
+use crate::state::{CompiledLb, Labels, PoolRecords, Snapshot};
+use crate::steering;
 use crate::wire::RecordSet;
 use crate::zone::{Zone, Zones, master};
 
-/// What one load produced. Queries read a snapshot through an `ArcSwap`, so a reload builds a
-/// whole new one beside the old and swaps it in only when it is complete and valid.
-#[derive(Default)]
-pub struct Snapshot {
-    /// 1 for the configuration loaded at start, one more for each successful reload.
-    pub generation: u64,
-    pub zones: Zones,
-    pub steering: SteeringConfig,
-    /// Per load balancer (same index as `steering.load_balancers`): what answering needs.
-    pub compiled: Vec<CompiledLb>,
-    pub geo: Option<Arc<GeoDb>>,
-}
-
-/// A load balancer prepared for the query path.
-pub struct CompiledLb {
-    /// Distinct ordered candidate pool lists; the geo map's values index this.
-    pub lists: Vec<Box<[PoolId]>>,
-    /// Client address → candidate list and ECS scope, for policies that use location.
-    pub map: Option<GeoMap>,
-    /// Ready-made A and AAAA records for each pool it may answer from.
-    pub records: Vec<PoolRecords>,
-}
-
-/// One pool's addresses as records owned by one load balancer's name, with its TTL.
-pub struct PoolRecords {
-    pub pool: PoolId,
-    pub v4: RecordSet,
-    pub v6: RecordSet,
-    /// For each origin of the pool (by offset from the pool's first id), its index in `v4`
-    /// and in `v6`.
-    pub index: Box<[(Option<u16>, Option<u16>)]>,
-}
-
-impl CompiledLb {
-    pub fn pool_records(&self, pool: PoolId) -> Option<&PoolRecords> {
-        self.records.iter().find(|r| r.pool == pool)
-    }
-}
-
-/// The configuration together with the health view it is answered with. Swapped as one, so
-/// a query never sees health indexed for another configuration.
-pub struct State {
-    pub config: Arc<Snapshot>,
-    pub health: Arc<HealthView>,
-}
-
-impl State {
-    pub fn new(config: Arc<Snapshot>) -> Self {
-        let health = Arc::new(HealthView::all_up(&config.steering));
-        Self { config, health }
-    }
-}
-
-impl Snapshot {
-    pub fn record_count(&self) -> usize {
-        self.zones.iter().map(|z| z.record_count).sum()
-    }
-
-    /// One line for logs and `geosteer check`.
-    pub fn summary(&self) -> String {
-        let mut names: Vec<String> = self.zones.iter().map(|z| z.origin.to_string()).collect();
-        names.sort();
-        let s = &self.steering;
-        format!(
-            "{} zone{} ({}), {} records, {} load balancers, {} pools, {} origins, {} monitors",
-            names.len(),
-            if names.len() == 1 { "" } else { "s" },
-            names.join(", "),
-            self.record_count(),
-            s.load_balancers.len(),
-            s.pools.len(),
-            s.origins.len(),
-            s.monitors.len(),
-        )
+/// Metrics label ids for the names of `zones` and `steering`.
+fn labels(zones: &Zones, steering: &SteeringConfig) -> Labels {
+    let mut by_id: Vec<(u32, u32)> = zones
+        .iter()
+        .map(|z| (z.id, metrics::label_id(&z.origin.to_string())))
+        .collect();
+    by_id.sort_unstable();
+    Labels {
+        zones: by_id.into_iter().map(|(_, label)| label).collect(),
+        load_balancers: steering
+            .load_balancers
+            .iter()
+            .map(|lb| metrics::label_id(&lb.name.to_string()))
+            .collect(),
+        pools: steering
+            .pools
+            .iter()
+            .map(|p| metrics::label_id(&p.name))
+            .collect(),
     }
 }
 
 /// Where the data comes from.
 #[derive(Debug, Clone)]
 pub struct Sources {
+    /// The zones directory: `<origin>.zone` and `<origin>.toml` files.
     pub zones: PathBuf,
+    /// The GeoIP database.
     pub geoip: PathBuf,
 }
 
@@ -106,6 +55,7 @@ pub fn load(src: &Sources) -> Result<Snapshot, ConfigErrors> {
     load_with_env(src, &|k| std::env::var(k).ok())
 }
 
+/// [`load`], with `lookup_env` resolving `${VAR}` in monitor headers and bodies.
 pub fn load_with_env(
     src: &Sources,
     lookup_env: &dyn Fn(&str) -> Option<String>,
@@ -203,12 +153,14 @@ pub fn load_with_env(
             Err(e) => return Err(ConfigErrors(vec![e])),
         }
     }
+    let labels = labels(&zones, &steering);
     Ok(Snapshot {
         generation: 1,
         zones,
         steering,
         compiled,
         geo,
+        labels,
     })
 }
 
@@ -270,23 +222,6 @@ fn pool_records(cfg: &SteeringConfig, lb: &config::LoadBalancer, pool: PoolId) -
         v4: RecordSet::new(v4),
         v6: RecordSet::new(v6),
         index: index.into(),
-    }
-}
-
-impl PoolRecords {
-    /// The record index of origin `o` for a family, if the origin has that family.
-    pub fn record_of(
-        &self,
-        cfg: &SteeringConfig,
-        o: OriginId,
-        family: steering::Family,
-    ) -> Option<u16> {
-        let first = cfg.pools[self.pool as usize].origins.start;
-        let (i4, i6) = *self.index.get((o - first) as usize)?;
-        match family {
-            steering::Family::V4 => i4,
-            steering::Family::V6 => i6,
-        }
     }
 }
 

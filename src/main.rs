@@ -1,9 +1,12 @@
+//! The `geosteer` command: serve, check and explain.
+
+#![deny(clippy::print_stdout, unsafe_op_in_unsafe_fn)]
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use clap::{Args, Parser, Subcommand};
 use tracing::{error, info};
 use tracing_subscriber::EnvFilter;
@@ -11,10 +14,12 @@ use tracing_subscriber::EnvFilter;
 use geosteer::api;
 use geosteer::dns::server::{self, ServerOptions};
 use geosteer::dns::{Identity, Responder};
+use geosteer::error::ConfigError;
 use geosteer::health::{self, Monitoring};
 use geosteer::load;
 use geosteer::metrics::Metrics;
 use geosteer::ops::Ops;
+use geosteer::state::{Published, Snapshot, State};
 use tokio_util::sync::CancellationToken;
 
 /// Authoritative GeoDNS server with health-checked traffic steering.
@@ -163,37 +168,52 @@ impl DataArgs {
             geoip: self.geoip.clone(),
         }
     }
+
+    /// Loads everything, or hands each error found to `report` and returns how many there
+    /// were.
+    fn load(&self, report: fn(&ConfigError)) -> Result<Snapshot, usize> {
+        load::load(&self.sources()).map_err(|errors| {
+            errors.0.iter().for_each(report);
+            errors.0.len()
+        })
+    }
+}
+
+/// An error for a command's user, on stderr.
+fn to_stderr(e: &ConfigError) {
+    eprintln!("{e}");
+}
+
+/// An error for the server's log.
+fn to_log(e: &ConfigError) {
+    error!("{e}");
+}
+
+/// A command's result, on stdout.
+#[allow(
+    clippy::print_stdout,
+    reason = "check and explain answer on stdout; everything else goes to the log"
+)]
+fn output(text: &str) {
+    print!("{text}");
 }
 
 fn check(args: &DataArgs) -> ExitCode {
-    match load::load(&args.sources()) {
+    match args.load(to_stderr) {
         Ok(snapshot) => {
-            println!("ok: {}", snapshot.summary());
+            output(&format!("ok: {}\n", snapshot.summary()));
             ExitCode::SUCCESS
         }
-        Err(errors) => {
-            for e in &errors.0 {
-                eprintln!("{e}");
-            }
-            eprintln!(
-                "{} error{}",
-                errors.0.len(),
-                if errors.0.len() == 1 { "" } else { "s" }
-            );
+        Err(n) => {
+            eprintln!("{n} error{}", if n == 1 { "" } else { "s" });
             ExitCode::FAILURE
         }
     }
 }
 
 fn explain(args: &ExplainArgs) -> ExitCode {
-    let snapshot = match load::load(&args.data.sources()) {
-        Ok(s) => Arc::new(s),
-        Err(errors) => {
-            for e in &errors.0 {
-                eprintln!("{e}");
-            }
-            return ExitCode::FAILURE;
-        }
+    let Ok(snapshot) = args.data.load(to_stderr).map(Arc::new) else {
+        return ExitCode::FAILURE;
     };
     let name = match hickory_proto::rr::Name::from_ascii(&args.name) {
         Ok(n) => n,
@@ -217,17 +237,15 @@ fn explain(args: &ExplainArgs) -> ExitCode {
     };
     // One probe round, as serve runs before answering, so the answer shown is the one a
     // freshly started server would give.
-    let (health, probes) = match probe_once(&snapshot) {
+    let state = match probe_once(&snapshot) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("cannot start runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let text = geosteer::explain::explain_probed(
-        snapshot,
-        health,
-        Some(&probes),
+    let text = geosteer::explain::explain(
+        &state,
         &geosteer::explain::Request {
             name,
             client: args.client,
@@ -235,39 +253,27 @@ fn explain(args: &ExplainArgs) -> ExitCode {
             ecs_prefix,
         },
     );
-    print!("{text}");
+    output(&text);
     ExitCode::SUCCESS
 }
 
-/// Runs the first probe round of `snapshot`'s monitors and returns the resulting health.
-fn probe_once(
-    snapshot: &Arc<load::Snapshot>,
-) -> std::io::Result<(
-    Arc<geosteer::steering::HealthView>,
-    Vec<health::OriginStatus>,
-)> {
+/// Runs the first probe round of `snapshot`'s monitors and returns the state it published.
+fn probe_once(snapshot: &Arc<Snapshot>) -> std::io::Result<Arc<State>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     Ok(runtime.block_on(async {
-        let state = Arc::new(ArcSwap::from_pointee(load::State::new(snapshot.clone())));
+        let state = Arc::new(Published::new(State::new(snapshot.clone())));
         let monitoring =
             Monitoring::start(state.clone(), snapshot.clone(), health::Options::default()).await;
-        let status = monitoring.status();
         monitoring.shutdown().await;
-        (state.load().health.clone(), status)
+        state.current()
     }))
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
-    let snapshot = match load::load(&args.data.sources()) {
-        Ok(s) => s,
-        Err(errors) => {
-            for e in &errors.0 {
-                error!("{e}");
-            }
-            return ExitCode::FAILURE;
-        }
+    let Ok(snapshot) = args.data.load(to_log) else {
+        return ExitCode::FAILURE;
     };
     info!(
         "loaded {} from {}",
@@ -275,7 +281,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         args.data.zones.display()
     );
     let snapshot = Arc::new(snapshot);
-    let state = Arc::new(ArcSwap::from_pointee(load::State::new(snapshot.clone())));
+    let state = Arc::new(Published::new(State::new(snapshot.clone())));
     let responder = Arc::new(Responder::with_identity(state.clone(), &args.identity()));
     let mut opts = ServerOptions {
         listen: args.listen.clone(),

@@ -16,7 +16,7 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use rustc_hash::FxHashMap;
 
-use crate::dns::Transport;
+use crate::wire::WireError;
 
 /// Label value → id, and id → value.
 type Interner = RwLock<(HashMap<String, u32>, Vec<String>)>;
@@ -98,6 +98,8 @@ struct ShardData {
     /// (load balancer, pool or NO_ZONE for none) → steered answers.
     answers: FxHashMap<(u32, u32), u64>,
     ecs: [u64; 2],
+    /// FORMERR answers by reason ([`WireError::index`]).
+    malformed: [u64; WireError::ALL.len()],
 }
 
 /// One serving task's counters.
@@ -109,22 +111,27 @@ pub struct Shard {
 /// What one query contributes to the counters.
 #[derive(Debug, Clone, Copy)]
 pub struct QueryOutcome {
+    /// The zone's label id, or [`NO_ZONE`].
     pub zone: u32,
+    /// The question's type.
     pub qtype: RecordType,
+    /// The response code sent.
     pub rcode: ResponseCode,
-    pub transport: Transport,
+    /// Over TCP (else UDP).
+    pub tcp: bool,
+    /// Whether the query carried an ECS option.
     pub ecs: bool,
     /// (load balancer, pool) label ids for a steered answer; pool NO_ZONE when none.
     pub steered: Option<(u32, u32)>,
+    /// Why the query got FORMERR.
+    pub malformed: Option<WireError>,
 }
 
 impl Shard {
+    /// Counts one query.
     pub fn count(&self, q: &QueryOutcome) {
         let mut d = self.data.lock().expect("not poisoned");
-        let proto = match q.transport {
-            Transport::Udp => 0,
-            Transport::Tcp => 1,
-        };
+        let proto = u8::from(q.tcp);
         *d.queries
             .entry((q.zone, type_index(q.qtype), rcode_index(q.rcode), proto))
             .or_default() += 1;
@@ -132,16 +139,24 @@ impl Shard {
         if let Some(key) = q.steered {
             *d.answers.entry(key).or_default() += 1;
         }
+        if let Some(why) = q.malformed {
+            d.malformed[why.index()] += 1;
+        }
     }
 }
 
 /// Configuration reloads, for the `geosteer_config_*` metrics.
 #[derive(Debug, Clone, Default)]
 pub struct ReloadStats {
+    /// The generation served.
     pub generation: u64,
+    /// When the configuration was last loaded or a reload tried (Unix time).
     pub last_reload_unix: f64,
+    /// Whether that load succeeded.
     pub last_reload_ok: bool,
+    /// Successful reloads.
     pub reloads_ok: u64,
+    /// Rejected reloads.
     pub reloads_failed: u64,
 }
 
@@ -149,6 +164,7 @@ pub struct ReloadStats {
 #[derive(Default)]
 pub struct Metrics {
     shards: Mutex<Vec<Arc<Shard>>>,
+    /// Configuration loads and reloads, as the reload operation records them.
     pub reloads: Mutex<ReloadStats>,
 }
 
@@ -165,6 +181,7 @@ impl Metrics {
         let mut queries: HashMap<(u32, u8, u8, u8), u64> = HashMap::new();
         let mut answers: HashMap<(u32, u32), u64> = HashMap::new();
         let mut ecs = [0u64; 2];
+        let mut malformed = [0u64; WireError::ALL.len()];
         for shard in self.shards.lock().expect("not poisoned").iter() {
             let d = shard.data.lock().expect("not poisoned");
             for (k, v) in &d.queries {
@@ -175,6 +192,9 @@ impl Metrics {
             }
             ecs[0] += d.ecs[0];
             ecs[1] += d.ecs[1];
+            for (sum, n) in malformed.iter_mut().zip(d.malformed) {
+                *sum += n;
+            }
         }
         family(
             out,
@@ -248,6 +268,21 @@ impl Metrics {
             &[("ecs", "present")],
             ecs[1] as f64,
         );
+
+        family(
+            out,
+            "geosteer_malformed_queries_total",
+            "counter",
+            "Queries answered FORMERR, by why they are malformed.",
+        );
+        for why in WireError::ALL {
+            sample(
+                out,
+                "geosteer_malformed_queries_total",
+                &[("reason", why.reason())],
+                malformed[why.index()] as f64,
+            );
+        }
 
         let r = self.reloads.lock().expect("not poisoned").clone();
         family(
@@ -370,9 +405,10 @@ mod tests {
             zone,
             qtype: RecordType::A,
             rcode: ResponseCode::NoError,
-            transport: Transport::Udp,
+            tcp: false,
             ecs: true,
             steered: None,
+            malformed: None,
         };
         m.shard().count(&q);
         let s2 = m.shard();
@@ -380,7 +416,12 @@ mod tests {
         s2.count(&QueryOutcome {
             rcode: ResponseCode::NXDomain,
             ecs: false,
-            transport: Transport::Tcp,
+            tcp: true,
+            ..q
+        });
+        s2.count(&QueryOutcome {
+            rcode: ResponseCode::FormErr,
+            malformed: Some(WireError::BadEcs),
             ..q
         });
         let mut out = String::new();
@@ -389,7 +430,9 @@ mod tests {
             "geosteer_queries_total{zone=\"sum.test.\",type=\"A\",rcode=\"NOERROR\",protocol=\"udp\"} 2\n"
         ), "{out}");
         assert!(out.contains("rcode=\"NXDOMAIN\",protocol=\"tcp\"} 1\n"));
-        assert!(out.contains("geosteer_ecs_queries_total{ecs=\"present\"} 2\n"));
+        assert!(out.contains("geosteer_ecs_queries_total{ecs=\"present\"} 3\n"));
+        assert!(out.contains("geosteer_malformed_queries_total{reason=\"bad_ecs\"} 1\n"));
+        assert!(out.contains("geosteer_malformed_queries_total{reason=\"truncated\"} 0\n"));
         assert!(out.contains("geosteer_ecs_queries_total{ecs=\"absent\"} 1\n"));
     }
 }

@@ -5,19 +5,24 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use arc_swap::ArcSwap;
 use hickory_proto::rr::Name;
 use tracing::{error, info};
 
 use crate::error::ConfigErrors;
 use crate::health::Monitoring;
-use crate::load::{self, Snapshot, Sources, State};
+use crate::load::{self, Sources};
 use crate::metrics::Metrics;
+use crate::state::{Published, Snapshot};
 
+/// The running server as the API and signals see it.
 pub struct Ops {
+    /// Where reloads read from.
     pub sources: Sources,
-    pub state: Arc<ArcSwap<State>>,
+    /// The published state.
+    pub state: Arc<Published>,
+    /// Health monitoring: the state's only writer.
     pub monitoring: Monitoring,
+    /// The process's counters.
     pub metrics: Arc<Metrics>,
     /// Set once the configuration is loaded and the sockets are bound.
     pub ready: AtomicBool,
@@ -28,7 +33,9 @@ pub struct Ops {
 /// A successful reload.
 #[derive(Debug, Clone)]
 pub struct Reloaded {
+    /// The generation now served.
     pub generation: u64,
+    /// What it serves, in one line.
     pub summary: String,
 }
 
@@ -42,7 +49,7 @@ impl Ops {
     /// `snapshot` is generation 1, already published in `state` by `monitoring`.
     pub fn new(
         sources: Sources,
-        state: Arc<ArcSwap<State>>,
+        state: Arc<Published>,
         monitoring: Monitoring,
         metrics: Arc<Metrics>,
     ) -> Self {
@@ -62,14 +69,17 @@ impl Ops {
         }
     }
 
+    /// The configuration currently published.
     pub fn current(&self) -> Arc<Snapshot> {
         self.state.load().config.clone()
     }
 
+    /// Marks the server ready (`/readyz`).
     pub fn set_ready(&self) {
         self.ready.store(true, Ordering::Release);
     }
 
+    /// Whether the server is ready.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
     }

@@ -16,60 +16,12 @@ use rand::{Rng, RngExt};
 use smallvec::SmallVec;
 
 use crate::config::{
-    LoadBalancer, OnAllDown, OriginId, OriginSteering, Policy, PoolId, SteeringConfig,
+    Family, LoadBalancer, OnAllDown, OriginId, OriginSteering, Policy, PoolId, SteeringConfig,
 };
 use crate::geo::Location;
+use crate::state::HealthView;
 
 type PoolMap = std::collections::HashMap<String, Vec<PoolId>>;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
-    V4,
-    V6,
-}
-
-/// What health monitoring knows, indexed like the configuration's origins and pools.
-#[derive(Debug, Clone, Default)]
-pub struct HealthView {
-    pub origins: Vec<OriginHealth>,
-    pub pools: Vec<PoolHealth>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct OriginHealth {
-    /// The monitor's verdict (always true without a monitor).
-    pub up: bool,
-    /// Taken out of service by an operator (drain), whatever its health.
-    pub drained: bool,
-    /// Smoothed probe round-trip time.
-    pub rtt_ms: Option<f64>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct PoolHealth {
-    pub drained: bool,
-}
-
-impl HealthView {
-    /// Every origin up: the view before any monitor has reported, and without monitors.
-    pub fn all_up(cfg: &SteeringConfig) -> Self {
-        Self {
-            origins: vec![
-                OriginHealth {
-                    up: true,
-                    drained: false,
-                    rtt_ms: None,
-                };
-                cfg.origins.len()
-            ],
-            pools: vec![PoolHealth::default(); cfg.pools.len()],
-        }
-    }
-
-    fn origin(&self, id: OriginId) -> Option<&OriginHealth> {
-        self.origins.get(id as usize)
-    }
-}
 
 /// The rule that produced a candidate list, for `explain`.
 #[derive(Debug, Clone, PartialEq)]
@@ -174,15 +126,19 @@ pub enum Outcome {
     NoData,
 }
 
+/// What steering decided for one query.
 #[derive(Debug, Clone)]
 pub struct Decision {
+    /// The pool answered from, if any.
     pub pool: Option<PoolId>,
     /// Origins to answer with, in answer order.
     pub origins: SmallVec<[OriginId; 8]>,
+    /// How the pool was arrived at.
     pub outcome: Outcome,
     /// Whether the client's location (or network, for `hash`) chose this answer; if so, the
     /// finest prefix length it depends on beyond the geo map's scope.
     pub location_dependent: bool,
+    /// The client prefix length `hash` origin steering keyed on (0: none).
     pub hash_prefix: u8,
 }
 
@@ -205,11 +161,7 @@ pub fn decide<R: Rng + ?Sized>(
     family: Family,
     rng: &mut R,
 ) -> Decision {
-    let view = View {
-        cfg,
-        health,
-        ignore_health: false,
-    };
+    let view = View::new(cfg, health);
     if let Some(d) = steer(&view, lb, candidates, client, family, rng) {
         return d;
     }
@@ -344,19 +296,32 @@ fn weighted_choice<R: Rng + ?Sized, T: Copy>(items: &[(T, f64)], rng: &mut R) ->
     items.iter().rev().find(|x| x.1 > 0.0).map(|x| x.0)
 }
 
-struct View<'a> {
+/// The configuration as seen through one health view: which origins and pools may be
+/// answered. The status API and `explain` ask it too, so that they show what steering does.
+pub struct View<'a> {
     cfg: &'a SteeringConfig,
     health: &'a HealthView,
     ignore_health: bool,
 }
 
-impl View<'_> {
-    fn pool_enabled(&self, p: PoolId) -> bool {
+impl<'a> View<'a> {
+    /// `cfg` with `health` (which must be indexed like it).
+    pub fn new(cfg: &'a SteeringConfig, health: &'a HealthView) -> Self {
+        Self {
+            cfg,
+            health,
+            ignore_health: false,
+        }
+    }
+
+    /// Enabled in the configuration and not drained.
+    pub fn pool_enabled(&self, p: PoolId) -> bool {
         self.cfg.pools[p as usize].enabled
             && !self.health.pools.get(p as usize).is_some_and(|h| h.drained)
     }
 
-    fn origin_usable(&self, o: OriginId) -> bool {
+    /// Enabled, not drained, and up.
+    pub fn origin_usable(&self, o: OriginId) -> bool {
         let enabled = self.cfg.origins[o as usize].enabled;
         let h = self.health.origin(o);
         let drained = h.is_some_and(|h| h.drained);
@@ -364,18 +329,19 @@ impl View<'_> {
         enabled && !drained && up
     }
 
-    /// Enabled, not drained, and at least `minimum_origins` origins usable.
-    fn pool_up(&self, p: PoolId) -> bool {
-        let pool = &self.cfg.pools[p as usize];
-        if !self.pool_enabled(p) {
-            return false;
-        }
-        let up = pool
+    /// How many of the pool's origins are usable.
+    pub fn usable_count(&self, p: PoolId) -> usize {
+        self.cfg.pools[p as usize]
             .origins
             .clone()
             .filter(|&o| self.origin_usable(o))
-            .count();
-        up >= pool.minimum_origins as usize
+            .count()
+    }
+
+    /// Enabled, not drained, and at least `minimum_origins` origins usable.
+    pub fn pool_up(&self, p: PoolId) -> bool {
+        self.pool_enabled(p)
+            && self.usable_count(p) >= self.cfg.pools[p as usize].minimum_origins as usize
     }
 
     fn usable_origins(&self, p: PoolId, family: Family) -> SmallVec<[OriginId; 8]> {

@@ -6,10 +6,9 @@ use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use geosteer::health::{Monitoring, Options};
-use geosteer::load::{self, Snapshot, State};
-use geosteer::steering::HealthView;
+use geosteer::load;
+use geosteer::state::{HealthView, Published, Snapshot, State};
 use hickory_proto::rr::Name;
 
 const ZONE: &str = "$ORIGIN example.test.
@@ -85,7 +84,7 @@ fn up(snap: &Snapshot, h: &HealthView, ip: &str) -> bool {
 async fn reconfigure_keeps_state_and_probes_new_origins_first() {
     let _a = listen("127.0.50.1");
     let first = snapshot("reconf-1", &steering(&["127.0.50.1", "127.0.50.2"], 2));
-    let state = Arc::new(ArcSwap::from_pointee(State::new(first.clone())));
+    let state = Arc::new(Published::new(State::new(first.clone())));
     let monitoring = Monitoring::start(state.clone(), first.clone(), Options::default()).await;
 
     // The first round decided both before start returned.
@@ -148,7 +147,7 @@ async fn drains_apply_at_once_and_survive_reloads() {
     let _a = listen("127.0.51.1");
     let _b = listen("127.0.51.2");
     let cfg = snapshot("drain", &steering(&["127.0.51.1", "127.0.51.2"], 2));
-    let state = Arc::new(ArcSwap::from_pointee(State::new(cfg.clone())));
+    let state = Arc::new(Published::new(State::new(cfg.clone())));
     let monitoring = Monitoring::start(state.clone(), cfg.clone(), Options::default()).await;
     let zone = Name::from_ascii("example.test.").unwrap();
 
@@ -194,7 +193,7 @@ async fn rtt_changes_are_coalesced() {
         .replace("interval = \"30s\"", "interval = \"1s\"")
         .replace("timeout = \"1s\"", "timeout = \"500ms\"");
     let cfg = snapshot("coalesce", &text);
-    let state = Arc::new(ArcSwap::from_pointee(State::new(cfg.clone())));
+    let state = Arc::new(Published::new(State::new(cfg.clone())));
     let monitoring = Monitoring::start(state.clone(), cfg, Options::default()).await;
     let start = std::time::Instant::now();
     let before = monitoring.publishes();

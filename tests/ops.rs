@@ -566,3 +566,48 @@ fn nsid_and_chaos_identity() {
     let d = dig(s.port(), &["version.bind", "CH", "TXT"]);
     assert_eq!(d.section("ANSWER")[0].last().unwrap(), "\"dns\"");
 }
+
+/// Malformed queries get FORMERR, are counted by reason in /metrics, and their reason is
+/// logged at debug level only (nothing per packet at the default level).
+#[test]
+fn malformed_queries_are_counted_by_reason_and_logged_at_debug() {
+    // A question cut short (the full decoder refuses it), no question at all, and a question
+    // for type OPT.
+    let truncated = b"\x00\x01\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03ww".to_vec();
+    let no_question = b"\x00\x02\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00".to_vec();
+    let opt_question =
+        b"\x00\x03\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x00\x00\x29\x00\x01".to_vec();
+    let packets = [
+        (&truncated, "truncated"),
+        (&no_question, "question_count"),
+        (&opt_question, "bad_question_type"),
+    ];
+
+    let (s, http_addr) = start(ZoneDir::with_zone("example.com", &zone("v0")), &[]);
+    let http = Http::new(http_addr);
+    let (_, before) = http.get("/metrics");
+    for (p, reason) in &packets {
+        let series = format!("geosteer_malformed_queries_total{{reason=\"{reason}\"}}");
+        assert_eq!(metric(&before, &series), Some(0.0), "{series} listed at 0");
+        let r = udp_raw(s.addr, p, WAIT).expect("an answer");
+        assert_eq!(r[3] & 0x0f, 1, "FORMERR for {reason}");
+    }
+    let (_, after) = http.get("/metrics");
+    for (_, reason) in &packets {
+        let series = format!("geosteer_malformed_queries_total{{reason=\"{reason}\"}}");
+        assert_eq!(metric(&after, &series), Some(1.0), "{series}");
+    }
+    assert!(
+        !s.stderr().iter().any(|l| l.contains("malformed")),
+        "nothing logged per packet at the default level"
+    );
+
+    let zones = ZoneDir::with_zone("example.com", &zone("v0"));
+    let debug = Server::start_env(zones.path(), &[], Some("info,geosteer::dns=debug"));
+    for (p, _) in &packets {
+        udp_raw(debug.addr, p, WAIT).expect("an answer");
+    }
+    for (_, reason) in &packets {
+        wait_for_log(&debug, &format!("reason=\"{reason}\""), 1);
+    }
+}

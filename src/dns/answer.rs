@@ -5,10 +5,11 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, RecordType};
 use smallvec::SmallVec;
 
-use crate::load::{Snapshot, State};
-use crate::steering::{self, Client, Family};
-use crate::wire::{RecordSet, WireRecord};
-use crate::zone::{Found, Node, WireName, Zone};
+use crate::config::Family;
+use crate::state::{Snapshot, State};
+use crate::steering::{self, Client};
+use crate::wire::{RecordSet, WireError, WireName, WireRecord};
+use crate::zone::{Found, Node, Zone};
 
 /// CNAME hops followed inside a zone before giving up (loops end here too).
 const MAX_CNAME_HOPS: usize = 8;
@@ -27,20 +28,26 @@ pub enum Owner<'a> {
     Name(&'a Name),
 }
 
+/// An RRset to write: which records, and under which owner name.
 #[derive(Debug, Clone)]
 pub struct RrRef<'a> {
+    /// The owner name written.
     pub owner: Owner<'a>,
+    /// The records, in answer order.
     pub records: Records<'a>,
 }
 
 /// An RRset as stored, or some of a pool's records in the order steering chose.
 #[derive(Debug, Clone)]
 pub enum Records<'a> {
+    /// Every record of the set, as stored.
     All(&'a RecordSet),
+    /// The records at these indices of the set, in this order.
     Picked(&'a RecordSet, SmallVec<[u16; 8]>),
 }
 
 impl<'a> Records<'a> {
+    /// How many records.
     pub fn len(&self) -> usize {
         match self {
             Records::All(r) => r.len(),
@@ -48,6 +55,7 @@ impl<'a> Records<'a> {
         }
     }
 
+    /// No records.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -67,6 +75,7 @@ impl<'a> Records<'a> {
 }
 
 impl<'a> RrRef<'a> {
+    /// All of `records`, under `owner`.
     pub fn all(owner: Owner<'a>, records: &'a RecordSet) -> Self {
         Self {
             owner,
@@ -75,21 +84,31 @@ impl<'a> RrRef<'a> {
     }
 }
 
+/// What to answer, before it is written: rcode, flags and the sections' RRsets.
 #[derive(Debug)]
 pub struct Answer<'a> {
+    /// The response code.
     pub rcode: ResponseCode,
+    /// The AA flag.
     pub authoritative: bool,
+    /// The answer section.
     pub answer: SmallVec<[RrRef<'a>; 4]>,
+    /// The authority section.
     pub authority: SmallVec<[RrRef<'a>; 2]>,
+    /// The additional section (dropped, not truncated, when it does not fit).
     pub additional: SmallVec<[RrRef<'a>; 4]>,
     /// ECS SCOPE PREFIX-LENGTH to return: 0 unless the client's location chose the answer.
     pub ecs_scope: u8,
     /// For metrics: the zone's label id, and (load balancer, pool) label ids if steered.
     pub zone_label: u32,
+    /// (load balancer, pool) label ids when steering chose the answer.
     pub steered: Option<(u32, u32)>,
+    /// Why the query is malformed, when the answer is FORMERR.
+    pub malformed: Option<WireError>,
 }
 
 impl<'a> Answer<'a> {
+    /// An empty, non-authoritative answer with `rcode`.
     pub fn new(rcode: ResponseCode) -> Self {
         Self {
             rcode,
@@ -100,6 +119,15 @@ impl<'a> Answer<'a> {
             ecs_scope: 0,
             zone_label: crate::metrics::NO_ZONE,
             steered: None,
+            malformed: None,
+        }
+    }
+
+    /// FORMERR, and why.
+    pub fn malformed(why: WireError) -> Self {
+        Self {
+            malformed: Some(why),
+            ..Self::new(ResponseCode::FormErr)
         }
     }
 
@@ -123,7 +151,7 @@ pub fn lookup<'a>(
     };
     let mut ans = Answer::new(ResponseCode::NoError);
     ans.authoritative = true;
-    ans.zone_label = zone.label;
+    ans.zone_label = snap.labels.zones[zone.id as usize];
 
     let mut name = qname.clone();
     let mut target: Option<&'a Name> = None;
@@ -268,10 +296,9 @@ fn steer<'a>(
         &mut rand::rng(),
     );
     ans.steered = Some((
-        lb.label,
-        d.pool.map_or(crate::metrics::NO_ZONE, |p| {
-            snap.steering.pools[p as usize].label
-        }),
+        snap.labels.load_balancers[lb_id as usize],
+        d.pool
+            .map_or(crate::metrics::NO_ZONE, |p| snap.labels.pools[p as usize]),
     ));
     let records = d.pool.and_then(|p| compiled.pool_records(p));
     let Some(records) = records.filter(|_| !d.origins.is_empty()) else {

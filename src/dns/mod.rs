@@ -2,7 +2,7 @@
 //!
 //! `respond` is the whole query path for both transports. It reads the query (directly for
 //! ordinary queries, with hickory's decoder otherwise: `parse.rs`), answers from the current
-//! [`crate::load::Snapshot`], and writes the response from records kept in wire form
+//! [`crate::state::State`], and writes the response from records kept in wire form
 //! (`crate::wire`): the owner name echoes the question's case, names are compressed against
 //! the question, a response that does not fit is truncated to an empty, well-formed TC answer
 //! that still carries its OPT record (and so its ECS option), and additional data that does
@@ -17,17 +17,16 @@ pub mod xdp;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::TXT;
 use hickory_proto::rr::rdata::opt::ClientSubnet;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use tracing::debug;
 
-use crate::load::State;
 use crate::metrics::{Metrics, NO_ZONE, QueryOutcome, Shard};
+use crate::state::{Published, State};
 use crate::steering::Client;
-use crate::wire::{NameWriter, RecordSet, name_wire};
-use crate::zone::WireName;
+use crate::wire::{NameWriter, RecordSet, WireError, WireName, name_wire};
 use answer::{Answer, Owner, RrRef};
 use parse::{Parsed, Query, QueryHeader, TsigIn};
 
@@ -38,9 +37,12 @@ pub const MAX_UDP_PAYLOAD: u16 = 1232;
 /// Without EDNS a UDP response is limited to 512 bytes (RFC 1035 §4.2.1).
 const CLASSIC_UDP_PAYLOAD: u16 = 512;
 
+/// The transport a query came over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
+    /// UDP: the answer is limited to the client's payload size.
     Udp,
+    /// TCP: up to 65,535 octets.
     Tcp,
 }
 
@@ -49,8 +51,11 @@ pub enum Transport {
 /// `version.server.`/`version.bind.`, and the EDNS NSID option (RFC 5001). `None` turns each off.
 #[derive(Debug, Clone, Default)]
 pub struct Identity {
+    /// CHAOS TXT `id.server.` and `hostname.bind.`.
     pub server_id: Option<String>,
+    /// CHAOS TXT `version.server.` and `version.bind.`.
     pub version: Option<String>,
+    /// The EDNS NSID option's value.
     pub nsid: Option<Vec<u8>>,
 }
 
@@ -72,7 +77,7 @@ impl Identity {
 
 /// Answers queries from whatever snapshot is current.
 pub struct Responder {
-    state: Arc<ArcSwap<State>>,
+    state: Arc<Published>,
     /// CHAOS TXT answers by lower-cased wire name.
     chaos: Vec<(WireName, RecordSet)>,
     nsid: Option<Vec<u8>>,
@@ -83,11 +88,13 @@ pub struct Responder {
 const MAX_NSID: usize = 128;
 
 impl Responder {
-    pub fn new(state: Arc<ArcSwap<State>>) -> Self {
+    /// Answers from `state`, with no identity (CHAOS queries REFUSED, no NSID).
+    pub fn new(state: Arc<Published>) -> Self {
         Self::with_identity(state, &Identity::default())
     }
 
-    pub fn with_identity(state: Arc<ArcSwap<State>>, identity: &Identity) -> Self {
+    /// Answers from `state`, naming itself as `identity` says.
+    pub fn with_identity(state: Arc<Published>, identity: &Identity) -> Self {
         let mut chaos = Vec::new();
         let names = [
             ("id.server.", &identity.server_id),
@@ -123,11 +130,13 @@ impl Responder {
         self
     }
 
+    /// The counters it counts into.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
     }
 
-    pub fn state(&self) -> &Arc<ArcSwap<State>> {
+    /// The published state it answers from.
+    pub fn state(&self) -> &Arc<Published> {
         &self.state
     }
 
@@ -173,7 +182,8 @@ impl Responder {
         let q = match parse::parse(packet, &mut holder, src) {
             Parsed::Query(q) => q,
             Parsed::Ignore => return false,
-            Parsed::Malformed(h) => {
+            Parsed::Malformed(h, why) => {
+                debug!(reason = why.reason(), client = %src, "malformed query: FORMERR");
                 out.clear();
                 out.resize(12, 0);
                 header(out, &h, false, false, ResponseCode::FormErr);
@@ -182,9 +192,10 @@ impl Responder {
                         zone: NO_ZONE,
                         qtype: RecordType::Unknown(0),
                         rcode: ResponseCode::FormErr,
-                        transport,
+                        tcp: transport == Transport::Tcp,
                         ecs: false,
                         steered: None,
+                        malformed: Some(why),
                     });
                 }
                 return true;
@@ -204,6 +215,9 @@ impl Responder {
             .filter(|e| e.version == 0)
             .and_then(|e| e.ecs.ok().flatten());
         let ans = self.answer(&q, &state, ecs, src);
+        if let Some(why) = ans.malformed {
+            debug!(reason = why.reason(), client = %src, "malformed query: FORMERR");
+        }
         let opt = q.edns.as_ref().map(|e| OptOut {
             rcode_high: ans.rcode.high(),
             ecs: ecs.map(|cs| (cs, ans.ecs_scope.min(cs.source_prefix()))),
@@ -215,9 +229,10 @@ impl Responder {
                 zone: ans.zone_label,
                 qtype: q.qtype,
                 rcode: ans.rcode,
-                transport,
+                tcp: transport == Transport::Tcp,
                 ecs: ecs.is_some(),
                 steered: ans.steered,
+                malformed: ans.malformed,
             });
         }
         true
@@ -241,22 +256,22 @@ impl Responder {
             if e.version > 0 {
                 return Answer::new(ResponseCode::BADVERS);
             }
-            if e.ecs.is_err() {
-                return Answer::new(ResponseCode::FormErr);
+            if let Err(why) = e.ecs {
+                return Answer::malformed(why);
             }
         }
         if q.header.opcode != 0 {
             return Answer::new(ResponseCode::NotImp);
         }
         if q.qdcount != 1 {
-            return Answer::new(ResponseCode::FormErr);
+            return Answer::malformed(WireError::QuestionCount);
         }
         let Some(qname) = &q.qname else {
-            return Answer::new(ResponseCode::FormErr);
+            return Answer::malformed(WireError::QuestionName);
         };
         match q.qtype {
             RecordType::OPT | RecordType::TSIG | RecordType::SIG | RecordType::NULL => {
-                return Answer::new(ResponseCode::FormErr);
+                return Answer::malformed(WireError::BadQuestionType);
             }
             // Zone transfers are not offered; NSD and Knot refuse them when not allowed.
             RecordType::AXFR | RecordType::IXFR => return Answer::new(ResponseCode::Refused),

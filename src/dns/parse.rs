@@ -16,7 +16,8 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
 
-use crate::zone::WireName;
+use crate::wire::message::{Records, Section, be16, diagnose, options};
+use crate::wire::{WireError, WireName};
 
 /// EDNS as the query path needs it.
 #[derive(Debug, Clone, Copy)]
@@ -24,7 +25,7 @@ pub struct EdnsIn {
     pub payload: u16,
     pub version: u8,
     /// The ECS option: `Err` when present but malformed (RFC 7871 §7.1.1: FORMERR).
-    pub ecs: Result<Option<ClientSubnet>, ()>,
+    pub ecs: Result<Option<ClientSubnet>, WireError>,
     pub nsid: bool,
 }
 
@@ -82,8 +83,8 @@ pub struct Query<'a> {
 #[allow(clippy::large_enum_variant)]
 pub enum Parsed<'a> {
     Query(Query<'a>),
-    /// A packet with a header but nothing that can be read after it: FORMERR.
-    Malformed(QueryHeader),
+    /// A packet with a header but nothing that can be read after it: FORMERR, and why.
+    Malformed(QueryHeader, WireError),
     /// Not to be answered: too short for a header, or a response.
     Ignore,
 }
@@ -113,10 +114,14 @@ pub fn parse<'a>(
     }
     match Request::from_bytes(packet.to_vec(), src, Protocol::Udp) {
         Ok(r) => *holder = Some(r),
-        Err(_) => return Parsed::Malformed(header),
+        Err(_) => {
+            let why = diagnose(packet).unwrap_or(WireError::Undecodable);
+            return Parsed::Malformed(header, why);
+        }
     }
-    let Ok(tsig) = find_tsig(packet) else {
-        return Parsed::Malformed(header);
+    let tsig = match find_tsig(packet) {
+        Ok(t) => t,
+        Err(e) => return Parsed::Malformed(header, e),
     };
     let request = holder.as_ref().expect("just stored");
     let one = request.queries.len() == 1;
@@ -150,124 +155,74 @@ pub fn parse<'a>(
 /// hickory's parsed ECS option, with what it does not check: the scope (must be 0), address
 /// octets beyond ceil(SOURCE/8) (the option's length, read from the packet), and address bits
 /// beyond SOURCE.
-fn checked_ecs(packet: &[u8], cs: &ClientSubnet) -> Result<Option<ClientSubnet>, ()> {
-    let raw = find_ecs(packet).ok_or(())?;
-    let parsed = ecs(raw).ok_or(())?;
+fn checked_ecs(packet: &[u8], cs: &ClientSubnet) -> Result<Option<ClientSubnet>, WireError> {
+    let parsed = find_ecs(packet).and_then(ecs).ok_or(WireError::BadEcs)?;
     if parsed.addr() != cs.addr() || parsed.source_prefix() != cs.source_prefix() {
-        return Err(());
+        return Err(WireError::BadEcs);
     }
     Ok(Some(parsed))
 }
 
 /// The ECS option's data in the packet's OPT record.
 fn find_ecs(packet: &[u8]) -> Option<&[u8]> {
-    let mut d = BinDecoder::new(packet);
-    let counts = Header::read(&mut d).ok()?.counts;
-    let mut i = d.index();
-    for _ in 0..counts.queries {
-        i = skip_name(packet, i)? + 4;
-    }
-    let records =
-        u32::from(counts.answers) + u32::from(counts.authorities) + u32::from(counts.additionals);
-    for _ in 0..records {
-        i = skip_name(packet, i)?;
-        let rtype = be16(packet, i)?;
-        let rdlen = be16(packet, i + 8)? as usize;
-        let rdata = packet.get(i + 10..i + 10 + rdlen)?;
-        i += 10 + rdlen;
-        if rtype == u16::from(RecordType::OPT) {
-            return options(rdata)
-                .find(|(code, _)| *code == 8)
-                .map(|(_, data)| data);
-        }
-    }
-    None
+    let opt = Records::of(packet)
+        .ok()?
+        .map_while(Result::ok)
+        .find(|r| r.rtype == u16::from(RecordType::OPT))?;
+    options(opt.rdata)
+        .find(|(code, _)| *code == 8)
+        .map(|(_, data)| data)
 }
 
 /// The query's TSIG record (RFC 8945), read from the packet itself: hickory sets it apart only
 /// with its DNSSEC feature, whose crypto this server has no use for. `Err` (FORMERR) for a
 /// TSIG that is not the last record of the additional section, or whose RDATA does not
 /// parse.
-fn find_tsig(packet: &[u8]) -> Result<Option<Box<TsigIn>>, ()> {
-    let mut d = BinDecoder::new(packet);
-    let counts = Header::read(&mut d).map_err(|_| ())?.counts;
-    let mut i = d.index();
-    for _ in 0..counts.queries {
-        i = skip_name(packet, i).ok_or(())? + 4;
-    }
-    let total =
-        u32::from(counts.answers) + u32::from(counts.authorities) + u32::from(counts.additionals);
-    for k in 0..total {
-        let owner = i;
-        i = skip_name(packet, i).ok_or(())?;
-        let rtype = be16(packet, i).ok_or(())?;
-        let rdlen = be16(packet, i + 8).ok_or(())? as usize;
-        let rdata = i + 10;
-        i = rdata + rdlen;
-        if rtype != u16::from(RecordType::TSIG) {
+fn find_tsig(packet: &[u8]) -> Result<Option<Box<TsigIn>>, WireError> {
+    for r in Records::of(packet).map_err(|_| WireError::BadTsig)? {
+        let r = r.map_err(|_| WireError::BadTsig)?;
+        if r.rtype != u16::from(RecordType::TSIG) {
             continue;
         }
-        let in_additional = k >= total - u32::from(counts.additionals);
-        if !in_additional || k + 1 != total {
-            return Err(());
+        if r.section != Section::Additional || !r.last {
+            return Err(WireError::BadTsig);
         }
-        let name_at = |at: usize| -> Result<(WireName, usize), ()> {
-            let mut d = BinDecoder::new(packet);
-            d.read_slice(at).map_err(|_| ())?;
-            let n = Name::read(&mut d).map_err(|_| ())?;
-            Ok((WireName::from_name(&n), d.index()))
-        };
-        let (key, _) = name_at(owner)?;
-        let (algorithm, mut j) = name_at(rdata)?;
-        let fixed = packet.get(j..j + 10).ok_or(())?;
-        let time = fixed[..6]
-            .iter()
-            .fold(0u64, |t, &b| (t << 8) | u64::from(b));
-        let fudge = u16::from_be_bytes([fixed[6], fixed[7]]);
-        let mac_len = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
-        j += 10 + mac_len;
-        let oid = be16(packet, j).ok_or(())?;
-        let other_len = usize::from(be16(packet, j + 4).ok_or(())?);
-        if j + 6 + other_len != rdata + rdlen {
-            return Err(());
-        }
-        return Ok(Some(Box::new(TsigIn {
-            key,
-            algorithm,
-            time,
-            fudge,
-            oid,
-        })));
+        return tsig(packet, r.owner_at, r.rdata_at, r.rdata.len())
+            .map(|t| Some(Box::new(t)))
+            .ok_or(WireError::BadTsig);
     }
     Ok(None)
 }
 
-fn be16(b: &[u8], i: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([*b.get(i)?, *b.get(i + 1)?]))
-}
-
-/// Skips a possibly compressed name starting at `i`.
-fn skip_name(b: &[u8], mut i: usize) -> Option<usize> {
-    loop {
-        let l = *b.get(i)?;
-        if l & 0xC0 == 0xC0 {
-            return Some(i + 2);
-        }
-        if l == 0 {
-            return Some(i + 1);
-        }
-        i += 1 + l as usize;
+/// The TSIG record whose owner starts at `owner` and whose RDATA is `rdlen` octets at `rdata`.
+fn tsig(packet: &[u8], owner: usize, rdata: usize, rdlen: usize) -> Option<TsigIn> {
+    // The names may be compressed: hickory's decoder follows the pointers.
+    let name_at = |at: usize| -> Option<(WireName, usize)> {
+        let mut d = BinDecoder::new(packet);
+        d.read_slice(at).ok()?;
+        let n = Name::read(&mut d).ok()?;
+        Some((WireName::from_name(&n), d.index()))
+    };
+    let (key, _) = name_at(owner)?;
+    let (algorithm, mut j) = name_at(rdata)?;
+    let fixed = packet.get(j..j + 10)?;
+    let time = fixed[..6]
+        .iter()
+        .fold(0u64, |t, &b| (t << 8) | u64::from(b));
+    let fudge = u16::from_be_bytes([fixed[6], fixed[7]]);
+    let mac_len = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
+    j += 10 + mac_len;
+    let oid = be16(packet, j)?;
+    let other_len = usize::from(be16(packet, j + 4)?);
+    if j + 6 + other_len != rdata + rdlen {
+        return None;
     }
-}
-
-/// (code, data) of each option in OPT RDATA; stops at the first that overruns.
-fn options(mut rdata: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
-    std::iter::from_fn(move || {
-        let code = be16(rdata, 0)?;
-        let len = be16(rdata, 2)? as usize;
-        let data = rdata.get(4..4 + len)?;
-        rdata = &rdata[4 + len..];
-        Some((code, data))
+    Some(TsigIn {
+        key,
+        algorithm,
+        time,
+        fudge,
+        oid,
     })
 }
 
@@ -321,17 +276,16 @@ fn direct(p: &[u8]) -> Option<Query<'_>> {
     let qclass = DNSClass::from(be16(p, qend + 2)?);
     let question = &p[12..qend + 4];
     let mut edns = None;
-    let mut i = qend + 4;
-    if ar == 1 {
+    let mut records = Records::at(p, qend + 4, [0, 0, ar]);
+    if let Some(opt) = records.next() {
         // OPT: root owner, type 41.
-        if *p.get(i)? != 0 || be16(p, i + 1)? != 41 {
+        let opt = opt.ok()?;
+        if opt.owner != [0] || opt.rtype != u16::from(RecordType::OPT) {
             return None;
         }
-        let payload = be16(p, i + 3)?;
-        let version = *p.get(i + 6)?;
-        let rdlen = be16(p, i + 9)? as usize;
-        let rdata = p.get(i + 11..i + 11 + rdlen)?;
-        i += 11 + rdlen;
+        let payload = opt.class;
+        let version = (opt.ttl >> 16) as u8;
+        let rdata = opt.rdata;
         if version != 0 {
             return None;
         }
@@ -357,7 +311,7 @@ fn direct(p: &[u8]) -> Option<Query<'_>> {
             nsid,
         });
     }
-    if i != p.len() {
+    if records.offset() != p.len() {
         return None;
     }
     Some(Query {

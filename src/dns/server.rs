@@ -27,8 +27,10 @@ use tracing::{debug, warn};
 use super::{Responder, Transport};
 use crate::metrics::Shard;
 
+/// What `start` listens on, and its limits.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
+    /// Addresses to answer on, UDP and TCP each.
     pub listen: Vec<SocketAddr>,
     /// UDP sockets (and serving tasks) per listen address.
     pub udp_sockets: usize,
@@ -76,10 +78,6 @@ impl Running {
         })
         .await;
         self.tracker.wait().await;
-    }
-
-    pub fn token(&self) -> CancellationToken {
-        self.shutdown.clone()
     }
 }
 

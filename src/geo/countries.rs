@@ -409,10 +409,12 @@ pub fn is_country(code: &str) -> bool {
     country_row(code).is_some()
 }
 
+/// One of the seven continent codes (AF AN AS EU NA OC SA).
 pub fn is_continent(code: &str) -> bool {
     CONTINENTS.contains(&code)
 }
 
+/// One of Cloudflare's load-balancing region codes (`WEU`, `ENAM`, …).
 pub fn is_region(code: &str) -> bool {
     REGIONS.contains(&code)
 }
@@ -434,6 +436,7 @@ pub fn is_subdivision_part(sub: &str) -> bool {
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
+/// The continent code of a country code.
 pub fn continent_of(country: &str) -> Option<&'static str> {
     country_row(country).map(|row| row.1)
 }

@@ -35,6 +35,7 @@ pub struct MapStats {
     pub nodes: usize,
     /// Heap memory of the merged tree.
     pub bytes: usize,
+    /// How long building took.
     pub build_time: Duration,
 }
 
@@ -173,12 +174,9 @@ impl GeoMap {
         self.trie.lookup(ip)
     }
 
+    /// What building it found and made.
     pub fn stats(&self) -> &MapStats {
         &self.stats
-    }
-
-    pub fn trie(&self) -> &Trie {
-        &self.trie
     }
 }
 

@@ -38,7 +38,9 @@ pub use map::{GeoMap, MapStats};
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Code<const N: usize>([u8; N]);
 
+/// An ISO 3166-1 alpha-2 country code.
 pub type CountryCode = Code<2>;
+/// A continent code (`EU`).
 pub type ContinentCode = Code<2>;
 /// `CC-XXX`: country, dash, up to three letters or digits.
 pub type SubdivisionCode = Code<6>;
@@ -59,6 +61,7 @@ impl<const N: usize> Code<N> {
         Some(Self(bytes))
     }
 
+    /// The code as text.
     pub fn as_str(&self) -> &str {
         let len = self.0.iter().position(|&b| b == 0).unwrap_or(N);
         // Only ASCII is ever stored.
@@ -82,33 +85,42 @@ impl<const N: usize> fmt::Debug for Code<N> {
 /// hashing these, and many records (one per city) share a country, subdivision and region.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Location {
+    /// The continent.
     pub continent: Option<ContinentCode>,
+    /// The country.
     pub country: Option<CountryCode>,
     /// The first (most general) subdivision, e.g. a US state, as `US-CA`.
     pub subdivision: Option<SubdivisionCode>,
     /// The Cloudflare load-balancing region, derived from country and subdivision.
     pub region: Option<&'static str>,
+    /// Latitude, degrees north.
     pub latitude: Option<f64>,
+    /// Longitude, degrees east.
     pub longitude: Option<f64>,
 }
 
 impl Location {
+    /// The continent code, as text.
     pub fn continent(&self) -> Option<&str> {
         self.continent.as_ref().map(|c| c.as_str())
     }
 
+    /// The country code, as text.
     pub fn country(&self) -> Option<&str> {
         self.country.as_ref().map(|c| c.as_str())
     }
 
+    /// The subdivision code (`US-CA`), as text.
     pub fn subdivision(&self) -> Option<&str> {
         self.subdivision.as_ref().map(|c| c.as_str())
     }
 
+    /// The Cloudflare region code.
     pub fn region(&self) -> Option<&str> {
         self.region
     }
 
+    /// Latitude and longitude, when the database has both.
     pub fn coordinates(&self) -> Option<(f64, f64)> {
         self.latitude.zip(self.longitude)
     }
@@ -155,6 +167,7 @@ impl Location {
         }
     }
 
+    /// Nothing known: no continent, country or coordinates.
     pub fn is_empty(&self) -> bool {
         self.continent.is_none() && self.country.is_none() && self.latitude.is_none()
     }
@@ -293,10 +306,12 @@ impl GeoDb {
         })
     }
 
+    /// The file it was opened from.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// The record layout detected.
     pub fn schema(&self) -> Schema {
         self.schema
     }

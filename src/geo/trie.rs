@@ -31,6 +31,7 @@ const ALIAS: u32 = LEAF | (LEAF - 1);
 /// What a leaf of the IPv6 tree holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Leaf {
+    /// The value of the networks below.
     Value(u32),
     /// The next 32 bits are an IPv4 address to look up in the IPv4 tree.
     V4Alias,
@@ -48,6 +49,8 @@ impl fmt::Display for CoverError {
 
 impl std::error::Error for CoverError {}
 
+/// A binary prefix tree over the IPv4 and IPv6 address spaces, each leaf a value and the
+/// depth at which it was reached (the prefix length of the widest network with that value).
 #[derive(Debug, Clone)]
 pub struct Trie {
     nodes: Vec<[u32; 2]>,
@@ -74,6 +77,7 @@ impl Trie {
         }
     }
 
+    /// The value for `ip`, and the prefix length of the leaf reached.
     #[inline]
     pub fn lookup_v4(&self, ip: Ipv4Addr) -> (u32, u8) {
         let bits = u32::from(ip);
@@ -87,6 +91,8 @@ impl Trie {
         (slot & !LEAF, depth)
     }
 
+    /// The value for `ip` (IPv4-mapped addresses through the IPv4 tree, their depth
+    /// counted from 96), and the prefix length of the leaf reached.
     #[inline]
     pub fn lookup_v6(&self, ip: Ipv6Addr) -> (u32, u8) {
         if let Some(v4) = ip.to_ipv4_mapped() {
@@ -144,6 +150,7 @@ impl Default for TrieBuilder {
 }
 
 impl TrieBuilder {
+    /// An empty builder.
     pub fn new() -> Self {
         Self {
             nodes: Vec::new(),
@@ -188,6 +195,7 @@ impl TrieBuilder {
         self.v6.next()
     }
 
+    /// The finished tree; an error unless both address spaces were covered.
     pub fn finish(mut self) -> Result<Trie, CoverError> {
         let v4_root = self.v4.root()?;
         let v6_root = self.v6.root()?;

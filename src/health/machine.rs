@@ -16,7 +16,9 @@ pub const RTT_ALPHA: f64 = 0.3;
 /// The hysteresis thresholds of a monitor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Thresholds {
+    /// Failed probes in a row that take an up origin down.
     pub consecutive_down: u32,
+    /// Successful probes in a row that bring a down origin back.
     pub consecutive_up: u32,
 }
 

@@ -7,7 +7,7 @@
 //!   Target task: sleep until due ─► semaphore (max probes in flight) ─► Check::probe
 //!                ─► Machine::record (hysteresis) ─► master HealthView (under a mutex)
 //!   publisher task: up/down change ─► at once; RTT-only change ─► at most once a second
-//!                ─► ArcSwap<State>.store(State { same config Arc, new health Arc })
+//!                ─► Published::publish(State { same config Arc, new health Arc, probes })
 //! ```
 //!
 //! The query path never waits for any of this: it loads whatever `State` is current.
@@ -23,9 +23,8 @@ mod stats;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use hickory_proto::rr::Name;
 use rand::RngExt;
 use tokio::sync::{Notify, Semaphore};
@@ -34,10 +33,11 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use crate::config::{Monitor, OriginId};
-use crate::load::{Snapshot, State};
-use crate::steering::{HealthView, OriginHealth, PoolHealth};
+use crate::state::{
+    HealthView, OriginHealth, OriginStatus, PoolHealth, ProbeCell, ProbeRecord, ProbeResult,
+    Published, Snapshot, State,
+};
 use machine::{Change, Machine, Thresholds};
-pub use probe::{Failure, ProbeResult, Success};
 pub use stats::ScheduleStats;
 
 /// Origins found down by a first round that are logged one by one at info; the rest are
@@ -47,6 +47,7 @@ const FIRST_ROUND_DOWN_LINES: usize = 20;
 /// Probes in flight at most, by default.
 pub const DEFAULT_MAX_PROBES: usize = 256;
 
+/// How monitoring runs.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Probes (connections) in flight at most; further due probes wait for a slot.
@@ -62,33 +63,6 @@ impl Default for Options {
             rtt_publish_interval: Duration::from_secs(1),
         }
     }
-}
-
-/// What is known of one origin, for `explain` and the status API.
-#[derive(Debug, Clone)]
-pub struct OriginStatus {
-    pub origin: OriginId,
-    pub zone: Name,
-    pub pool: String,
-    pub name: String,
-    /// The address probed (its health applies to both families).
-    pub address: IpAddr,
-    /// The pool's monitor; None: not monitored (always up).
-    pub monitor: Option<String>,
-    /// The verdict the query path uses.
-    pub up: bool,
-    pub drained: bool,
-    pub pool_drained: bool,
-    /// Successful and failed probes in a row.
-    pub successes: u32,
-    pub failures: u32,
-    pub rtt_ms: Option<f64>,
-    pub last: Option<ProbeResult>,
-    /// When the state last changed (the first probe counts as a change).
-    pub since: Option<SystemTime>,
-    /// Failed probes by reason class ([`Failure::REASONS`]), since the origin was first
-    /// probed (kept across reloads with the rest of its state).
-    pub failures_by_reason: [u64; Failure::REASONS.len()],
 }
 
 /// An error from the drain API.
@@ -128,6 +102,8 @@ struct Target {
     check: probe::Check,
     cancel: CancellationToken,
     st: Mutex<TargetState>,
+    /// What its probes found, as the published state shows it.
+    record: Arc<ProbeCell>,
 }
 
 struct TargetState {
@@ -136,14 +112,10 @@ struct TargetState {
     origin: OriginId,
     machine: Machine,
     rtt_ms: Option<f64>,
-    last: Option<ProbeResult>,
-    since: Option<SystemTime>,
-    /// Failed probes since the target was created, by reason class.
-    failures_by_reason: [u64; Failure::REASONS.len()],
 }
 
 struct Inner {
-    state: Arc<ArcSwap<State>>,
+    state: Arc<Published>,
     /// The probing thread's runtime: every task of this module runs there.
     rt: tokio::runtime::Handle,
     opts: Options,
@@ -165,6 +137,8 @@ struct Current {
     targets: HashMap<TargetKey, Arc<Target>>,
     /// Per origin id: its target, if monitored.
     by_origin: Vec<Option<Arc<Target>>>,
+    /// Per origin id: its target's probe record, as published.
+    probes: Arc<[Option<Arc<ProbeCell>>]>,
     drained_origins: HashSet<(Name, String, IpAddr)>,
     drained_pools: HashSet<(Name, String)>,
     /// An up/down change not yet published.
@@ -186,7 +160,7 @@ impl Monitoring {
     ///
     /// Probing runs on a thread of its own (a single-threaded runtime), so that probe tasks
     /// never queue in front of the query path's tasks.
-    pub async fn start(state: Arc<ArcSwap<State>>, config: Arc<Snapshot>, opts: Options) -> Self {
+    pub async fn start(state: Arc<Published>, config: Arc<Snapshot>, opts: Options) -> Self {
         let shutdown = CancellationToken::new();
         let rt = probe_runtime(shutdown.clone());
         let inner = Arc::new(Inner {
@@ -199,6 +173,7 @@ impl Monitoring {
             current: Mutex::new(Current {
                 view: HealthView::all_up(&config.steering),
                 by_origin: vec![None; config.steering.origins.len()],
+                probes: vec![None; config.steering.origins.len()].into(),
                 config: config.clone(),
                 targets: HashMap::new(),
                 drained_origins: HashSet::new(),
@@ -223,11 +198,6 @@ impl Monitoring {
     /// `State { config, health }` and returns the health it was published with.
     pub async fn reconfigure(&self, config: Arc<Snapshot>) -> Arc<HealthView> {
         self.inner.clone().install(config).await
-    }
-
-    /// The health view currently published (by this monitoring).
-    pub fn health(&self) -> Arc<HealthView> {
-        Arc::new(lock(&self.inner.current).view.clone())
     }
 
     /// Drains (or undrains) one origin of a pool, found by name or address, at once.
@@ -296,45 +266,9 @@ impl Monitoring {
         Ok(())
     }
 
-    /// Every origin of the current configuration, by origin id.
+    /// Every origin of the configuration published last, by origin id.
     pub fn status(&self) -> Vec<OriginStatus> {
-        let cur = lock(&self.inner.current);
-        let cfg = &cur.config.steering;
-        cfg.origins
-            .iter()
-            .enumerate()
-            .map(|(i, o)| {
-                let pool = &cfg.pools[o.pool as usize];
-                let h = &cur.view.origins[i];
-                let mut s = OriginStatus {
-                    origin: i as OriginId,
-                    zone: pool.zone.clone(),
-                    pool: pool.name.clone(),
-                    name: o.name.clone(),
-                    address: o.probe_address(),
-                    monitor: None,
-                    up: h.up,
-                    drained: h.drained,
-                    pool_drained: cur.view.pools[o.pool as usize].drained,
-                    successes: 0,
-                    failures: 0,
-                    rtt_ms: h.rtt_ms,
-                    last: None,
-                    since: None,
-                    failures_by_reason: [0; Failure::REASONS.len()],
-                };
-                if let Some(t) = &cur.by_origin[i] {
-                    let st = lock(&t.st);
-                    s.monitor = Some(t.monitor_name.clone());
-                    s.successes = st.machine.successes;
-                    s.failures = st.machine.failures;
-                    s.last = st.last.clone();
-                    s.since = st.since;
-                    s.failures_by_reason = st.failures_by_reason;
-                }
-                s
-            })
-            .collect()
+        self.inner.state.load().origin_status()
     }
 
     /// How late scheduled probes have started so far.
@@ -458,10 +392,8 @@ impl Inner {
                         origin: *o,
                         machine: Machine::default(),
                         rtt_ms: None,
-                        last: None,
-                        since: None,
-                        failures_by_reason: [0; Failure::REASONS.len()],
                     }),
+                    record: Arc::new(ProbeCell::new(ProbeRecord::new(&monitor.name))),
                 })
             })
             .collect();
@@ -518,6 +450,10 @@ impl Inner {
         );
         cur.config = config;
         cur.targets = targets;
+        cur.probes = by_origin
+            .iter()
+            .map(|t| t.as_ref().map(|t| t.record.clone()))
+            .collect();
         cur.by_origin = by_origin;
         self.publish(&mut cur);
         let view = Arc::new(cur.view.clone());
@@ -630,13 +566,16 @@ impl Inner {
             ),
             Change::None => debug!("{who}: {result}"),
         }
+        let mut record = lock(&t.record);
+        record.successes = st.machine.successes;
+        record.failures = st.machine.failures;
         if change.changes_state() {
-            st.since = Some(result.at);
+            record.since = Some(result.at);
         }
         if let Err(f) = &result.outcome {
-            st.failures_by_reason[f.reason_index()] += 1;
+            record.failures_by_reason[f.reason_index()] += 1;
         }
-        st.last = Some(result);
+        record.last = Some(result);
         (change, rtt_moved)
     }
 
@@ -666,10 +605,11 @@ impl Inner {
     /// Stores `State { config, health }` from the master copy. Called with `current` locked,
     /// so that publications are ordered.
     fn publish(&self, cur: &mut Current) {
-        self.state.store(Arc::new(State {
+        self.state.publish(State {
             config: cur.config.clone(),
             health: Arc::new(cur.view.clone()),
-        }));
+            probes: cur.probes.clone(),
+        });
         cur.state_dirty = false;
         cur.rtt_dirty = false;
         cur.publishes += 1;

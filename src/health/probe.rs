@@ -19,125 +19,12 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use crate::config::{HttpCheck, Monitor, MonitorKind};
+use crate::state::{Failure, ProbeResult, Success};
 
 /// How much of a response body `expected_body` is looked for in.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 const USER_AGENT: &str = concat!("geosteer-health/", env!("CARGO_PKG_VERSION"));
-
-/// A probe that passed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Success {
-    /// TCP: the connection was established.
-    Connected,
-    /// HTTP: an expected status (and body, if one is expected).
-    Status(u16),
-}
-
-/// Why a probe failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
-    /// The origin refused the connection (nothing listening).
-    Refused,
-    /// No verdict within the monitor's timeout.
-    Timeout,
-    /// The connection was reset or closed before a response.
-    Reset,
-    /// An HTTP status outside `expected_codes`.
-    Status(u16),
-    /// `expected_body` was not in the first 64 KiB of the response.
-    BodyMismatch,
-    /// The TLS handshake or certificate check failed.
-    Tls(String),
-    /// Any other connection or protocol error.
-    Error(String),
-    /// The monitor cannot be probed as configured (e.g. an invalid header).
-    Config(String),
-}
-
-impl Failure {
-    /// Every reason class, for metrics labels.
-    pub const REASONS: [&'static str; 8] = [
-        "refused",
-        "timeout",
-        "reset",
-        "status",
-        "body_mismatch",
-        "tls",
-        "error",
-        "config",
-    ];
-
-    /// The reason class, an index into [`Failure::REASONS`].
-    pub fn reason_index(&self) -> usize {
-        match self {
-            Failure::Refused => 0,
-            Failure::Timeout => 1,
-            Failure::Reset => 2,
-            Failure::Status(_) => 3,
-            Failure::BodyMismatch => 4,
-            Failure::Tls(_) => 5,
-            Failure::Error(_) => 6,
-            Failure::Config(_) => 7,
-        }
-    }
-}
-
-impl std::fmt::Display for Success {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Success::Connected => f.write_str("connected"),
-            Success::Status(c) => write!(f, "status {c}"),
-        }
-    }
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Failure::Refused => f.write_str("refused"),
-            Failure::Timeout => f.write_str("timeout"),
-            Failure::Reset => f.write_str("connection reset"),
-            Failure::Status(c) => write!(f, "status {c}"),
-            Failure::BodyMismatch => f.write_str("body mismatch"),
-            Failure::Tls(e) => write!(f, "TLS error: {e}"),
-            Failure::Error(e) => f.write_str(e),
-            Failure::Config(e) => write!(f, "cannot probe: {e}"),
-        }
-    }
-}
-
-/// The outcome of one probe (all its attempts).
-#[derive(Debug, Clone)]
-pub struct ProbeResult {
-    /// When the probe finished.
-    pub at: SystemTime,
-    /// Attempts made (1 + re-tries used).
-    pub attempts: u32,
-    /// How long the deciding (last) attempt took: the RTT sample when it succeeded.
-    pub time: Duration,
-    pub outcome: Result<Success, Failure>,
-}
-
-impl ProbeResult {
-    pub fn ok(&self) -> bool {
-        self.outcome.is_ok()
-    }
-}
-
-impl std::fmt::Display for ProbeResult {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let ms = self.time.as_secs_f64() * 1000.0;
-        match &self.outcome {
-            Ok(s) => write!(f, "ok: {s} in {ms:.1} ms")?,
-            Err(e) => write!(f, "failed: {e}")?,
-        }
-        if self.attempts > 1 {
-            write!(f, " ({} attempts)", self.attempts)?;
-        }
-        Ok(())
-    }
-}
 
 /// Runs `attempt` up to `attempts` times, each bounded by `timeout`, stopping at the first
 /// success: the re-tries are immediate, so a probe takes at most `attempts × timeout`.
@@ -293,6 +180,8 @@ struct HttpProbe {
 }
 
 impl Check {
+    /// The check of `monitor` against the origin at `addr` (an invalid configuration becomes a
+    /// check that fails with the reason: see [`Check::invalid`]).
     pub fn new(monitor: &Monitor, addr: IpAddr, tls: &TlsConfigs) -> Self {
         let target = SocketAddr::new(addr, monitor.port);
         let kind = match &monitor.kind {

@@ -21,7 +21,9 @@ pub struct ScheduleStats {
     pub probes: u64,
     /// Start time minus due time.
     pub p50: Duration,
+    /// The 99th percentile of start time minus due time.
     pub p99: Duration,
+    /// The latest start.
     pub max: Duration,
 }
 

@@ -40,7 +40,9 @@ use socket::{QueueStats, Xsk};
 /// (default: all of them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct XdpSpec {
+    /// The interface's name.
     pub iface: String,
+    /// The receive queues to serve; `None`: every queue the interface has.
     pub queues: Option<Vec<u32>>,
 }
 

@@ -1,308 +1,21 @@
-//! Steering configuration: `zones/<origin>.toml` beside `zones/<origin>.zone`.
-//!
-//! The schema follows Cloudflare Load Balancing's names (load balancers, pools, origins,
-//! monitors) so that its users recognise them. Parsing is strict: unknown keys, unknown pool
-//! or monitor names, bad addresses, out-of-range numbers and unknown location codes are all
-//! reported with file, line and reason. Values that errors may point at are kept `Spanned`.
+//! From the raw file to the typed model: every check, with the file and line of what fails.
 
-use std::collections::{BTreeMap, HashMap};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr};
 use std::path::Path;
 use std::time::Duration;
 
 use hickory_proto::rr::Name;
-use serde::Deserialize;
 use toml::Spanned;
 
+use super::schema::{
+    LocationMap, PoolList, RawFile, RawLoadBalancer, RawMonitor, RawOrigin, RawPool,
+};
+use super::*;
 use crate::error::ConfigError;
 use crate::geo::countries;
 
-pub type PoolId = u32;
-pub type OriginId = u32;
-pub type MonitorId = u32;
-
-/// Most addresses answered for one query, by default and at most (as Route 53 multivalue).
-pub const MAX_ANSWERS: usize = 8;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Policy {
-    /// The first healthy pool of `default_pools` (Cloudflare `off`).
-    Failover,
-    /// Weighted random among the healthy pools of `default_pools`.
-    Random,
-    /// Most specific of subdivision, country, region, continent maps; then `default_pools`.
-    Geo,
-    /// Nearest healthy pool by great-circle distance.
-    Proximity,
-    /// Lowest probe round-trip time.
-    Dynamic,
-}
-
-impl Policy {
-    /// Whether the client's location can change the pool chosen.
-    pub fn uses_location(self) -> bool {
-        matches!(self, Policy::Geo | Policy::Proximity)
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "failover" | "off" => Policy::Failover,
-            "random" => Policy::Random,
-            "geo" => Policy::Geo,
-            "proximity" => Policy::Proximity,
-            "dynamic" | "dynamic_latency" => Policy::Dynamic,
-            _ => return None,
-        })
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum OnAllDown {
-    /// Answer from `fallback_pool`, whatever its health (Cloudflare's rule).
-    #[default]
-    Fallback,
-    /// Steer as if every enabled origin were healthy (Route 53's fail-open).
-    All,
-    /// Answer NOERROR with no addresses.
-    Nodata,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum OriginSteering {
-    /// Weighted random order of the healthy origins.
-    #[default]
-    Random,
-    /// A stable order per client network (/24, /56): rendezvous hashing.
-    Hash,
-}
-
-#[derive(Debug, Clone)]
-pub struct Origin {
-    pub name: String,
-    pub pool: PoolId,
-    pub v4: Option<Ipv4Addr>,
-    pub v6: Option<Ipv6Addr>,
-    pub weight: f64,
-    pub enabled: bool,
-}
-
-impl Origin {
-    /// The address health checks probe: IPv4 when there is one (a dual-stack origin is one
-    /// machine, so one probe speaks for both families).
-    pub fn probe_address(&self) -> IpAddr {
-        match (self.v4, self.v6) {
-            (Some(a), _) => IpAddr::V4(a),
-            (None, Some(a)) => IpAddr::V6(a),
-            (None, None) => unreachable!("config ensures every origin has an address"),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Pool {
-    pub name: String,
-    /// The zone whose configuration file defines the pool (pool names are per file).
-    pub zone: Name,
-    /// The pool's origins: a contiguous range of ids.
-    pub origins: std::ops::Range<OriginId>,
-    pub minimum_origins: u32,
-    pub coordinates: Option<(f64, f64)>,
-    pub monitor: Option<MonitorId>,
-    pub origin_steering: OriginSteering,
-    pub enabled: bool,
-    /// Metrics label id of the pool's name.
-    pub label: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum MonitorKind {
-    Tcp,
-    Http(HttpCheck),
-    Https(HttpCheck),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct HttpCheck {
-    pub method: String,
-    pub path: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Option<String>,
-    /// Inclusive status-code ranges that count as healthy.
-    pub expected_codes: Vec<(u16, u16)>,
-    pub expected_body: Option<String>,
-    pub follow_redirects: bool,
-    pub allow_insecure: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Monitor {
-    pub name: String,
-    pub zone: Name,
-    pub kind: MonitorKind,
-    pub port: u16,
-    pub interval: Duration,
-    pub timeout: Duration,
-    pub retries: u32,
-    pub consecutive_down: u32,
-    pub consecutive_up: u32,
-}
-
-/// The location rules of a `geo` load balancer, each key mapped to an ordered pool list.
-#[derive(Debug, Clone, Default)]
-pub struct GeoRules {
-    pub subdivision: HashMap<String, Vec<PoolId>>,
-    pub country: HashMap<String, Vec<PoolId>>,
-    pub region: HashMap<String, Vec<PoolId>>,
-    pub continent: HashMap<String, Vec<PoolId>>,
-}
-
-#[derive(Debug, Clone)]
-pub struct LoadBalancer {
-    pub name: Name,
-    pub ttl: u32,
-    pub policy: Policy,
-    pub default_pools: Vec<PoolId>,
-    pub fallback_pool: PoolId,
-    pub on_all_down: OnAllDown,
-    pub max_answers: usize,
-    pub rules: GeoRules,
-    /// For `random`: the weight of each of `default_pools`, in the same order.
-    pub pool_weights: Vec<f64>,
-    /// Where it was defined, for messages.
-    pub file: std::path::PathBuf,
-    pub line: usize,
-    /// Metrics label id of the load balancer's name.
-    pub label: u32,
-}
-
-impl LoadBalancer {
-    /// Every pool this load balancer may answer from, without repeats.
-    pub fn pools(&self) -> Vec<PoolId> {
-        let mut out: Vec<PoolId> = Vec::new();
-        let maps = [
-            &self.rules.subdivision,
-            &self.rules.country,
-            &self.rules.region,
-            &self.rules.continent,
-        ];
-        let mapped = maps.into_iter().flat_map(|m| m.values().flatten());
-        for &p in self
-            .default_pools
-            .iter()
-            .chain(mapped)
-            .chain(std::iter::once(&self.fallback_pool))
-        {
-            if !out.contains(&p) {
-                out.push(p);
-            }
-        }
-        out
-    }
-}
-
-/// All steering configuration of all zones, with global ids.
-#[derive(Debug, Clone, Default)]
-pub struct SteeringConfig {
-    pub monitors: Vec<Monitor>,
-    pub pools: Vec<Pool>,
-    pub origins: Vec<Origin>,
-    pub load_balancers: Vec<LoadBalancer>,
-}
-
-// ------------------------------------------------------------------------------------------
-// The file format.
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFile {
-    #[serde(default)]
-    monitors: BTreeMap<Spanned<String>, RawMonitor>,
-    #[serde(default)]
-    pools: BTreeMap<Spanned<String>, RawPool>,
-    #[serde(default)]
-    load_balancers: BTreeMap<Spanned<String>, RawLoadBalancer>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawMonitor {
-    #[serde(rename = "type")]
-    kind: Spanned<String>,
-    port: Option<Spanned<i64>>,
-    interval: Option<Spanned<String>>,
-    timeout: Option<Spanned<String>>,
-    retries: Option<Spanned<i64>>,
-    consecutive_down: Option<Spanned<i64>>,
-    consecutive_up: Option<Spanned<i64>>,
-    method: Option<Spanned<String>>,
-    path: Option<Spanned<String>>,
-    #[serde(default)]
-    headers: BTreeMap<String, Spanned<String>>,
-    body: Option<Spanned<String>>,
-    expected_codes: Option<Spanned<String>>,
-    expected_body: Option<Spanned<String>>,
-    #[serde(default)]
-    follow_redirects: bool,
-    #[serde(default)]
-    allow_insecure: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPool {
-    origins: Spanned<Vec<RawOrigin>>,
-    minimum_origins: Option<Spanned<i64>>,
-    latitude: Option<Spanned<f64>>,
-    longitude: Option<Spanned<f64>>,
-    monitor: Option<Spanned<String>>,
-    #[serde(default)]
-    origin_steering: OriginSteering,
-    #[serde(default = "yes")]
-    enabled: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawOrigin {
-    name: Option<Spanned<String>>,
-    address: Spanned<String>,
-    address_v6: Option<Spanned<String>>,
-    weight: Option<Spanned<f64>>,
-    #[serde(default = "yes")]
-    enabled: bool,
-}
-
-type PoolList = Spanned<Vec<Spanned<String>>>;
-type LocationMap = BTreeMap<Spanned<String>, PoolList>;
 type CodeCheck = fn(&str) -> bool;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawLoadBalancer {
-    ttl: Option<Spanned<i64>>,
-    steering: Spanned<String>,
-    default_pools: PoolList,
-    fallback_pool: Option<Spanned<String>>,
-    #[serde(default)]
-    on_all_down: OnAllDown,
-    max_answers: Option<Spanned<i64>>,
-    #[serde(default)]
-    subdivision_pools: LocationMap,
-    #[serde(default)]
-    country_pools: LocationMap,
-    #[serde(default)]
-    region_pools: LocationMap,
-    #[serde(default)]
-    continent_pools: LocationMap,
-    #[serde(default)]
-    pool_weights: BTreeMap<Spanned<String>, Spanned<f64>>,
-}
-
-fn yes() -> bool {
-    true
-}
 
 /// Byte offset → 1-based line number.
 struct Lines<'a> {
@@ -475,11 +188,11 @@ impl FileCx<'_> {
                 self.err(name, format!("tcp monitor {} needs a port", name.get_ref()));
                 0
             }
-            None if kind_name == "https" => 443,
-            None => 80,
+            None if kind_name == "https" => DEFAULT_HTTPS_PORT,
+            None => DEFAULT_HTTP_PORT,
         };
-        let interval = self.duration(&m.interval, "interval", Duration::from_secs(10));
-        let timeout = self.duration(&m.timeout, "timeout", Duration::from_secs(5));
+        let interval = self.duration(&m.interval, "interval", DEFAULT_INTERVAL);
+        let timeout = self.duration(&m.timeout, "timeout", DEFAULT_TIMEOUT);
         if timeout >= interval {
             let at = m.timeout.as_ref().or(m.interval.as_ref());
             let line = at.map_or_else(|| self.line(name), |a| self.line(a));
@@ -492,88 +205,26 @@ impl FileCx<'_> {
                 ),
             ));
         }
-        let count =
-            |cx: &mut Self, v: &Option<Spanned<i64>>, what: &str, default: u32, min: i64| {
-                v.as_ref()
-                    .map_or(Some(default), |v| cx.int_in::<u32>(v, what, min..=100))
-                    .unwrap_or(default)
-            };
-        let retries = count(self, &m.retries, "retries", 1, 0);
-        let consecutive_down = count(self, &m.consecutive_down, "consecutive_down", 2, 1);
-        let consecutive_up = count(self, &m.consecutive_up, "consecutive_up", 2, 1);
-
-        let http_only = [
-            ("method", m.method.as_ref().map(|s| s.span())),
-            ("path", m.path.as_ref().map(|s| s.span())),
-            ("body", m.body.as_ref().map(|s| s.span())),
-            (
-                "expected_codes",
-                m.expected_codes.as_ref().map(|s| s.span()),
-            ),
-            ("expected_body", m.expected_body.as_ref().map(|s| s.span())),
-        ];
-        let kind = if is_http {
-            let mut headers = Vec::new();
-            for (k, v) in &m.headers {
-                if let Some(value) = self.expand_env(v, lookup_env) {
-                    headers.push((k.clone(), value));
-                }
+        let retries = self.count(&m.retries, "retries", DEFAULT_RETRIES, 0);
+        let consecutive_down = self.count(
+            &m.consecutive_down,
+            "consecutive_down",
+            DEFAULT_CONSECUTIVE_DOWN,
+            1,
+        );
+        let consecutive_up = self.count(
+            &m.consecutive_up,
+            "consecutive_up",
+            DEFAULT_CONSECUTIVE_UP,
+            1,
+        );
+        let kind = match kind_name {
+            "https" => MonitorKind::Https(self.http_check(name, m, lookup_env)),
+            "http" => MonitorKind::Http(self.http_check(name, m, lookup_env)),
+            _ => {
+                self.no_http_keys(m);
+                MonitorKind::Tcp
             }
-            let body = m.body.as_ref().and_then(|b| self.expand_env(b, lookup_env));
-            let expected_codes = match &m.expected_codes {
-                None => vec![(200, 200)],
-                Some(c) => match parse_codes(c.get_ref()) {
-                    Some(codes) => codes,
-                    None => {
-                        self.err(
-                            c,
-                            format!(
-                                "expected_codes {:?}: write codes, ranges or classes, e.g. \
-                                 \"200\", \"2xx\", \"200,301-302\"",
-                                c.get_ref()
-                            ),
-                        );
-                        Vec::new()
-                    }
-                },
-            };
-            let path = m
-                .path
-                .as_ref()
-                .map_or("/".to_string(), |p| p.get_ref().clone());
-            if !path.starts_with('/') {
-                self.err(m.path.as_ref().unwrap_or(name), "path must start with /");
-            }
-            let check = HttpCheck {
-                method: m
-                    .method
-                    .as_ref()
-                    .map_or("GET".into(), |s| s.get_ref().to_ascii_uppercase()),
-                path,
-                headers,
-                body,
-                expected_codes,
-                expected_body: m.expected_body.as_ref().map(|s| s.get_ref().clone()),
-                follow_redirects: m.follow_redirects,
-                allow_insecure: m.allow_insecure,
-            };
-            if kind_name == "https" {
-                MonitorKind::Https(check)
-            } else {
-                MonitorKind::Http(check)
-            }
-        } else {
-            for (key, span) in http_only {
-                if let Some(span) = span {
-                    let line = self.lines.of(span.start);
-                    self.errors.push(ConfigError::at(
-                        self.path,
-                        line,
-                        format!("{key} applies to http and https monitors only"),
-                    ));
-                }
-            }
-            MonitorKind::Tcp
         };
         (self.errors.len() == before).then(|| Monitor {
             name: name.get_ref().clone(),
@@ -586,6 +237,90 @@ impl FileCx<'_> {
             consecutive_down,
             consecutive_up,
         })
+    }
+
+    /// A probe count: `default` when absent, else within `min..=100`.
+    fn count(&mut self, v: &Option<Spanned<i64>>, what: &str, default: u32, min: i64) -> u32 {
+        v.as_ref()
+            .map_or(Some(default), |v| self.int_in::<u32>(v, what, min..=100))
+            .unwrap_or(default)
+    }
+
+    /// The request and the expected response of an `http` or `https` monitor.
+    fn http_check(
+        &mut self,
+        name: &Spanned<String>,
+        m: &RawMonitor,
+        lookup_env: &dyn Fn(&str) -> Option<String>,
+    ) -> HttpCheck {
+        let mut headers = Vec::new();
+        for (k, v) in &m.headers {
+            if let Some(value) = self.expand_env(v, lookup_env) {
+                headers.push((k.clone(), value));
+            }
+        }
+        let body = m.body.as_ref().and_then(|b| self.expand_env(b, lookup_env));
+        let expected_codes = match &m.expected_codes {
+            None => parse_codes(DEFAULT_EXPECTED_CODES).expect("the default parses"),
+            Some(c) => match parse_codes(c.get_ref()) {
+                Some(codes) => codes,
+                None => {
+                    self.err(
+                        c,
+                        format!(
+                            "expected_codes {:?}: write codes, ranges or classes, e.g. \
+                             \"200\", \"2xx\", \"200,301-302\"",
+                            c.get_ref()
+                        ),
+                    );
+                    Vec::new()
+                }
+            },
+        };
+        let path = m
+            .path
+            .as_ref()
+            .map_or(DEFAULT_PATH.to_string(), |p| p.get_ref().clone());
+        if !path.starts_with('/') {
+            self.err(m.path.as_ref().unwrap_or(name), "path must start with /");
+        }
+        HttpCheck {
+            method: m
+                .method
+                .as_ref()
+                .map_or(DEFAULT_METHOD.into(), |s| s.get_ref().to_ascii_uppercase()),
+            path,
+            headers,
+            body,
+            expected_codes,
+            expected_body: m.expected_body.as_ref().map(|s| s.get_ref().clone()),
+            follow_redirects: m.follow_redirects.unwrap_or(DEFAULT_FOLLOW_REDIRECTS),
+            allow_insecure: m.allow_insecure.unwrap_or(DEFAULT_ALLOW_INSECURE),
+        }
+    }
+
+    /// A `tcp` monitor: each key that only HTTP monitors have is an error.
+    fn no_http_keys(&mut self, m: &RawMonitor) {
+        let http_only = [
+            ("method", m.method.as_ref().map(|s| s.span())),
+            ("path", m.path.as_ref().map(|s| s.span())),
+            ("body", m.body.as_ref().map(|s| s.span())),
+            (
+                "expected_codes",
+                m.expected_codes.as_ref().map(|s| s.span()),
+            ),
+            ("expected_body", m.expected_body.as_ref().map(|s| s.span())),
+        ];
+        for (key, span) in http_only {
+            if let Some(span) = span {
+                let line = self.lines.of(span.start);
+                self.errors.push(ConfigError::at(
+                    self.path,
+                    line,
+                    format!("{key} applies to http and https monitors only"),
+                ));
+            }
+        }
     }
 
     /// `${VAR}` → the variable's value; a missing variable is an error naming it, so that a
@@ -661,10 +396,10 @@ impl FileCx<'_> {
         let minimum_origins = p
             .minimum_origins
             .as_ref()
-            .map_or(Some(1), |m| {
+            .map_or(Some(DEFAULT_MINIMUM_ORIGINS), |m| {
                 self.int_in::<u32>(m, "minimum_origins", 1..=1000)
             })
-            .unwrap_or(1);
+            .unwrap_or(DEFAULT_MINIMUM_ORIGINS);
         if let Some(m) = &p.minimum_origins
             && *m.get_ref() as usize > p.origins.get_ref().len()
             && !p.origins.get_ref().is_empty()
@@ -722,9 +457,8 @@ impl FileCx<'_> {
             minimum_origins,
             coordinates,
             monitor,
-            origin_steering: p.origin_steering,
-            enabled: p.enabled,
-            label: crate::metrics::label_id(name.get_ref()),
+            origin_steering: p.origin_steering.unwrap_or_default(),
+            enabled: p.enabled.unwrap_or(DEFAULT_ENABLED),
         })
     }
 
@@ -751,7 +485,7 @@ impl FileCx<'_> {
             }
         }
         let weight = match &o.weight {
-            None => 1.0,
+            None => DEFAULT_WEIGHT,
             Some(w) => {
                 let x = *w.get_ref();
                 if !(0.0..=1.0).contains(&x) {
@@ -773,7 +507,7 @@ impl FileCx<'_> {
             v4,
             v6,
             weight,
-            enabled: o.enabled,
+            enabled: o.enabled.unwrap_or(DEFAULT_ENABLED),
         })
     }
 
@@ -808,27 +542,7 @@ impl FileCx<'_> {
         cfg: &SteeringConfig,
     ) -> Option<LoadBalancer> {
         let before = self.errors.len();
-        let name = match Name::parse(key.get_ref(), Some(self.zone)) {
-            Ok(n) if !self.zone.zone_of(&n) => {
-                self.err(
-                    key,
-                    format!("load balancer {n} is outside zone {}", self.zone),
-                );
-                return None;
-            }
-            Ok(n) if n.is_wildcard() => {
-                self.err(key, "a load balancer cannot be a wildcard name");
-                return None;
-            }
-            Ok(n) => n,
-            Err(e) => {
-                self.err(
-                    key,
-                    format!("bad load balancer name {:?}: {e}", key.get_ref()),
-                );
-                return None;
-            }
-        };
+        let name = self.load_balancer_name(key)?;
         let ctx = format!("load balancer {}", key.get_ref());
         let Some(policy) = Policy::parse(lb.steering.get_ref()) else {
             self.err(
@@ -843,8 +557,10 @@ impl FileCx<'_> {
         let ttl = lb
             .ttl
             .as_ref()
-            .map_or(Some(30), |t| self.int_in::<u32>(t, "ttl", 0..=86400))
-            .unwrap_or(30);
+            .map_or(Some(DEFAULT_TTL), |t| {
+                self.int_in::<u32>(t, "ttl", 0..=86400)
+            })
+            .unwrap_or(DEFAULT_TTL);
         let max_answers = lb
             .max_answers
             .as_ref()
@@ -864,7 +580,72 @@ impl FileCx<'_> {
             // Cloudflare requires one; the first default pool is the natural last resort.
             None => default_pools.first().copied().unwrap_or(0),
         };
+        let rules = self.geo_rules(&ctx, lb, policy, pools);
+        let pool_weights = self.pool_weights(&ctx, lb, policy, pools, &default_pools);
+        if policy == Policy::Proximity {
+            for &p in &default_pools {
+                if cfg.pools[p as usize].coordinates.is_none() {
+                    self.err(
+                        &lb.default_pools,
+                        format!(
+                            "{ctx}: proximity steering needs latitude and longitude on pool {}",
+                            cfg.pools[p as usize].name
+                        ),
+                    );
+                }
+            }
+        }
+        if self.errors.len() != before {
+            return None;
+        }
+        Some(LoadBalancer {
+            name,
+            ttl,
+            policy,
+            default_pools,
+            fallback_pool,
+            on_all_down: lb.on_all_down.unwrap_or_default(),
+            max_answers,
+            rules,
+            pool_weights,
+            file: self.path.to_path_buf(),
+            line: self.line(key),
+        })
+    }
 
+    /// A load balancer's name: in the zone, and not a wildcard.
+    fn load_balancer_name(&mut self, key: &Spanned<String>) -> Option<Name> {
+        match Name::parse(key.get_ref(), Some(self.zone)) {
+            Ok(n) if !self.zone.zone_of(&n) => {
+                self.err(
+                    key,
+                    format!("load balancer {n} is outside zone {}", self.zone),
+                );
+                None
+            }
+            Ok(n) if n.is_wildcard() => {
+                self.err(key, "a load balancer cannot be a wildcard name");
+                None
+            }
+            Ok(n) => Some(n),
+            Err(e) => {
+                self.err(
+                    key,
+                    format!("bad load balancer name {:?}: {e}", key.get_ref()),
+                );
+                None
+            }
+        }
+    }
+
+    /// The location maps (`…_pools`), which only `geo` steering may have.
+    fn geo_rules(
+        &mut self,
+        ctx: &str,
+        lb: &RawLoadBalancer,
+        policy: Policy,
+        pools: &HashMap<String, PoolId>,
+    ) -> GeoRules {
         let mut rules = GeoRules::default();
         let maps: [(&str, &LocationMap, CodeCheck); 4] = [
             (
@@ -905,8 +686,19 @@ impl FileCx<'_> {
                 }
             }
         }
+        rules
+    }
 
-        let mut pool_weights = vec![1.0; default_pools.len()];
+    /// `pool_weights`, which only `random` steering may have, in `default_pools` order.
+    fn pool_weights(
+        &mut self,
+        ctx: &str,
+        lb: &RawLoadBalancer,
+        policy: Policy,
+        pools: &HashMap<String, PoolId>,
+        default_pools: &[PoolId],
+    ) -> Vec<f64> {
+        let mut weights = vec![DEFAULT_WEIGHT; default_pools.len()];
         if !lb.pool_weights.is_empty() && policy != Policy::Random {
             let first = lb.pool_weights.keys().next().expect("not empty");
             self.err(
@@ -922,7 +714,7 @@ impl FileCx<'_> {
             }
             match pools.get(pool.get_ref()) {
                 Some(id) => match default_pools.iter().position(|p| p == id) {
-                    Some(i) => pool_weights[i] = x,
+                    Some(i) => weights[i] = x,
                     None => self.err(
                         pool,
                         format!("{ctx}: pool {:?} is not in default_pools", pool.get_ref()),
@@ -931,38 +723,7 @@ impl FileCx<'_> {
                 None => self.err(pool, format!("{ctx}: unknown pool {:?}", pool.get_ref())),
             }
         }
-
-        if policy == Policy::Proximity {
-            for &p in &default_pools {
-                if cfg.pools[p as usize].coordinates.is_none() {
-                    self.err(
-                        &lb.default_pools,
-                        format!(
-                            "{ctx}: proximity steering needs latitude and longitude on pool {}",
-                            cfg.pools[p as usize].name
-                        ),
-                    );
-                }
-            }
-        }
-        if self.errors.len() != before {
-            return None;
-        }
-        let name_text = name.to_string();
-        Some(LoadBalancer {
-            name,
-            ttl,
-            policy,
-            default_pools,
-            fallback_pool,
-            on_all_down: lb.on_all_down,
-            max_answers,
-            rules,
-            pool_weights,
-            file: self.path.to_path_buf(),
-            line: self.line(key),
-            label: crate::metrics::label_id(&name_text),
-        })
+        weights
     }
 }
 

@@ -8,8 +8,10 @@
 
 use std::ops::Deref;
 
-use hickory_proto::rr::{Name, Record, RecordType};
+use hickory_proto::rr::{Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
+
+use super::name::{Pointers, name_end, name_wire};
 
 /// One record, rendered.
 #[derive(Debug, Clone)]
@@ -25,33 +27,8 @@ pub struct WireRecord {
     name_count: u8,
 }
 
-/// The length of the uncompressed wire name at the start of `b`.
-fn name_len(b: &[u8]) -> Option<usize> {
-    let mut i = 0;
-    loop {
-        let l = *b.get(i)? as usize;
-        i += 1 + l;
-        if l == 0 {
-            return (i <= b.len()).then_some(i);
-        }
-        if l > 63 {
-            return None;
-        }
-    }
-}
-
-/// Uncompressed wire form of `name` (as spelled).
-pub fn name_wire(name: &Name) -> Vec<u8> {
-    let mut out = Vec::with_capacity(name.len() + 2);
-    for label in name.iter() {
-        out.push(label.len() as u8);
-        out.extend_from_slice(label);
-    }
-    out.push(0);
-    out
-}
-
 impl WireRecord {
+    /// Renders `rec`.
     pub fn new(rec: &Record) -> Self {
         let mut rdata = Vec::with_capacity(32);
         {
@@ -67,10 +44,10 @@ impl WireRecord {
         let mut names = [(0u16, 0u16); 2];
         let mut name_count = 0u8;
         let mut add = |off: usize, rd: &[u8]| -> Option<usize> {
-            let len = name_len(rd.get(off..)?)?;
-            names[name_count as usize] = (off as u16, len as u16);
+            let end = name_end(rd, off, Pointers::Refused).ok()?;
+            names[name_count as usize] = (off as u16, (end - off) as u16);
             name_count += 1;
-            Some(off + len)
+            Some(end)
         };
         match rec.record_type() {
             RecordType::NS | RecordType::CNAME | RecordType::PTR => {
@@ -94,11 +71,6 @@ impl WireRecord {
             name_count,
         }
     }
-
-    /// The most bytes this record can take in a message (nothing compressed).
-    pub fn max_len(&self) -> usize {
-        self.owner.len() + 10 + self.rdata.len()
-    }
 }
 
 /// Records of one RRset (or a pool's addresses) with their wire forms, index for index.
@@ -109,6 +81,7 @@ pub struct RecordSet {
 }
 
 impl RecordSet {
+    /// `records`, rendered.
     pub fn new(records: Vec<Record>) -> Self {
         let wire = records.iter().map(WireRecord::new).collect();
         Self {
@@ -117,6 +90,7 @@ impl RecordSet {
         }
     }
 
+    /// The rendered records, in the same order.
     pub fn wire(&self) -> &[WireRecord] {
         &self.wire
     }
@@ -140,6 +114,8 @@ pub struct NameWriter<'q> {
 }
 
 impl<'q> NameWriter<'q> {
+    /// A writer for responses whose question's name is `qname_lower` (lower-cased,
+    /// uncompressed).
     pub fn new(qname_lower: &'q [u8]) -> Self {
         let mut suffixes = [0u8; 128];
         let mut n = 0;
@@ -204,6 +180,7 @@ impl<'q> NameWriter<'q> {
 mod tests {
     use super::*;
     use hickory_proto::op::Message;
+    use hickory_proto::rr::Name;
     use hickory_proto::rr::RData;
     use hickory_proto::rr::rdata::{A, CNAME, MX, SOA};
     use std::str::FromStr;
@@ -278,6 +255,6 @@ mod tests {
         NameWriter::new(&lower).record(&mut out, &w, None);
         // owner: pointer (2) + head (8) + rdlen (2) + preference (2) + "mail" (5) + pointer (2)
         assert_eq!(out.len(), 21);
-        assert!(w.max_len() > out.len());
+        assert!(w.owner.len() + 10 + w.rdata.len() > out.len());
     }
 }

@@ -1,0 +1,318 @@
+//! Steering configuration: `zones/<origin>.toml` beside `zones/<origin>.zone`.
+//!
+//! The schema follows Cloudflare Load Balancing's names (load balancers, pools, origins,
+//! monitors) so that its users recognise them. Parsing is strict: unknown keys, unknown pool
+//! or monitor names, bad addresses, out-of-range numbers and unknown location codes are all
+//! reported with file, line and reason.
+//!
+//! Three parts: the typed model that the rest of geosteer reads (here, with the defaults as
+//! named constants), the raw file format as serde reads it (`schema`), and the validation
+//! that turns one into the other (`validate`).
+
+mod schema;
+mod validate;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use hickory_proto::rr::Name;
+use serde::Deserialize;
+
+pub use validate::{parse_codes, parse_duration, read_file, read_str};
+
+/// A pool's index in [`SteeringConfig::pools`].
+pub type PoolId = u32;
+/// An origin's index in [`SteeringConfig::origins`].
+pub type OriginId = u32;
+/// A monitor's index in [`SteeringConfig::monitors`].
+pub type MonitorId = u32;
+
+/// An address family: which of an origin's addresses a query asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// IPv4: A records.
+    V4,
+    /// IPv6: AAAA records.
+    V6,
+}
+
+// ------------------------------------------------------------------------------------------
+// Defaults: what a key left out of the file means. The README's reference documents each; a
+// test checks that it says the same.
+
+/// Most addresses answered for one query, by default and at most (as Route 53 multivalue).
+pub const MAX_ANSWERS: usize = 8;
+/// `ttl` of a load balancer's answers, in seconds.
+pub const DEFAULT_TTL: u32 = 30;
+/// A pool's `minimum_origins`.
+pub const DEFAULT_MINIMUM_ORIGINS: u32 = 1;
+/// An origin's `weight`, and a pool's in `pool_weights`.
+pub const DEFAULT_WEIGHT: f64 = 1.0;
+/// `enabled` of pools and origins.
+pub const DEFAULT_ENABLED: bool = true;
+/// A monitor's `port`, for `http`.
+pub const DEFAULT_HTTP_PORT: u16 = 80;
+/// A monitor's `port`, for `https`.
+pub const DEFAULT_HTTPS_PORT: u16 = 443;
+/// How often a monitor probes each origin.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
+/// How long one attempt of a probe may take.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Immediate re-tries before a probe counts as failed.
+pub const DEFAULT_RETRIES: u32 = 1;
+/// Failed probes in a row that take an up origin down.
+pub const DEFAULT_CONSECUTIVE_DOWN: u32 = 2;
+/// Successful probes in a row that bring a down origin back.
+pub const DEFAULT_CONSECUTIVE_UP: u32 = 2;
+/// An HTTP monitor's request method.
+pub const DEFAULT_METHOD: &str = "GET";
+/// An HTTP monitor's request path.
+pub const DEFAULT_PATH: &str = "/";
+/// The status codes an HTTP monitor counts as healthy.
+pub const DEFAULT_EXPECTED_CODES: &str = "200";
+/// Whether an HTTP monitor follows redirects.
+pub const DEFAULT_FOLLOW_REDIRECTS: bool = false;
+/// Whether an HTTPS monitor accepts any certificate.
+pub const DEFAULT_ALLOW_INSECURE: bool = false;
+
+/// How a load balancer chooses the pool (`steering`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// The first healthy pool of `default_pools` (Cloudflare `off`).
+    Failover,
+    /// Weighted random among the healthy pools of `default_pools`.
+    Random,
+    /// Most specific of subdivision, country, region, continent maps; then `default_pools`.
+    Geo,
+    /// Nearest healthy pool by great-circle distance.
+    Proximity,
+    /// Lowest probe round-trip time.
+    Dynamic,
+}
+
+impl Policy {
+    /// Whether the client's location can change the pool chosen.
+    pub fn uses_location(self) -> bool {
+        matches!(self, Policy::Geo | Policy::Proximity)
+    }
+
+    /// The policy a `steering` value names.
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "failover" | "off" => Policy::Failover,
+            "random" => Policy::Random,
+            "geo" => Policy::Geo,
+            "proximity" => Policy::Proximity,
+            "dynamic" | "dynamic_latency" => Policy::Dynamic,
+            _ => return None,
+        })
+    }
+}
+
+/// What a load balancer answers when no candidate pool is usable (`on_all_down`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OnAllDown {
+    /// Answer from `fallback_pool`, whatever its health (Cloudflare's rule).
+    #[default]
+    Fallback,
+    /// Steer as if every enabled origin were healthy (Route 53's fail-open).
+    All,
+    /// Answer NOERROR with no addresses.
+    Nodata,
+}
+
+/// How the origins of a pool are ordered in an answer (`origin_steering`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OriginSteering {
+    /// Weighted random order of the healthy origins.
+    #[default]
+    Random,
+    /// A stable order per client network (/24, /56): rendezvous hashing.
+    Hash,
+}
+
+/// One origin of a pool: an address (or an IPv4 and an IPv6 address of one machine).
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// Its name (the address when the file gives none).
+    pub name: String,
+    /// The pool it belongs to.
+    pub pool: PoolId,
+    /// Its IPv4 address, if any.
+    pub v4: Option<Ipv4Addr>,
+    /// Its IPv6 address, if any.
+    pub v6: Option<Ipv6Addr>,
+    /// Its share among the pool's origins, 0..=1.
+    pub weight: f64,
+    /// Answered at all (false: left out whatever its health).
+    pub enabled: bool,
+}
+
+impl Origin {
+    /// The address health checks probe: IPv4 when there is one (a dual-stack origin is one
+    /// machine, so one probe speaks for both families).
+    pub fn probe_address(&self) -> IpAddr {
+        match (self.v4, self.v6) {
+            (Some(a), _) => IpAddr::V4(a),
+            (None, Some(a)) => IpAddr::V6(a),
+            (None, None) => unreachable!("config ensures every origin has an address"),
+        }
+    }
+}
+
+/// A pool: a group of origins that steering chooses as one.
+#[derive(Debug, Clone)]
+pub struct Pool {
+    /// Its name, unique within its file.
+    pub name: String,
+    /// The zone whose configuration file defines the pool (pool names are per file).
+    pub zone: Name,
+    /// The pool's origins: a contiguous range of ids.
+    pub origins: std::ops::Range<OriginId>,
+    /// Healthy origins it needs to count as up.
+    pub minimum_origins: u32,
+    /// Latitude and longitude, for proximity steering.
+    pub coordinates: Option<(f64, f64)>,
+    /// The monitor that probes its origins (none: always healthy).
+    pub monitor: Option<MonitorId>,
+    /// How its origins are ordered in an answer.
+    pub origin_steering: OriginSteering,
+    /// Answered at all (false: skipped whatever its health).
+    pub enabled: bool,
+}
+
+/// What a monitor probes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum MonitorKind {
+    /// A TCP connection to the origin's port.
+    Tcp,
+    /// An HTTP request.
+    Http(HttpCheck),
+    /// An HTTP request over TLS.
+    Https(HttpCheck),
+}
+
+/// The request an HTTP(S) monitor sends and the response it expects.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HttpCheck {
+    /// Request method, upper case.
+    pub method: String,
+    /// Request path, starting with `/`.
+    pub path: String,
+    /// Request headers, `${VAR}` already expanded.
+    pub headers: Vec<(String, String)>,
+    /// Request body, `${VAR}` already expanded.
+    pub body: Option<String>,
+    /// Inclusive status-code ranges that count as healthy.
+    pub expected_codes: Vec<(u16, u16)>,
+    /// A case-insensitive substring the body must contain.
+    pub expected_body: Option<String>,
+    /// Follow redirects rather than judge the first response.
+    pub follow_redirects: bool,
+    /// Accept any certificate.
+    pub allow_insecure: bool,
+}
+
+/// A health monitor: what to probe, and how often and how strictly.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Monitor {
+    /// Its name, unique within its file.
+    pub name: String,
+    /// The zone whose configuration file defines it.
+    pub zone: Name,
+    /// What it probes.
+    pub kind: MonitorKind,
+    /// The port probed on each origin.
+    pub port: u16,
+    /// How often each origin is probed.
+    pub interval: Duration,
+    /// How long one attempt may take.
+    pub timeout: Duration,
+    /// Immediate re-tries before a probe counts as failed.
+    pub retries: u32,
+    /// Failed probes in a row that take an up origin down.
+    pub consecutive_down: u32,
+    /// Successful probes in a row that bring a down origin back.
+    pub consecutive_up: u32,
+}
+
+/// The location rules of a `geo` load balancer, each key mapped to an ordered pool list.
+#[derive(Debug, Clone, Default)]
+pub struct GeoRules {
+    /// By subdivision code (`US-CA`).
+    pub subdivision: HashMap<String, Vec<PoolId>>,
+    /// By country code (`DE`).
+    pub country: HashMap<String, Vec<PoolId>>,
+    /// By Cloudflare region code (`WEU`).
+    pub region: HashMap<String, Vec<PoolId>>,
+    /// By continent code (`EU`).
+    pub continent: HashMap<String, Vec<PoolId>>,
+}
+
+/// A load-balanced name: the policy and pools its A and AAAA answers come from.
+#[derive(Debug, Clone)]
+pub struct LoadBalancer {
+    /// The name it answers for.
+    pub name: Name,
+    /// TTL of its answers.
+    pub ttl: u32,
+    /// How it chooses the pool.
+    pub policy: Policy,
+    /// The pools tried, in order (after the location rules, for `geo`).
+    pub default_pools: Vec<PoolId>,
+    /// The pool of last resort (`on_all_down = "fallback"`).
+    pub fallback_pool: PoolId,
+    /// What to answer when no pool is usable.
+    pub on_all_down: OnAllDown,
+    /// Most addresses in one answer.
+    pub max_answers: usize,
+    /// For `geo`: the location rules.
+    pub rules: GeoRules,
+    /// For `random`: the weight of each of `default_pools`, in the same order.
+    pub pool_weights: Vec<f64>,
+    /// Where it was defined, for messages.
+    pub file: std::path::PathBuf,
+    /// The line it was defined at.
+    pub line: usize,
+}
+
+impl LoadBalancer {
+    /// Every pool this load balancer may answer from, without repeats.
+    pub fn pools(&self) -> Vec<PoolId> {
+        let mut out: Vec<PoolId> = Vec::new();
+        let maps = [
+            &self.rules.subdivision,
+            &self.rules.country,
+            &self.rules.region,
+            &self.rules.continent,
+        ];
+        let mapped = maps.into_iter().flat_map(|m| m.values().flatten());
+        for &p in self
+            .default_pools
+            .iter()
+            .chain(mapped)
+            .chain(std::iter::once(&self.fallback_pool))
+        {
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+        out
+    }
+}
+
+/// All steering configuration of all zones, with global ids.
+#[derive(Debug, Clone, Default)]
+pub struct SteeringConfig {
+    /// Every monitor, by [`MonitorId`].
+    pub monitors: Vec<Monitor>,
+    /// Every pool, by [`PoolId`].
+    pub pools: Vec<Pool>,
+    /// Every origin, by [`OriginId`]; a pool's origins are contiguous.
+    pub origins: Vec<Origin>,
+    /// Every load balancer, in the order the files define them.
+    pub load_balancers: Vec<LoadBalancer>,
+}

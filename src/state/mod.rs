@@ -1,0 +1,211 @@
+//! The published state: one snapshot of configuration and health that the query path, the
+//! API, metrics and `explain` read, and that health monitoring alone writes.
+//!
+//! A reader loads one [`State`] and indexes only it, so that health is never read against
+//! another configuration than the one it was built for. Loading compiles the configuration
+//! part ([`Snapshot`], in `load`); health monitoring pairs it with its [`HealthView`] and
+//! publishes the pair (`Published::publish`) whenever either changes.
+
+mod health;
+
+use std::sync::Arc;
+
+use arc_swap::{ArcSwap, Guard};
+
+use crate::config::{Family, OriginId, PoolId, SteeringConfig};
+use crate::geo::{GeoDb, GeoMap};
+use crate::wire::RecordSet;
+use crate::zone::Zones;
+pub use health::{
+    Failure, HealthView, OriginHealth, OriginStatus, PoolHealth, ProbeCell, ProbeRecord,
+    ProbeResult, Success,
+};
+
+/// Where the current [`State`] lives.
+pub struct Published(ArcSwap<State>);
+
+impl Published {
+    /// Starts with `state`.
+    pub fn new(state: State) -> Self {
+        Self(ArcSwap::from_pointee(state))
+    }
+
+    /// The current state, for one query: no reference count is touched.
+    pub fn load(&self) -> Guard<Arc<State>> {
+        self.0.load()
+    }
+
+    /// The current state, to hold for longer (a request of the API, say).
+    pub fn current(&self) -> Arc<State> {
+        self.0.load_full()
+    }
+
+    /// Makes `state` the current one. Health monitoring is the only caller: it publishes each
+    /// configuration it is given, and each change of health.
+    pub(crate) fn publish(&self, state: State) {
+        self.0.store(Arc::new(state));
+    }
+}
+
+/// The configuration together with the health it is answered with. Swapped as one, so a
+/// query never sees health indexed for another configuration.
+#[derive(Clone)]
+pub struct State {
+    /// The configuration answered from.
+    pub config: Arc<Snapshot>,
+    /// Its health, indexed like it.
+    pub health: Arc<HealthView>,
+    /// By origin id: what its probes found, for the origins that are monitored.
+    pub probes: Arc<[Option<Arc<ProbeCell>>]>,
+}
+
+impl State {
+    /// `config` with every origin up and none probed: the state before monitoring starts.
+    pub fn new(config: Arc<Snapshot>) -> Self {
+        let health = Arc::new(HealthView::all_up(&config.steering));
+        let probes = vec![None; config.steering.origins.len()].into();
+        Self {
+            config,
+            health,
+            probes,
+        }
+    }
+
+    /// Every origin of the configuration, by origin id: its health and what its probes found.
+    pub fn origin_status(&self) -> Vec<OriginStatus> {
+        let cfg = &self.config.steering;
+        cfg.origins
+            .iter()
+            .enumerate()
+            .map(|(i, o)| {
+                let pool = &cfg.pools[o.pool as usize];
+                let h = self.health.origins.get(i).cloned().unwrap_or_default();
+                let record = self
+                    .probes
+                    .get(i)
+                    .and_then(Option::as_ref)
+                    .map(|cell| cell.lock().unwrap_or_else(|e| e.into_inner()).clone());
+                OriginStatus {
+                    origin: i as OriginId,
+                    zone: pool.zone.clone(),
+                    pool: pool.name.clone(),
+                    name: o.name.clone(),
+                    address: o.probe_address(),
+                    up: h.up,
+                    drained: h.drained,
+                    pool_drained: self
+                        .health
+                        .pools
+                        .get(o.pool as usize)
+                        .is_some_and(|p| p.drained),
+                    rtt_ms: h.rtt_ms,
+                    monitor: record.as_ref().map(|r| r.monitor.clone()),
+                    successes: record.as_ref().map_or(0, |r| r.successes),
+                    failures: record.as_ref().map_or(0, |r| r.failures),
+                    since: record.as_ref().and_then(|r| r.since),
+                    failures_by_reason: record
+                        .as_ref()
+                        .map_or([0; Failure::REASONS.len()], |r| r.failures_by_reason),
+                    last: record.and_then(|r| r.last),
+                }
+            })
+            .collect()
+    }
+}
+
+/// What one load produced. Queries read a snapshot through an `ArcSwap`, so a reload builds a
+/// whole new one beside the old and swaps it in only when it is complete and valid.
+#[derive(Default)]
+pub struct Snapshot {
+    /// 1 for the configuration loaded at start, one more for each successful reload.
+    pub generation: u64,
+    /// Every zone served.
+    pub zones: Zones,
+    /// Monitors, pools, origins and load balancers of every zone.
+    pub steering: SteeringConfig,
+    /// Per load balancer (same index as `steering.load_balancers`): what answering needs.
+    pub compiled: Vec<CompiledLb>,
+    /// The GeoIP database, when one was loaded.
+    pub geo: Option<Arc<GeoDb>>,
+    /// Metrics label ids of its names.
+    pub labels: Labels,
+}
+
+/// Metrics label ids of a snapshot's names, assigned when it is compiled (the ids of names
+/// that survive a reload stay the same, so their counters keep counting).
+#[derive(Debug, Default)]
+pub struct Labels {
+    /// By zone id ([`crate::zone::Zone::id`]).
+    pub zones: Vec<u32>,
+    /// By load balancer, as `steering.load_balancers`.
+    pub load_balancers: Vec<u32>,
+    /// By pool, as `steering.pools`.
+    pub pools: Vec<u32>,
+}
+
+/// A load balancer prepared for the query path.
+pub struct CompiledLb {
+    /// Distinct ordered candidate pool lists; the geo map's values index this.
+    pub lists: Vec<Box<[PoolId]>>,
+    /// Client address → candidate list and ECS scope, for policies that use location.
+    pub map: Option<GeoMap>,
+    /// Ready-made A and AAAA records for each pool it may answer from.
+    pub records: Vec<PoolRecords>,
+}
+
+/// One pool's addresses as records owned by one load balancer's name, with its TTL.
+pub struct PoolRecords {
+    /// The pool.
+    pub pool: PoolId,
+    /// Its origins' A records.
+    pub v4: RecordSet,
+    /// Its origins' AAAA records.
+    pub v6: RecordSet,
+    /// For each origin of the pool (by offset from the pool's first id), its index in `v4`
+    /// and in `v6`.
+    pub index: Box<[(Option<u16>, Option<u16>)]>,
+}
+
+impl CompiledLb {
+    /// The records of `pool`, if this load balancer may answer from it.
+    pub fn pool_records(&self, pool: PoolId) -> Option<&PoolRecords> {
+        self.records.iter().find(|r| r.pool == pool)
+    }
+}
+
+impl Snapshot {
+    /// Records in every zone.
+    pub fn record_count(&self) -> usize {
+        self.zones.iter().map(|z| z.record_count).sum()
+    }
+
+    /// One line for logs and `geosteer check`.
+    pub fn summary(&self) -> String {
+        let mut names: Vec<String> = self.zones.iter().map(|z| z.origin.to_string()).collect();
+        names.sort();
+        let s = &self.steering;
+        format!(
+            "{} zone{} ({}), {} records, {} load balancers, {} pools, {} origins, {} monitors",
+            names.len(),
+            if names.len() == 1 { "" } else { "s" },
+            names.join(", "),
+            self.record_count(),
+            s.load_balancers.len(),
+            s.pools.len(),
+            s.origins.len(),
+            s.monitors.len(),
+        )
+    }
+}
+
+impl PoolRecords {
+    /// The record index of origin `o` for a family, if the origin has that family.
+    pub fn record_of(&self, cfg: &SteeringConfig, o: OriginId, family: Family) -> Option<u16> {
+        let first = cfg.pools[self.pool as usize].origins.start;
+        let (i4, i6) = *self.index.get((o - first) as usize)?;
+        match family {
+            Family::V4 => i4,
+            Family::V6 => i6,
+        }
+    }
+}
