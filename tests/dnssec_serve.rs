@@ -920,3 +920,67 @@ fn dnsviz_finds_no_errors() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// An RRSIG's (inception, expiration).
+fn sig_window(r: &Record) -> (u32, u32) {
+    let RData::Unknown { code, rdata } = &r.data else {
+        panic!("not an RRSIG: {r:?}");
+    };
+    assert_eq!(*code, RecordType::RRSIG);
+    let b = &rdata.anything;
+    let word = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    (word(12), word(8))
+}
+
+#[test]
+fn signatures_are_made_anew_before_they_expire() {
+    let s = Setup::new();
+    // Knot's bounds hold: a lifetime of 3 hours at least, refresh + the hour of pre-refresh
+    // under it. Refreshing 7198 s before expiry makes every signature due (within the hour of
+    // pre-refresh) about 2 s after it is made: the refresh task re-signs the zone over and over.
+    let server = s.serve(&["--rrsig-lifetime", "3h", "--rrsig-refresh", "7198s"]);
+    let ask = || {
+        let r = udp(
+            server.addr,
+            &q("www.example.com.", RecordType::A, true, false, 1232),
+        );
+        assert_eq!(types_of(&r.answers), [RecordType::A, RecordType::RRSIG]);
+        sig_window(&r.answers[1])
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as u32;
+    let (inception, expiration) = ask();
+    // Valid for the lifetime from signing, the inception 90 minutes back (clock skew).
+    assert_eq!(expiration - inception, 3 * 3600 + 90 * 60);
+    assert!(
+        (now - 30..=now + 5).contains(&(expiration - 3 * 3600)),
+        "signed at {}, now {now}",
+        expiration - 3 * 3600
+    );
+    wait_for(|| ask().1 > expiration, "the signature to be made anew");
+    let (inception2, expiration2) = ask();
+    assert_eq!(expiration2 - inception2, 3 * 3600 + 90 * 60);
+    assert!(
+        server
+            .stderr()
+            .iter()
+            .any(|l| l.contains("dnssec: re-signed 1 zone")),
+        "{:?}",
+        server.stderr()
+    );
+    // Shorter lifetimes are refused, as Knot refuses them.
+    let out = Command::new(BIN)
+        .args(["check", "--zones", s.zones.path().to_str().unwrap()])
+        .args(["--geoip", s.geoip.to_str().unwrap()])
+        .args(["--rrsig-lifetime", "1h"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("under 3 hours"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
