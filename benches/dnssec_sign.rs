@@ -7,6 +7,11 @@
 //!   on one thread and on two threads reading the same hot entry at once; the cost of an
 //!   insert into a full cache (eviction included, signing excluded).
 //!
+//! * The answer path: a steered geo-ECS answer through `Responder::respond` (parse, GeoIP,
+//!   steering, answer written), from an unsigned zone, from the same zone signed answering a
+//!   query without DO, and with DO (the RRSIG from the warm cache): what signing adds to the
+//!   CPU cost of an answer, without the socket calls that dominate a served query.
+//!
 //! Run: `cargo bench --bench dnssec_sign`. Every loop is bounded in time
 //! (GEOSTEER_BENCH_SECS per case and round, default 1) and the best of 3 rounds is kept. Costs
 //! are the thread's CPU time per operation (CLOCK_THREAD_CPUTIME_ID), so that time the thread
@@ -77,6 +82,101 @@ fn signer(alg: Algorithm, dir: &std::path::Path) -> ZoneSigner {
     KeySet::new(&zone, vec![k])
         .signer(time::now(), Validity::default())
         .unwrap()
+}
+
+/// A query for `name` A with EDNS (1232), DO as given, and a Client Subnet option for `/24`
+/// `net` (as bench/lib/bench.py writes them).
+fn ecs_query(name: &str, net: [u8; 3], dnssec_ok: bool) -> Vec<u8> {
+    let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1];
+    for label in name.trim_end_matches('.').split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let option = [0, 8, 0, 7, 0, 1, 24, 0, net[0], net[1], net[2]];
+    q.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0]);
+    q.push(0);
+    q.push(if dnssec_ok { 0x80 } else { 0 });
+    q.push(0);
+    q.extend_from_slice(&[0, option.len() as u8]);
+    q.extend_from_slice(&option);
+    q
+}
+
+/// The bench zone of bench/run.sh (harperdb steered by continent) in `dir`, signed when
+/// `signed` (a combined signing key, ECDSA P-256).
+fn answer_responder(dir: &std::path::Path, signed: bool) -> geosteer::dns::Responder {
+    use geosteer::state::{Published, State};
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("example.com.zone"),
+        "$ORIGIN example.com.\n$TTL 3600\n@ 300 IN SOA ns1 hostmaster 1 7200 3600 1209600 300\n\
+         @ IN NS ns1\nns1 IN A 192.0.2.53\nstatic IN A 192.0.2.10\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("example.com.toml"),
+        "[pools.us]\norigins = [ { address = \"198.51.100.10\" } ]\n\
+         [pools.eu]\norigins = [ { address = \"198.51.100.20\" } ]\n\
+         [pools.ap]\norigins = [ { address = \"198.51.100.30\" } ]\n\
+         [load_balancers.harperdb]\nsteering = \"geo\"\nttl = 30\ndefault_pools = [\"us\"]\n\
+         continent_pools = { NA = [\"us\"], EU = [\"eu\"], AS = [\"ap\"], OC = [\"ap\"] }\n",
+    )
+    .unwrap();
+    if signed {
+        let zone = name::parse_text("example.com.").unwrap();
+        key::generate_into(
+            &dir.join("keys"),
+            &zone,
+            Algorithm::EcdsaP256Sha256,
+            FLAGS_KSK,
+            "bench key",
+            0,
+        )
+        .unwrap();
+    }
+    let geoip = concat!(env!("CARGO_MANIFEST_DIR"), "/geoip/sample-city.mmdb");
+    let sources = geosteer::load::Sources::new(dir, geoip);
+    let snapshot = geosteer::load::load(&sources).expect("bench zone loads");
+    geosteer::dns::Responder::new(Arc::new(Published::new(State::new(Arc::new(snapshot)))))
+}
+
+fn answer_path(dir: &std::path::Path) {
+    use geosteer::dns::Transport;
+    use std::net::{Ipv4Addr, SocketAddr};
+    println!("\nanswer path: Responder::respond, steered harperdb.example.com A with ECS");
+    let src = SocketAddr::from((Ipv4Addr::LOCALHOST, 40000));
+    // North America, Europe, Asia in the sample database.
+    let nets = [[8, 8, 8], [193, 0, 6], [202, 12, 27]];
+    let unsigned = answer_responder(&dir.join("unsigned"), false);
+    let signed = answer_responder(&dir.join("signed"), true);
+    let mut out = Vec::with_capacity(1232);
+    let mut base = 0.0;
+    for (what, r, dnssec_ok) in [
+        ("unsigned zone", &unsigned, false),
+        ("signed zone, query without DO", &signed, false),
+        ("signed zone, DO (RRSIG from the warm cache)", &signed, true),
+    ] {
+        let qs: Vec<Vec<u8>> = nets
+            .iter()
+            .map(|n| ecs_query("harperdb.example.com", *n, dnssec_ok))
+            .collect();
+        // Warm up (the first DO answer for each location signs and caches) and check.
+        for q in &qs {
+            assert!(r.respond(q, src, Transport::Udp, &mut out));
+            assert_eq!(out[3] & 0x0f, 0, "{what}: NOERROR");
+            let answers = u16::from_be_bytes([out[6], out[7]]);
+            assert_eq!(answers, if dnssec_ok { 2 } else { 1 }, "{what}");
+        }
+        let ns = measure(|i| {
+            let q = &qs[(i % 3) as usize];
+            black_box(r.respond(black_box(q), src, Transport::Udp, &mut out));
+        });
+        if base == 0.0 {
+            base = ns;
+        }
+        report(&format!("{what} ({:.2}x the unsigned cost)", ns / base), ns);
+    }
 }
 
 fn main() {
@@ -233,4 +333,5 @@ fn main() {
         st.bytes / st.entries.max(1),
         sig[0].rdata.len()
     );
+    answer_path(dir.path());
 }
