@@ -91,19 +91,6 @@ const NOTAUTH: u16 = 9;
 /// each. `pending` ones are the answer-side to-do of issue 12.
 const ALLOWED: &[Allowed] = &[
     Allowed {
-        id: "do-bit",
-        pending: true,
-        reason: "RFC 3225 §3: the DO bit of the query MUST be copied into the response's OPT \
-                 record; src/dns/mod.rs (OptOut::write) always sends DO=0",
-        fix: |c, g, r| match (&mut g.opt, &r.opt) {
-            (Some(go), Some(ro)) if c.variant.do_bit && !go.do_bit && ro.do_bit => {
-                go.do_bit = true;
-                true
-            }
-            _ => false,
-        },
-    },
-    Allowed {
         id: "ede",
         pending: true,
         reason: "RFC 8914 Extended DNS Errors: NSD and Knot attach EDE 20 (Not Authoritative) \
