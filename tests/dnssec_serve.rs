@@ -2,7 +2,8 @@
 //! echoed, TC when the signatures do not fit), and what real validators make of them:
 //! BIND's `delv` and a validating Unbound, with a trust anchor made by `geosteer ds`, for
 //! static names, steered names from several client locations, NXDOMAIN, NODATA, wildcards
-//! and delegations, in both denial schemes, and across a rollover of the signing key.
+//! and delegations with and without DS, in both denial schemes, and across a rollover of the
+//! signing key.
 //!
 //! Needs dig, delv, dnssec-settime (bind9-dnsutils, bind9-utils) and unbound. Everything
 //! listens on and talks to 127.0.0.0/8; every name server address in the test zones is a
@@ -49,6 +50,15 @@ big     IN TXT  "0aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
         IN TXT  "4aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 "#;
 
+/// A signed child zone (its own key), delegated from the parent with its DS.
+const SECURE_ZONE: &str = r#"$ORIGIN secure.example.com.
+$TTL 3600
+@       IN SOA  ns hostmaster 1 7200 3600 1209600 300
+        IN NS   ns
+ns      IN A    127.0.0.1
+www     IN A    198.51.100.60
+"#;
+
 /// An unsigned child zone, delegated from the parent without DS.
 const INSECURE_ZONE: &str = r#"$ORIGIN insecure.example.com.
 $TTL 3600
@@ -92,9 +102,9 @@ struct Setup {
 impl Setup {
     fn new() -> Self {
         let zones = ZoneDir::new();
-        zones.write("example.com.zone", ZONE);
         zones.write("example.com.toml", STEERING);
         zones.write("insecure.example.com.zone", INSECURE_ZONE);
+        zones.write("secure.example.com.zone", SECURE_ZONE);
         let geoip = zones.path().join("geo.mmdb");
         let eu = mmdb::city("EU", "NL", None, "Amsterdam", 52.37, 4.9);
         let na = mmdb::city("NA", "US", None, "Mountain View", 37.4, -122.1);
@@ -112,6 +122,18 @@ impl Setup {
             ],
         );
         let keys = zones.path().join("keys");
+        // The secure child's key, and its DS in the parent (as its registrar would put it).
+        geosteer(&[
+            "keygen",
+            "secure.example.com",
+            "--keys",
+            keys.to_str().unwrap(),
+        ]);
+        let child_ds = geosteer(&["ds", "secure.example.com", "--keys", keys.to_str().unwrap()]);
+        zones.write(
+            "example.com.zone",
+            &format!("{ZONE}secure IN NS ns.secure\nns.secure IN A 127.0.0.1\n{child_ds}"),
+        );
         geosteer(&["keygen", "example.com", "--keys", keys.to_str().unwrap()]);
         let ds = geosteer(&["ds", "example.com", "--keys", keys.to_str().unwrap()])
             .lines()
@@ -480,6 +502,25 @@ const CASES: &[Case] = &[
         positive: false,
         expect: None,
     },
+    // The delegation with DS: the parent's signed DS, and the child's data through it.
+    Case {
+        qname: "secure.example.com",
+        qtype: "DS",
+        positive: true,
+        expect: None,
+    },
+    Case {
+        qname: "www.secure.example.com",
+        qtype: "A",
+        positive: true,
+        expect: Some("198.51.100.60"),
+    },
+    Case {
+        qname: "nope.secure.example.com",
+        qtype: "A",
+        positive: false,
+        expect: None,
+    },
 ];
 
 fn check_delv(port: u16, anchors: &Path, failures: &mut Vec<String>, label: &str) {
@@ -571,6 +612,7 @@ fn delv_and_unbound_validate_every_kind_of_answer() {
             &[
                 ("example.com", stub.clone()),
                 ("insecure.example.com", stub.clone()),
+                ("secure.example.com", stub.clone()),
             ],
             &s.ds,
             Some("127.0.0.1"),
@@ -966,7 +1008,7 @@ fn signatures_are_made_anew_before_they_expire() {
         server
             .stderr()
             .iter()
-            .any(|l| l.contains("dnssec: re-signed 1 zone")),
+            .any(|l| l.contains("dnssec: re-signed 2 zones")),
         "{:?}",
         server.stderr()
     );
