@@ -10,8 +10,8 @@
 #
 #   bench/run.sh                 full run: installs the peers, 3 rounds x 6 servers x
 #                                (5 steps x 5 s + a 2 s latency step), plus udp-floor's UDP
-#                                steps, plus 3 signed steps x 5 s for the two signed
-#                                servers (about 11 minutes of load, under 13 in all)
+#                                steps, plus 3 signed steps x 5 s for the three signed
+#                                servers (about 12 minutes of load, under 14 in all)
 #   bench/run.sh --quick         geosteer alone, unsigned and signed, 1 round of 2 s steps,
 #                                no peer installs (for CI)
 #   bench/run.sh --xdp           the AF_XDP comparison in network namespaces (bench/xdp.sh:
@@ -26,10 +26,11 @@
 #   --memory                servers geosteer,geosteer-example, 1 round; the report leads
 #                           with RSS (combine with --synthetic-geoip or --geoip)
 #   --servers LIST          comma-separated subset of: geosteer,gdnsd,knot,nsd,pdns-lua,
-#                           pdns-geoip,udp-floor,geosteer-example,geosteer-signed,knot-signed
+#                           pdns-geoip,udp-floor,geosteer-example,geosteer-signed,knot-signed,
+#                           pdns-geoip-signed
 #                           (udp-floor: geosteer's UDP loop answering with an echo of the
 #                           query, no DNS work: the ceiling for one datagram per answer;
-#                           geosteer-signed, knot-signed: the same zone DNSSEC-signed, see
+#                           the *-signed servers: the same zone DNSSEC-signed, see
 #                           "Signed zone" below)
 #   --rounds N              rounds of the round-robin (default 3; 1 with --quick, --memory)
 #   --duration SECONDS      length of each dnsperf run (default 5; 2 with --quick)
@@ -50,7 +51,7 @@
 # Environment: GEOSTEER_BENCH_GEOIP (a .mmdb), GEOSTEER_BIN (a prebuilt geosteer; otherwise
 # `cargo build --release` in this repository), CARGO_TARGET_DIR (honoured),
 # UDP_FLOOR_BIN (a prebuilt examples/udp_floor; otherwise built like geosteer),
-# GEOSTEER_BENCH_PORT (first of eleven loopback ports, default 15301).
+# GEOSTEER_BENCH_PORT (first of twelve loopback ports, default 15301).
 #
 # The load is bounded: rounds x steps x servers x duration may not exceed 3600 s.
 #
@@ -77,8 +78,10 @@
 # Signed zone (issue 13): geosteer-signed is geosteer with a key for example.com in its
 # zones/keys (one ECDSA P-256 combined signing key from `geosteer keygen`, compact denial,
 # default signature cache); knot-signed is Knot with mod-geoip followed by mod-onlinesign
-# (its default policy: an ECDSA P-256 CSK, made at start). Both serve the zone above. They run
-# three steps, in the same rounds as the unsigned servers:
+# (its default policy: an ECDSA P-256 CSK, made at start); pdns-geoip-signed is PowerDNS's
+# GeoIP backend with a key from `pdnsutil secure-zone` (an ECDSA P-256 CSK) in its
+# geoip-dnssec-keydir, signing live (with PowerDNS's signature cache; NSEC3 narrow denial).
+# All serve the zone above. They run three steps, in the same rounds as the unsigned servers:
 #   udp-geo-ecs      the geo-ECS queries without DO: unsigned answers from a signed zone;
 #   udp-geo-ecs-do   the same queries with DO: the steered A RRset and its RRSIG, from one of
 #                    a few distinct RRsets (geosteer: a warm signature cache);
@@ -87,10 +90,8 @@
 #                    (the cold-cache signing rate).
 # The report's "Signed zone" table divides each signed step by the unsigned server's matching
 # step of the same round (signed geo-ECS with DO ÷ unsigned geo-ECS is the figure issue 13
-# asks to be at least 0.8), and geosteer-signed by knot-signed; geosteer-signed's
-# signature-cache size and bounds come from its /metrics after the load. PowerDNS is not in
-# the signed comparison (its GeoIP backend's DNSSEC needs keys made with pdnsutil in a
-# key directory: not set up here).
+# asks to be at least 0.8), and geosteer-signed by the other signed servers; geosteer-signed's
+# signature-cache size and bounds come from its /metrics after the load.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -163,7 +164,7 @@ elif [ "$MEMORY" = 1 ]; then
   SERVERS=${SERVERS:-geosteer,geosteer-example}
   ROUNDS=${ROUNDS:-1}
 else
-  SERVERS=${SERVERS:-geosteer,gdnsd,knot,nsd,pdns-lua,pdns-geoip,udp-floor,geosteer-signed,knot-signed}
+  SERVERS=${SERVERS:-geosteer,gdnsd,knot,nsd,pdns-lua,pdns-geoip,udp-floor,geosteer-signed,knot-signed,pdns-geoip-signed}
 fi
 DURATION=${DURATION:-5}
 LAT_RATE=${LAT_RATE:-20000}
@@ -183,7 +184,7 @@ log() { printf '%s\n' "$*" >&2; }
 die() { log "run.sh: $*"; exit 1; }
 want() { case ",$SERVERS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 for s in ${SERVERS//,/ }; do
-  case $s in geosteer|gdnsd|knot|nsd|pdns-lua|pdns-geoip|udp-floor|geosteer-example|geosteer-signed|knot-signed) ;;
+  case $s in geosteer|gdnsd|knot|nsd|pdns-lua|pdns-geoip|udp-floor|geosteer-example|geosteer-signed|knot-signed|pdns-geoip-signed) ;;
     *) die "unknown server '$s' in --servers" ;; esac
 done
 # The last step offers a fixed rate (well below every server's capacity except PowerDNS
@@ -278,7 +279,7 @@ if [ "$QUICK" = 0 ]; then
   want gdnsd && pk+=(gdnsd)
   { want knot || want knot-signed; } && pk+=(knot knot-module-geoip)
   want nsd && pk+=(nsd)
-  { want pdns-lua || want pdns-geoip; } && pk+=(pdns-server pdns-backend-bind pdns-backend-geoip)
+  { want pdns-lua || want pdns-geoip || want pdns-geoip-signed; } && pk+=(pdns-server pdns-backend-bind pdns-backend-geoip)
   [ ${#pk[@]} -gt 0 ] && install_packages "${pk[@]}"
 fi
 
@@ -474,11 +475,12 @@ record_scopes() { # name port
 
 # signed_check name port: a signed server's answers to DO queries carry what a validator needs:
 # the steered A RRset for each checked location with its RRSIG, a signed DNSKEY RRset, and a
-# signed NSEC for a name that does not exist. Sets SIGNED_OK, and SIGNED_REASON when not.
+# signed NSEC (or NSEC3) for a name that does not exist. Sets SIGNED_OK, and SIGNED_REASON when not.
 digdo() { dig +norec +dnssec +time=2 +tries=1 -p "$1" @127.0.0.1 "$2" "$3" ${4:++subnet=$4} 2>&1 || true; }
 # in_section SECTION TYPE [COVERED]: records of TYPE (an RRSIG covering COVERED) in a section
+# (TYPE and COVERED are extended regular expressions: NSEC3? for NSEC or NSEC3)
 in_section() {
-  awk -v sec="$1" -v t="$2" -v c="${3:-}" '/^;; [A-Z]+ SECTION:/{s=$2; next} /^$/{s=""} s==sec && $4==t && (c=="" || $5==c){n++} END{print n+0}'
+  awk -v sec="$1" -v t="$2" -v c="${3:-}" '/^;; [A-Z]+ SECTION:/{s=$2; next} /^$/{s=""} s==sec && $4 ~ ("^(" t ")$") && (c=="" || $5 ~ ("^(" c ")$")){n++} END{print n+0}'
 }
 signed_check() {
   local name=$1 port=$2 region net want out addrs sigs bad=""
@@ -498,9 +500,9 @@ signed_check() {
   out=$(digdo "$port" coldcheck-4711.example.com A)
   local st nsec nsig
   st=$(printf '%s\n' "$out" | sed -n 's/.*status: \([A-Z]*\).*/\1/p' | head -1)
-  nsec=$(printf '%s\n' "$out" | in_section AUTHORITY NSEC)
-  nsig=$(printf '%s\n' "$out" | in_section AUTHORITY RRSIG NSEC)
-  echo "- $name coldcheck-4711.example.com A +dnssec: ${st:-NOANSWER}, $nsec NSEC, $nsig RRSIG NSEC in the authority section" >>"$CHECKS"
+  nsec=$(printf '%s\n' "$out" | in_section AUTHORITY 'NSEC3?')
+  nsig=$(printf '%s\n' "$out" | in_section AUTHORITY RRSIG 'NSEC3?')
+  echo "- $name coldcheck-4711.example.com A +dnssec: ${st:-NOANSWER}, $nsec NSEC/NSEC3, $nsig RRSIG over them in the authority section" >>"$CHECKS"
   { [ "$nsec" -ge 1 ] && [ "$nsig" -ge 1 ]; } || bad="$bad; a name that does not exist got no signed NSEC"
   SIGNED_OK=1; SIGNED_REASON=""
   if [ -n "$bad" ]; then SIGNED_OK=0; SIGNED_REASON="signed answers wrong:${bad#;}"; fi
@@ -872,12 +874,15 @@ if want pdns-lua; then
     add_server pdns-lua "$port" 1 pdns_server --config-dir="$d"
   fi
 fi
-if want pdns-geoip; then
-  port=$((PORT0 + 5))
-  if ! command -v pdns_server >/dev/null; then skip_row pdns-geoip all "pdns-server is not installed"; else
-    d="$WORK/pdns-geoip"; mkdir -p "$d/run"
-    {
-      cat <<EOF
+# pdns_geoip_server name port signed(0|1): PowerDNS's GeoIP backend; signed: with a key made
+# by `pdnsutil secure-zone` (its default: an ECDSA P-256 CSK) in geoip-dnssec-keydir, which
+# turns live signing on (PowerDNS keeps a signature cache; it denies with NSEC3 narrow).
+pdns_geoip_server() {
+  local name=$1 port=$2 signed=$3
+  if ! command -v pdns_server >/dev/null; then skip_row "$name" all "pdns-server is not installed"; return 0; fi
+  local d="$WORK/$name"; mkdir -p "$d/run"
+  {
+    cat <<EOF
 domains:
 - domain: example.com
   ttl: 3600
@@ -890,19 +895,30 @@ domains:
     static.example.com:
       - a: $STATIC
 EOF
-      # %cn is the continent code; every continent (and "unknown") gets a record.
-      for c in na:$US sa:$US eu:$EU af:$US as:$AP oc:$AP an:$US unknown:$US; do
-        printf '    %s.harperdb.example.com:\n      - a:\n          content: %s\n          ttl: 30\n' "${c%%:*}" "${c#*:}"
-      done
-      cat <<EOF
+    # %cn is the continent code; every continent (and "unknown") gets a record.
+    for c in na:$US sa:$US eu:$EU af:$US as:$AP oc:$AP an:$US unknown:$US; do
+      printf '    %s.harperdb.example.com:\n      - a:\n          content: %s\n          ttl: 30\n' "${c%%:*}" "${c#*:}"
+    done
+    cat <<EOF
   services:
     harperdb.example.com: '%cn.harperdb.example.com'
 EOF
-    } >"$d/geo.yaml"
+  } >"$d/geo.yaml"
+  if [ "$signed" = 1 ]; then
+    mkdir -p "$d/keys"
+    pdns_conf "$d" "$port" "geoip" "geoip-zones-file=$d/geo.yaml" "geoip-dnssec-keydir=$d/keys"
+    local out
+    if ! out=$(pdnsutil --config-dir="$d" secure-zone example.com 2>&1); then
+      skip_row "$name" all "pdnsutil secure-zone failed: $(echo "$out" | tail -1 | cut -c1-160)"
+      return 0
+    fi
+  else
     pdns_conf "$d" "$port" "geoip" "geoip-zones-file=$d/geo.yaml"
-    add_server pdns-geoip "$port" 1 pdns_server --config-dir="$d"
   fi
-fi
+  add_server "$name" "$port" 1 pdns_server --config-dir="$d"
+}
+if want pdns-geoip; then pdns_geoip_server pdns-geoip "$((PORT0 + 5))" 0; fi
+if want pdns-geoip-signed; then pdns_geoip_server pdns-geoip-signed "$((PORT0 + 11))" 1; fi
 
 # ------------------------------------------------------------------ geosteer, example config
 # The repository's own zones/ (example.com: 5 load balancers over 3 pools and 5 origins)
@@ -1055,7 +1071,7 @@ memory_section() {
     echo
     $PY signed --order "$SERVERS" "$RESULTS"
     echo
-    echo "Each ratio divides the first run's QPS per server core by the second's in the same round. geosteer-signed and knot-signed serve the same zone as geosteer and knot, DNSSEC-signed (one ECDSA P-256 combined signing key each; geosteer: compact denial, Knot: mod-onlinesign's NSEC black lies); udp-geo-ecs-do asks the geo-ECS questions with DO (answer: the steered A and its RRSIG; for geosteer from its signature cache, which holds the three steered RRsets after the first answers), udp-nxdomain-do asks $(wc -l <"$Q/nxdomain-cold.txt") random names with DO in turn (new names every round), more than geosteer's denial-signature cache holds, so every answer is a new NSEC signed on the query path: its QPS per core is the cold-cache signing rate. The answers were checked before the load (*Answer checks*: the RRSIGs and NSECs are there); tests/dnssec_serve.rs checks that they validate."
+    echo "Each ratio divides the first run's QPS per server core by the second's in the same round. The *-signed servers serve the same zone as their unsigned namesakes, DNSSEC-signed (one ECDSA P-256 combined signing key each; geosteer: compact denial; Knot: mod-onlinesign's NSEC black lies, signing every answer; PowerDNS GeoIP backend: live signing with its signature cache, NSEC3 narrow); udp-geo-ecs-do asks the geo-ECS questions with DO (answer: the steered A and its RRSIG; for geosteer from its signature cache, which holds the three steered RRsets after the first answers), udp-nxdomain-do asks $(wc -l <"$Q/nxdomain-cold.txt") random names with DO in turn (new names every round), more than geosteer's denial-signature cache holds, so every answer is a new NSEC signed on the query path: its QPS per core is the cold-cache signing rate. The answers were checked before the load (*Answer checks*: the RRSIGs and NSECs are there); tests/dnssec_serve.rs checks that they validate."
     echo
     if [ -n "$DNSSEC_AFTER" ]; then
       echo "geosteer-signed's signature caches after the load (from its /metrics; bytes count keys, signatures and a fixed per-entry overhead, and are bounded by --signature-cache-mib, default 32 MiB, plus a quarter for the denial cache; RSS is in the memory table):"
