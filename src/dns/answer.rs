@@ -855,15 +855,13 @@ fn steer<'a>(
         family,
         &mut rand::rng(),
     );
+    // Before anything else: a NODATA answer carries the scope as much as a positive one.
+    ans.ecs_scope = ans.ecs_scope.max(steering::ecs_scope(lb, &d, scope));
     ans.steered = Some((
         snap.labels.load_balancers[lb_id as usize],
         d.pool
             .map_or(crate::metrics::NO_ZONE, |p| snap.labels.pools[p as usize]),
     ));
-    if d.location_dependent {
-        let geo_scope = if lb.policy.uses_location() { scope } else { 0 };
-        ans.ecs_scope = ans.ecs_scope.max(geo_scope).max(d.hash_prefix);
-    }
     let records = d.pool.and_then(|p| compiled.pool_records(p));
     let Some(records) = records.filter(|_| !d.origins.is_empty()) else {
         ans.negative(zone, ResponseCode::NoError, sig);
