@@ -1,7 +1,7 @@
 // Builds the status page's world map and the country centroids from Natural Earth data, as
 // packaged by world-atlas (TopoJSON; ISC licence; Natural Earth is public domain).
 //
-//   cd contrib/worldmap && npm ci && node build.mjs
+//   cd contrib/worldmap && npm install && node build.mjs   (exact versions: package.json)
 //
 // Writes, relative to the repository root:
 //   assets/world.json       country outlines (1:110m) as SVG path data, equirectangular
