@@ -184,6 +184,12 @@
     });
   }
 
+  // "by ns1, 3 min ago" for a drain decision recorded in the drain store.
+  function drainNote(zone, pool, address) {
+    const d = (status.drains || []).find((e) => e.drained && e.zone === zone && e.pool === pool && (e.origin || null) === address);
+    return d ? ` by ${d.by}, ${ago(d.at_ms / 1000)}` : "";
+  }
+
   function originState(o) {
     if (!o.enabled) return ["disabled", "DISABLED"];
     if (o.drained) return ["drained", "DRAINED"];
@@ -207,6 +213,7 @@
         swatch(colour(p.name)),
         el("span", { class: "pool-name", text: p.name }),
         stateBadge(kind, text),
+        p.drained ? el("span", { class: "when", text: drainNote(p.zone, p.name, null).trim() }) : null,
         el("span", { class: "meta", text: meta }),
         admin ? drainButton("pool", p.drained, p.name, base, p.zone, `pool:${p.zone}:${p.name}`) : null,
       );
@@ -225,7 +232,13 @@
           { dataset: { origin: addr } },
           el("th", { scope: "row", text: o.name }),
           el("td", { text: o.addresses.join(", ") }),
-          el("td", {}, stateBadge(k, t), o.pool_drained ? el("span", { class: "when", text: " (pool drained)" }) : null),
+          el(
+            "td",
+            {},
+            stateBadge(k, t),
+            o.drained ? el("span", { class: "when", text: drainNote(p.zone, p.name, addr) }) : null,
+            o.pool_drained ? el("span", { class: "when", text: " (pool drained)" }) : null,
+          ),
           el("td", { text: probe }),
           el("td", { text: o.rtt_ms == null || !o.up ? "–" : `${o.rtt_ms.toFixed(1)} ms` }),
           el("td", { text: String(o.weight) }),

@@ -333,18 +333,34 @@ impl Transition {
                         p.healthy, p.total, p.minimum
                     )
                 };
-                warn!(
-                    event = "pool_down",
-                    zone = %p.zone,
-                    pool = %p.name,
-                    healthy_origins = p.healthy,
-                    origins = p.total,
-                    minimum_origins = p.minimum,
-                    drained = p.drained,
-                    "pool {} of {}: DOWN ({why})",
-                    p.name,
-                    p.zone
-                );
+                // An operator's drain is planned: INFO; health taking a pool down: WARN.
+                if p.drained || !p.enabled {
+                    info!(
+                        event = "pool_down",
+                        zone = %p.zone,
+                        pool = %p.name,
+                        healthy_origins = p.healthy,
+                        origins = p.total,
+                        minimum_origins = p.minimum,
+                        drained = p.drained,
+                        "pool {} of {}: DOWN ({why})",
+                        p.name,
+                        p.zone
+                    );
+                } else {
+                    warn!(
+                        event = "pool_down",
+                        zone = %p.zone,
+                        pool = %p.name,
+                        healthy_origins = p.healthy,
+                        origins = p.total,
+                        minimum_origins = p.minimum,
+                        drained = p.drained,
+                        "pool {} of {}: DOWN ({why})",
+                        p.name,
+                        p.zone
+                    );
+                }
             }
             Transition::PoolUp(p) => info!(
                 event = "pool_up",

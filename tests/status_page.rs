@@ -226,6 +226,9 @@ fn the_status_page_shows_pools_health_and_the_map_in_a_browser() {
         "document.querySelector('tr[data-origin=\"127.0.81.1\"] .state')?.textContent === 'DRAINED'",
         Duration::from_secs(10),
     );
+    // Who drained it, and when, from the drain store.
+    let row = b.eval("document.querySelector('tr[data-origin=\"127.0.81.1\"]').textContent");
+    assert!(row.as_str().unwrap().contains(" by "), "{row}");
     let status = api.json("/v1/status");
     let drained: Vec<&str> = status["pools"]
         .as_array()
