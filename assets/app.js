@@ -31,7 +31,7 @@
       else if (k === "on") for (const [ev, f] of Object.entries(v)) e.addEventListener(ev, f);
       else e.setAttribute(k, v === true ? "" : v);
     }
-    for (const c of children.flat()) if (c !== null && c !== undefined) e.append(c);
+    for (const c of children.flat(Infinity)) if (c !== null && c !== undefined) e.append(c);
     return e;
   }
 

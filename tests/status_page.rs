@@ -112,6 +112,13 @@ fn the_status_page_shows_pools_health_and_the_map_in_a_browser() {
         lbs,
         serde_json::json!(["api.example.com.=eu-central", "app.example.com.=us-east"]),
     );
+    // The pools each load balancer tries, in order, as text (not stringified elements).
+    let order = b.eval(
+        "document.querySelector('#lbs tr[data-lb=\"api.example.com.\"]').cells[3].textContent",
+    );
+    assert_eq!(order, "eu-central → us-east");
+    let text = b.eval("document.body.innerText");
+    assert!(!text.as_str().unwrap().contains("[object"), "{text}");
     // Pools and origins, all up.
     let pools = b.eval(
         "[...document.querySelectorAll('.pool')].map(p => p.dataset.pool + ':' + p.dataset.state)",
