@@ -77,33 +77,10 @@ const OPT: u16 = 41;
 const NOERROR: u16 = 0;
 const FORMERR: u16 = 1;
 const NOTIMP: u16 = 4;
-const REFUSED: u16 = 5;
-const NOTAUTH: u16 = 9;
 
 /// The one list of differences from NSD and Knot that geosteer is allowed, with the reason for
 /// each.
 const ALLOWED: &[Allowed] = &[
-    Allowed {
-        id: "transfer-refused",
-        reason: "zone transfers are not offered: geosteer answers AXFR (TCP) and IXFR with \
-                 REFUSED and EDE 18 (Prohibited), as NSD answers AXFR for a zone's apex and \
-                 BIND a transfer it does not allow (RFC 5936 leaves the error rcode to the \
-                 server); for other names and for IXFR, NSD and Knot send NOTAUTH",
-        fix: |c, g, r| {
-            let hit = matches!(
-                c.special,
-                Some("qtype-axfr-tcp" | "qtype-axfr-tcp-apex" | "qtype-ixfr")
-            ) && g.rcode == REFUSED
-                && r.rcode == NOTAUTH;
-            if hit {
-                g.rcode = NOTAUTH;
-                if let Some(o) = &mut g.opt {
-                    o.options.retain(|(k, v)| !(*k == 15 && v[..] == [0, 18]));
-                }
-            }
-            hit
-        },
-    },
     Allowed {
         id: "notify-update-notimp",
         reason: "NOTIFY and UPDATE: geosteer implements neither and answers NOTIMP (RFC 1996 \
@@ -1061,6 +1038,22 @@ fn specials() -> Vec<(&'static str, Case, Vec<u8>, bool)> {
         q.extend_from_slice(&[0, 252, 0, 1, 0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0]);
     });
     add(base("qtype-axfr-edns", 252, 1, edns), &|_| {});
+    add(base("qtype-ixfr-tcp", 251, 1, tcp), &|_| {});
+    add(base("qtype-ixfr-apex", 251, 1, udp), &|q| {
+        q.truncate(12);
+        q.extend_from_slice(&to_wire("diff.example."));
+        q.extend_from_slice(&[0, 251, 0, 1]);
+    });
+    add(base("qtype-ixfr-tcp-apex", 251, 1, tcp), &|q| {
+        q.truncate(12);
+        q.extend_from_slice(&to_wire("diff.example."));
+        q.extend_from_slice(&[0, 251, 0, 1, 0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0]);
+    });
+    add(base("qtype-axfr-tcp-outside", 252, 1, tcp), &|q| {
+        q.truncate(12);
+        q.extend_from_slice(&to_wire("example.org."));
+        q.extend_from_slice(&[0, 252, 0, 1, 0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0]);
+    });
     out
 }
 

@@ -242,13 +242,25 @@ fn unsupported_opcodes_classes_and_types() {
     let mut p = header(0x800, 0, [1, 0, 0, 0]);
     p.extend_from_slice(b"\x07example\x04bind\x00\x00\x10\x00\x03");
     expect(&s, &p, Some(ResponseCode::Refused), "CH TXT example.bind");
-    // Zone transfers are not offered: REFUSED over TCP; AXFR over UDP is NOTIMP (RFC 5936
-    // §4.2), as NSD and Knot answer.
+    // Zone transfers are not offered: REFUSED over TCP for a zone's apex (as NSD), NOTAUTH
+    // for any other name (as NSD and Knot); AXFR over UDP is NOTIMP (RFC 5936 §4.2), as NSD
+    // and Knot answer.
     let mut q = query("example.com.", RecordType::AXFR);
     q.metadata.op_code = OpCode::Query;
     let r = tcp(s.addr, &q);
     assert_eq!(rcode(&r), ResponseCode::Refused);
     assert!(r.answers.is_empty());
+    for (qname, t) in [
+        ("www.example.com.", RecordType::AXFR),
+        ("www.example.com.", RecordType::IXFR),
+        ("example.org.", RecordType::AXFR),
+    ] {
+        let r = tcp(s.addr, &query(qname, t));
+        assert_eq!(rcode(&r), ResponseCode::NotAuth, "{qname} {t}: {r}");
+        assert!(r.answers.is_empty() && !r.metadata.authoritative);
+    }
+    let r = udp(s.addr, &query("example.com.", RecordType::IXFR));
+    assert_eq!(rcode(&r), ResponseCode::Refused, "{r}");
     let r = udp(s.addr, &q);
     assert_eq!(rcode(&r), ResponseCode::NotImp, "{r}");
     assert!(!r.metadata.authoritative && r.answers.is_empty());

@@ -282,10 +282,15 @@ impl Responder {
             RecordType::AXFR if transport == Transport::Udp => {
                 return Answer::new(ResponseCode::NotImp);
             }
-            // Zone transfers are not offered: REFUSED, "Prohibited", as NSD refuses AXFR of a
-            // zone it serves (Knot says NOTAUTH).
+            // Zone transfers are not offered. Of a zone served: REFUSED, "Prohibited", as NSD
+            // answers (Knot says NOTAUTH). Of any other name, which is no zone: NOTAUTH, as NSD
+            // and Knot answer.
             RecordType::AXFR | RecordType::IXFR => {
-                return Answer::refused(answer::EDE_PROHIBITED);
+                return if state.config.zones.is_apex(qname) {
+                    Answer::refused(answer::EDE_PROHIBITED)
+                } else {
+                    Answer::new(ResponseCode::NotAuth)
+                };
             }
             _ => {}
         }

@@ -541,6 +541,11 @@ impl Zones {
         name.suffixes().find_map(|s| self.by_origin.get(s))
     }
 
+    /// Whether `name` is the apex of a zone.
+    pub fn is_apex(&self, name: &WireName) -> bool {
+        self.by_origin.contains_key(name.as_bytes())
+    }
+
     /// Every zone, in no order.
     pub fn iter(&self) -> impl Iterator<Item = &Zone> {
         self.by_origin.values()
