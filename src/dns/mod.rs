@@ -214,7 +214,14 @@ impl Responder {
             .as_ref()
             .filter(|e| e.version == 0)
             .and_then(|e| e.ecs.ok().flatten());
-        let ans = self.answer(&q, &state, ecs, src, transport);
+        let mut ans = self.answer(&q, &state, ecs, src, transport);
+        if q.qclass == DNSClass::ANY {
+            // QCLASS ANY is answered from the IN zones, but "responses to QCLASS=* queries can
+            // never be authoritative" (RFC 1034 §3.7.1): no AA, and so no SOA for a negative
+            // answer, as NSD answers (Knot answers as for IN). (Done here, in place: the
+            // answer is not moved once more on every query's path.)
+            ans.not_authoritative();
+        }
         if let Some(why) = ans.malformed {
             debug!(reason = why.reason(), client = %src, "malformed query: FORMERR");
         }
@@ -297,8 +304,8 @@ impl Responder {
         if q.qclass == DNSClass::CH {
             return self.chaos_answer(qname, q.qtype);
         }
-        let any_class = q.qclass == DNSClass::ANY;
-        if q.qclass != DNSClass::IN && !any_class {
+        // QCLASS ANY: answered from the IN zones (see `respond`).
+        if q.qclass != DNSClass::IN && q.qclass != DNSClass::ANY {
             return Answer::new(ResponseCode::Refused);
         }
         // RFC 7871 §7.1.2: the ECS address stands for the client unless its source prefix
@@ -307,14 +314,7 @@ impl Responder {
             Some(cs) if cs.source_prefix() > 0 => cs.addr(),
             _ => src.ip(),
         };
-        let mut ans = answer::lookup(state, qname, q.qtype, Client { addr });
-        if any_class {
-            // QCLASS ANY is answered from the IN zones, but "responses to QCLASS=* queries can
-            // never be authoritative" (RFC 1034 §3.7.1): no AA, and so no SOA for a negative
-            // answer, as NSD answers (Knot answers as for IN).
-            ans.not_authoritative();
-        }
-        ans
+        answer::lookup(state, qname, q.qtype, Client { addr })
     }
 }
 
