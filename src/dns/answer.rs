@@ -1,7 +1,7 @@
 //! What to answer: the authoritative lookup (RFC 1034 §4.3.2, RFC 4592 wildcards, RFC 6604
-//! CNAME chains, RFC 8482 minimal ANY), independent of sockets and wire format, and — for a
-//! signed zone and a query with DO — the RRSIGs and NSEC proofs that go with it (RFC 4035
-//! §3.1, RFC 9824 or RFC 4470 for what does not exist).
+//! CNAME chains, RFC 6672 DNAME redirection, RFC 8482 minimal ANY), independent of sockets and
+//! wire format, and — for a signed zone and a query with DO — the RRSIGs and NSEC proofs that
+//! go with it (RFC 4035 §3.1, RFC 9824 or RFC 4470 for what does not exist).
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, RecordType};
@@ -16,7 +16,7 @@ use crate::dnssec::zone::{self as signed, NodeNsec, SigSet, SignedZone, SignedZo
 use crate::dnssec::{CLASS_IN, types};
 use crate::state::{Snapshot, State};
 use crate::steering::{self, Client};
-use crate::wire::{RecordSet, WireError, WireName, WireRecord};
+use crate::wire::{MAX_NAME_LEN, RecordSet, WireError, WireName, WireRecord};
 use crate::zone::{Found, Node, Zone};
 
 /// CNAME hops followed inside a zone before giving up (loops end here too).
@@ -25,7 +25,26 @@ const MAX_CNAME_HOPS: usize = 8;
 /// Targets of NS/MX/SRV records for which address records are added to ADDITIONAL.
 const MAX_ADDITIONAL_TARGETS: usize = 16;
 
-/// A range of [`Answer::made`]: data made for this answer (names, NSEC RDATA, RRSIGs).
+/// An Extended DNS Error (RFC 8914): INFO-CODE and EXTRA-TEXT (empty for none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ede {
+    /// INFO-CODE.
+    pub code: u16,
+    /// EXTRA-TEXT, for people.
+    pub text: &'static str,
+}
+
+/// "Prohibited" (RFC 8914 §4.19): a zone transfer refused.
+pub const EDE_PROHIBITED: Ede = Ede { code: 18, text: "" };
+/// "Not Authoritative" (RFC 8914 §4.21): a name outside every zone.
+pub const EDE_NOT_AUTHORITATIVE: Ede = Ede { code: 20, text: "" };
+/// "Other" (RFC 8914 §4.1) with YXDOMAIN: a DNAME would make the name too long.
+pub const EDE_DNAME_TOO_LONG: Ede = Ede {
+    code: 0,
+    text: "name too long after DNAME substitution",
+};
+
+/// A range of [`Answer::made`]: data made for this answer (a name synthesised from a DNAME).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Span {
     start: u16,
@@ -169,6 +188,8 @@ pub struct Answer<'a> {
     pub steered: Option<(u32, u32)>,
     /// Why the query is malformed, when the answer is FORMERR.
     pub malformed: Option<WireError>,
+    /// An Extended DNS Error (RFC 8914), sent when the query has EDNS.
+    pub ede: Option<Ede>,
     /// Data made for this answer, that [`Span`]s point into (a buffer the caller lends, so
     /// that signed answers allocate nothing once it has grown).
     pub made: Vec<u8>,
@@ -189,9 +210,29 @@ impl<'a> Answer<'a> {
             zone_label: crate::metrics::NO_ZONE,
             steered: None,
             malformed: None,
+            ede: None,
             made: Vec::new(),
             signed_online: 0,
         }
+    }
+
+    /// REFUSED, with an Extended DNS Error saying why.
+    pub fn refused(ede: Ede) -> Self {
+        Self {
+            ede: Some(ede),
+            ..Self::new(ResponseCode::Refused)
+        }
+    }
+
+    /// Makes the answer non-authoritative: no AA, and no SOA in AUTHORITY (which only an
+    /// authoritative negative answer carries, its RRSIGs with it); a referral's NS records
+    /// stay.
+    pub fn not_authoritative(&mut self) {
+        self.authoritative = false;
+        self.authority.retain(|rr| match rr.records {
+            Records::All(r) => r.first().is_none_or(|r| r.record_type() != RecordType::SOA),
+            Records::Picked(..) | Records::Raw(..) | Records::Rrsigs(..) => true,
+        });
     }
 
     /// FORMERR, and why.
@@ -531,7 +572,7 @@ pub fn lookup_signed<'a>(
 ) -> Answer<'a> {
     let snap: &'a Snapshot = &state.config;
     let Some(mut zone) = snap.zones.find(qname) else {
-        return Answer::new(ResponseCode::Refused);
+        return Answer::refused(EDE_NOT_AUTHORITATIVE);
     };
     // RFC 4035 §3.1.4.1: the DS RRset of a zone served here belongs to its parent, which is
     // answered from when it is served here too.
@@ -559,7 +600,9 @@ pub fn lookup_signed<'a>(
     let sig = sig.as_ref();
 
     let mut name = qname.clone();
-    let mut target: Option<&'a Name> = None;
+    // How the name looked up is spelled: the question's name, then a CNAME's target or a name
+    // a DNAME redirected to. A wildcard's records are written under it.
+    let mut spelled = Owner::Qname;
     for hop in 0..MAX_CNAME_HOPS {
         match zone.find(&name, qtype) {
             Found::NxDomain => {
@@ -576,11 +619,25 @@ pub fn lookup_signed<'a>(
                 referral(zone, cut, &mut ans, sig);
                 return ans;
             }
+            Found::Dname { node, owner_len } => {
+                if !redirect(
+                    zone,
+                    node,
+                    owner_len,
+                    qtype,
+                    &mut name,
+                    &mut spelled,
+                    &mut ans,
+                    sig,
+                ) {
+                    return ans;
+                }
+            }
             Found::Node { node, wildcard } => {
-                let owner = match target {
-                    None if hop == 0 => Owner::Qname,
-                    Some(t) if wildcard => Owner::Name(t),
-                    _ => Owner::Record,
+                let owner = if hop == 0 || wildcard {
+                    spelled
+                } else {
+                    Owner::Record
                 };
                 // Where an RRset made here is written: the question's name, or the name
                 // reached (a wildcard's expansion after a CNAME has no stored owner).
@@ -702,7 +759,7 @@ pub fn lookup_signed<'a>(
                     if !zone.origin.zone_of(&next.0) {
                         return ans;
                     }
-                    target = Some(&next.0);
+                    spelled = Owner::Name(&next.0);
                     name = WireName::from_name(&next.0);
                     continue;
                 }
@@ -763,6 +820,67 @@ fn rrsig_answer<'a>(
             sigs: Sigs::None,
         });
     }
+}
+
+/// RFC 6672 §3.2: `name`, below the DNAME at `node` (whose owner is the name's last
+/// `owner_len` octets), is answered with the DNAME and a CNAME synthesised from it, with the
+/// DNAME's TTL, to the name with that owner replaced by the DNAME's target. Returns true when
+/// the lookup goes on at that name (now in `name`, spelled `spelled`): it is inside the zone,
+/// and the question is not for the CNAME itself.
+#[allow(clippy::too_many_arguments)]
+fn redirect<'a>(
+    zone: &'a Zone,
+    node: &'a Node,
+    owner_len: usize,
+    qtype: RecordType,
+    name: &mut WireName,
+    spelled: &mut Owner<'a>,
+    ans: &mut Answer<'a>,
+    sig: Option<&Signer<'a>>,
+) -> bool {
+    let Some(dname) = node.get(RecordType::DNAME) else {
+        return false;
+    };
+    // The DNAME is signed as any RRset; the CNAME is not (RFC 6672 §5.3.1: a validator
+    // synthesises it from the DNAME).
+    let sigs = sig.map_or(Sigs::None, |s| s.static_sigs(node, RecordType::DNAME));
+    ans.answer
+        .push(RrRef::signed(Owner::Record, &dname.records, sigs));
+    let Some(rec) = dname.records.wire().first() else {
+        return false;
+    };
+    let (target, ttl) = (rec.rdata(), rec.ttl());
+    let prefix = &name.as_bytes()[..name.as_bytes().len() - owner_len];
+    if prefix.len() + target.len() > MAX_NAME_LEN {
+        // The name it would be redirected to cannot exist (RFC 6672 §2.2): YXDOMAIN, with the
+        // DNAME, as NSD answers (Knot says NXDOMAIN).
+        ans.rcode = ResponseCode::YXDomain;
+        ans.ede = Some(EDE_DNAME_TOO_LONG);
+        return false;
+    }
+    let mut buf = [0u8; MAX_NAME_LEN];
+    let len = prefix.len() + target.len();
+    buf[..prefix.len()].copy_from_slice(prefix);
+    buf[prefix.len()..len].copy_from_slice(target);
+    let owner = &name.as_bytes()[prefix.len()..];
+    let span = ans.make(&buf[..len]);
+    ans.answer.push(RrRef {
+        owner: *spelled,
+        records: Records::Raw(u16::from(RecordType::CNAME), ttl, Bytes::Made(span)),
+        sigs: Sigs::None,
+    });
+    let Some(next) = WireName::from_wire(&buf[..len]) else {
+        return false;
+    };
+    // A DNAME whose target is below itself redirects forever: stop after one step, as NSD
+    // does. As for a CNAME, a target outside the zone is left to the resolver.
+    let looped = next.suffixes().any(|s| s == owner);
+    if qtype == RecordType::CNAME || looped || !zone.contains(next.as_bytes()) {
+        return false;
+    }
+    *name = next;
+    *spelled = Owner::Made(span);
+    true
 }
 
 fn referral<'a>(zone: &'a Zone, cut: &'a Node, ans: &mut Answer<'a>, sig: Option<&Signer<'a>>) {

@@ -259,7 +259,14 @@ impl Responder {
             _ => None,
         };
         let made = MADE.with(|m| std::mem::take(&mut *m.borrow_mut()));
-        let ans = self.answer(&q, &state, ecs, src, dnssec.as_ref(), made);
+        let mut ans = self.answer(&q, &state, ecs, src, transport, dnssec.as_ref(), made);
+        if q.qclass == DNSClass::ANY {
+            // QCLASS ANY is answered from the IN zones, but "responses to QCLASS=* queries can
+            // never be authoritative" (RFC 1034 §3.7.1): no AA, and so no SOA for a negative
+            // answer, as NSD answers (Knot answers as for IN). (Done here, in place: the
+            // answer is not moved once more on every query's path.)
+            ans.not_authoritative();
+        }
         if let Some(why) = ans.malformed {
             debug!(reason = why.reason(), client = %src, "malformed query: FORMERR");
         }
@@ -274,6 +281,7 @@ impl Responder {
             },
             ecs: ecs.map(|cs| (cs, ans.ecs_scope.min(cs.source_prefix()))),
             nsid: if e.nsid { self.nsid.as_deref() } else { None },
+            ede: ans.ede,
         });
         encode(out, &q, &ans, opt.as_ref(), limit);
         let signed_online = ans.signed_online;
@@ -297,12 +305,14 @@ impl Responder {
         true
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn answer<'a>(
         &'a self,
         q: &Query<'_>,
         state: &'a State,
         ecs: Option<ClientSubnet>,
         src: SocketAddr,
+        transport: Transport,
         dnssec: Option<&'a Dnssec<'a>>,
         made: Vec<u8>,
     ) -> Answer<'a> {
@@ -330,12 +340,25 @@ impl Responder {
         let Some(qname) = &q.qname else {
             return Answer::malformed(WireError::QuestionName);
         };
+        // Every other type, meta types (OPT, TSIG, TKEY, MAILA, MAILB) included, is looked up
+        // like a data type, as NSD and Knot do: a name has no records of it, so the answer is
+        // NODATA (or a CNAME, a referral, NXDOMAIN).
         match q.qtype {
-            RecordType::OPT | RecordType::TSIG | RecordType::SIG | RecordType::NULL => {
-                return Answer::malformed(WireError::BadQuestionType);
+            // AXFR runs over TCP only (RFC 5936 §4.2): over UDP it is NOTIMP, as NSD and Knot
+            // answer it.
+            RecordType::AXFR if transport == Transport::Udp => {
+                return Answer::new(ResponseCode::NotImp);
             }
-            // Zone transfers are not offered; NSD and Knot refuse them when not allowed.
-            RecordType::AXFR | RecordType::IXFR => return Answer::new(ResponseCode::Refused),
+            // Zone transfers are not offered. Of a zone served: REFUSED, "Prohibited", as NSD
+            // answers (Knot says NOTAUTH). Of any other name, which is no zone: NOTAUTH, as NSD
+            // and Knot answer.
+            RecordType::AXFR | RecordType::IXFR => {
+                return if state.config.zones.is_apex(qname) {
+                    Answer::refused(answer::EDE_PROHIBITED)
+                } else {
+                    Answer::new(ResponseCode::NotAuth)
+                };
+            }
             // RFC 9824 §3.4: NXNAME is a meta-type for NSEC bitmaps, never queried.
             t if u16::from(t) == types::NXNAME => {
                 return Answer::malformed(WireError::BadQuestionType);
@@ -345,7 +368,8 @@ impl Responder {
         if q.qclass == DNSClass::CH {
             return self.chaos_answer(qname, q.qtype);
         }
-        if q.qclass != DNSClass::IN {
+        // QCLASS ANY: answered from the IN zones (see `respond`).
+        if q.qclass != DNSClass::IN && q.qclass != DNSClass::ANY {
             return Answer::new(ResponseCode::Refused);
         }
         // RFC 7871 §7.1.2: the ECS address stands for the client unless its source prefix
@@ -371,6 +395,8 @@ struct OptOut<'a> {
     /// The query's ECS option, echoed, with the scope to return.
     ecs: Option<(ClientSubnet, u8)>,
     nsid: Option<&'a [u8]>,
+    /// An Extended DNS Error (RFC 8914).
+    ede: Option<answer::Ede>,
 }
 
 impl OptOut<'_> {
@@ -378,12 +404,13 @@ impl OptOut<'_> {
         let ecs = self
             .ecs
             .map_or(0, |(cs, _)| 8 + usize::from(cs.source_prefix()).div_ceil(8));
-        11 + ecs + self.nsid.map_or(0, |n| 4 + n.len())
+        let ede = self.ede.map_or(0, |e| 6 + e.text.len());
+        11 + ecs + self.nsid.map_or(0, |n| 4 + n.len()) + ede
     }
 
     fn write(&self, out: &mut Vec<u8>) {
-        // Root owner, type OPT, our payload size as class, extended rcode / version 0 / no
-        // flags as TTL.
+        // Root owner, type OPT, our payload size as class, extended rcode / version 0 / flags
+        // as TTL.
         out.extend_from_slice(&[0, 0, 41]);
         out.extend_from_slice(&MAX_UDP_PAYLOAD.to_be_bytes());
         out.extend_from_slice(&[self.rcode_high, 0]);
@@ -411,6 +438,13 @@ impl OptOut<'_> {
             out.extend_from_slice(&family.to_be_bytes());
             out.extend_from_slice(&[cs.source_prefix(), scope]);
             out.extend_from_slice(&addr[..octets]);
+        }
+        if let Some(e) = self.ede {
+            // OPTION-CODE 15, OPTION-LENGTH, INFO-CODE, EXTRA-TEXT (RFC 8914 §2).
+            out.extend_from_slice(&15u16.to_be_bytes());
+            out.extend_from_slice(&((2 + e.text.len()) as u16).to_be_bytes());
+            out.extend_from_slice(&e.code.to_be_bytes());
+            out.extend_from_slice(e.text.as_bytes());
         }
     }
 }
@@ -541,7 +575,6 @@ fn encode(
     let room = limit
         .saturating_sub(opt.map_or(0, OptOut::len))
         .saturating_sub(q.tsig.as_deref().map_or(0, tsig_len));
-    let after_question = out.len();
     let made = &ans.made[..];
     let (answers, all_answers) = write_section(out, &names, &ans.answer, made, room);
     let (authorities, all_authorities) = if all_answers {
@@ -554,10 +587,10 @@ fn encode(
         let (additionals, _) = write_section(out, &names, &ans.additional, made, room);
         ((answers, authorities, additionals), false)
     } else {
-        // RFC 2181 §9: the client must retry over TCP. Partial RRsets would be cached as if
-        // complete, so send none, as NSD does.
-        out.truncate(after_question);
-        ((0, 0, 0), true)
+        // RFC 2181 §9: the client must retry over TCP. The whole RRsets that fitted stay, as
+        // NSD and Knot send them; a partial one would be cached as if complete, so there is
+        // none.
+        ((answers, authorities, 0), true)
     };
     let mut arcount = counts.2;
     if let Some(o) = opt {

@@ -28,7 +28,7 @@ pub enum WireError {
     QuestionCount,
     /// A question whose name cannot be read.
     QuestionName,
-    /// A question for a type that cannot be asked for (OPT, TSIG, SIG, NULL).
+    /// A question for a type that cannot be asked for (NXNAME, RFC 9824 §3.4).
     BadQuestionType,
     /// Rejected by the full decoder for another reason (the data of a record, say).
     Undecodable,
