@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use tracing::{error, info};
+use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
 use geosteer::api;
@@ -129,30 +130,49 @@ impl ServeArgs {
 }
 
 fn main() -> ExitCode {
-    init_logging();
+    let (_log_guard, log_drops) = init_logging();
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve(cli.serve));
     match command {
         Command::Check(args) => check(&args),
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(args, log_drops),
         Command::Explain(args) => explain(&args),
     }
 }
 
-fn init_logging() {
-    // hickory logs at INFO per query in places; keep it to warnings unless asked explicitly.
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new(
-            // The platform verifier logs every failed certificate check at ERROR; the health
-            // log already gives the reason, once per change.
-            "info,hickory_server=warn,hickory_proto=warn,rustls_platform_verifier=off",
-        )
+/// Log lines buffered for the writer thread at most; beyond that, lines are dropped (and
+/// counted in `geosteer_log_lines_dropped_total`) rather than make a serving thread wait.
+const LOG_BUFFER_LINES: usize = 16_384;
+
+/// Logging to stderr through a writer thread: a serving thread that logs only queues the
+/// line, and when stderr is slow (a stalled journal, a full pipe) lines are dropped and
+/// counted, never waited for. The guard flushes what is queued when main returns.
+fn init_logging() -> (WorkerGuard, ErrorCounter) {
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        // The platform verifier logs every failed certificate check at ERROR; the health
+        // log already gives the reason, once per change.
+        EnvFilter::new("info,rustls_platform_verifier=off")
     });
+    // hickory's decoder warns about some malformed data (EDNS options, CAA flags): that
+    // would be a log line per client packet. Quiet unless RUST_LOG names hickory itself.
+    let named = std::env::var("RUST_LOG").is_ok_and(|v| v.contains("hickory"));
+    if !named {
+        for directive in ["hickory_proto=error", "hickory_server=error"] {
+            filter = filter.add_directive(directive.parse().expect("static directive"));
+        }
+    }
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(LOG_BUFFER_LINES)
+        .thread_name("log-writer")
+        .finish(std::io::stderr());
+    let drops = writer.error_counter();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .init();
+    (guard, drops)
 }
 
 impl DataArgs {
@@ -265,7 +285,7 @@ fn probe_once(snapshot: &Arc<Snapshot>) -> std::io::Result<Arc<State>> {
     }))
 }
 
-fn serve(args: ServeArgs) -> ExitCode {
+fn serve(args: ServeArgs, log_drops: ErrorCounter) -> ExitCode {
     let Ok(snapshot) = args.data.load(to_log) else {
         return ExitCode::FAILURE;
     };
@@ -274,7 +294,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         snapshot.summary(),
         args.data.zones.display()
     );
-    let snapshot = Arc::new(snapshot);
+    let snapshot = Arc::new(load::for_serving(snapshot));
     let state = Arc::new(Published::new(State::new(snapshot.clone())));
     let responder = Arc::new(Responder::with_identity(state.clone(), &args.identity()));
     let mut opts = ServerOptions {
@@ -293,6 +313,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     let metrics = Arc::new(Metrics::default());
+    metrics.set_log_drops(move || log_drops.dropped_lines() as u64);
     let responder = Arc::new(
         Arc::into_inner(responder)
             .expect("not shared yet")

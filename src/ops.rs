@@ -93,14 +93,15 @@ impl Ops {
         let sources = self.sources.clone();
         let generation = self.current().generation + 1;
         // Loading reads files and walks the GeoIP database: keep it off the async workers.
-        let loaded = tokio::task::spawn_blocking(move || load::load(&sources))
-            .await
-            .unwrap_or_else(|e| {
-                Err(ConfigErrors(vec![crate::error::ConfigError::file(
-                    &self.sources.zones,
-                    format!("reload task failed: {e}"),
-                )]))
-            });
+        let loaded =
+            tokio::task::spawn_blocking(move || load::load(&sources).map(load::for_serving))
+                .await
+                .unwrap_or_else(|e| {
+                    Err(ConfigErrors(vec![crate::error::ConfigError::file(
+                        &self.sources.zones,
+                        format!("reload task failed: {e}"),
+                    )]))
+                });
         let mut stats = self.metrics.reloads.lock().expect("not poisoned").clone();
         stats.last_reload_unix = now_unix();
         let result = match loaded {

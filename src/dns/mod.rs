@@ -421,10 +421,19 @@ fn encode(
     let qdcount = u16::from(!q.question.is_empty());
     // A query without a readable name (answered with an error) compresses against the root.
     let names = NameWriter::new(q.qname.as_ref().map_or(&[0u8][..], WireName::as_bytes));
+    // A BADKEY TSIG whose names are long may not fit beside the question in a 512-byte UDP
+    // answer: then the answer goes without it, with TC set, and the client's retry over TCP
+    // gets the whole error (RFC 8945 §5.3: a response must never exceed the limit).
+    let opt_len = opt.map_or(0, OptOut::len);
+    let tsig = q
+        .tsig
+        .as_deref()
+        .filter(|t| 12 + q.question.len() + opt_len + tsig_len(t) <= limit);
+    let tsig_left_out = q.tsig.is_some() && tsig.is_none();
     // Room is kept for the OPT record and a TSIG one, which go last.
     let room = limit
-        .saturating_sub(opt.map_or(0, OptOut::len))
-        .saturating_sub(q.tsig.as_deref().map_or(0, tsig_len));
+        .saturating_sub(opt_len)
+        .saturating_sub(tsig.map_or(0, tsig_len));
     let after_question = out.len();
     let (answers, all_answers) = write_section(out, &names, &ans.answer, room);
     let (authorities, all_authorities) = if all_answers {
@@ -432,7 +441,7 @@ fn encode(
     } else {
         (0, false)
     };
-    let (counts, tc) = if all_answers && all_authorities {
+    let (counts, tc) = if all_answers && all_authorities && !tsig_left_out {
         // Additional data is optional: what does not fit is dropped without TC (RFC 2181 §9).
         let (additionals, _) = write_section(out, &names, &ans.additional, room);
         ((answers, authorities, additionals), false)
@@ -447,7 +456,7 @@ fn encode(
         o.write(out);
         arcount += 1;
     }
-    if let Some(t) = q.tsig.as_deref() {
+    if let Some(t) = tsig {
         write_badkey(out, t);
         arcount += 1;
     }

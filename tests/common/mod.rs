@@ -121,6 +121,8 @@ pub struct Server {
     pub addr: SocketAddr,
     stderr: Arc<Mutex<Vec<String>>>,
     stderr_done: mpsc::Receiver<()>,
+    /// While set, the stderr reader stops reading (a stalled log reader, a full pipe).
+    stall: Arc<std::sync::atomic::AtomicBool>,
     // Kept so that the zone files live as long as the server.
     _zones: Option<ZoneDir>,
 }
@@ -167,11 +169,17 @@ impl Server {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let (addr_tx, addr_rx) = mpsc::channel();
         let (done_tx, done_rx) = mpsc::channel();
+        let stall = Arc::new(std::sync::atomic::AtomicBool::new(false));
         {
             let lines = lines.clone();
+            let stall = stall.clone();
             std::thread::spawn(move || {
                 let mut addr_tx = Some(addr_tx);
-                for line in BufReader::new(stderr).lines() {
+                // Small reads, so that a stall leaves the pipe (not this buffer) to fill.
+                for line in BufReader::with_capacity(256, stderr).lines() {
+                    while stall.load(std::sync::atomic::Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
                     let Ok(line) = line else { break };
                     let addr = parse_listening(&line);
                     // Recorded before it is reported, so that stderr() always has it.
@@ -202,8 +210,15 @@ impl Server {
             addr,
             stderr: lines,
             stderr_done: done_rx,
+            stall,
             _zones: None,
         }
+    }
+
+    /// Stops (true) or resumes (false) reading the server's stderr.
+    pub fn stall_stderr(&self, stalled: bool) {
+        self.stall
+            .store(stalled, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn port(&self) -> u16 {
