@@ -19,6 +19,7 @@ pub mod health;
 pub mod load;
 pub mod metrics;
 pub mod ops;
+pub mod panics;
 pub mod state;
 pub mod steering;
 pub mod wire;

@@ -8,13 +8,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
 use geosteer::api;
 use geosteer::dns::server::{self, ServerOptions};
-use geosteer::dns::{Identity, Responder};
+use geosteer::dns::{Identity, Responder, rrl};
 use geosteer::error::ConfigError;
 use geosteer::health::{self, Monitoring};
 use geosteer::load;
@@ -90,9 +90,33 @@ struct ServeArgs {
     /// UDP sockets per listen address (default: one per CPU).
     #[arg(long)]
     udp_sockets: Option<usize>,
-    /// Seconds a TCP connection may stay idle between queries (at least 1).
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Seconds a TCP connection may stay idle between queries, or leave its replies untaken
+    /// (at least 1).
+    #[arg(long, default_value_t = server::DEFAULT_TCP_IDLE_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
     tcp_idle_timeout: u64,
+    /// Seconds a TCP query may take to arrive once its first byte has (at least 1; not
+    /// reset by each byte).
+    #[arg(long, default_value_t = server::DEFAULT_TCP_QUERY_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    tcp_query_timeout: u64,
+    /// Open DNS TCP connections in all; at the cap the one idle the longest makes room.
+    #[arg(long, default_value_t = server::DEFAULT_TCP_MAX_CONNECTIONS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    tcp_max_connections: usize,
+    /// Open DNS TCP connections per client address (per /64 for IPv6).
+    #[arg(long, default_value_t = server::DEFAULT_TCP_MAX_PER_CLIENT,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    tcp_max_per_client: usize,
+    /// Open HTTP connections at most (beyond it, new ones are closed at once).
+    #[arg(long, default_value_t = api::DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    http_max_connections: usize,
+    /// Seconds an HTTP client has to send a request's headers (also between requests on a
+    /// kept-alive connection; at least 1).
+    #[arg(long, default_value_t = api::Limits::default().header_timeout.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    http_header_timeout: u64,
     /// Health probes (connections) in flight at most; due probes beyond it wait.
     #[arg(long, default_value_t = geosteer::health::DEFAULT_MAX_PROBES as u32,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -109,6 +133,64 @@ struct ServeArgs {
     /// it off).
     #[arg(long)]
     nsid: Option<String>,
+    #[command(flatten)]
+    rrl: RrlArgs,
+}
+
+/// Response rate limiting of UDP answers (README, "Production"). Off unless --rrl-rate is
+/// given, as in Knot.
+#[derive(Args, Clone)]
+struct RrlArgs {
+    /// Responses per second per client network and response (0: rate limiting off).
+    #[arg(long, default_value_t = 0,
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(rrl::MAX_RATE)))]
+    rrl_rate: u32,
+    /// Every Nth rate-limited response is sent empty with TC=1, the others dropped (0: drop
+    /// all, 1: slip all).
+    #[arg(long, default_value_t = rrl::DEFAULT_SLIP, value_parser = clap::value_parser!(u32).range(0..=10))]
+    rrl_slip: u32,
+    /// Seconds a network must stay under the rate before it is answered again (1-3600).
+    #[arg(long, default_value_t = rrl::DEFAULT_WINDOW, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    rrl_window: u32,
+    /// IPv4 prefix length that groups clients into one network.
+    #[arg(long, default_value_t = rrl::DEFAULT_IPV4_PREFIX, value_parser = clap::value_parser!(u8).range(0..=32))]
+    rrl_ipv4_prefix: u8,
+    /// IPv6 prefix length that groups clients into one network.
+    #[arg(long, default_value_t = rrl::DEFAULT_IPV6_PREFIX, value_parser = clap::value_parser!(u8).range(0..=128))]
+    rrl_ipv6_prefix: u8,
+    /// A network (CIDR, or one address) never rate-limited; repeat for several.
+    #[arg(long, value_parser = parse_net)]
+    rrl_exempt: Vec<ipnet::IpNet>,
+    /// Count and log what would be limited, but send every response.
+    #[arg(long)]
+    rrl_log_only: bool,
+    /// Accounts in the rate-limiting table (8 bytes each; fixed at start).
+    #[arg(long, default_value_t = rrl::DEFAULT_TABLE_SIZE,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(8..=(1 << 28)))]
+    rrl_table_size: usize,
+}
+
+impl RrlArgs {
+    fn config(&self) -> Option<rrl::RrlConfig> {
+        (self.rrl_rate > 0).then(|| rrl::RrlConfig {
+            rate: self.rrl_rate,
+            slip: self.rrl_slip,
+            window: self.rrl_window,
+            ipv4_prefix: self.rrl_ipv4_prefix,
+            ipv6_prefix: self.rrl_ipv6_prefix,
+            exempt: self.rrl_exempt.clone(),
+            log_only: self.rrl_log_only,
+            table_size: self.rrl_table_size,
+        })
+    }
+}
+
+/// A CIDR network, or one address (a /32 or /128).
+fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
+    s.parse::<ipnet::IpNet>()
+        .map(|n| n.trunc())
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{s:?} is neither a network (198.51.100.0/24) nor an address"))
 }
 
 impl ServeArgs {
@@ -135,7 +217,13 @@ fn main() -> ExitCode {
     let command = cli.command.unwrap_or(Command::Serve(cli.serve));
     match command {
         Command::Check(args) => check(&args),
-        Command::Serve(args) => serve(args, log_drops),
+        Command::Serve(args) => {
+            // The panic policy (README, "Panics"): caught where serving can go on, else the
+            // process aborts for its supervisor to restart it.
+            geosteer::panics::install_hook();
+            geosteer::panics::arm_from_env();
+            serve(args, log_drops)
+        }
         Command::Explain(args) => explain(&args),
     }
 }
@@ -300,11 +388,15 @@ fn serve(args: ServeArgs, log_drops: ErrorCounter) -> ExitCode {
     let mut opts = ServerOptions {
         listen: args.listen.clone(),
         tcp_idle_timeout: std::time::Duration::from_secs(args.tcp_idle_timeout),
+        tcp_query_timeout: std::time::Duration::from_secs(args.tcp_query_timeout),
+        tcp_max_connections: args.tcp_max_connections,
+        tcp_max_per_client: args.tcp_max_per_client,
         ..ServerOptions::default()
     };
     if let Some(n) = args.udp_sockets {
         opts.udp_sockets = n.max(1);
     }
+    fit_file_limit(&mut opts, &args);
     let token = match api_token(args.api_token_file.as_deref()) {
         Ok(t) => t,
         Err(e) => {
@@ -314,11 +406,23 @@ fn serve(args: ServeArgs, log_drops: ErrorCounter) -> ExitCode {
     };
     let metrics = Arc::new(Metrics::default());
     metrics.set_log_drops(move || log_drops.dropped_lines() as u64);
-    let responder = Arc::new(
-        Arc::into_inner(responder)
-            .expect("not shared yet")
-            .with_metrics(metrics.clone()),
-    );
+    let mut responder = Arc::into_inner(responder)
+        .expect("not shared yet")
+        .with_metrics(metrics.clone());
+    if let Some(cfg) = args.rrl.config() {
+        info!(
+            "response rate limiting: {} responses/s per /{} (IPv4) and /{} (IPv6) network, \
+             slip {}, window {} s{}",
+            cfg.rate,
+            cfg.ipv4_prefix,
+            cfg.ipv6_prefix,
+            cfg.slip,
+            cfg.window,
+            if cfg.log_only { ", log only" } else { "" }
+        );
+        responder = responder.with_rrl(rrl::Rrl::new(cfg));
+    }
+    let responder = Arc::new(responder);
     let sources = args.data.sources();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -354,6 +458,13 @@ fn serve(args: ServeArgs, log_drops: ErrorCounter) -> ExitCode {
                         listener,
                         ops.clone(),
                         token,
+                        api::Limits {
+                            max_connections: args.http_max_connections,
+                            header_timeout: std::time::Duration::from_secs(
+                                args.http_header_timeout,
+                            ),
+                            ..api::Limits::default()
+                        },
                         api_stop.clone(),
                     )))
                 }
@@ -389,6 +500,49 @@ fn serve(args: ServeArgs, log_drops: ErrorCounter) -> ExitCode {
         info!("stopped");
         ExitCode::SUCCESS
     })
+}
+
+/// File descriptors kept for everything but connections: sockets, zone files being read, the
+/// log, the probe runtime.
+const RESERVED_FDS: u64 = 64;
+
+/// Raises the soft limit on open files to the hard one (a connection is a file descriptor;
+/// the systemd unit sets LimitNOFILE=65536), then makes the TCP connection cap fit in what
+/// is left after the HTTP connections, the probes in flight and [`RESERVED_FDS`]: running
+/// out of descriptors would fail probes and accepts alike.
+fn fit_file_limit(opts: &mut ServerOptions, args: &ServeArgs) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to an rlimit.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+    }
+    let others = args.http_max_connections as u64
+        + u64::from(args.max_probes)
+        + (opts.listen.len() * (opts.udp_sockets + 1)) as u64
+        + RESERVED_FDS;
+    let room = lim.rlim_cur.saturating_sub(others).max(16);
+    if (opts.tcp_max_connections as u64) > room {
+        warn!(
+            "open file limit {}: --tcp-max-connections lowered from {} to {room} \
+             (raise LimitNOFILE / ulimit -n for more)",
+            lim.rlim_cur, opts.tcp_max_connections
+        );
+        opts.tcp_max_connections = room as usize;
+    }
 }
 
 /// The admin token: from `file` if given (trimmed), else from the environment.

@@ -144,7 +144,10 @@ pub struct QueryOutcome {
 impl Shard {
     /// Counts one query.
     pub fn count(&self, q: &QueryOutcome) {
-        let mut d = self.data.lock().expect("not poisoned");
+        let mut d = self
+            .data
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let proto = u8::from(q.tcp);
         *d.queries
             .entry((q.zone, type_index(q.qtype), rcode_index(q.rcode), proto))
@@ -160,7 +163,10 @@ impl Shard {
 
     /// Counts one response over the rate limit, and what was done with it.
     pub fn count_rrl(&self, action: RrlAction) {
-        let mut d = self.data.lock().expect("not poisoned");
+        let mut d = self
+            .data
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         d.rrl[0] += 1;
         match action {
             RrlAction::LogOnly => {}
@@ -170,59 +176,17 @@ impl Shard {
     }
 }
 
-/// Where a panic was caught (see the README's panic policy).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PanicSite {
-    /// Answering a UDP query (answered SERVFAIL).
-    Udp,
-    /// A TCP connection (closed).
-    Tcp,
-    /// A health probe (its result is a local error).
-    Probe,
-    /// Another task (the process exits).
-    Task,
-}
-
-impl PanicSite {
-    const ALL: [PanicSite; 4] = [
-        PanicSite::Udp,
-        PanicSite::Tcp,
-        PanicSite::Probe,
-        PanicSite::Task,
-    ];
-
-    fn label(self) -> &'static str {
-        match self {
-            PanicSite::Udp => "udp",
-            PanicSite::Tcp => "tcp",
-            PanicSite::Probe => "probe",
-            PanicSite::Task => "task",
-        }
-    }
-}
-
 /// Rare events, counted process-wide with relaxed atomics (none of them is per query).
 #[derive(Default)]
 pub struct Events {
-    panics: [AtomicU64; PanicSite::ALL.len()],
     /// TCP connections closed at accept: over the total limit, over the per-client limit.
     pub tcp_rejected: [AtomicU64; 2],
     /// TCP connections closed for taking too long over a query (or a reply).
     pub tcp_timeouts: AtomicU64,
     /// HTTP connections closed at accept: over the connection limit.
     pub http_rejected: AtomicU64,
-    /// Health probes that could not be made for a reason of this host (no socket, no file
-    /// descriptor): the origin's state was left as it was.
-    pub probe_local_errors: AtomicU64,
     /// Accept errors on the DNS or HTTP listeners (EMFILE and the like).
     pub accept_errors: AtomicU64,
-}
-
-impl Events {
-    /// Counts a caught panic.
-    pub fn panic(&self, at: PanicSite) {
-        self.panics[at as usize].fetch_add(1, Ordering::Relaxed);
-    }
 }
 
 /// Configuration reloads, for the `geosteer_config_*` metrics.
@@ -275,7 +239,10 @@ impl Metrics {
         let mut malformed = [0u64; WireError::ALL.len()];
         let mut rrl = [0u64; 3];
         for shard in self.shards.lock().expect("not poisoned").iter() {
-            let d = shard.data.lock().expect("not poisoned");
+            let d = shard
+                .data
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             for (k, v) in &d.queries {
                 *queries.entry(*k).or_default() += v;
             }
@@ -462,14 +429,14 @@ impl Metrics {
             out,
             "geosteer_panics_total",
             "counter",
-            "Panics caught, by where: udp (answered SERVFAIL), tcp (connection closed), probe (a local error).",
+            "Panics caught, by where: udp and tcp (query answered SERVFAIL), http (connection closed), probe (a local error), reload (failed).",
         );
-        for site in PanicSite::ALL {
+        for site in crate::panics::Site::ALL {
             sample(
                 out,
                 "geosteer_panics_total",
                 &[("where", site.label())],
-                n(&e.panics[site as usize]),
+                crate::panics::caught(site) as f64,
             );
         }
         family(
@@ -505,7 +472,7 @@ impl Metrics {
             (
                 "geosteer_probe_local_errors_total",
                 "Health probes this host could not make (no socket, no file descriptor); the origin's state was kept.",
-                &e.probe_local_errors,
+                &AtomicU64::new(crate::health::local_errors()),
             ),
         ] {
             family(out, name, "counter", help);

@@ -52,7 +52,7 @@ impl Answerer for Counted {
     #[inline]
     fn answer(&mut self, query: &[u8], src: SocketAddr, out: &mut Vec<u8>) -> bool {
         self.responder
-            .respond_counted(query, src, Transport::Udp, out, Some(&self.shard))
+            .respond_caught(query, src, Transport::Udp, out, Some(&self.shard))
     }
 }
 

@@ -140,6 +140,11 @@ impl Server {
         s
     }
 
+    /// Keeps `zones` alive as long as the server.
+    pub fn keep(&mut self, zones: ZoneDir) {
+        self._zones = Some(zones);
+    }
+
     /// Starts `geosteer serve --zones DIR --listen 127.0.0.1:0 EXTRA…` with RUST_LOG=info and
     /// waits for its `listening on` line.
     pub fn start(zones: &Path, extra: &[&str]) -> Self {
@@ -148,7 +153,18 @@ impl Server {
 
     /// Like [`Server::start`], with RUST_LOG set to `rust_log`, or unset for `None`.
     pub fn start_env(zones: &Path, extra: &[&str], rust_log: Option<&str>) -> Self {
+        Self::start_with(zones, extra, rust_log, &[])
+    }
+
+    /// Like [`Server::start_env`], with the variables `envs` set too.
+    pub fn start_with(
+        zones: &Path,
+        extra: &[&str],
+        rust_log: Option<&str>,
+        envs: &[(&str, &str)],
+    ) -> Self {
         let mut cmd = Command::new(BIN);
+        cmd.envs(envs.iter().copied());
         match rust_log {
             Some(l) => cmd.env("RUST_LOG", l),
             None => cmd.env_remove("RUST_LOG"),
@@ -620,4 +636,52 @@ pub fn with_additional(m: &Message, extra: &[u8], extra_count: u16) -> Vec<u8> {
     p[10..12].copy_from_slice(&ar.to_be_bytes());
     p.extend_from_slice(extra);
     p
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP endpoint, with plain sockets
+
+impl Server {
+    /// The address of the HTTP endpoint (`--http 127.0.0.1:0` must have been given).
+    pub fn http_addr(&self) -> SocketAddr {
+        let line = self
+            .stderr()
+            .into_iter()
+            .find(|l| l.contains("http endpoint on "))
+            .expect("an `http endpoint on` line (was --http given?)");
+        line[line.find("http endpoint on ").unwrap() + 17..]
+            .trim()
+            .parse()
+            .expect("http endpoint address")
+    }
+}
+
+/// `GET path` over a fresh connection (HTTP/1.1, Connection: close): status and body.
+pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect_timeout(&addr, WAIT).expect("http connect");
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: geosteer\r\nConnection: close\r\n\r\n"
+    )
+    .expect("http write");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("http read");
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {text:?}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or(String::new(), |(_, b)| b.to_string());
+    (status, body)
+}
+
+/// A metric's value in Prometheus text, or None: `series` is the name with its labels.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
 }
