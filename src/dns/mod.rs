@@ -13,6 +13,7 @@ mod parse;
 pub mod rrl;
 pub mod server;
 pub mod udp;
+pub mod xdp;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
