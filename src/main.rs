@@ -220,20 +220,35 @@ impl ServeArgs {
 }
 
 fn main() -> ExitCode {
-    let (_log_guard, log_drops) = init_logging();
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve(cli.serve));
     match command {
-        Command::Check(args) => check(&args),
+        Command::Check(args) => {
+            init_direct_logging();
+            check(&args)
+        }
         Command::Serve(args) => {
+            let (_log_guard, log_drops) = init_logging();
             // The panic policy (README, "Panics"): caught where serving can go on, else the
             // process aborts for its supervisor to restart it.
             geosteer::panics::install_hook();
             geosteer::panics::arm_from_env();
             serve(args, log_drops)
         }
-        Command::Explain(args) => explain(&args),
+        Command::Explain(args) => {
+            init_direct_logging();
+            explain(&args)
+        }
     }
+}
+
+/// `check` and `explain` log straight to stderr, in order with what they print there.
+fn init_direct_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(log_filter())
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// Log lines buffered for the writer thread at most; beyond that, lines are dropped (and
@@ -244,6 +259,22 @@ const LOG_BUFFER_LINES: usize = 16_384;
 /// line, and when stderr is slow (a stalled journal, a full pipe) lines are dropped and
 /// counted, never waited for. The guard flushes what is queued when main returns.
 fn init_logging() -> (WorkerGuard, ErrorCounter) {
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(LOG_BUFFER_LINES)
+        .thread_name("log-writer")
+        .finish(std::io::stderr());
+    let drops = writer.error_counter();
+    tracing_subscriber::fmt()
+        .with_env_filter(log_filter())
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(writer)
+        .init();
+    (guard, drops)
+}
+
+/// `RUST_LOG`, or `info`; hickory's targets held to `error` unless named.
+fn log_filter() -> EnvFilter {
     let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         // The platform verifier logs every failed certificate check at ERROR; the health
         // log already gives the reason, once per change.
@@ -257,18 +288,7 @@ fn init_logging() -> (WorkerGuard, ErrorCounter) {
             filter = filter.add_directive(directive.parse().expect("static directive"));
         }
     }
-    let (writer, guard) = NonBlockingBuilder::default()
-        .lossy(true)
-        .buffered_lines_limit(LOG_BUFFER_LINES)
-        .thread_name("log-writer")
-        .finish(std::io::stderr());
-    let drops = writer.error_counter();
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(writer)
-        .init();
-    (guard, drops)
+    filter
 }
 
 impl DataArgs {
