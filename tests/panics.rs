@@ -16,7 +16,7 @@ use hickory_proto::rr::RecordType;
 
 fn panicking_server(what: &str, extra: &[&str]) -> Server {
     let zones = ZoneDir::example();
-    let mut s = Server::start_with(
+    let mut s = Server::start_vars(
         zones.path(),
         extra,
         Some("info"),
