@@ -445,6 +445,7 @@ async fn tcp_conn(
     let mut idle_since = tokio::time::Instant::now();
     loop {
         let mut took_any = false;
+        let mut close = false;
         // Answer the complete queries buffered, until the replies waiting reach the cap.
         while replies.len() < TCP_MAX_PENDING_REPLIES
             && let Some(len) = inbuf
@@ -453,12 +454,10 @@ async fn tcp_conn(
                 .filter(|&len| inbuf.len() >= start + 2 + len)
         {
             if len == 0 {
-                // A zero-length message is no DNS message: the stream is broken (Knot and
-                // NSD close too).
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "zero-length message",
-                ));
+                // A zero-length message is no DNS message and the stream cannot be trusted
+                // after it: close, as NSD and Knot do, once what came before is answered.
+                close = true;
+                break;
             }
             let query = &inbuf[start + 2..start + 2 + len];
             start += 2 + len;
@@ -477,6 +476,9 @@ async fn tcp_conn(
             if replies.capacity() > 4 * TCP_BUFFER {
                 replies.shrink_to(TCP_BUFFER);
             }
+        }
+        if close {
+            return Ok(());
         }
         inbuf.drain(..start);
         start = 0;
