@@ -11,9 +11,11 @@
 #   bench/run.sh                 full run: installs the peers, 3 rounds x 6 servers x
 #                                (5 steps x 5 s + a 2 s latency step), plus udp-floor's UDP
 #                                steps, plus 3 signed steps x 5 s for the three signed
-#                                servers (about 12 minutes of load, under 14 in all)
-#   bench/run.sh --quick         geosteer alone, unsigned and signed, 1 round of 2 s steps,
-#                                no peer installs (for CI)
+#                                servers, plus geosteer-rrl and the RRL flood step (about 13
+#                                minutes of load, under 15 in all)
+#   bench/run.sh --quick         geosteer alone, unsigned, signed and with RRL (geosteer-rrl),
+#                                1 round of 2 s steps, and the RRL flood step; no peer
+#                                installs (for CI)
 #   bench/run.sh --xdp           the AF_XDP comparison in network namespaces (bench/xdp.sh:
 #                                geosteer --xdp, Knot XDP, and the socket servers; root)
 #   bench/run.sh --memory        geosteer with the bench config and with the repository's
@@ -26,8 +28,12 @@
 #   --memory                servers geosteer,geosteer-example, 1 round; the report leads
 #                           with RSS (combine with --synthetic-geoip or --geoip)
 #   --servers LIST          comma-separated subset of: geosteer,gdnsd,knot,nsd,pdns-lua,
-#                           pdns-geoip,udp-floor,geosteer-example,geosteer-signed,knot-signed,
-#                           pdns-geoip-signed
+#                           pdns-geoip,udp-floor,geosteer-example,geosteer-rrl,geosteer-signed,
+#                           knot-signed,pdns-geoip-signed
+#                           (geosteer-rrl: geosteer with response rate limiting on and a
+#                           rate no client of the run exceeds: what RRL costs; with it, the
+#                           RRL flood step runs after the rounds: one /24 floods while another
+#                           client queries at a low rate)
 #                           (udp-floor: geosteer's UDP loop answering with an echo of the
 #                           query, no DNS work: the ceiling for one datagram per answer;
 #                           the *-signed servers: the same zone DNSSEC-signed, see
@@ -51,7 +57,7 @@
 # Environment: GEOSTEER_BENCH_GEOIP (a .mmdb), GEOSTEER_BIN (a prebuilt geosteer; otherwise
 # `cargo build --release` in this repository), CARGO_TARGET_DIR (honoured),
 # UDP_FLOOR_BIN (a prebuilt examples/udp_floor; otherwise built like geosteer),
-# GEOSTEER_BENCH_PORT (first of twelve loopback ports, default 15301).
+# GEOSTEER_BENCH_PORT (first of fifteen loopback ports, default 15301).
 #
 # The load is bounded: rounds x steps x servers x duration may not exceed 3600 s.
 #
@@ -154,7 +160,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 if [ "$QUICK" = 1 ]; then
-  SERVERS=${SERVERS:-geosteer,geosteer-signed}
+  SERVERS=${SERVERS:-geosteer,geosteer-rrl,geosteer-signed}
   DURATION=${DURATION:-2}
   LAT_DURATION=${LAT_DURATION:-1}
   ROUNDS=${ROUNDS:-1}
@@ -164,7 +170,7 @@ elif [ "$MEMORY" = 1 ]; then
   SERVERS=${SERVERS:-geosteer,geosteer-example}
   ROUNDS=${ROUNDS:-1}
 else
-  SERVERS=${SERVERS:-geosteer,gdnsd,knot,nsd,pdns-lua,pdns-geoip,udp-floor,geosteer-signed,knot-signed,pdns-geoip-signed}
+  SERVERS=${SERVERS:-geosteer,geosteer-rrl,gdnsd,knot,nsd,pdns-lua,pdns-geoip,udp-floor,geosteer-signed,knot-signed,pdns-geoip-signed}
 fi
 DURATION=${DURATION:-5}
 LAT_RATE=${LAT_RATE:-20000}
@@ -184,7 +190,7 @@ log() { printf '%s\n' "$*" >&2; }
 die() { log "run.sh: $*"; exit 1; }
 want() { case ",$SERVERS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 for s in ${SERVERS//,/ }; do
-  case $s in geosteer|gdnsd|knot|nsd|pdns-lua|pdns-geoip|udp-floor|geosteer-example|geosteer-signed|knot-signed|pdns-geoip-signed) ;;
+  case $s in geosteer|gdnsd|knot|nsd|pdns-lua|pdns-geoip|udp-floor|geosteer-example|geosteer-rrl|geosteer-signed|knot-signed|pdns-geoip-signed) ;;
     *) die "unknown server '$s' in --servers" ;; esac
 done
 # The last step offers a fixed rate (well below every server's capacity except PowerDNS
@@ -406,7 +412,7 @@ CHECKS="$WORK/checks.md"
 RSS="$WORK/rss.jsonl"
 : >"$RESULTS"; : >"$SCOPES"; : >"$CHECKS"; : >"$RSS"
 FAILED_GEOSTEER=0
-is_geosteer() { case $1 in geosteer|geosteer-example|geosteer-signed) return 0 ;; *) return 1 ;; esac; }
+is_geosteer() { case $1 in geosteer|geosteer-example|geosteer-rrl|geosteer-signed) return 0 ;; *) return 1 ;; esac; }
 fail_if_geosteer() { if is_geosteer "$1"; then FAILED_GEOSTEER=1; fi; }
 
 skip_row() { $PY skip --server "$1" --workload "$2" --out "$RESULTS" "$3"; }
@@ -633,6 +639,67 @@ run_rounds() {
   done
 }
 
+# ------------------------------------------------------------------ RRL flood step
+# One /24 (127.0.0.1, dnsperf at full speed: up to 60,000 queries outstanding, so that the
+# dropped ones do not slow it down, one name) floods a geosteer with
+# --rrl-rate $RRL_RATE --rrl-slip 2 while another client (127.0.1.1, dnsperf -a) asks a mix
+# of names at a low fixed rate. The flooder's full answers (completed minus slipped) must
+# stay within the rate; the other client must lose nothing. Numbers from both dnsperf runs
+# and the server's /metrics; the table goes into the report.
+RRL_RATE=100
+RRL_MD="$WORK/rrl.md"
+rrl_flood() {
+  local port=$((PORT0 + 9)) http=$((PORT0 + 10)) secs=$DURATION name=geosteer-rrl-flood
+  printf 'static.example.com A\nharperdb.example.com A\nns1.example.com A\nnope-%s.example.com A\n' 1 2 3 >"$Q/legit.txt"
+  if ! port_free "$port" || ! port_free "$http"; then
+    log "rrl flood: port $port or $http in use, skipped"; echo "RRL flood step skipped: port in use" >"$RRL_MD"; FAILED_GEOSTEER=1; return 0
+  fi
+  log "== RRL flood step: rate $RRL_RATE, slip 2, $secs s"
+  READY_NAME_OF[$name]=static.example.com; READY_ADDR_OF[$name]=$STATIC
+  start_server "$name" "$GEOSTEER" serve --zones "$WORK/geosteer-zones" --geoip "$GEOIP" \
+    --listen "127.0.0.1:$port" --udp-sockets 1 --rrl-rate "$RRL_RATE" --rrl-slip 2 --http "127.0.0.1:$http"
+  if ! wait_ready "$name" "$port" 60; then
+    log "rrl flood: the server did not start"; echo "RRL flood step: the server did not start" >"$RRL_MD"
+    FAILED_GEOSTEER=1; stop_server "$name"; return 0
+  fi
+  # Let the readiness queries' accounts age out of the window.
+  sleep 6
+  taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -a 127.0.0.1 -p "$port" -d "$Q/static.txt" -l "$secs" \
+    -c 8 -q 60000 -T 1 -t 1 -O suppress=timeouts,congestion,sendfailed,sockready,unexpected \
+    >"$WORK/rrl-flood.out" 2>&1 &
+  local flood_pid=$!
+  taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -a 127.0.1.1 -p "$port" -d "$Q/legit.txt" -l "$secs" \
+    -Q 40 -c 1 -t 1 >"$WORK/rrl-legit.out" 2>&1 || true
+  wait "$flood_pid" || true
+  python3 - "$WORK/rrl-flood.out" "$WORK/rrl-legit.out" "http://127.0.0.1:$http/metrics" "$RRL_RATE" "$secs" >"$RRL_MD" <<'PYEOF' || FAILED_GEOSTEER=1
+import re, sys, urllib.request
+flood, legit, url, rate, secs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+def perf(path):
+    t = open(path).read()
+    n = lambda k: int(re.search(k + r":\s+(\d+)", t).group(1))
+    return {"sent": n("Queries sent"), "completed": n("Queries completed"), "lost": n("Queries lost")}
+f, l = perf(flood), perf(legit)
+m = urllib.request.urlopen(url, timeout=5).read().decode()
+val = lambda name: float(re.search("^" + name + r" (\S+)$", m, re.M).group(1))
+limited, slipped, dropped = val("geosteer_rrl_limited_total"), val("geosteer_rrl_slipped_total"), val("geosteer_rrl_dropped_total")
+full = f["completed"] - slipped
+ok_flood = full <= rate * (secs + 1)
+ok_legit = l["lost"] == 0 and l["completed"] == l["sent"]
+print("| client | sent | answered in full | slipped (TC) | dropped | answered in full per second |")
+print("|---|---:|---:|---:|---:|---:|")
+print(f"| flooding /24 (127.0.0.1, full speed, one name) | {f['sent']:,} | {full:,.0f} | {slipped:,.0f} | {dropped:,.0f} | {full / secs:,.1f} |")
+print(f"| other client (127.0.1.1, 40 qps, 4 names) | {l['sent']:,} | {l['completed']:,} | 0 | {l['lost']:,} lost | {l['completed'] / secs:,.1f} |")
+print()
+print(f"Rate {rate}/s, slip 2, {secs} s. The flooder's answers in full: {full:,.0f} ≤ rate × (seconds + 1) = {rate * (secs + 1):,}: {'met' if ok_flood else 'NOT MET'} "
+      f"(BIND's accounting: the first second's {rate}, then nothing while the flood lasts; slipped answers are empty, TC=1, no bigger than the query). "
+      f"The other client: {l['completed']:,} of {l['sent']:,} answered: {'unaffected' if ok_legit else 'AFFECTED'}. "
+      f"Limited {limited:,.0f} = slipped {slipped:,.0f} + dropped {dropped:,.0f}.")
+sys.exit(0 if ok_flood and ok_legit else 1)
+PYEOF
+  stop_server "$name"
+  log "$(tail -1 "$RRL_MD" | cut -c1-240)"
+}
+
 # NAME=PGID for every active server
 groups_of_active() { local n; for n in "${ACTIVE[@]}"; do printf '%s=%s ' "$n" "${PID_OF[$n]}"; done; }
 
@@ -682,12 +749,12 @@ EOF
     "$GEOSTEER" serve --zones "$zd" --geoip "$GEOIP" --listen "127.0.0.1:$port" --udp-sockets 1 "$@"
 }
 if want geosteer; then geosteer_server geosteer "$PORT0" 0; fi
-# geosteer-signed's HTTP endpoint (PORT0 + 10) gives its signature cache's size after the load.
+# geosteer-signed's HTTP endpoint (PORT0 + 14) gives its signature cache's size after the load.
 SIGNED_METRICS_URL=""
 if want geosteer-signed; then
-  hport=$((PORT0 + 10))
+  hport=$((PORT0 + 14))
   if port_free "$hport"; then
-    geosteer_server geosteer-signed "$((PORT0 + 8))" 1 --http "127.0.0.1:$hport"
+    geosteer_server geosteer-signed "$((PORT0 + 12))" 1 --http "127.0.0.1:$hport"
     SIGNED_METRICS_URL="http://127.0.0.1:$hport/metrics"
   else
     log "geosteer-signed: port $hport (its HTTP endpoint) is in use, skipped"
@@ -791,7 +858,7 @@ EOF
   add_server "$name" "$port" 1 knotd -c "$d/knot.conf"
 }
 if want knot; then knot_server knot "$((PORT0 + 2))" mod-geoip/bench; fi
-if want knot-signed; then knot_server knot-signed "$((PORT0 + 9))" "[mod-geoip/bench, mod-onlinesign]"; fi
+if want knot-signed; then knot_server knot-signed "$((PORT0 + 13))" "[mod-geoip/bench, mod-onlinesign]"; fi
 
 # ------------------------------------------------------------------ NSD
 if want nsd; then
@@ -955,6 +1022,24 @@ PYEOF
   fi
 fi
 
+# ------------------------------------------------------------------ geosteer with RRL
+# The bench configuration with response rate limiting on, at a rate (per client network and
+# response) that no client of the run reaches: every response goes through the rate
+# limiter's table, none is limited. Its QPS per core against geosteer's is what RRL costs
+# (the goal: at least 0.95).
+RRL_COST_RATE=1000000
+if want geosteer-rrl; then
+  port=$((PORT0 + 8))
+  zd="$WORK/geosteer-zones"
+  if [ -d "$zd" ]; then
+    add_server geosteer-rrl "$port" "$( [ -f "$zd/example.com.toml" ] && echo 1 || echo "geosteer check rejected the geo config")" \
+      "$GEOSTEER" serve --zones "$zd" --geoip "$GEOIP" --listen "127.0.0.1:$port" --udp-sockets 1 \
+      --rrl-rate "$RRL_COST_RATE"
+  else
+    skip_row geosteer-rrl all "runs with geosteer only (add geosteer to --servers)"
+  fi
+fi
+
 # ------------------------------------------------------------------ udp-floor
 # geosteer's own UDP loop (src/dns/udp.rs, recvmmsg/sendmmsg in batches) with an answerer
 # that does no DNS work: each query goes back as it came, QR set. Its QPS per core is what
@@ -1003,6 +1088,7 @@ if [ ${#ACTIVE[@]} -gt 0 ]; then
   DNSSEC_BEFORE=$(signed_metrics)
   T1=$(date +%s)
   run_rounds
+  if want geosteer-rrl && [ -d "$WORK/geosteer-zones" ]; then rrl_flood; fi
   LOAD_SECONDS=$(( $(date +%s) - T1 ))
   DNSSEC_AFTER=$(signed_metrics)
   # shellcheck disable=SC2046
@@ -1077,6 +1163,35 @@ memory_section() {
       echo "geosteer-signed's signature caches after the load (from its /metrics; bytes count keys, signatures and a fixed per-entry overhead, and are bounded by --signature-cache-mib, default 32 MiB, plus a quarter for the denial cache; RSS is in the memory table):"
       echo
       $PY dnssec-report "$RESULTS" "$DNSSEC_BEFORE" "$DNSSEC_AFTER"
+      echo
+    fi
+  fi
+  if want geosteer-rrl; then
+    echo "### Response rate limiting"
+    echo
+    echo "What RRL costs: geosteer-rrl is geosteer with \`--rrl-rate $RRL_COST_RATE\` (every response goes through the rate limiter's table; no client of the run reaches the rate, so nothing is limited). Its QPS per core over geosteer's, round by round (goal: at least 0.95):"
+    echo
+    python3 - "$RESULTS" <<'PYEOF'
+import json, statistics, sys
+per = {}
+for line in open(sys.argv[1]):
+    r = json.loads(line) if line.strip() else {}
+    if r.get("qps_per_core"):
+        per[(r["server"], r["workload"], r.get("round", 1))] = r["qps_per_core"]
+print("| workload | geosteer-rrl ÷ geosteer: median (min–max) | ≥ 0.95 |")
+print("|---|---:|---|")
+for w in ["udp-static", "udp-geo-ecs", "udp-geo-noecs", "udp-nxdomain", "tcp-static"]:
+    q = [per[("geosteer-rrl", w, r)] / per[("geosteer", w, r)] for (s, ww, r) in per
+         if s == "geosteer" and ww == w and ("geosteer-rrl", w, r) in per]
+    if q:
+        m = statistics.median(q)
+        print(f"| {w} | {m:.3f} ({min(q):.3f}–{max(q):.3f}) | {'met' if m >= 0.95 else 'not met'} |")
+PYEOF
+    echo
+    if [ -s "$RRL_MD" ]; then
+      echo "The flood step:"
+      echo
+      cat "$RRL_MD"
       echo
     fi
   fi

@@ -263,6 +263,16 @@ fn signing(
         .map_err(|e| ConfigErrors(vec![ConfigError::file(&dir, e)]))
 }
 
+/// `snapshot` made ready to serve: the GeoIP database's data is dropped (its maps are
+/// compiled; path, type and build time stay for status and metrics), as gdnsd does, so a
+/// running server holds a GeoLite2-City's 60-odd MB only while a load builds from it.
+pub fn for_serving(mut snapshot: Snapshot) -> Snapshot {
+    if let Some(db) = snapshot.geo.as_mut().and_then(Arc::get_mut) {
+        db.release();
+    }
+    snapshot
+}
+
 fn compile(
     cfg: &SteeringConfig,
     lb: &config::LoadBalancer,

@@ -1058,3 +1058,85 @@ fn signatures_are_made_anew_before_they_expire() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Sends `qs` from `from` in one burst (far above the rate), then collects the replies until
+/// none comes for a while.
+fn burst(to: std::net::SocketAddr, from: &str, qs: &[Message]) -> Vec<Message> {
+    let sock = std::net::UdpSocket::bind(format!("{from}:0")).expect("bind the client");
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    for (i, m) in qs.iter().enumerate() {
+        let mut m = m.clone();
+        m.metadata.id = i as u16;
+        sock.send_to(&encode(&m), to).unwrap();
+    }
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok((n, _)) = sock.recv_from(&mut buf) {
+        out.push(decode(&buf[..n]));
+    }
+    out
+}
+
+/// Response rate limiting classes a signed answer as the unsigned one: a flood with DO
+/// drains the account that the same queries without DO draw on (the RRSIGs change neither
+/// the kind nor the RRset), for static and steered answers alike, and random names denied
+/// compactly (NOERROR and an NSEC, to a client without CO) drain the zone's NXDOMAIN
+/// account. Rates are per second and each burst takes well under one.
+#[test]
+fn rate_limiting_classes_signed_answers_as_unsigned_ones() {
+    const RATE: usize = 5;
+    let s = Setup::new();
+    let server = s.serve(&["--rrl-rate", "5", "--rrl-slip", "0"]);
+    let a = server.addr;
+    use RecordType::A;
+    for (name, from) in [
+        ("www.example.com.", "127.0.1.1"),
+        ("geo.example.com.", "127.0.2.1"),
+    ] {
+        let signed = burst(a, from, &vec![q(name, A, true, false, 1232); 20]);
+        assert!(
+            (RATE..=2 * RATE).contains(&signed.len()),
+            "{name}: {} answered",
+            signed.len()
+        );
+        for r in &signed {
+            assert_eq!(types_of(&r.answers), [A, RecordType::RRSIG], "{r:?}");
+        }
+        // The same queries without DO: the same account, already over the rate.
+        let unsigned = burst(a, from, &vec![q(name, A, false, false, 1232); RATE]);
+        assert!(unsigned.is_empty(), "{name}: {unsigned:?}");
+        // Another RRset for the same network is another account, answered.
+        let other = burst(
+            a,
+            from,
+            &vec![q("mail.example.com.", A, false, false, 1232); RATE],
+        );
+        assert_eq!(other.len(), RATE, "{other:?}");
+    }
+    let from = "127.0.3.1";
+    let denied: Vec<Message> = (0..20)
+        .map(|i| q(&format!("nope{i}.example.com."), A, true, false, 1232))
+        .collect();
+    let signed = burst(a, from, &denied);
+    assert!((RATE..=2 * RATE).contains(&signed.len()), "{signed:?}");
+    for r in &signed {
+        assert_eq!(rcode(r), ResponseCode::NoError, "compact denial: {r:?}");
+        assert!(
+            types_of(&r.authorities).contains(&RecordType::NSEC),
+            "{r:?}"
+        );
+    }
+    let unsigned: Vec<Message> = (0..RATE)
+        .map(|i| q(&format!("other{i}.example.com."), A, false, false, 1232))
+        .collect();
+    let unsigned = burst(a, from, &unsigned);
+    assert!(unsigned.is_empty(), "NXDOMAIN without DO: {unsigned:?}");
+    // A NODATA answer for the same network is another account, answered.
+    let nodata = burst(
+        a,
+        from,
+        &vec![q("www.example.com.", RecordType::TXT, false, false, 1232); RATE],
+    );
+    assert_eq!(nodata.len(), RATE, "{nodata:?}");
+}

@@ -195,6 +195,9 @@ pub struct Answer<'a> {
     pub made: Vec<u8>,
     /// Signatures made for this answer (not found in a cache).
     pub signed_online: u8,
+    /// The name does not exist, though the answer says NOERROR: a compact denial to a client
+    /// without CO (RFC 9824 §3.1). Rate limiting counts it as the NXDOMAIN it stands for.
+    pub compact_nxdomain: bool,
 }
 
 impl<'a> Answer<'a> {
@@ -213,6 +216,7 @@ impl<'a> Answer<'a> {
             ede: None,
             made: Vec::new(),
             signed_online: 0,
+            compact_nxdomain: false,
         }
     }
 
@@ -424,6 +428,7 @@ impl<'a> Signer<'a> {
                 } else {
                     ResponseCode::NoError
                 };
+                ans.compact_nxdomain = !self.cx.compact_ok;
                 let p = denial::nxdomain(Scheme::Compact, name.as_bytes(), &[0], false);
                 let nsec = &p.nsecs[0];
                 let owner = if hop == 0 {

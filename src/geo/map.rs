@@ -6,7 +6,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use ipnet::{Ipv4Net, Ipv6Net};
-use maxminddb::{LookupResult, Mmap, WithinOptions};
+use maxminddb::{LookupResult, WithinOptions};
+
+use super::Bytes;
 
 use super::trie::{self, CoverError, Leaf, MAX_VALUE, Trie, TrieBuilder};
 use super::{GeoDb, Location};
@@ -78,6 +80,9 @@ impl GeoMap {
         let fail = |what: &str, e: &dyn fmt::Display| {
             ConfigError::file(&db.path, format!("while building a map, {what}: {e}"))
         };
+        let reader = db
+            .reader()
+            .ok_or_else(|| fail("reading it", &"its data was released after the last build"))?;
         let mut checked = |location: Option<&Location>| {
             let v = classify(location);
             assert!(v <= MAX_VALUE, "classifier returned {v}, above {MAX_VALUE}");
@@ -86,7 +91,7 @@ impl GeoMap {
         let unknown = checked(None);
         let mut by_offset: HashMap<usize, u32> = HashMap::new();
         let mut by_location: HashMap<Location, u32> = HashMap::new();
-        let mut value_of = |result: &LookupResult<'_, Mmap>| -> Result<u32, ConfigError> {
+        let mut value_of = |result: &LookupResult<'_, Bytes>| -> Result<u32, ConfigError> {
             let Some(offset) = result.offset() else {
                 return Ok(unknown);
             };
@@ -113,8 +118,7 @@ impl GeoMap {
         } else if v4_walked {
             (unknown, Leaf::V4Alias)
         } else {
-            let r = db
-                .reader
+            let r = reader
                 .lookup(IpAddr::V6(Ipv6Addr::UNSPECIFIED))
                 .map_err(|e| fail("looking up ::", &e))?;
             let v = value_of(&r)?;
@@ -124,8 +128,7 @@ impl GeoMap {
         let cover_err = |e: CoverError| fail("the database's networks do not tile", &e);
         let mut builder = TrieBuilder::new();
         let mut networks = 0u64;
-        let walk = db
-            .reader
+        let walk = reader
             .networks(WithinOptions::default().include_networks_without_data())
             .map_err(|e| fail("reading the search tree", &e))?;
         for item in walk {
