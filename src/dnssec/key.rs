@@ -306,6 +306,20 @@ impl KeyPair {
     /// Builds a key pair from a BIND file's private key and the DNSKEY's public key.
     fn from_parts(alg: Algorithm, private: &[u8], public: &[u8]) -> Result<Self, String> {
         let (pub_len, priv_len) = alg.key_lengths();
+        // A P-256 PrivateKey is an integer: ldns writes it without its leading zero octets
+        // (1 key in 256 has one), so it is padded back to the fixed width. An Ed25519 seed is
+        // an octet string and is never short.
+        let mut padded = [0u8; 32];
+        let private = if matches!(alg, Algorithm::EcdsaP256Sha256)
+            && !private.is_empty()
+            && private.len() < priv_len
+            && priv_len == padded.len()
+        {
+            padded[priv_len - private.len()..].copy_from_slice(private);
+            &padded[..]
+        } else {
+            private
+        };
         if private.len() != priv_len {
             return Err(format!(
                 "PrivateKey has {} octets; {alg} needs {priv_len}",
