@@ -531,16 +531,7 @@ def runtime_ns(pgid, pids=()) -> int:
     total = 0
     procs = list(pids)
     if pgid:
-        for d in os.listdir("/proc"):
-            if not d.isdigit():
-                continue
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            if int(stat[stat.rfind(")") + 2 :].split()[2]) == pgid:
-                procs.append(d)
+        procs.extend(group_pids(pgid))
     for pid in procs:
         try:
             tids = os.listdir(f"/proc/{pid}/task")
