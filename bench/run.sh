@@ -103,6 +103,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 PY="python3 $HERE/lib/bench.py"
+# The zone and Knot's configuration, shared with xdp.sh.
+. "$HERE/lib/knot.sh"
 
 # --xdp: the XDP comparison has its own topology and harness (bench/xdp.sh, same options
 # where they mean the same; --help there).
@@ -350,18 +352,7 @@ expected_for() {
 }
 
 # The zone every server serves, minus harperdb (each server's own geo mechanism adds it).
-write_zone() { # file [extra line]
-  cat >"$1" <<EOF
-\$ORIGIN example.com.
-\$TTL 3600
-@  300   IN SOA  ns1.example.com. hostmaster.example.com. 2026112601 7200 3600 1209600 300
-         IN NS   ns1
-ns1      IN A    192.0.2.53
-static   IN A    $STATIC
-EOF
-  if [ $# -gt 1 ]; then printf '%s\n' "$2" >>"$1"; fi
-}
-
+# write_zone: bench/lib/knot.sh (shared with xdp.sh).
 # ------------------------------------------------------------------ server control
 # Every server runs in its own process group (setsid), pinned to CPU 0, on its own port.
 declare -A PID_OF PORT_OF SKIP_OF STATICQ_OF READY_NAME_OF READY_ADDR_OF
@@ -810,52 +801,8 @@ fi
 knot_server() {
   local name=$1 port=$2 modules=$3
   if ! command -v knotd >/dev/null; then skip_row "$name" all "knot is not installed"; return 0; fi
-  local d="$WORK/$name"; mkdir -p "$d/run" "$d/db"
-  write_zone "$d/example.com.zone" "harperdb 30 IN A $US"
-  cat >"$d/geo.conf" <<EOF
-harperdb.example.com:
-  - geo: "NA"
-    A: $US
-  - geo: "EU"
-    A: $EU
-  - geo: "AS"
-    A: $AP
-  - geo: "OC"
-    A: $AP
-EOF
-  cat >"$d/knot.conf" <<EOF
-# Loopback only, one UDP worker; ECS on (default off); no query log (no dnstap module).
-# Other locations fall through to the zone's own harperdb A (us).
-server:
-    rundir: $d/run
-    listen: 127.0.0.1@$port
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-    edns-client-subnet: on
-log:
-  - target: stderr
-    any: warning
-database:
-    storage: $d/db
-mod-geoip:
-  - id: bench
-    config-file: $d/geo.conf
-    ttl: 30
-    mode: geodb
-    geodb-file: $GEOIP
-    geodb-key: continent/code
-template:
-  - id: default
-    storage: $d
-    zonefile-sync: -1
-    journal-content: none
-zone:
-  - domain: example.com
-    file: example.com.zone
-    module: $modules
-EOF
-  add_server "$name" "$port" 1 knotd -c "$d/knot.conf"
+  knot_conf "$WORK/$name" "127.0.0.1@$port" warning "$modules"
+  add_server "$name" "$port" 1 knotd -c "$WORK/$name/knot.conf"
 }
 if want knot; then knot_server knot "$((PORT0 + 2))" mod-geoip/bench; fi
 if want knot-signed; then knot_server knot-signed "$((PORT0 + 13))" "[mod-geoip/bench, mod-onlinesign]"; fi

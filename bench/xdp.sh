@@ -54,6 +54,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 PY="python3 $HERE/lib/bench.py"
+# The zone and Knot's configuration, shared with run.sh.
+. "$HERE/lib/knot.sh"
 
 QUICK=0
 SERVERS=""
@@ -206,17 +208,7 @@ CLIENTS=$($PY clients "$GEOIP" "$Q")
 client_of() { echo "$CLIENTS" | python3 -c "import json,sys; [print(r['subnet'] or '') for r in map(json.loads, sys.stdin) if r['region']=='$1']"; }
 NA_NET=$(client_of NA); EU_NET=$(client_of EU); AP_NET=$(client_of AP)
 US=198.51.100.10; EU=198.51.100.20; AP=198.51.100.30; STATIC=192.0.2.10
-write_zone() { # file [extra line] -- the zone of run.sh
-  cat >"$1" <<EOF
-\$ORIGIN example.com.
-\$TTL 3600
-@  300   IN SOA  ns1.example.com. hostmaster.example.com. 2026112601 7200 3600 1209600 300
-         IN NS   ns1
-ns1      IN A    192.0.2.53
-static   IN A    $STATIC
-EOF
-  if [ $# -gt 1 ]; then printf '%s\n' "$2" >>"$1"; fi
-}
+# write_zone: bench/lib/knot.sh (the zone of run.sh).
 
 # ------------------------------------------------------------------ topology
 nsx() { ip netns exec "$@"; }
@@ -330,64 +322,7 @@ EOF
   fi
   echo "$zd"
 }
-knot_conf() { # dir listen-line xdp(0|1)
-  local d=$1
-  mkdir -p "$d/run" "$d/db"
-  write_zone "$d/example.com.zone" "harperdb 30 IN A $US"
-  cat >"$d/geo.conf" <<EOF
-harperdb.example.com:
-  - geo: "NA"
-    A: $US
-  - geo: "EU"
-    A: $EU
-  - geo: "AS"
-    A: $AP
-  - geo: "OC"
-    A: $AP
-EOF
-  {
-    cat <<EOF
-server:
-    rundir: $d/run
-    listen: $2
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-    edns-client-subnet: on
-EOF
-    if [ "$3" = 1 ]; then
-      cat <<EOF
-xdp:
-    listen: vS2@53
-    udp: on
-EOF
-    fi
-    cat <<EOF
-log:
-  - target: stderr
-    any: info
-database:
-    storage: $d/db
-mod-geoip:
-  - id: bench
-    config-file: $d/geo.conf
-    ttl: 30
-    mode: geodb
-    geodb-file: $GEOIP
-    geodb-key: continent/code
-template:
-  - id: default
-    storage: $d
-    zonefile-sync: -1
-    journal-content: none
-zone:
-  - domain: example.com
-    file: example.com.zone
-    module: mod-geoip/bench
-EOF
-  } >"$d/knot.conf"
-}
-
+# knot_conf: bench/lib/knot.sh (shared with run.sh).
 T0=$(date +%s)
 START_TS=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 if want geosteer-xdp; then
@@ -396,7 +331,7 @@ if want geosteer-xdp; then
   case " ${ACTIVE[*]} " in *" geosteer-xdp "*) napi_to_server_cpu 1 || log "no threaded NAPI on vS1" ;; esac
 fi
 if want knot-xdp; then
-  knot_conf "$WORK/knot-xdp" "198.18.2.1@53" 1
+  knot_conf "$WORK/knot-xdp" "198.18.2.1@53" info mod-geoip/bench vS2@53
   add_server knot-xdp 198.18.2.1 53 knotd -c "$WORK/knot-xdp/knot.conf"
   case " ${ACTIVE[*]} " in *" knot-xdp "*) napi_to_server_cpu 2 || log "no threaded NAPI on vS2" ;; esac
 fi
@@ -405,7 +340,7 @@ if want geosteer; then
     --geoip "$GEOIP" --listen 198.18.0.1:5301 --udp-sockets 1
 fi
 if want knot; then
-  knot_conf "$WORK/knot" "198.18.0.1@5302" 0
+  knot_conf "$WORK/knot" "198.18.0.1@5302" info mod-geoip/bench
   add_server knot 198.18.0.1 5302 knotd -c "$WORK/knot/knot.conf"
 fi
 if want gdnsd; then
