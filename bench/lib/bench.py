@@ -409,20 +409,7 @@ def pcap_ecs(path: str, limit: int) -> None:
 def group_cpu_ticks(pgid: int) -> int:
     """utime + stime (clock ticks) of every live process in process group `pgid`: each
     server runs in its own group (setsid), so this covers worker processes (NSD) as well."""
-    total = 0
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        # fields[0] is field 3 (state): pgrp is field 5, utime 14, stime 15.
-        if int(fields[2]) == pgid:
-            total += int(fields[11]) + int(fields[12])
-    return total
+    return pid_cpu_ticks(group_pids(pgid))
 
 
 def machine_task_ticks() -> int:
