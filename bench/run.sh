@@ -104,7 +104,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 PY="python3 $HERE/lib/bench.py"
 # The zone and Knot's configuration, shared with xdp.sh.
-. "$HERE/lib/knot.sh"
+. "$HERE/lib/config.sh"
 
 # --xdp: the XDP comparison has its own topology and harness (bench/xdp.sh, same options
 # where they mean the same; --help there).
@@ -352,7 +352,7 @@ expected_for() {
 }
 
 # The zone every server serves, minus harperdb (each server's own geo mechanism adds it).
-# write_zone: bench/lib/knot.sh (shared with xdp.sh).
+# write_zone: bench/lib/config.sh (shared with xdp.sh).
 # ------------------------------------------------------------------ server control
 # Every server runs in its own process group (setsid), pinned to CPU 0, on its own port.
 declare -A PID_OF PORT_OF SKIP_OF STATICQ_OF READY_NAME_OF READY_ADDR_OF
@@ -704,21 +704,7 @@ geosteer_server() {
   local name=$1 port=$2 signed=$3; shift 3
   local zd="$WORK/$name-zones"; mkdir -p "$zd"
   write_zone "$zd/example.com.zone"
-  cat >"$zd/example.com.toml" <<EOF
-# harperdb steered by continent; no monitors (the addresses are record data only).
-[pools.us]
-origins = [ { address = "$US" } ]
-[pools.eu]
-origins = [ { address = "$EU" } ]
-[pools.ap]
-origins = [ { address = "$AP" } ]
-[load_balancers.harperdb]
-steering = "geo"
-ttl = 30
-default_pools = ["us"]
-fallback_pool = "us"
-continent_pools = { NA = ["us"], EU = ["eu"], AS = ["ap"], OC = ["ap"] }
-EOF
+  write_steering "$zd/example.com.toml"
   if [ "$signed" = 1 ]; then
     local kg
     if ! kg=$("$GEOSTEER" keygen example.com --keys "$zd/keys" 2>&1); then

@@ -55,7 +55,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 PY="python3 $HERE/lib/bench.py"
 # The zone and Knot's configuration, shared with run.sh.
-. "$HERE/lib/knot.sh"
+. "$HERE/lib/config.sh"
 
 QUICK=0
 SERVERS=""
@@ -208,7 +208,7 @@ CLIENTS=$($PY clients "$GEOIP" "$Q")
 client_of() { echo "$CLIENTS" | python3 -c "import json,sys; [print(r['subnet'] or '') for r in map(json.loads, sys.stdin) if r['region']=='$1']"; }
 NA_NET=$(client_of NA); EU_NET=$(client_of EU); AP_NET=$(client_of AP)
 US=198.51.100.10; EU=198.51.100.20; AP=198.51.100.30; STATIC=192.0.2.10
-# write_zone: bench/lib/knot.sh (the zone of run.sh).
+# write_zone: bench/lib/config.sh (the zone of run.sh).
 
 # ------------------------------------------------------------------ topology
 nsx() { ip netns exec "$@"; }
@@ -305,24 +305,11 @@ geosteer_zones() {
   if [ ! -d "$zd" ]; then
     mkdir -p "$zd"
     write_zone "$zd/example.com.zone"
-    cat >"$zd/example.com.toml" <<EOF
-[pools.us]
-origins = [ { address = "$US" } ]
-[pools.eu]
-origins = [ { address = "$EU" } ]
-[pools.ap]
-origins = [ { address = "$AP" } ]
-[load_balancers.harperdb]
-steering = "geo"
-ttl = 30
-default_pools = ["us"]
-fallback_pool = "us"
-continent_pools = { NA = ["us"], EU = ["eu"], AS = ["ap"], OC = ["ap"] }
-EOF
+    write_steering "$zd/example.com.toml"
   fi
   echo "$zd"
 }
-# knot_conf: bench/lib/knot.sh (shared with run.sh).
+# knot_conf: bench/lib/config.sh (shared with run.sh).
 T0=$(date +%s)
 START_TS=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 if want geosteer-xdp; then

@@ -1,6 +1,6 @@
-# Sourced by bench/run.sh and bench/xdp.sh: the zone every server serves, and Knot's
-# configuration for it (mod-geoip on the continent, as the other servers steer). Uses the
-# callers' $US, $EU, $AP, $STATIC and $GEOIP.
+# Sourced by bench/run.sh and bench/xdp.sh: the zone every server serves, geosteer's steering
+# of it, and Knot's configuration for it (mod-geoip on the continent, as the other servers
+# steer). Uses the callers' $US, $EU, $AP, $STATIC and $GEOIP.
 
 write_zone() { # file [extra line]
   cat >"$1" <<EOF
@@ -12,6 +12,24 @@ ns1      IN A    192.0.2.53
 static   IN A    $STATIC
 EOF
   if [ $# -gt 1 ]; then printf '%s\n' "$2" >>"$1"; fi
+}
+
+write_steering() { # file: harperdb steered by continent, for geosteer
+  cat >"$1" <<EOF
+# harperdb steered by continent; no monitors (the addresses are record data only).
+[pools.us]
+origins = [ { address = "$US" } ]
+[pools.eu]
+origins = [ { address = "$EU" } ]
+[pools.ap]
+origins = [ { address = "$AP" } ]
+[load_balancers.harperdb]
+steering = "geo"
+ttl = 30
+default_pools = ["us"]
+fallback_pool = "us"
+continent_pools = { NA = ["us"], EU = ["eu"], AS = ["ap"], OC = ["ap"] }
+EOF
 }
 
 knot_conf() { # dir listen log-level modules [xdp-listen]
