@@ -126,6 +126,10 @@ pub async fn serve(
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(limits.header_timeout)
+                // A request received is carried out even when its client hangs up at once:
+                // without this, hyper drops the handler unpolled on the client's EOF, and a
+                // `POST /v1/reload` sent by a client that does not wait is never done.
+                .half_close(true)
                 .max_buf_size(64 * 1024)
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
             tokio::pin!(conn);

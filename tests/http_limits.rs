@@ -1,6 +1,6 @@
 //! The HTTP endpoint's bounds (issue 11): a connection cap, a deadline for a request's
 //! headers (a client that never finishes them is closed, and cannot hold up shutdown), and a
-//! body size limit. With real sockets.
+//! body size limit; a reload runs to its end whatever its client does. With real sockets.
 
 mod common;
 
@@ -115,4 +115,80 @@ fn shutdown_is_not_held_up_by_an_unfinished_request() {
         .wait_exit(WAIT)
         .expect("SIGTERM ends the process despite an unfinished request");
     assert!(status.success(), "{status:?}");
+}
+
+/// `POST /v1/reload` with `token`, then the connection closed `after` the request is sent,
+/// without waiting for the answer.
+fn reload_and_hang_up(addr: std::net::SocketAddr, token: &str, after: std::time::Duration) {
+    let mut c = TcpStream::connect(addr).unwrap();
+    write!(
+        c,
+        "POST /v1/reload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    std::thread::sleep(after);
+    drop(c);
+}
+
+/// The example zone with www at `www` and `filler` more names (a reload that takes a while).
+fn example_with(www: &str, filler: usize) -> String {
+    let mut zone = EXAMPLE_ZONE.replace("www     IN A    192.0.2.80", &format!("www IN A {www}"));
+    assert_ne!(zone, EXAMPLE_ZONE);
+    for i in 0..filler {
+        zone.push_str(&format!("filler{i} IN A 192.0.2.{}\n", 1 + i % 250));
+    }
+    zone
+}
+
+#[test]
+fn a_reload_whose_client_hangs_up_still_completes() {
+    let zones = ZoneDir::example();
+    let token = zones.write("token", "reload-token-3a9f");
+    let s = Server::start(
+        zones.path(),
+        &[
+            "--http",
+            "127.0.0.1:0",
+            "--api-token-file",
+            token.to_str().unwrap(),
+        ],
+    );
+    let http = s.http_addr();
+    let www = |want: &str| {
+        let deadline = std::time::Instant::now() + 3 * WAIT;
+        loop {
+            let r = udp(
+                s.addr,
+                &query("www.example.com.", hickory_proto::rr::RecordType::A),
+            );
+            if rdata_strings(&r.answers) == [format!("A {want}")] {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "www never became {want}: {:?}",
+                rdata_strings(&r.answers)
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    // Gone as soon as the request is sent: before the server has even begun to handle it.
+    zones.write("example.com.zone", &example_with("192.0.2.81", 0));
+    reload_and_hang_up(http, "reload-token-3a9f", std::time::Duration::ZERO);
+    www("192.0.2.81");
+    // Gone while the server is loading a larger zone.
+    zones.write("example.com.zone", &example_with("192.0.2.82", 20_000));
+    reload_and_hang_up(
+        http,
+        "reload-token-3a9f",
+        std::time::Duration::from_millis(50),
+    );
+    www("192.0.2.82");
+    let (_, m) = http_get(http, "/metrics");
+    assert_eq!(
+        metric(&m, "geosteer_config_reloads_total{result=\"success\"}"),
+        Some(2.0),
+        "{m}"
+    );
 }
