@@ -9,8 +9,7 @@ mod exposition;
 #[path = "support/http.rs"]
 mod http;
 
-use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::os::unix::net::UnixDatagram;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -23,28 +22,15 @@ use serde_json::Value;
 
 const TOKEN: &str = "operator-token-71b2";
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+/// The origins of the monitored pools of [`steering`].
+const MONITORED: [&str; 3] = ["127.0.91.1", "127.0.91.2", "127.0.92.1"];
 
 /// Two monitored pools (probed on `port` every second, one failure takes an origin down)
 /// and an unmonitored one; a geo and a failover load balancer over them.
 fn steering(port: u16) -> String {
+    let monitor = tcp_monitor(port);
     format!(
-        r#"
-[monitors.tcp]
-type = "tcp"
-port = {port}
-interval = "1s"
-timeout = "500ms"
-retries = 0
-consecutive_down = 1
-consecutive_up = 1
-
+        r#"{monitor}
 [pools.us-east]
 latitude = 38.9
 longitude = -77.4
@@ -74,31 +60,6 @@ steering = "failover"
 default_pools = ["static"]
 "#
     )
-}
-
-/// Origins that answer the monitor: one listener per address, by address.
-struct Origins {
-    port: u16,
-    listeners: BTreeMap<&'static str, TcpListener>,
-}
-
-impl Origins {
-    fn up(port: u16) -> Self {
-        let mut listeners = BTreeMap::new();
-        for a in ["127.0.91.1", "127.0.91.2", "127.0.92.1"] {
-            listeners.insert(a, TcpListener::bind((a, port)).unwrap());
-        }
-        Self { port, listeners }
-    }
-
-    fn kill(&mut self, a: &str) {
-        self.listeners.remove(a).expect("listening");
-    }
-
-    fn revive(&mut self, a: &'static str) {
-        self.listeners
-            .insert(a, TcpListener::bind((a, self.port)).unwrap());
-    }
 }
 
 struct Setup {
@@ -188,7 +149,7 @@ fn promtool(text: &str) {
 #[test]
 fn metrics_pass_promtool_and_a_strict_reader() {
     let port = free_port();
-    let mut origins = Origins::up(port);
+    let mut origins = Origins::up(port, &MONITORED);
     let s = start(ZoneDir::example(), port, &[], &[]);
     let scrape = || {
         let (code, text) = s.http.get("/metrics");
@@ -287,7 +248,7 @@ fn find_event<'a>(lines: &'a [Value], event: &str, field: &str, value: &str) -> 
 #[test]
 fn transitions_are_logged_at_warn_and_info_with_json_fields() {
     let port = free_port();
-    let mut origins = Origins::up(port);
+    let mut origins = Origins::up(port, &MONITORED);
     let s = start(ZoneDir::example(), port, &["--log-format", "json"], &[]);
     let lines = json_lines(&s.server);
     for l in &lines {
@@ -376,7 +337,7 @@ fn transitions_are_logged_at_warn_and_info_with_json_fields() {
 #[test]
 fn text_logs_keep_one_readable_line_per_transition() {
     let port = free_port();
-    let mut origins = Origins::up(port);
+    let mut origins = Origins::up(port, &MONITORED);
     let s = start(ZoneDir::example(), port, &[], &[]);
     origins.kill("127.0.92.1");
     s.server
@@ -418,7 +379,7 @@ fn answer_of(addr: SocketAddr, name: &str) -> Vec<String> {
 #[test]
 fn drains_survive_restarts_under_state_dir() {
     let port = free_port();
-    let _origins = Origins::up(port);
+    let _origins = Origins::up(port, &MONITORED);
     let state = tempfile::tempdir().unwrap();
     let state_dir = state.path().to_str().unwrap().to_string();
     let zones = ZoneDir::example();
@@ -570,7 +531,7 @@ fn reload_cmd(http: &Http, token_file: Option<&str>) -> std::process::Output {
 #[test]
 fn reload_command_and_systemd_notifications() {
     let port = free_port();
-    let _origins = Origins::up(port);
+    let _origins = Origins::up(port, &MONITORED);
     let notify = Notify::new();
     let zones = ZoneDir::example();
     let mut s = start(
@@ -649,7 +610,7 @@ fn explain(args: &[&str]) -> (bool, String, String) {
 #[test]
 fn explain_asks_the_running_server() {
     let port = free_port();
-    let _origins = Origins::up(port);
+    let _origins = Origins::up(port, &MONITORED);
     let s = start(ZoneDir::example(), port, &[], &[]);
     let (code, _) = s
         .http
@@ -710,7 +671,7 @@ fn explain_asks_the_running_server() {
 #[test]
 fn the_country_map_is_what_dns_answers() {
     let port = free_port();
-    let mut origins = Origins::up(port);
+    let mut origins = Origins::up(port, &MONITORED);
     let s = start(ZoneDir::example(), port, &[], &[]);
     let check = |want_nl: &str| {
         let map = s.http.json("/v1/map?lb=app.example.com&type=A");
@@ -758,7 +719,7 @@ fn the_country_map_is_what_dns_answers() {
 #[test]
 fn the_page_and_its_assets_are_served_from_the_binary() {
     let port = free_port();
-    let _origins = Origins::up(port);
+    let _origins = Origins::up(port, &MONITORED);
     let s = start(ZoneDir::example(), port, &[], &[]);
     let (code, ct, body) = s.http.get_typed("/");
     assert_eq!(code, 200);

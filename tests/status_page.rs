@@ -14,7 +14,6 @@ mod common;
 #[path = "support/http.rs"]
 mod http;
 
-use std::net::TcpListener;
 use std::time::Duration;
 
 use common::*;
@@ -22,26 +21,10 @@ use serde_json::Value;
 
 const TOKEN: &str = "page-token-5d1c";
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn steering(port: u16) -> String {
+    let monitor = tcp_monitor(port);
     format!(
-        r#"
-[monitors.tcp]
-type = "tcp"
-port = {port}
-interval = "1s"
-timeout = "500ms"
-retries = 0
-consecutive_down = 1
-consecutive_up = 1
-
+        r#"{monitor}
 [pools.us-east]
 latitude = 38.9
 longitude = -77.4
@@ -77,10 +60,7 @@ fn the_status_page_shows_pools_health_and_the_map_in_a_browser() {
         return;
     };
     let port = free_port();
-    let mut listeners: Vec<TcpListener> = ["127.0.81.1", "127.0.81.2", "127.0.82.1"]
-        .iter()
-        .map(|a| TcpListener::bind((*a, port)).unwrap())
-        .collect();
+    let mut origins = Origins::up(port, &["127.0.81.1", "127.0.81.2", "127.0.82.1"]);
     let zones = ZoneDir::example();
     zones.write("example.com.toml", &steering(port));
     let token_file = zones.write("token", TOKEN);
@@ -177,7 +157,7 @@ fn the_status_page_shows_pools_health_and_the_map_in_a_browser() {
 
     // Kill the one eu-central origin's listener: the page shows it DOWN, the pool DOWN, and
     // the map moves Europe to us-east.
-    drop(listeners.remove(2));
+    origins.kill("127.0.82.1");
     b.wait_for(
         "document.querySelector('tr[data-origin=\"127.0.82.1\"] .state')?.textContent === 'DOWN'",
         Duration::from_secs(20),

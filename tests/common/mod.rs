@@ -685,3 +685,58 @@ pub fn metric(text: &str, series: &str) -> Option<f64> {
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
 }
+
+// ---------------------------------------------------------------------------------------------
+// Monitored origins
+
+/// A TCP port free on 127.0.0.1 now (for listeners bound on other loopback addresses).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The `[monitors.tcp]` table of the tests with monitored pools: a TCP probe of `port` every
+/// second, one failure takes an origin down and one success brings it back.
+pub fn tcp_monitor(port: u16) -> String {
+    format!(
+        r#"
+[monitors.tcp]
+type = "tcp"
+port = {port}
+interval = "1s"
+timeout = "500ms"
+retries = 0
+consecutive_down = 1
+consecutive_up = 1
+"#
+    )
+}
+
+/// Origins that answer the monitor: a listener on `port` per address, by address.
+pub struct Origins {
+    port: u16,
+    listeners: std::collections::BTreeMap<&'static str, std::net::TcpListener>,
+}
+
+impl Origins {
+    pub fn up(port: u16, addresses: &[&'static str]) -> Self {
+        let listeners = addresses
+            .iter()
+            .map(|&a| (a, std::net::TcpListener::bind((a, port)).unwrap()))
+            .collect();
+        Self { port, listeners }
+    }
+
+    /// Closes the listener on `a`: its probes are refused.
+    pub fn kill(&mut self, a: &str) {
+        self.listeners.remove(a).expect("listening");
+    }
+
+    pub fn revive(&mut self, a: &'static str) {
+        self.listeners
+            .insert(a, std::net::TcpListener::bind((a, self.port)).unwrap());
+    }
+}
