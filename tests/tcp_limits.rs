@@ -1,7 +1,9 @@
 //! Every resource a DNS TCP client can hold is bounded (issue 11): the time a query may take
 //! once begun (not reset by each byte), connections per client address and in all (the one
 //! idle the longest makes room), replies waiting for a client that does not read, and a
-//! zero-length message closes. All with real sockets on loopback addresses.
+//! zero-length message closes; out of file descriptors at accept, an idle connection makes
+//! room, and the probes that could not be made do not count against an origin. All with real
+//! sockets on loopback addresses.
 
 mod common;
 
@@ -269,4 +271,149 @@ fn clients_that_pipeline_and_never_read_hold_bounded_memory() {
     drop(conns);
     let r = udp(s.addr, &query("ns1.big.test.", RecordType::A));
     assert_eq!(rdata_strings(&r.answers), ["A 192.0.2.1"]);
+}
+
+/// The numbers of process `pid`'s open file descriptors.
+fn fd_numbers(pid: i32) -> Vec<u64> {
+    let mut n: Vec<u64> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    n.sort_unstable();
+    n
+}
+
+/// The lowest descriptor number process `pid` has free.
+fn lowest_free_fd(pid: i32) -> u64 {
+    let used = fd_numbers(pid);
+    (0..).find(|n| used.binary_search(n).is_err()).unwrap()
+}
+
+/// Sets process `pid`'s soft open-file limit to `n` (the hard one stays, so that it can be
+/// raised again).
+fn set_fd_limit(pid: i32, n: u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: prlimit(2) on our own child with valid pointers to rlimits.
+    let rc = unsafe {
+        libc::prlimit(pid, libc::RLIMIT_NOFILE, std::ptr::null(), &mut lim);
+        lim.rlim_cur = n;
+        libc::prlimit(pid, libc::RLIMIT_NOFILE, &lim, std::ptr::null_mut())
+    };
+    assert_eq!(rc, 0, "prlimit({pid}): {}", std::io::Error::last_os_error());
+}
+
+#[test]
+fn out_of_file_descriptors_at_accept_the_server_keeps_serving_and_probes_stay_up() {
+    // Two origins probed every second over TCP; one counted failure would take each down.
+    let port = free_port();
+    let _origins = Origins::up(port, &["127.0.95.1", "127.0.95.2"]);
+    let zones = ZoneDir::example();
+    let monitor = tcp_monitor(port);
+    zones.write(
+        "example.com.toml",
+        &format!(
+            r#"{monitor}
+[pools.main]
+monitor = "tcp"
+origins = [ {{ address = "127.0.95.1" }}, {{ address = "127.0.95.2" }} ]
+
+[load_balancers.app]
+steering = "failover"
+default_pools = ["main"]
+"#
+        ),
+    );
+    let mut s = Server::start_owned(zones, &["--http", "127.0.0.1:0"]);
+    let addr = s.addr;
+    let app = || {
+        let r = udp(addr, &query("app.example.com.", RecordType::A));
+        let mut a = rdata_strings(&r.answers);
+        a.sort();
+        a
+    };
+    let both = ["A 127.0.95.1", "A 127.0.95.2"];
+    // Both origins found up by the first probes.
+    let deadline = std::time::Instant::now() + WAIT;
+    while app() != both {
+        assert!(std::time::Instant::now() < deadline, "origins never up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // The process's limit lowered to a few descriptors over the ones it has open now (the
+    // server sized its connection cap for the limit it started with, so the descriptors run
+    // out first), then more connections than that.
+    let pid = s.pid();
+    let highest = fd_numbers(pid)
+        .into_iter()
+        .filter(|&n| n < 200)
+        .max()
+        .unwrap();
+    set_fd_limit(pid, highest + 1 + 6);
+    let mut held = Vec::new();
+    for i in 0..40u8 {
+        held.push(connect_from(IpAddr::from([127, 0, 96, 1 + i % 4]), addr).unwrap());
+    }
+    s.wait_for_stderr("tcp accept: ");
+    // A fresh TCP client is answered (an idle connection was closed to make room), and so is
+    // UDP.
+    let fresh = || {
+        let mut c = connect_from("127.0.97.1".parse().unwrap(), addr).unwrap();
+        tcp_send(&mut c, &encode(&query("www.example.com.", RecordType::A)));
+        let r = decode(&tcp_recv(&mut c).expect("a fresh TCP client is answered"));
+        assert_eq!(rdata_strings(&r.answers), ["A 192.0.2.80"]);
+        c
+    };
+    let c = fresh();
+    let r = udp(addr, &query("www.example.com.", RecordType::A));
+    assert_eq!(rdata_strings(&r.answers), ["A 192.0.2.80"]);
+
+    // Not one descriptor left for three probe rounds (the limit kept at the lowest free
+    // number as connections come and go): the probes fail here, on this host, and the
+    // origins stay up.
+    let until = std::time::Instant::now() + Duration::from_secs(3);
+    while std::time::Instant::now() < until {
+        set_fd_limit(pid, lowest_free_fd(pid));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(app(), both, "an origin marked down by a local error");
+    set_fd_limit(pid, highest + 1 + 6);
+    drop(fresh());
+    assert!(s.wait_exit(Duration::ZERO).is_none(), "the server exited");
+
+    // Once the clients go, the endpoint serves again: the accept errors and the probes that
+    // could not be made were counted, and no origin went down.
+    drop(held);
+    drop(c);
+    let http = s.http_addr();
+    let deadline = std::time::Instant::now() + WAIT;
+    let m = loop {
+        let m = std::panic::catch_unwind(|| http_get(http, "/metrics"));
+        if let Ok((200, m)) = m {
+            break m;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "HTTP never served again"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        metric(&m, "geosteer_accept_errors_total").unwrap() >= 1.0,
+        "{m}"
+    );
+    assert!(
+        metric(&m, "geosteer_probe_local_errors_total").unwrap() >= 1.0,
+        "no probe ran out of descriptors: {m}"
+    );
+    let down: Vec<String> = s
+        .stderr()
+        .into_iter()
+        .filter(|l| l.contains("DOWN"))
+        .collect();
+    assert!(down.is_empty(), "{down:?}");
+    assert_eq!(app(), both);
+    assert!(s.wait_exit(Duration::ZERO).is_none(), "the server exited");
 }
