@@ -91,9 +91,10 @@ impl Ops {
     pub async fn reload(&self) -> Result<Reloaded, ConfigErrors> {
         let _one = self.reloading.lock().await;
         let sources = self.sources.clone();
-        let generation = self.current().generation + 1;
+        let current = self.current();
+        let generation = current.generation + 1;
         // Loading reads files and walks the GeoIP database: keep it off the async workers.
-        let loaded = tokio::task::spawn_blocking(move || load::load(&sources))
+        let loaded = tokio::task::spawn_blocking(move || load::reload(&sources, &current))
             .await
             .unwrap_or_else(|e| {
                 Err(ConfigErrors(vec![crate::error::ConfigError::file(

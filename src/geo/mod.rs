@@ -1,9 +1,10 @@
 //! Client location: the GeoIP database and the per-policy prefix maps compiled from it.
 //!
-//! A [`GeoDb`] is a memory-mapped MaxMind DB file. Queries never read it: at load time every
-//! network in it is classified once (by a policy, into a small value id) and the results are
-//! compiled into a [`GeoMap`], a merged prefix tree whose leaf depth is the ECS scope. The
-//! database is only read directly by tools and tests ([`GeoDb::lookup`]).
+//! A [`GeoDb`] is a memory-mapped MaxMind DB file. Queries never read it: at load time it is
+//! walked once into a [`GeoIndex`], a merged prefix tree of location ids, and every policy's
+//! classification of locations (into small value ids) becomes a [`GeoMap`] over that tree,
+//! whose merged-prefix depth is the ECS scope. The database is only read directly by tools
+//! and tests ([`GeoDb::lookup`]).
 //!
 //! Two record layouts are understood, recognised from the records themselves:
 //! - GeoIP2/GeoLite2 City and Country (`continent.code`, `country.iso_code`,
@@ -16,6 +17,7 @@
 //! tables in [`countries`], so a location means the same whichever database it came from.
 
 pub mod countries;
+pub mod index;
 pub mod map;
 pub mod trie;
 
@@ -31,6 +33,7 @@ use tracing::warn;
 
 use crate::error::ConfigError;
 
+pub use index::{Base, Fields, GeoIndex, IndexStats};
 pub use map::{GeoMap, MapStats};
 
 /// A short code stored inline: a country (`DE`), a continent (`EU`) or a subdivision
@@ -262,6 +265,31 @@ pub struct GeoDb {
     reader: Reader<Mmap>,
     path: PathBuf,
     schema: Schema,
+    /// The file's identity when it was opened, to tell whether the path still names it.
+    file_id: Option<FileId>,
+}
+
+/// What tells one file from another at the same path: a file renamed over it is another
+/// inode, one rewritten in place has another size or modification time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime_ns: i128,
+}
+
+impl FileId {
+    fn of(path: &Path) -> Option<FileId> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        Some(FileId {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+        })
+    }
 }
 
 impl fmt::Debug for GeoDb {
@@ -285,6 +313,7 @@ impl GeoDb {
     /// The file is mapped, not read: it must not be rewritten in place while open. Replace
     /// it by writing a new file and renaming it over the old one.
     pub fn open(path: &Path) -> Result<Self, ConfigError> {
+        let file_id = FileId::of(path);
         // SAFETY: the mapping stays valid as long as the file's contents do not change under
         // it. We never write to it, and the documented way to update it is rename(2), which
         // leaves this mapping on the old inode.
@@ -303,7 +332,14 @@ impl GeoDb {
             reader,
             path: path.to_path_buf(),
             schema,
+            file_id,
         })
+    }
+
+    /// Whether its path still names the file that was opened (unchanged), so that opening it
+    /// again would give the same data.
+    pub fn is_current(&self) -> bool {
+        self.file_id.is_some() && FileId::of(&self.path) == self.file_id
     }
 
     /// The file it was opened from.

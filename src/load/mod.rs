@@ -1,20 +1,23 @@
 //! Loading `zones/` (and the GeoIP database) into an immutable [`Snapshot`]: everything the
 //! query path reads, compiled so that answering is lookups only.
 
+mod geo;
+pub mod par;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use hickory_proto::rr::rdata::{A, AAAA};
 use hickory_proto::rr::{Name, RData, Record};
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::config::{self, PoolId, SteeringConfig};
 use crate::error::{ConfigError, ConfigErrors};
-use crate::geo::{GeoDb, GeoMap};
+use crate::geo::{GeoDb, GeoIndex};
 use crate::metrics;
 use crate::state::{CompiledLb, Labels, PoolRecords, Snapshot};
-use crate::steering;
 use crate::wire::RecordSet;
 use crate::zone::{Zone, Zones, master};
 
@@ -55,10 +58,24 @@ pub fn load(src: &Sources) -> Result<Snapshot, ConfigErrors> {
     load_with_env(src, &|k| std::env::var(k).ok())
 }
 
+/// [`load`] for a reload of `previous`: when the GeoIP database is the same file, its walk
+/// and the compiled rules that did not change are reused rather than built again.
+pub fn reload(src: &Sources, previous: &Snapshot) -> Result<Snapshot, ConfigErrors> {
+    load_reusing(src, &|k| std::env::var(k).ok(), Some(previous))
+}
+
 /// [`load`], with `lookup_env` resolving `${VAR}` in monitor headers and bodies.
 pub fn load_with_env(
     src: &Sources,
     lookup_env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Snapshot, ConfigErrors> {
+    load_reusing(src, lookup_env, None)
+}
+
+fn load_reusing(
+    src: &Sources,
+    lookup_env: &dyn Fn(&str) -> Option<String>,
+    previous: Option<&Snapshot>,
 ) -> Result<Snapshot, ConfigErrors> {
     let dir = &src.zones;
     let mut errors = Vec::new();
@@ -131,8 +148,17 @@ pub fn load_with_env(
         .load_balancers
         .iter()
         .any(|lb| lb.policy.uses_location());
-    let geo = match GeoDb::open(&src.geoip) {
-        Ok(db) => Some(Arc::new(db)),
+    // The same file as before (a new one is renamed over the old: another inode): keep it,
+    // and the index walked from it.
+    let same = previous
+        .and_then(|p| p.geo.as_ref().map(|db| (p, db)))
+        .filter(|(_, db)| db.path() == src.geoip && db.is_current());
+    let opened = match same {
+        Some((_, db)) => Ok(db.clone()),
+        None => GeoDb::open(&src.geoip).map(Arc::new),
+    };
+    let geo = match opened {
+        Ok(db) => Some(db),
         Err(e) if needs_location => {
             errors.push(e);
             None
@@ -146,13 +172,58 @@ pub fn load_with_env(
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
-    let mut compiled = Vec::with_capacity(steering.load_balancers.len());
-    for lb in &steering.load_balancers {
-        match compile(&steering, lb, geo.as_deref()) {
-            Ok(c) => compiled.push(c),
-            Err(e) => return Err(ConfigErrors(vec![e])),
+    let reused = same.and_then(|(p, _)| p.geo_index.clone());
+    let (geo_index, maps) = match &geo {
+        Some(db) if needs_location => {
+            let index = match reused {
+                Some(index) => index,
+                None => {
+                    let index = GeoIndex::build(db).map_err(|e| ConfigErrors(vec![e]))?;
+                    info!("GeoIP database {}: {}", db.path().display(), index.stats());
+                    Arc::new(index)
+                }
+            };
+            let empty = HashMap::new();
+            let previous_maps = match same {
+                Some((p, _)) if p.geo_index.as_ref().is_some_and(|i| Arc::ptr_eq(i, &index)) => {
+                    &p.rule_maps
+                }
+                _ => &empty,
+            };
+            let started = Instant::now();
+            let maps = geo::compile(&steering, &index, previous_maps);
+            info!(
+                "location rules of {} load balancers: {} distinct, {} reused, in {} ms",
+                maps.per_lb.iter().filter(|m| m.is_some()).count(),
+                maps.rule_maps.len(),
+                maps.rule_maps
+                    .keys()
+                    .filter(|k| previous_maps.contains_key(*k))
+                    .count(),
+                started.elapsed().as_millis()
+            );
+            (Some(index), Some(maps))
         }
-    }
+        _ => (None, None),
+    };
+    let (mut per_lb, rule_maps) = match maps {
+        Some(m) => (m.per_lb, m.rule_maps),
+        None => (Vec::new(), HashMap::new()),
+    };
+    per_lb.resize_with(steering.load_balancers.len(), || None);
+    let compiled = steering
+        .load_balancers
+        .iter()
+        .zip(per_lb)
+        .map(|(lb, location)| CompiledLb {
+            location,
+            records: lb
+                .pools()
+                .into_iter()
+                .map(|p| pool_records(&steering, lb, p))
+                .collect(),
+        })
+        .collect();
     let labels = labels(&zones, &steering);
     Ok(Snapshot {
         generation: 1,
@@ -160,39 +231,9 @@ pub fn load_with_env(
         steering,
         compiled,
         geo,
+        geo_index,
+        rule_maps,
         labels,
-    })
-}
-
-fn compile(
-    cfg: &SteeringConfig,
-    lb: &config::LoadBalancer,
-    geo: Option<&GeoDb>,
-) -> Result<CompiledLb, ConfigError> {
-    let mut lists: Vec<Box<[PoolId]>> = Vec::new();
-    let map = match geo {
-        Some(db) if lb.policy.uses_location() => {
-            let mut ids: HashMap<Vec<PoolId>, u32> = HashMap::new();
-            Some(GeoMap::build(db, |loc| {
-                let (list, _) = steering::candidates(cfg, lb, loc);
-                let next = ids.len() as u32;
-                *ids.entry(list.clone()).or_insert_with(|| {
-                    lists.push(list.into_boxed_slice());
-                    next
-                })
-            })?)
-        }
-        _ => None,
-    };
-    let records = lb
-        .pools()
-        .into_iter()
-        .map(|p| pool_records(cfg, lb, p))
-        .collect();
-    Ok(CompiledLb {
-        lists,
-        map,
-        records,
     })
 }
 

@@ -1,0 +1,270 @@
+//! Compiling the location rules of every load balancer into prefix maps, sharing whatever
+//! can be shared.
+//!
+//! Three levels of sharing keep a thousand load balancers from costing a thousand walks of
+//! the database and a thousand maps:
+//!
+//! 1. The database is walked once ([`GeoIndex`]); every map is computed from that walk, over
+//!    the projection of locations onto the fields its rules read ([`Fields`]).
+//! 2. Load balancers whose rules are the same up to the names of their pools share one
+//!    [`RuleMap`]: the rules are put in a canonical form with each pool replaced by its
+//!    ordinal (the n-th distinct pool met, in a fixed order), and the candidate lists are
+//!    kept in ordinals, translated to a load balancer's own pools at query time. Proximity
+//!    rules are keyed by the coordinates of `default_pools` alone, in order.
+//! 3. Rule sets that divide the locations into the same classes (equal candidate lists)
+//!    share one [`GeoMap`], whose shape depends on nothing else.
+//!
+//! A reload over the same database reuses the rule maps of the previous snapshot whose
+//! canonical form is unchanged.
+//!
+//! Candidate lists come from [`steering::candidates`] itself (proximity's from
+//! [`ProximityOrder`], which orders exactly as it does), evaluated once per key of the
+//! projection, so the lists and ECS scopes are exactly those of a map built for each load
+//! balancer on its own (`tests` checks this against such maps on random databases).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
+
+use super::par;
+use crate::config::{LoadBalancer, Policy, PoolId, SteeringConfig};
+use crate::geo::{Fields, GeoIndex, GeoMap};
+use crate::state::{LocationSteering, RuleMap};
+use crate::steering::{self, ProximityOrder};
+
+/// The maps of one load.
+pub(super) struct Compiled {
+    /// By load balancer: its location steering, for those that steer by location.
+    pub(super) per_lb: Vec<Option<LocationSteering>>,
+    /// Every rule map, by canonical form.
+    pub(super) rule_maps: HashMap<Box<[u8]>, Arc<RuleMap>>,
+}
+
+/// A load balancer's rules in canonical form.
+struct Canonical {
+    /// The form itself: equal for rules that differ only in pool names.
+    key: Box<[u8]>,
+    /// The load balancer's pool for each ordinal.
+    pools: Box<[PoolId]>,
+    /// What the rules read of a location.
+    fields: Fields,
+}
+
+fn canonical(cfg: &SteeringConfig, lb: &LoadBalancer) -> Option<Canonical> {
+    let mut key = Vec::with_capacity(64);
+    let mut pools: Vec<PoolId> = Vec::new();
+    match lb.policy {
+        Policy::Geo => {
+            key.push(b'G');
+            let mut list = |key: &mut Vec<u8>, list: &[PoolId]| {
+                key.extend_from_slice(&(list.len() as u16).to_le_bytes());
+                for &p in list {
+                    let ordinal = match pools.iter().position(|&x| x == p) {
+                        Some(i) => i,
+                        None => {
+                            pools.push(p);
+                            pools.len() - 1
+                        }
+                    };
+                    key.extend_from_slice(&(ordinal as u16).to_le_bytes());
+                }
+            };
+            list(&mut key, &lb.default_pools);
+            let mut fields = Fields::NONE;
+            for (field, rules) in [
+                (Fields::SUBDIVISION, &lb.rules.subdivision),
+                (Fields::COUNTRY, &lb.rules.country),
+                (Fields::REGION, &lb.rules.region),
+                (Fields::CONTINENT, &lb.rules.continent),
+            ] {
+                if !rules.is_empty() {
+                    fields = fields.union(field);
+                }
+                let mut entries: Vec<_> = rules.iter().collect();
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                key.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+                for (code, pools) in entries {
+                    key.push(code.len() as u8);
+                    key.extend_from_slice(code.as_bytes());
+                    list(&mut key, pools);
+                }
+            }
+            Some(Canonical {
+                key: key.into(),
+                pools: pools.into(),
+                fields,
+            })
+        }
+        Policy::Proximity => {
+            key.push(b'P');
+            for &p in &lb.default_pools {
+                let (lat, lon) = cfg.pools[p as usize]
+                    .coordinates
+                    .expect("config requires coordinates for proximity");
+                key.extend_from_slice(&lat.to_bits().to_le_bytes());
+                key.extend_from_slice(&lon.to_bits().to_le_bytes());
+            }
+            Some(Canonical {
+                key: key.into(),
+                pools: lb.default_pools.clone().into(),
+                fields: Fields::COORDINATES,
+            })
+        }
+        Policy::Failover | Policy::Random | Policy::Dynamic => None,
+    }
+}
+
+/// A rule set evaluated on every key of its projection.
+struct Evaluated {
+    fields: Fields,
+    /// The class of each key: classes are numbered in the order of the keys.
+    classes: Vec<u32>,
+    /// Each class's candidate list, in ordinals.
+    lists: Vec<Vec<u16>>,
+}
+
+fn evaluate(cfg: &SteeringConfig, lb: &LoadBalancer, c: &Canonical, index: &GeoIndex) -> Evaluated {
+    let base = index.projection(c.fields);
+    let mut class_of: FxHashMap<Vec<u16>, u32> = FxHashMap::default();
+    let mut lists: Vec<Vec<u16>> = Vec::new();
+    let mut class = |list: &[u16]| -> u32 {
+        if let Some(&c) = class_of.get(list) {
+            return c;
+        }
+        let c = lists.len() as u32;
+        lists.push(list.to_vec());
+        class_of.insert(list.to_vec(), c);
+        c
+    };
+    let classes = if lb.policy == Policy::Proximity {
+        // Ordinals are positions in `default_pools`; the order comes from the coordinates
+        // alone (see `steering::ProximityOrder`), as fast as a city a few dozen ns.
+        let coords: Vec<(f64, f64)> = c
+            .pools
+            .iter()
+            .map(|&p| {
+                cfg.pools[p as usize]
+                    .coordinates
+                    .expect("config requires coordinates for proximity")
+            })
+            .collect();
+        let order = ProximityOrder::new(&coords);
+        let unknown: Vec<u16> = (0..coords.len() as u16).collect();
+        let mut buf: SmallVec<[u16; 16]> = SmallVec::new();
+        base.keys()
+            .iter()
+            .map(
+                |location| match location.as_ref().and_then(|l| l.coordinates()) {
+                    Some(client) => {
+                        order.order(client, &mut buf);
+                        class(&buf)
+                    }
+                    None => class(&unknown),
+                },
+            )
+            .collect()
+    } else {
+        let ordinal: FxHashMap<PoolId, u16> = c
+            .pools
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| (p, i as u16))
+            .collect();
+        let mut buf: Vec<u16> = Vec::new();
+        base.keys()
+            .iter()
+            .map(|location| {
+                let (list, _) = steering::candidates(cfg, lb, location.as_ref());
+                buf.clear();
+                buf.extend(list.iter().map(|p| ordinal[p]));
+                class(&buf)
+            })
+            .collect()
+    };
+    Evaluated {
+        fields: c.fields,
+        classes,
+        lists,
+    }
+}
+
+/// Compiles every load balancer that steers by location. `previous` holds the rule maps of
+/// the snapshot being replaced, when it was built from the same index.
+pub(super) fn compile(
+    cfg: &SteeringConfig,
+    index: &GeoIndex,
+    previous: &HashMap<Box<[u8]>, Arc<RuleMap>>,
+) -> Compiled {
+    let canon: Vec<Option<Canonical>> = cfg
+        .load_balancers
+        .iter()
+        .map(|lb| canonical(cfg, lb))
+        .collect();
+
+    // The distinct rule sets not compiled before: (canonical form, a load balancer with it).
+    let mut rule_maps: HashMap<Box<[u8]>, Arc<RuleMap>> = HashMap::new();
+    let mut todo: Vec<usize> = Vec::new();
+    let mut seen: HashMap<&[u8], ()> = HashMap::new();
+    for (i, c) in canon.iter().enumerate() {
+        let Some(c) = c else { continue };
+        if seen.insert(&c.key, ()).is_some() {
+            continue;
+        }
+        match previous.get(&c.key) {
+            Some(m) => {
+                rule_maps.insert(c.key.clone(), m.clone());
+            }
+            None => todo.push(i),
+        }
+    }
+    // Proximity and fine-grained rules have the most keys: start them first.
+    todo.sort_by_key(|&i| {
+        let f = canon[i].as_ref().map_or(Fields::NONE, |c| c.fields);
+        std::cmp::Reverse((
+            f.contains(Fields::COORDINATES),
+            f.contains(Fields::SUBDIVISION),
+        ))
+    });
+    let evaluated = par::map(&todo, |&i| {
+        let c = canon[i].as_ref().expect("only rule sets are queued");
+        evaluate(cfg, &cfg.load_balancers[i], c, index)
+    });
+
+    // Rule sets that classify alike share a map.
+    let mut partitions: HashMap<(Fields, &[u32]), usize> = HashMap::new();
+    let mut distinct: Vec<&Evaluated> = Vec::new();
+    let map_of: Vec<usize> = evaluated
+        .iter()
+        .map(|e| {
+            *partitions
+                .entry((e.fields, e.classes.as_slice()))
+                .or_insert_with(|| {
+                    distinct.push(e);
+                    distinct.len() - 1
+                })
+        })
+        .collect();
+    let maps: Vec<Arc<GeoMap>> = par::map(&distinct, |e| {
+        Arc::new(GeoMap::new(index.projection(e.fields), &e.classes))
+    });
+    for ((&i, e), m) in todo.iter().zip(&evaluated).zip(map_of) {
+        let key = canon[i].as_ref().expect("queued").key.clone();
+        rule_maps.insert(key, Arc::new(RuleMap::new(maps[m].clone(), &e.lists)));
+    }
+
+    let per_lb = canon
+        .into_iter()
+        .map(|c| {
+            c.map(|c| LocationSteering {
+                rules: rule_maps[&c.key].clone(),
+                pools: c.pools,
+            })
+        })
+        .collect();
+    Compiled { per_lb, rule_maps }
+}
+
+#[cfg(test)]
+mod tests;
