@@ -144,8 +144,18 @@ impl ProximityOrder {
 
     /// Fills `out` with the pool indices, nearest to `client` first.
     pub fn order(&self, client: (f64, f64), out: &mut SmallVec<[u16; 16]>) {
+        self.order_from(client, ProximityOrder::unit(client), out);
+    }
+
+    /// The unit vector of a point, for [`order_from`](Self::order_from): computed once for a
+    /// place many orders are asked for.
+    pub fn unit(at: (f64, f64)) -> [f64; 3] {
+        unit(at)
+    }
+
+    /// [`order`](Self::order), with `client`'s unit vector given.
+    pub fn order_from(&self, client: (f64, f64), c: [f64; 3], out: &mut SmallVec<[u16; 16]>) {
         out.clear();
-        let c = unit(client);
         let mut d: SmallVec<[(f64, u16); 16]> = self
             .units
             .iter()

@@ -13,10 +13,10 @@
 //! thousand nodes where the full tree has millions; maps over it are built and walked
 //! faster. Projections are made on first use and shared.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use ipnet::{Ipv4Net, Ipv6Net};
@@ -24,7 +24,7 @@ use maxminddb::{LookupResult, Mmap, WithinOptions};
 use rustc_hash::FxHashMap;
 
 use super::trie::{self, CoverError, Leaf, MAX_VALUE, Trie, TrieBuilder};
-use super::{GeoDb, Location};
+use super::{ContinentCode, CountryCode, GeoDb, Location, SubdivisionCode};
 use crate::error::ConfigError;
 
 /// `::ffff:0:0/96`, which always resolves through the IPv4 tree.
@@ -62,16 +62,65 @@ impl Fields {
     }
 }
 
+/// What a family of policies reads of a location: some fields, and of each coded field
+/// perhaps only some codes (a rule for `DE` and one for `FR` tell those two countries apart
+/// from each other and from the rest, but no other two countries apart). Locations that
+/// read alike are one key of the projection's tree.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Projection {
+    /// The fields read.
+    pub fields: Fields,
+    /// The continents told apart; `None`: all. Others read as no continent.
+    pub continents: Option<BTreeSet<ContinentCode>>,
+    /// The countries told apart; `None`: all.
+    pub countries: Option<BTreeSet<CountryCode>>,
+    /// The subdivisions told apart; `None`: all.
+    pub subdivisions: Option<BTreeSet<SubdivisionCode>>,
+    /// The regions told apart; `None`: all.
+    pub regions: Option<BTreeSet<&'static str>>,
+}
+
+impl Default for Fields {
+    fn default() -> Self {
+        Fields::NONE
+    }
+}
+
+impl Projection {
+    /// Every value of `fields`.
+    pub fn fields(fields: Fields) -> Projection {
+        Projection {
+            fields,
+            ..Projection::default()
+        }
+    }
+
+    fn is_identity(&self) -> bool {
+        self.fields == Fields::ALL
+            && self.continents.is_none()
+            && self.countries.is_none()
+            && self.subdivisions.is_none()
+            && self.regions.is_none()
+    }
+}
+
 impl Location {
-    /// This location with only `fields` kept.
-    pub fn project(&self, fields: Fields) -> Location {
-        let keep = |f: Fields| fields.contains(f);
-        let coords = keep(Fields::COORDINATES);
+    /// This location as `p` reads it: the fields and codes it does not read are gone.
+    pub fn project(&self, p: &Projection) -> Location {
+        fn keep<T: Ord>(v: Option<T>, read: bool, only: &Option<BTreeSet<T>>) -> Option<T> {
+            v.filter(|v| read && only.as_ref().is_none_or(|set| set.contains(v)))
+        }
+        let f = p.fields;
+        let coords = f.contains(Fields::COORDINATES);
         Location {
-            continent: self.continent.filter(|_| keep(Fields::CONTINENT)),
-            country: self.country.filter(|_| keep(Fields::COUNTRY)),
-            subdivision: self.subdivision.filter(|_| keep(Fields::SUBDIVISION)),
-            region: self.region.filter(|_| keep(Fields::REGION)),
+            continent: keep(self.continent, f.contains(Fields::CONTINENT), &p.continents),
+            country: keep(self.country, f.contains(Fields::COUNTRY), &p.countries),
+            subdivision: keep(
+                self.subdivision,
+                f.contains(Fields::SUBDIVISION),
+                &p.subdivisions,
+            ),
+            region: keep(self.region, f.contains(Fields::REGION), &p.regions),
             latitude: self.latitude.filter(|_| coords),
             longitude: self.longitude.filter(|_| coords),
         }
@@ -85,7 +134,6 @@ impl Location {
 pub struct Base {
     trie: Trie,
     keys: Box<[Option<Location>]>,
-    fields: Fields,
 }
 
 impl Base {
@@ -97,11 +145,6 @@ impl Base {
     /// What each key stands for, by key; `keys()[0]` is `None`.
     pub fn keys(&self) -> &[Option<Location>] {
         &self.keys
-    }
-
-    /// The fields its locations keep.
-    pub fn fields(&self) -> Fields {
-        self.fields
     }
 
     /// Heap memory held.
@@ -143,7 +186,8 @@ impl fmt::Display for IndexStats {
 /// projections.
 pub struct GeoIndex {
     locations: Arc<Base>,
-    projections: Mutex<HashMap<Fields, Arc<OnceLock<Arc<Base>>>>>,
+    /// Projections made and still used by some map.
+    projections: Mutex<HashMap<Projection, Weak<Base>>>,
     stats: IndexStats,
 }
 
@@ -180,7 +224,6 @@ impl GeoIndex {
             locations: Arc::new(Base {
                 trie,
                 keys: keys.into(),
-                fields: Fields::ALL,
             }),
             projections: Mutex::new(HashMap::new()),
             stats,
@@ -197,36 +240,47 @@ impl GeoIndex {
         &self.locations
     }
 
-    /// The tree with locations reduced to `fields`, made on first use (one caller builds it,
-    /// others asking meanwhile wait for it) and kept.
-    pub fn projection(&self, fields: Fields) -> Arc<Base> {
-        if fields == Fields::ALL {
+    /// The tree of locations as `p` reads them. Projections are kept while a map uses
+    /// them: asking again for one that is still in use gives the same tree.
+    pub fn projection(&self, p: &Projection) -> Arc<Base> {
+        if p.is_identity() {
             return self.locations.clone();
         }
-        let cell = self
+        let cached = self
             .projections
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .entry(fields)
-            .or_default()
-            .clone();
-        cell.get_or_init(|| Arc::new(project(&self.locations, fields)))
-            .clone()
+            .get(p)
+            .and_then(Weak::upgrade);
+        if let Some(base) = cached {
+            return base;
+        }
+        let base = Arc::new(project(&self.locations, p));
+        let mut cache = self.projections.lock().unwrap_or_else(|e| e.into_inner());
+        cache.retain(|_, w| w.strong_count() > 0);
+        match cache.get(p).and_then(Weak::upgrade) {
+            // Built meanwhile by another caller: keep theirs.
+            Some(theirs) => theirs,
+            None => {
+                cache.insert(p.clone(), Arc::downgrade(&base));
+                base
+            }
+        }
     }
 
-    /// Heap memory of the location tree and the projections made so far.
+    /// Heap memory of the location tree and of the projections in use.
     pub fn heap_bytes(&self) -> usize {
         let projections = self.projections.lock().unwrap_or_else(|e| e.into_inner());
         self.locations.heap_bytes()
             + projections
                 .values()
-                .filter_map(|c| c.get())
+                .filter_map(Weak::upgrade)
                 .map(|b| b.heap_bytes())
                 .sum::<usize>()
     }
 }
 
-fn project(locations: &Base, fields: Fields) -> Base {
+fn project(locations: &Base, p: &Projection) -> Base {
     let mut keys: Vec<Option<Location>> = vec![None];
     let mut ids: FxHashMap<Location, u32> = FxHashMap::default();
     let key_of: Vec<u32> = locations
@@ -235,9 +289,9 @@ fn project(locations: &Base, fields: Fields) -> Base {
         .map(|l| match l {
             None => 0,
             Some(l) => {
-                let p = l.project(fields);
-                *ids.entry(p).or_insert_with(|| {
-                    keys.push(Some(p));
+                let projected = l.project(p);
+                *ids.entry(projected).or_insert_with(|| {
+                    keys.push(Some(projected));
                     (keys.len() - 1) as u32
                 })
             }
@@ -246,7 +300,6 @@ fn project(locations: &Base, fields: Fields) -> Base {
     Base {
         trie: locations.trie.remap(|v| key_of[v as usize]),
         keys: keys.into(),
-        fields,
     }
 }
 

@@ -33,7 +33,7 @@ use tracing::warn;
 
 use crate::error::ConfigError;
 
-pub use index::{Base, Fields, GeoIndex, IndexStats};
+pub use index::{Base, Fields, GeoIndex, IndexStats, Projection};
 pub use map::{GeoMap, MapStats};
 
 /// A short code stored inline: a country (`DE`), a continent (`EU`) or a subdivision

@@ -61,13 +61,13 @@ pub struct Trie {
     /// Where the IPv4 walk stands after the first [`V4_STRIDE`] bits, for each of their
     /// values: the slot reached (a leaf, or a node to continue from) and its depth. The walk
     /// is a chain of dependent loads through a tree much larger than the caches; this table
-    /// does the first 16 steps in one.
+    /// does the first 12 steps in one (the next few levels are few nodes, and stay cached).
     v4_start: Box<[u32]>,
     v4_start_depth: Box<[u8]>,
 }
 
 /// Bits of an IPv4 address resolved by [`Trie::v4_start`].
-pub(crate) const V4_STRIDE: u8 = 16;
+pub(crate) const V4_STRIDE: u8 = 12;
 
 impl Trie {
     /// The value for `ip` and the depth of its leaf, in `ip`'s own family (0–32 for IPv4,

@@ -22,15 +22,19 @@
 //! projection, so the lists and ECS scopes are exactly those of a map built for each load
 //! balancer on its own (`tests` checks this against such maps on random databases).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
+use tracing::debug;
 
 use super::par;
 use crate::config::{LoadBalancer, Policy, PoolId, SteeringConfig};
-use crate::geo::{Fields, GeoIndex, GeoMap};
+use crate::geo::countries;
+use crate::geo::{
+    Base, ContinentCode, CountryCode, Fields, GeoIndex, GeoMap, Projection, SubdivisionCode,
+};
 use crate::state::{LocationSteering, RuleMap};
 use crate::steering::{self, ProximityOrder};
 
@@ -40,6 +44,8 @@ pub(super) struct Compiled {
     pub(super) per_lb: Vec<Option<LocationSteering>>,
     /// Every rule map, by canonical form.
     pub(super) rule_maps: HashMap<Box<[u8]>, Arc<RuleMap>>,
+    /// Maps built by this load (not reused), and their heap memory.
+    pub(super) built: (usize, usize),
 }
 
 /// A load balancer's rules in canonical form.
@@ -50,6 +56,65 @@ struct Canonical {
     pools: Box<[PoolId]>,
     /// What the rules read of a location.
     fields: Fields,
+}
+
+/// The codes any geo rule of the configuration names, by level: a location's code that no
+/// rule names matches no rule, so projections need not tell such codes apart.
+#[derive(Default)]
+struct Named {
+    continents: BTreeSet<ContinentCode>,
+    countries: BTreeSet<CountryCode>,
+    subdivisions: BTreeSet<SubdivisionCode>,
+    regions: BTreeSet<&'static str>,
+}
+
+impl Named {
+    fn of(cfg: &SteeringConfig) -> Named {
+        let mut n = Named::default();
+        for lb in cfg
+            .load_balancers
+            .iter()
+            .filter(|lb| lb.policy == Policy::Geo)
+        {
+            n.continents.extend(
+                lb.rules
+                    .continent
+                    .keys()
+                    .filter_map(|k| ContinentCode::new(k)),
+            );
+            n.countries
+                .extend(lb.rules.country.keys().filter_map(|k| CountryCode::new(k)));
+            n.subdivisions.extend(
+                lb.rules
+                    .subdivision
+                    .keys()
+                    .filter_map(|k| SubdivisionCode::new(k)),
+            );
+            n.regions.extend(
+                lb.rules
+                    .region
+                    .keys()
+                    .filter_map(|k| countries::REGIONS.iter().find(|r| **r == k.as_str())),
+            );
+        }
+        n
+    }
+
+    /// What rules reading `fields` read: those fields, and only the codes named.
+    fn projection(&self, fields: Fields) -> Projection {
+        if fields.contains(Fields::COORDINATES) {
+            // Nearly every location has coordinates of its own (a city's): a projection onto
+            // them would be a copy of the location tree. Use that tree.
+            return Projection::fields(Fields::ALL);
+        }
+        Projection {
+            fields,
+            continents: Some(self.continents.clone()),
+            countries: Some(self.countries.clone()),
+            subdivisions: Some(self.subdivisions.clone()),
+            regions: Some(self.regions.clone()),
+        }
+    }
 }
 
 fn canonical(cfg: &SteeringConfig, lb: &LoadBalancer) -> Option<Canonical> {
@@ -118,15 +183,21 @@ fn canonical(cfg: &SteeringConfig, lb: &LoadBalancer) -> Option<Canonical> {
 
 /// A rule set evaluated on every key of its projection.
 struct Evaluated {
-    fields: Fields,
+    /// Which of the load's projections it is over.
+    projection: usize,
     /// The class of each key: classes are numbered in the order of the keys.
     classes: Vec<u32>,
     /// Each class's candidate list, in ordinals.
     lists: Vec<Vec<u16>>,
 }
 
-fn evaluate(cfg: &SteeringConfig, lb: &LoadBalancer, c: &Canonical, index: &GeoIndex) -> Evaluated {
-    let base = index.projection(c.fields);
+fn evaluate(
+    cfg: &SteeringConfig,
+    lb: &LoadBalancer,
+    c: &Canonical,
+    base: &Base,
+    units: &[[f64; 3]],
+) -> Evaluated {
     let mut class_of: FxHashMap<Vec<u16>, u32> = FxHashMap::default();
     let mut lists: Vec<Vec<u16>> = Vec::new();
     let mut class = |list: &[u16]| -> u32 {
@@ -155,10 +226,11 @@ fn evaluate(cfg: &SteeringConfig, lb: &LoadBalancer, c: &Canonical, index: &GeoI
         let mut buf: SmallVec<[u16; 16]> = SmallVec::new();
         base.keys()
             .iter()
+            .zip(units)
             .map(
-                |location| match location.as_ref().and_then(|l| l.coordinates()) {
+                |(location, &unit)| match location.as_ref().and_then(|l| l.coordinates()) {
                     Some(client) => {
-                        order.order(client, &mut buf);
+                        order.order_from(client, unit, &mut buf);
                         class(&buf)
                     }
                     None => class(&unknown),
@@ -184,7 +256,7 @@ fn evaluate(cfg: &SteeringConfig, lb: &LoadBalancer, c: &Canonical, index: &GeoI
             .collect()
     };
     Evaluated {
-        fields: c.fields,
+        projection: 0,
         classes,
         lists,
     }
@@ -219,27 +291,93 @@ pub(super) fn compile(
             None => todo.push(i),
         }
     }
+    // The projections the new rule sets read, built (or found in use) once each.
+    let named = Named::of(cfg);
+    let mut projections: Vec<Projection> = Vec::new();
+    let projection_of: Vec<usize> = todo
+        .iter()
+        .map(|&i| {
+            let p = named.projection(canon[i].as_ref().expect("queued").fields);
+            match projections.iter().position(|x| *x == p) {
+                Some(k) => k,
+                None => {
+                    projections.push(p);
+                    projections.len() - 1
+                }
+            }
+        })
+        .collect();
+    let bases: Vec<Arc<Base>> = par::map(&projections, |p| index.projection(p));
+    for (p, b) in projections.iter().zip(&bases) {
+        debug!(
+            "projection {:?}: {} keys, {} nodes, {} rule sets",
+            p.fields,
+            b.keys().len(),
+            b.trie().node_count(),
+            projection_of
+                .iter()
+                .filter(|&&k| projections[k] == *p)
+                .count()
+        );
+    }
+
+    // The unit vectors of the places of the keys, for proximity rules (all over one base).
+    let units: Vec<Vec<[f64; 3]>> = bases
+        .iter()
+        .enumerate()
+        .map(|(k, base)| {
+            let proximity = todo
+                .iter()
+                .zip(&projection_of)
+                .any(|(&i, &p)| p == k && cfg.load_balancers[i].policy == Policy::Proximity);
+            if !proximity {
+                return Vec::new();
+            }
+            base.keys()
+                .iter()
+                .map(|l| {
+                    l.as_ref()
+                        .and_then(|l| l.coordinates())
+                        .map_or([0.0; 3], ProximityOrder::unit)
+                })
+                .collect()
+        })
+        .collect();
+
     // Proximity and fine-grained rules have the most keys: start them first.
-    todo.sort_by_key(|&i| {
-        let f = canon[i].as_ref().map_or(Fields::NONE, |c| c.fields);
-        std::cmp::Reverse((
-            f.contains(Fields::COORDINATES),
-            f.contains(Fields::SUBDIVISION),
-        ))
-    });
-    let evaluated = par::map(&todo, |&i| {
+    let mut order: Vec<usize> = (0..todo.len()).collect();
+    order.sort_by_key(|&k| std::cmp::Reverse(bases[projection_of[k]].keys().len()));
+    let mut evaluated: Vec<Option<Evaluated>> = par::map(&order, |&k| {
+        let i = todo[k];
         let c = canon[i].as_ref().expect("only rule sets are queued");
-        evaluate(cfg, &cfg.load_balancers[i], c, index)
-    });
+        let p = projection_of[k];
+        let mut e = evaluate(cfg, &cfg.load_balancers[i], c, &bases[p], &units[p]);
+        e.projection = projection_of[k];
+        (k, e)
+    })
+    .into_iter()
+    .fold(
+        std::iter::repeat_with(|| None)
+            .take(todo.len())
+            .collect::<Vec<_>>(),
+        |mut v, (k, e)| {
+            v[k] = Some(e);
+            v
+        },
+    );
+    let evaluated: Vec<Evaluated> = evaluated
+        .iter_mut()
+        .map(|e| e.take().expect("every rule set evaluated"))
+        .collect();
 
     // Rule sets that classify alike share a map.
-    let mut partitions: HashMap<(Fields, &[u32]), usize> = HashMap::new();
+    let mut partitions: HashMap<(usize, &[u32]), usize> = HashMap::new();
     let mut distinct: Vec<&Evaluated> = Vec::new();
     let map_of: Vec<usize> = evaluated
         .iter()
         .map(|e| {
             *partitions
-                .entry((e.fields, e.classes.as_slice()))
+                .entry((e.projection, e.classes.as_slice()))
                 .or_insert_with(|| {
                     distinct.push(e);
                     distinct.len() - 1
@@ -247,7 +385,7 @@ pub(super) fn compile(
         })
         .collect();
     let maps: Vec<Arc<GeoMap>> = par::map(&distinct, |e| {
-        Arc::new(GeoMap::new(index.projection(e.fields), &e.classes))
+        Arc::new(GeoMap::new(bases[e.projection].clone(), &e.classes))
     });
     for ((&i, e), m) in todo.iter().zip(&evaluated).zip(map_of) {
         let key = canon[i].as_ref().expect("queued").key.clone();
@@ -263,7 +401,16 @@ pub(super) fn compile(
             })
         })
         .collect();
-    Compiled { per_lb, rule_maps }
+    let built = (
+        maps.len(),
+        maps.iter().map(|m| m.stats().bytes).sum::<usize>()
+            + rule_maps.values().map(|r| r.heap_bytes()).sum::<usize>(),
+    );
+    Compiled {
+        per_lb,
+        rule_maps,
+        built,
+    }
 }
 
 #[cfg(test)]

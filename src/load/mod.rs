@@ -79,7 +79,6 @@ fn load_reusing(
 ) -> Result<Snapshot, ConfigErrors> {
     let dir = &src.zones;
     let mut errors = Vec::new();
-    let mut zones = Zones::default();
     let files = match zone_files(dir) {
         Ok(f) => f,
         Err(e) => return Err(ConfigErrors(vec![e])),
@@ -90,11 +89,11 @@ fn load_reusing(
             "no zone files (<origin>.zone) in this directory",
         )]));
     }
-    let mut steering = SteeringConfig::default();
-    let mut steering_files = Vec::new();
     // Names are case-insensitive, and `example.com.zone` and `example.com..zone` both name
     // example.com.: two files for one zone would otherwise leave one silently unserved.
     let mut seen: HashMap<(Name, u8), PathBuf> = HashMap::new();
+    let mut zone_files_ok: Vec<(&Path, &Name)> = Vec::new();
+    let mut steering_files: Vec<(&Path, &Name)> = Vec::new();
     for f in &files {
         let origin = match &f.origin {
             Ok(o) => o,
@@ -113,20 +112,17 @@ fn load_reusing(
         }
         seen.insert(key, f.path.clone());
         match f.kind {
-            Kind::Zone => {
-                let records = master::read_zone_file(&f.path, origin, &mut errors);
-                if let Some(zone) = Zone::build(origin, &f.path, records, &mut errors) {
-                    zones.insert(zone);
-                }
-            }
-            Kind::Steering => steering_files.push((f.path.clone(), origin.clone())),
+            Kind::Zone => zone_files_ok.push((&f.path, origin)),
+            Kind::Steering => steering_files.push((&f.path, origin)),
         }
     }
-    for (path, origin) in &steering_files {
-        if !files
-            .iter()
-            .any(|f| f.kind == Kind::Zone && f.origin.as_ref().ok() == Some(origin))
-        {
+
+    // Steering files first: they are small, and they tell whether the GeoIP database is
+    // needed, so that walking it can run beside the (possibly long) reading of zone files.
+    let mut steering = SteeringConfig::default();
+    let mut lbs_of: Vec<(&Name, std::ops::Range<usize>)> = Vec::new();
+    for &(path, origin) in &steering_files {
+        if !zone_files_ok.iter().any(|(_, o)| *o == origin) {
             errors.push(ConfigError::file(
                 path,
                 format!("steering configuration without a zone file {origin}zone beside it"),
@@ -135,8 +131,58 @@ fn load_reusing(
         }
         let first_lb = steering.load_balancers.len();
         config::read_file(path, origin, &mut steering, lookup_env, &mut errors);
+        lbs_of.push((origin, first_lb..steering.load_balancers.len()));
+    }
+    let needs_location = steering
+        .load_balancers
+        .iter()
+        .any(|lb| lb.policy.uses_location());
+
+    // The same file as before (a new one is renamed over the old: another inode): keep it,
+    // and the index walked from it.
+    let same = previous
+        .and_then(|p| p.geo.as_ref().map(|db| (p, db)))
+        .filter(|(_, db)| db.path() == src.geoip && db.is_current());
+    let reused = same.and_then(|(p, _)| p.geo_index.clone());
+    let (geo, index, built) = std::thread::scope(|scope| {
+        let walker = scope.spawn(|| {
+            let db = match same {
+                Some((_, db)) => Ok(db.clone()),
+                None => GeoDb::open(&src.geoip).map(Arc::new),
+            };
+            let index = match (&db, reused) {
+                (Ok(_), Some(index)) if needs_location => Some(Ok(index)),
+                (Ok(db), None) if needs_location => Some(GeoIndex::build(db).map(|index| {
+                    info!("GeoIP database {}: {}", db.path().display(), index.stats());
+                    Arc::new(index)
+                })),
+                _ => None,
+            };
+            (db, index)
+        });
+        // Zone files, each on its own, spread over the cores.
+        let built: Vec<(Option<Zone>, Vec<ConfigError>)> =
+            par::map(&zone_files_ok, |&(path, origin)| {
+                let mut errors = Vec::new();
+                let records = master::read_zone_file(path, origin, &mut errors);
+                (Zone::build(origin, path, records, &mut errors), errors)
+            });
+        let (db, index) = walker
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (db, index, built)
+    });
+    let mut zones = Zones::default();
+    for (zone, zone_errors) in built {
+        errors.extend(zone_errors);
+        if let Some(zone) = zone {
+            zones.insert(zone);
+        }
+    }
+    for (origin, range) in lbs_of {
         if let Some(zone) = zones.get_mut(origin) {
-            for (i, lb) in steering.load_balancers.iter().enumerate().skip(first_lb) {
+            for i in range {
+                let lb = &steering.load_balancers[i];
                 if let Err(msg) = zone.attach_load_balancer(&lb.name, i as u32) {
                     errors.push(ConfigError::at(&lb.file, lb.line, msg));
                 }
@@ -144,20 +190,7 @@ fn load_reusing(
         }
     }
 
-    let needs_location = steering
-        .load_balancers
-        .iter()
-        .any(|lb| lb.policy.uses_location());
-    // The same file as before (a new one is renamed over the old: another inode): keep it,
-    // and the index walked from it.
-    let same = previous
-        .and_then(|p| p.geo.as_ref().map(|db| (p, db)))
-        .filter(|(_, db)| db.path() == src.geoip && db.is_current());
-    let opened = match same {
-        Some((_, db)) => Ok(db.clone()),
-        None => GeoDb::open(&src.geoip).map(Arc::new),
-    };
-    let geo = match opened {
+    let geo = match geo {
         Ok(db) => Some(db),
         Err(e) if needs_location => {
             errors.push(e);
@@ -168,21 +201,20 @@ fn load_reusing(
             None
         }
     };
-
+    let index = match index {
+        Some(Ok(index)) => Some(index),
+        Some(Err(e)) => {
+            errors.push(e);
+            None
+        }
+        None => None,
+    };
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
-    let reused = same.and_then(|(p, _)| p.geo_index.clone());
-    let (geo_index, maps) = match &geo {
-        Some(db) if needs_location => {
-            let index = match reused {
-                Some(index) => index,
-                None => {
-                    let index = GeoIndex::build(db).map_err(|e| ConfigErrors(vec![e]))?;
-                    info!("GeoIP database {}: {}", db.path().display(), index.stats());
-                    Arc::new(index)
-                }
-            };
+
+    let (geo_index, maps) = match index {
+        Some(index) => {
             let empty = HashMap::new();
             let previous_maps = match same {
                 Some((p, _)) if p.geo_index.as_ref().is_some_and(|i| Arc::ptr_eq(i, &index)) => {
@@ -193,18 +225,22 @@ fn load_reusing(
             let started = Instant::now();
             let maps = geo::compile(&steering, &index, previous_maps);
             info!(
-                "location rules of {} load balancers: {} distinct, {} reused, in {} ms",
+                "location rules of {} load balancers: {} distinct, {} reused, {} maps built \
+                 ({} KiB) in {} ms; index and projections {} KiB",
                 maps.per_lb.iter().filter(|m| m.is_some()).count(),
                 maps.rule_maps.len(),
                 maps.rule_maps
                     .keys()
                     .filter(|k| previous_maps.contains_key(*k))
                     .count(),
-                started.elapsed().as_millis()
+                maps.built.0,
+                maps.built.1 / 1024,
+                started.elapsed().as_millis(),
+                index.heap_bytes() / 1024,
             );
             (Some(index), Some(maps))
         }
-        _ => (None, None),
+        None => (None, None),
     };
     let (mut per_lb, rule_maps) = match maps {
         Some(m) => (m.per_lb, m.rule_maps),
@@ -225,6 +261,7 @@ fn load_reusing(
         })
         .collect();
     let labels = labels(&zones, &steering);
+    release_freed_memory();
     Ok(Snapshot {
         generation: 1,
         zones,
@@ -263,6 +300,18 @@ fn pool_records(cfg: &SteeringConfig, lb: &config::LoadBalancer, pool: PoolId) -
         v4: RecordSet::new(v4),
         v6: RecordSet::new(v6),
         index: index.into(),
+    }
+}
+
+/// Gives the memory that loading used and freed back to the system. A load allocates and
+/// frees a great deal on several threads (projections, maps being built, a zone's records
+/// before they are indexed); glibc keeps freed memory in each thread's arena, where the
+/// server's resident size would show it for as long as it runs.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory of the allocator's arenas to the system.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

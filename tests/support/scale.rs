@@ -574,6 +574,9 @@ pub struct GeoSummary {
     pub bytes: usize,
 }
 
+/// The country of an allocation that is not in use.
+const UNUSED: usize = usize::MAX;
+
 /// Per ISP block: the cities it serves.
 struct Isp {
     country: usize,
@@ -626,9 +629,9 @@ impl Gen<'_> {
     fn leaf_record(&mut self, isp: &Isp) -> Option<usize> {
         let c = &self.countries[isp.country];
         let r = self.rng.random::<f64>();
-        let mut rec = if r < 0.02 {
-            None // a gap
-        } else if r < 0.06 || isp.cities.is_empty() {
+        let mut rec = if r < 0.003 {
+            None // a hole in an ISP's space
+        } else if r < 0.043 || isp.cities.is_empty() {
             Some(c.record)
         } else if r < 0.90 {
             Some(isp.cities[self.rng.random_range(0..isp.cities.len())])
@@ -665,12 +668,22 @@ impl Gen<'_> {
     ) {
         let (alloc_len, isp_len) = lens;
         let country = match country {
-            None if len >= alloc_len || budget <= 4 => Some(self.country_in(continents)),
+            // One allocation in thirty is not in use: no data anywhere in it.
+            None if len >= alloc_len || budget <= 4 => Some(if self.rng.random_range(0..30) == 0 {
+                UNUSED
+            } else {
+                self.country_in(continents)
+            }),
             c => c,
         };
+        if country == Some(UNUSED) {
+            self.leaves.push((start, len, None));
+            self.last = None;
+            return;
+        }
         let own_isp;
         let isp = match (isp, country) {
-            (None, Some(c)) if len >= isp_len || budget <= 2 => {
+            (None, Some(c)) if c != UNUSED && (len >= isp_len || budget <= 2) => {
                 own_isp = self.isp(c);
                 Some(&own_isp)
             }
