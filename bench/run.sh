@@ -11,6 +11,8 @@
 #                                (5 steps x 5 s + a 2 s latency step), plus udp-floor's UDP
 #                                steps (about 9 minutes of load, under 10 in all)
 #   bench/run.sh --quick         geosteer alone, 1 round of 2 s steps, no peer installs (for CI)
+#   bench/run.sh --xdp           the AF_XDP comparison in network namespaces (bench/xdp.sh:
+#                                geosteer --xdp, Knot XDP, and the socket servers; root)
 #   bench/run.sh --memory        geosteer with the bench config and with the repository's
 #                                example config (zones/, monitors removed): RSS after the
 #                                checks and after a round of load (~1 minute, plus up to
@@ -71,6 +73,16 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 PY="python3 $HERE/lib/bench.py"
+
+# --xdp: the XDP comparison has its own topology and harness (bench/xdp.sh, same options
+# where they mean the same; --help there).
+for a in "$@"; do
+  if [ "$a" = --xdp ]; then
+    args=()
+    for b in "$@"; do [ "$b" = --xdp ] || args+=("$b"); done
+    exec bash "$HERE/xdp.sh" "${args[@]+"${args[@]}"}"
+  fi
+done
 
 QUICK=0
 MEMORY=0

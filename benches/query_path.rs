@@ -103,7 +103,7 @@ fn positive_names(hosts: Option<u64>, rng: &mut StdRng) -> Vec<String> {
                     + ".bench.example.";
             };
             let i = rng.next_u64() % hosts;
-            if i % 10 == 0 {
+            if i.is_multiple_of(10) {
                 format!("h{i}.g{}.bench.example.", i % 97)
             } else {
                 format!("host{i}.bench.example.")

@@ -108,6 +108,12 @@ struct ServeArgs {
     /// it off).
     #[arg(long)]
     nsid: Option<String>,
+    /// Also answer UDP on this interface through AF_XDP sockets: IFACE (all its receive
+    /// queues) or IFACE@0,2-3; repeat for several. Serves the --listen addresses that are on
+    /// the interface (or 0.0.0.0 / [::]); everything else still goes to the kernel. Needs
+    /// CAP_BPF, CAP_NET_ADMIN, CAP_NET_RAW (README: XDP).
+    #[arg(long, value_name = "IFACE[@QUEUES]")]
+    xdp: Vec<geosteer::dns::xdp::XdpSpec>,
 }
 
 impl ServeArgs {
@@ -342,11 +348,40 @@ fn serve(args: ServeArgs) -> ExitCode {
                 }
             },
         };
-        let running = match server::start(&opts, responder).await {
+        let running = match server::start(&opts, responder.clone()).await {
             Ok(r) => r,
             Err(e) => {
                 error!("cannot listen: {e}");
                 return ExitCode::FAILURE;
+            }
+        };
+        // The XDP path serves the addresses the sockets are bound to (port 0 resolved). It
+        // starts completely or not at all: on error nothing stays attached.
+        let xdp = if args.xdp.is_empty() {
+            None
+        } else {
+            let (specs, addrs) = (args.xdp.clone(), running.local_addrs.clone());
+            let started = tokio::task::spawn_blocking(move || {
+                geosteer::dns::xdp::start(&specs, &addrs, responder)
+            })
+            .await;
+            match started {
+                Ok(Ok(x)) => {
+                    for q in &x.queues {
+                        info!("xdp: serving {q}");
+                    }
+                    Some(x)
+                }
+                Ok(Err(e)) => {
+                    error!("{e}");
+                    running.shutdown().await;
+                    return ExitCode::FAILURE;
+                }
+                Err(e) => {
+                    error!("xdp start-up failed: {e}");
+                    running.shutdown().await;
+                    return ExitCode::FAILURE;
+                }
             }
         };
         ops.set_ready();
@@ -364,6 +399,10 @@ fn serve(args: ServeArgs) -> ExitCode {
         let stats = ops.monitoring.schedule_stats();
         ops.monitoring.shutdown().await;
         info!("health probing stopped: {stats}");
+        if let Some(xdp) = xdp {
+            // Detach first: new queries go to the sockets, which still answer.
+            let _ = tokio::task::spawn_blocking(move || xdp.shutdown()).await;
+        }
         running.shutdown().await;
         info!("stopped");
         ExitCode::SUCCESS

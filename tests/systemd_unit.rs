@@ -66,8 +66,58 @@ fn unit_runs_unprivileged_with_only_port_53_capability_and_reloads_on_hup() {
     assert!(unit.contains_key("Unit"));
 }
 
+/// The unit with its commented `#xdp:` lines enabled, as README's XDP section says.
+fn with_xdp(text: &str) -> String {
+    text.lines()
+        .map(|l| l.strip_prefix("#xdp:").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace("--http 127.0.0.1:9153", "--http 127.0.0.1:9153 --xdp eth0")
+}
+
+#[test]
+fn unit_shows_what_xdp_needs() {
+    let text = std::fs::read_to_string(UNIT).unwrap();
+    let unit = parse(&with_xdp(&text));
+    let service = &unit["Service"];
+    let all = |k: &str| service.get(k).map(|v| v.join(" ")).unwrap_or_default();
+    assert!(all("ExecStart").contains("--xdp eth0"));
+    for cap in [
+        "CAP_NET_BIND_SERVICE",
+        "CAP_BPF",
+        "CAP_NET_ADMIN",
+        "CAP_NET_RAW",
+    ] {
+        assert!(all("AmbientCapabilities").contains(cap), "{cap}");
+        assert!(all("CapabilityBoundingSet").contains(cap), "{cap}");
+    }
+    assert!(all("RestrictAddressFamilies").contains("AF_XDP"));
+    assert!(all("RestrictAddressFamilies").contains("AF_NETLINK"));
+    // bpf must be allowed after @privileged is taken away, or it stays forbidden.
+    let filters = &service["SystemCallFilter"];
+    let privileged = filters
+        .iter()
+        .position(|f| f.contains("~@privileged"))
+        .unwrap();
+    let bpf = filters
+        .iter()
+        .position(|f| f == "bpf")
+        .expect("bpf allowed");
+    assert!(bpf > privileged, "{filters:?}");
+    assert!(!all("LimitMEMLOCK").is_empty());
+}
+
 #[test]
 fn systemd_analyze_verify_accepts_the_unit() {
+    verify(&std::fs::read_to_string(UNIT).unwrap());
+}
+
+#[test]
+fn systemd_analyze_verify_accepts_the_unit_with_xdp() {
+    verify(&with_xdp(&std::fs::read_to_string(UNIT).unwrap()));
+}
+
+fn verify(text: &str) {
     if Command::new("systemd-analyze")
         .arg("--version")
         .output()
@@ -77,19 +127,15 @@ fn systemd_analyze_verify_accepts_the_unit() {
         return;
     }
     // verify insists that ExecStart's program exists: point it at the binary under test.
-    let text = std::fs::read_to_string(UNIT)
-        .unwrap()
-        .replace("/usr/local/bin/geosteer", env!("CARGO_BIN_EXE_geosteer"));
-    let dir = std::env::temp_dir().join(format!("geosteer-unit-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("geosteer.service");
+    let text = text.replace("/usr/local/bin/geosteer", env!("CARGO_BIN_EXE_geosteer"));
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("geosteer.service");
     std::fs::write(&path, text).unwrap();
     let out = Command::new("systemd-analyze")
         .arg("verify")
         .arg(&path)
         .output()
         .unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
     let stderr = String::from_utf8_lossy(&out.stderr);
     // Messages about the host (no running systemd, missing units elsewhere) are not about
     // this file; anything naming it is.

@@ -16,6 +16,8 @@ from PyPI.
   bench.py rss-table RSS.jsonl                      the memory table
   bench.py idle-cpu [--seconds S] NAME=PGID...      CPU of idle servers (JSON)
   bench.py pcap-ecs FILE.pcap                       DNS IDs, answers and ECS in a capture
+  bench.py spin --cpu N --seconds S [--delay D]     SCHED_IDLE spin rate on one CPU (JSON)
+  bench.py xdp-table RESULTS.jsonl                  the XDP run's table (spin-measured busy)
 """
 
 from __future__ import annotations
@@ -455,8 +457,105 @@ def parse_dnsperf(text: str, latencies=()) -> dict:
     }
 
 
+def spin(cpu: int, seconds: float, delay: float = 0.0) -> dict:
+    """Counts loop iterations per second on `cpu` at SCHED_IDLE priority: the time the CPU
+    has left over. Measured once with the machine quiet (the idle rate) and once during a
+    load step, 1 − rate ÷ idle rate is how busy the CPU was with everything else, all of it:
+    the server's threads, softirq and interrupt work, kernel threads such as threaded NAPI.
+    /proc/stat cannot say that on this VM (250 Hz ticks, no IRQ time accounting)."""
+    os.sched_setaffinity(0, {cpu})
+    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    time.sleep(delay)
+    chunk, n = 10_000, 0
+    t0 = time.perf_counter()
+    end = t0 + seconds
+    while True:
+        for _ in range(chunk):
+            pass
+        n += 1
+        t = time.perf_counter()
+        if t >= end:
+            break
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return {"rate": n * chunk / (t - t0), "seconds": round(t - t0, 3), "cpu_s": ru.ru_utime + ru.ru_stime}
+
+
+def pid_cpu_ticks(pids) -> int:
+    """utime + stime (clock ticks) of the given tasks (e.g. NAPI kernel threads)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def runtime_ns(pgid, pids=()) -> int:
+    """Time on CPU in nanoseconds (the scheduler's own count, /proc/PID/task/TID/schedstat) of
+    every thread of the processes in group `pgid` and of the tasks `pids` (kernel threads):
+    exact where the tick-based utime/stime are not, but without the interrupt and softirq
+    work done for them while another task was current."""
+    total = 0
+    procs = list(pids)
+    if pgid:
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            if int(stat[stat.rfind(")") + 2 :].split()[2]) == pgid:
+                procs.append(d)
+    for pid in procs:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                continue
+    return total
+
+
+def netns_udp_in(ns: str):
+    """(Udp InDatagrams, Udp6InDatagrams) of network namespace `ns`: datagrams the kernel's
+    UDP stack delivered there (zero growth for queries an XDP program took)."""
+    try:
+        out = subprocess.run(
+            ["ip", "netns", "exec", ns, "cat", "/proc/net/snmp", "/proc/net/snmp6"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = [ln.split() for ln in out.splitlines()]
+    udp = [ln for ln in lines if ln and ln[0] == "Udp:"]
+    v4 = int(udp[1][udp[0].index("InDatagrams")]) if len(udp) >= 2 else 0
+    v6 = next((int(ln[1]) for ln in lines if ln and ln[0] == "Udp6InDatagrams"), 0)
+    return v4 + v6
+
+
 def step(args) -> int:
     tck = os.sysconf("SC_CLK_TCK")
+    udp0 = netns_udp_in(args.udp_ns) if args.udp_ns else None
+    kthreads = [k for k in (args.kthreads or "").split(",") if k]
+    kt0 = pid_cpu_ticks(kthreads)
+    rt0 = runtime_ns(args.pgid, kthreads)
+    spinner = None
+    if args.spin_cpu is not None:
+        spinner = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "spin", "--cpu", str(args.spin_cpu),
+             "--seconds", str(args.spin_seconds), "--delay", str(args.spin_delay)],
+            stdout=subprocess.PIPE, text=True,
+        )
     before = group_cpu_ticks(args.pgid)
     machine0 = machine_task_ticks()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -471,6 +570,9 @@ def step(args) -> int:
     def stop(signum, _frame):
         p.kill()
         p.wait()
+        if spinner:
+            spinner.kill()
+            spinner.wait()
         sys.exit(128 + signum)
 
     signal.signal(signal.SIGTERM, stop)
@@ -513,6 +615,35 @@ def step(args) -> int:
     r["load1"] = float(open("/proc/loadavg").read().split()[0])
     busy = (r["server_cpu_pct"] or 0) / 100.0
     r["qps_per_core"] = r["qps"] / busy if r["qps"] and busy > 0 else None
+    rt = (runtime_ns(args.pgid, kthreads) - rt0) / 1e9
+    r["sched_cpu_pct"] = 100.0 * rt / run_time if run_time else None
+    r["qps_per_core_sched"] = r["qps"] / (rt / run_time) if r["qps"] and rt > 0 and run_time else None
+    # Kernel threads working for the servers (threaded NAPI) are neither the server process
+    # nor "other" load.
+    if kthreads:
+        kt_s = (pid_cpu_ticks(kthreads) - kt0) / tck
+        r["kthread_cpu_pct"] = 100.0 * kt_s / run_time if run_time else None
+        if r["other_cpu_pct"] is not None and run_time:
+            r["other_cpu_pct"] = max(0.0, r["other_cpu_pct"] - 100.0 * kt_s / run_time)
+    if spinner:
+        # Reaped only now, so that dnsperf's rusage above does not include it.
+        out_s, _ = spinner.communicate(timeout=args.spin_seconds + args.spin_delay + 30)
+        try:
+            sp = json.loads(out_s)
+            r["spin_rate"] = sp["rate"]
+            # The spin loop's own CPU is not other load either.
+            if r["other_cpu_pct"] is not None and run_time:
+                r["other_cpu_pct"] = max(0.0, r["other_cpu_pct"] - 100.0 * sp["cpu_s"] / run_time)
+            if args.spin_idle:
+                core = max(0.0, min(1.0, 1.0 - sp["rate"] / args.spin_idle))
+                r["core_busy_pct"] = 100.0 * core
+                r["qps_per_core_spin"] = r["qps"] / core if r["qps"] and core > 0 else None
+        except (ValueError, KeyError):
+            pass
+    if udp0 is not None:
+        udp1 = netns_udp_in(args.udp_ns)
+        if udp1 is not None:
+            r["kernel_udp_in"] = udp1 - udp0
     with open(args.out, "a") as f:
         f.write(json.dumps(r) + "\n")
     ok = r["qps"] is not None and p.returncode == 0
@@ -520,7 +651,8 @@ def step(args) -> int:
         f"  round {args.round}  {args.server:<16} {args.workload:<14} "
         + (
             f"{r['qps']:>10.0f} qps  lost {r['lost']}  server CPU {r['server_cpu_pct']:.0f}%"
-            f"  other CPU {r['other_cpu_pct']:.0f}%"
+            + (f"  core busy {r['core_busy_pct']:.0f}%" if "core_busy_pct" in r else "")
+            + f"  other CPU {r['other_cpu_pct']:.0f}%"
             if ok
             else "dnsperf failed (see log)"
         )
@@ -547,6 +679,7 @@ WORKLOAD_ORDER = [
     "udp-geo-noecs",
     "udp-nxdomain",
     "tcp-static",
+    "rate-geo-ecs",
     "latency-geo-ecs",
 ]
 
@@ -653,10 +786,14 @@ def table(path: str, disturbed_pct: float, order=()) -> None:
         )
 
 
-def pivot(path: str, disturbed_pct: float, order=()) -> None:
+def pivot(path: str, disturbed_pct: float, order=(), metric: str = "qps_per_core") -> None:
     """QPS per server core, median of the rounds: one row per workload, one column per
-    server (the comparison at a glance)."""
+    server (the comparison at a glance). `metric` picks the per-core figure (the XDP run
+    uses the spin-measured one)."""
     rows = [json.loads(line) for line in open(path) if line.strip()]
+    if metric != "qps_per_core":
+        for r in rows:
+            r["qps_per_core"] = r.get(metric)
     servers, workloads, cell = [], [], {}
     for (server, workload), runs in _groups(rows, order):
         if server not in servers:
@@ -688,15 +825,15 @@ def pivot(path: str, disturbed_pct: float, order=()) -> None:
         )
 
 
-def ratios(path: str, base: str, order=()) -> None:
+def ratios(path: str, base: str, order=(), metric: str = "qps_per_core") -> None:
     """`base` (geosteer) against each other server, round by round: QPS per core of base ÷
     that of the peer in the same round (the two ran within the same half minute), then the
     median and range of those ratios. Drift between rounds cancels out of each ratio."""
     rows = [json.loads(line) for line in open(path) if line.strip()]
     per = {}
     for r in rows:
-        if r.get("qps_per_core"):
-            per[(r["server"], r["workload"], r.get("round", 1))] = r["qps_per_core"]
+        if r.get(metric):
+            per[(r["server"], r["workload"], r.get("round", 1))] = r[metric]
     servers = [s for s in dict.fromkeys(k[0] for k, _ in _groups(rows, order)) if s != base]
     workloads = [w for w in WORKLOAD_ORDER if w != "all" and not is_latency(w)]
     cells, any_cell = {}, False
@@ -715,7 +852,8 @@ def ratios(path: str, base: str, order=()) -> None:
     print("| workload | " + " | ".join(f"{base} ÷ {p}" for p in servers) + " |")
     print("|---|" + "---:|" * len(servers))
     for w in workloads:
-        print(f"| {w} | " + " | ".join(cells.get((w, p), "–") for p in servers) + " |")
+        if any((w, p) in cells for p in servers):
+            print(f"| {w} | " + " | ".join(cells.get((w, p), "–") for p in servers) + " |")
 
 
 def latency_table(path: str, order=()) -> None:
@@ -757,6 +895,50 @@ def latency_table(path: str, order=()) -> None:
     )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(lines))
+
+
+def xdp_table(path: str, order=()) -> None:
+    """The XDP run: per (server, step), the median over the rounds of QPS, the server core's
+    busy share by the spin measure, QPS per core from it, the server's own process CPU, and
+    how many datagrams the kernel's UDP stack delivered per answer (1 on sockets, 0 when
+    the XDP program took the queries)."""
+    rows = [json.loads(line) for line in open(path) if line.strip()]
+    print(
+        "| server | step | QPS | lost | server core busy % (spin) | QPS per server core "
+        "(spin) | per core min–max | server process CPU % | server + NAPI threads CPU % "
+        "(schedstat) | QPS per core (schedstat) | dnsperf CPU % "
+        "| kernel UDP datagrams per answer | rounds |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for (server, workload), runs in _groups(rows, order):
+        skipped = [r for r in runs if r.get("skipped")]
+        if skipped:
+            print(f"| {server} | {workload} | skipped: {skipped[0]['skipped'].replace('|', '/')[:200]} |||||||||||")
+            continue
+        ok = [r for r in runs if r.get("qps") is not None]
+        if not ok:
+            print(f"| {server} | {workload} | dnsperf failed in all {len(runs)} rounds |||||||||||")
+            continue
+        per = [r["qps_per_core_spin"] for r in ok if r.get("qps_per_core_spin")]
+        lost = sum(r.get("lost") or 0 for r in ok)
+        sent = sum(r.get("sent") or 0 for r in ok)
+        lost_s = f"{lost}" + (f" ({100.0 * lost / sent:.2f}%)" if lost and sent else "")
+        answers = [
+            r["kernel_udp_in"] / r["completed"]
+            for r in ok
+            if r.get("kernel_udp_in") is not None and r.get("completed")
+        ]
+        span = f"{min(per):,.0f}–{max(per):,.0f}" if per else "–"
+        print(
+            f"| {server} | {workload} | {_fmt(_median([r.get('qps') for r in ok]), ',.0f')} "
+            f"| {lost_s} | {_fmt(_median([r.get('core_busy_pct') for r in ok]), '.0f')} "
+            f"| {_fmt(_median(per), ',.0f')} | {span} "
+            f"| {_fmt(_median([r.get('server_cpu_pct') for r in ok]), '.0f')} "
+            f"| {_fmt(_median([r.get('sched_cpu_pct') for r in ok]), '.0f')} "
+            f"| {_fmt(_median([r.get('qps_per_core_sched') for r in ok]), ',.0f')} "
+            f"| {_fmt(_median([r.get('client_cpu_pct') for r in ok]), '.0f')} "
+            f"| {_fmt(_median(answers), '.2f')} | {len(ok)} |"
+        )
 
 
 # --------------------------------------------------------------------------- memory
@@ -931,6 +1113,12 @@ def main() -> int:
     st.add_argument("--log", required=True)
     st.add_argument("--round", type=int, default=1)
     st.add_argument("--timeout", type=float, default=60.0, help="kill dnsperf after this")
+    st.add_argument("--spin-cpu", type=int, help="measure this CPU's busy share by a spin loop")
+    st.add_argument("--spin-idle", type=float, help="the spin loop's rate on the idle CPU")
+    st.add_argument("--spin-delay", type=float, default=0.5)
+    st.add_argument("--spin-seconds", type=float, default=4.0)
+    st.add_argument("--udp-ns", help="count the kernel's UDP datagrams in this netns")
+    st.add_argument("--kthreads", help="comma-separated PIDs of kernel threads serving the servers")
     st.add_argument("dnsperf", nargs=argparse.REMAINDER)
     pc = sub.add_parser("pcap-ecs")
     pc.add_argument("pcap")
@@ -951,8 +1139,16 @@ def main() -> int:
     ra.add_argument("--base", default="geosteer")
     lt = sub.add_parser("latency")
     lt.add_argument("path")
-    for x in (tb, pv, ra, lt):
+    xt = sub.add_parser("xdp-table")
+    xt.add_argument("path")
+    sp = sub.add_parser("spin")
+    sp.add_argument("--cpu", type=int, required=True)
+    sp.add_argument("--seconds", type=float, default=2.0)
+    sp.add_argument("--delay", type=float, default=0.0)
+    for x in (tb, pv, ra, lt, xt):
         x.add_argument("--order", default="", help="comma-separated server order")
+    for x in (pv, ra):
+        x.add_argument("--metric", default="qps_per_core", help="the per-core field")
     rs = sub.add_parser("rss")
     rs.add_argument("--phase", required=True)
     rs.add_argument("--out", required=True)
@@ -988,11 +1184,15 @@ def main() -> int:
     elif a.cmd == "table":
         table(a.path, a.disturbed, [x for x in a.order.split(",") if x])
     elif a.cmd == "pivot":
-        pivot(a.path, a.disturbed, [x for x in a.order.split(",") if x])
+        pivot(a.path, a.disturbed, [x for x in a.order.split(",") if x], a.metric)
+    elif a.cmd == "xdp-table":
+        xdp_table(a.path, [x for x in a.order.split(",") if x])
+    elif a.cmd == "spin":
+        print(json.dumps(spin(a.cpu, a.seconds, a.delay)))
     elif a.cmd == "latency":
         latency_table(a.path, [x for x in a.order.split(",") if x])
     elif a.cmd == "ratios":
-        ratios(a.path, a.base, [x for x in a.order.split(",") if x])
+        ratios(a.path, a.base, [x for x in a.order.split(",") if x], a.metric)
     elif a.cmd == "rss":
         with open(a.out, "a") as f:
             for g in a.groups:

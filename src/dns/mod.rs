@@ -12,6 +12,7 @@ pub mod answer;
 mod parse;
 pub mod server;
 pub mod udp;
+pub mod xdp;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

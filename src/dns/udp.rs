@@ -43,9 +43,15 @@ pub trait Answerer {
 }
 
 /// The real answerer: the responder, counting into this thread's own metrics shard.
-struct Counted {
+pub(crate) struct Counted {
     responder: Arc<Responder>,
     shard: Arc<Shard>,
+}
+
+/// The real answerer for a serving thread of its own (the XDP path uses it too).
+pub(crate) fn counted(responder: Arc<Responder>) -> Counted {
+    let shard = responder.metrics().shard();
+    Counted { responder, shard }
 }
 
 impl Answerer for Counted {
@@ -58,8 +64,7 @@ impl Answerer for Counted {
 
 /// Serves `sock` until `stop` is set. Runs on its own thread.
 pub(crate) fn serve(sock: std::net::UdpSocket, responder: Arc<Responder>, stop: Arc<AtomicBool>) {
-    let shard = responder.metrics().shard();
-    serve_with(sock, &mut Counted { responder, shard }, &stop);
+    serve_with(sock, &mut counted(responder), &stop);
 }
 
 /// The loop itself, for any answerer. Runs on the calling thread until `stop` is set.

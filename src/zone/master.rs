@@ -2,20 +2,30 @@
 //!
 //! hickory's zone `Parser` reports errors without a line, and a config error without a line is
 //! of little use to an operator. So this module does the master-file grammar itself (entries,
-//! parentheses, quoting, comments, `$ORIGIN`, `$TTL`, `$INCLUDE`, owner and TTL inheritance) and
-//! hands hickory one record at a time, only to turn RDATA text into typed `RData`.
+//! parentheses, quoting, comments, `$ORIGIN`, `$TTL`, `$INCLUDE`, owner and TTL inheritance)
+//! and `rdata` turns each record's fields into wire format.
+//!
+//! One mistake gives one error: a bad line is skipped and reading goes on, the records that
+//! inherit a bad owner are skipped with it, and when reading could not finish (an unclosed
+//! parenthesis or quote, a bad `$ORIGIN`) the zone-wide checks that would only repeat the same
+//! problem ("no SOA record") are left out.
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
-use hickory_proto::rr::rdata::TXT;
-use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
-use hickory_proto::serialize::txt::{Parser, parse_ttl};
+use hickory_proto::rr::rdata::NULL;
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecoder, BinEncodable, BinEncoder, Restrict};
+use tracing::warn;
 
+use super::rdata::{self, Tok};
 use crate::error::ConfigError;
 
 /// Nesting limit for `$INCLUDE`, so that a file including itself fails cleanly.
 const MAX_INCLUDE_DEPTH: usize = 16;
+
+/// The TTL of a record that has none, when no `$TTL` is in force: NSD's and Knot's default
+/// (both use 3600 and neither inherits the previous record's TTL; BIND uses the SOA MINIMUM).
+pub const DEFAULT_TTL: u32 = 3600;
 
 /// A record with the place it came from.
 #[derive(Debug, Clone)]
@@ -28,81 +38,113 @@ pub struct SourcedRecord {
     pub line: usize,
 }
 
-/// Reads the master file at `path` for the zone `zone_origin` (taken from the file name).
-///
-/// Every `$ORIGIN` must lie inside the zone: a file whose `$ORIGIN` names another zone is almost
-/// always a copy-paste mistake, and serving it under the wrong apex would lose data silently.
+/// What reading a zone's files produced.
+#[derive(Debug, Default)]
+pub struct ZoneRecords {
+    /// The records read, in file order, each with where it was written.
+    pub records: Vec<SourcedRecord>,
+    /// Every line was read: no error made reading stop early or skip a record. When false,
+    /// checks of the zone as a whole (an SOA, NS at the apex, glue) would mostly repeat the
+    /// errors already reported, so they are left out.
+    pub complete: bool,
+}
+
+/// Reads the master file at `path` for the zone `zone_origin` (taken from the file name). Which
+/// records lie outside the zone is for [`super::Zone::build`] to judge.
 pub fn read_zone_file(
     path: &Path,
     zone_origin: &Name,
     errors: &mut Vec<ConfigError>,
-) -> Vec<SourcedRecord> {
+) -> ZoneRecords {
     let mut out = Vec::new();
+    let errors_before = errors.len();
     let mut state = FileState {
-        origin: zone_origin.clone(),
-        zone_origin,
+        origin: name_to_wire(zone_origin),
         default_ttl: None,
-        last_ttl: None,
         last_owner: None,
+        default_ttl_warned: false,
+        signed_reported: false,
     };
     read_file(path, &mut state, 0, &mut out, errors);
+    ZoneRecords {
+        records: out,
+        complete: errors.len() == errors_before,
+    }
+}
+
+struct FileState {
+    /// The current origin, in wire form.
+    origin: Vec<u8>,
+    default_ttl: Option<u32>,
+    /// The owner blank-owner lines inherit: `Err(())` after a bad owner, so that the lines
+    /// that inherit it are skipped rather than reported again or given to another name.
+    last_owner: Option<Result<Name, ()>>,
+    default_ttl_warned: bool,
+    signed_reported: bool,
+}
+
+/// Uncompressed wire form of `name`, as spelled.
+fn name_to_wire(name: &Name) -> Vec<u8> {
+    let mut out = Vec::with_capacity(name.len() + 2);
+    for label in name.iter() {
+        out.push(label.len() as u8);
+        out.extend_from_slice(label);
+    }
+    out.push(0);
     out
 }
 
-struct FileState<'z> {
-    origin: Name,
-    zone_origin: &'z Name,
-    default_ttl: Option<u32>,
-    last_ttl: Option<u32>,
-    last_owner: Option<Name>,
+/// A hickory `Name` from a well-formed wire name.
+fn wire_to_name(wire: &[u8]) -> Result<Name, String> {
+    Name::from_labels(rdata::wire_labels(wire)).map_err(|e| e.to_string())
 }
 
 fn read_file(
     path: &Path,
-    state: &mut FileState<'_>,
+    state: &mut FileState,
     depth: usize,
     out: &mut Vec<SourcedRecord>,
     errors: &mut Vec<ConfigError>,
 ) {
-    let text = match std::fs::read_to_string(path) {
+    let bytes = match std::fs::read(path) {
         Ok(t) => t,
         Err(e) => {
             errors.push(ConfigError::file(path, format!("cannot read: {e}")));
             return;
         }
     };
-    let entries = match lex(&text) {
-        Ok(entries) => entries,
-        Err((line, msg)) => {
-            errors.push(ConfigError::at(path, line, msg));
-            return;
-        }
+    // Zone files are octets, not necessarily UTF-8: a name or string may hold any octet
+    // (written raw or as \DDD). Other octets are carried through as \DDD escapes.
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => escape_non_utf8(e.as_bytes()),
     };
-    for entry in entries {
+    let lexed = lex(&text);
+    for (line, msg) in lexed.errors {
+        errors.push(ConfigError::at(path, line, msg));
+    }
+    for entry in lexed.entries {
         let err = |msg: String| ConfigError::at(path, entry.line, msg);
         let first = &entry.tokens[0];
         if !entry.blank_owner && !first.quoted && first.text.starts_with('$') {
             match first.text.to_ascii_uppercase().as_str() {
                 "$ORIGIN" => match directive_name(&entry, &state.origin) {
-                    Ok(name) => {
-                        if !state.zone_origin.zone_of(&name) {
-                            errors.push(err(format!(
-                                "$ORIGIN {name} is outside zone {} (a zone file's name, \
-                                 <origin>.zone, sets its zone)",
-                                state.zone_origin
-                            )));
-                            // Records that follow would all be out of zone; stop this file here
-                            // rather than report each of them.
-                            return;
-                        }
-                        state.origin = name;
+                    // Any origin, as BIND, Knot and NSD allow (`$ORIGIN com.` then
+                    // `example SOA …`): what must lie in the zone is each record's owner.
+                    Ok(name) => state.origin = name,
+                    Err(msg) => {
+                        // Relative names that follow would land under the wrong origin.
+                        errors.push(err(msg));
+                        return;
                     }
-                    Err(msg) => errors.push(err(msg)),
                 },
-                "$TTL" => match entry.tokens.get(1).map(|t| parse_ttl(&t.text)) {
-                    Some(Ok(ttl)) if entry.tokens.len() == 2 => state.default_ttl = Some(ttl),
-                    Some(Ok(_)) => errors.push(err("$TTL takes exactly one value".into())),
-                    Some(Err(e)) => errors.push(err(format!("bad $TTL: {e}"))),
+                "$TTL" => match entry.tokens.get(1).map(|t| rdata::period(&t.text)) {
+                    Some(Some(ttl)) if entry.tokens.len() == 2 => state.default_ttl = Some(ttl),
+                    Some(Some(_)) => errors.push(err("$TTL takes exactly one value".into())),
+                    Some(None) => errors.push(err(format!(
+                        "bad $TTL {:?}: a number of seconds (or 1h30m style) up to 4294967295",
+                        entry.tokens[1].text
+                    ))),
                     None => errors.push(err("$TTL needs a value".into())),
                 },
                 "$INCLUDE" => {
@@ -116,26 +158,19 @@ fn read_file(
                         )));
                         continue;
                     }
-                    let file_name = file_tok.text.trim_matches('"');
-                    let include = match Path::new(file_name) {
+                    let include = match Path::new(&file_tok.text) {
                         p if p.is_absolute() => p.to_path_buf(),
                         p => path.parent().unwrap_or(Path::new(".")).join(p),
                     };
                     // RFC 1035 §5.1: an origin given with $INCLUDE applies to the included file
                     // only; the including file's origin is restored afterwards.
                     let saved_origin = state.origin.clone();
-                    if entry.tokens.len() > 2 {
-                        match parse_name(&entry.tokens[2].text, &state.origin) {
-                            Ok(name) if state.zone_origin.zone_of(&name) => state.origin = name,
-                            Ok(name) => {
-                                errors.push(err(format!(
-                                    "$INCLUDE origin {name} is outside zone {}",
-                                    state.zone_origin
-                                )));
-                                continue;
-                            }
+                    if let Some(tok) = entry.tokens.get(2) {
+                        match rdata::name_wire(&tok.text, &state.origin) {
+                            Ok(name) => state.origin = name,
                             Err(e) => {
-                                errors.push(err(format!("bad $INCLUDE origin: {e}")));
+                                errors
+                                    .push(err(format!("bad $INCLUDE origin {:?}: {e}", tok.text)));
                                 continue;
                             }
                         }
@@ -147,261 +182,204 @@ fn read_file(
                     }
                     state.origin = saved_origin;
                 }
-                other => errors.push(err(format!("unknown directive {other}"))),
+                "$GENERATE" => errors.push(err(
+                    "$GENERATE is a BIND extension that NSD and Knot do not read; write the \
+                     records out"
+                        .into(),
+                )),
+                other => errors.push(err(format!("unknown directive {other:?}"))),
             }
             continue;
         }
-        match parse_record(&entry, state) {
-            Ok(record) => out.push(SourcedRecord {
+        match parse_record(&entry, path, state) {
+            Ok(Some(record)) => out.push(SourcedRecord {
                 record,
                 file: path.to_path_buf(),
                 line: entry.line,
             }),
+            Ok(None) => {}
             Err(msg) => errors.push(err(msg)),
         }
     }
 }
 
-fn directive_name(entry: &Entry, origin: &Name) -> Result<Name, String> {
+/// Text that is not UTF-8, with each byte of an invalid sequence written as a `\DDD` escape
+/// (which every field reads back as that octet).
+fn escape_non_utf8(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() + 16);
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\{b:03}"));
+        }
+    }
+    out
+}
+
+fn directive_name(entry: &Entry, origin: &[u8]) -> Result<Vec<u8>, String> {
     match entry.tokens.get(1) {
         None => Err("$ORIGIN needs a domain name".into()),
         Some(tok) => {
-            let name = parse_name(&tok.text, origin).map_err(|e| format!("bad $ORIGIN: {e}"))?;
+            let name = rdata::name_wire(&tok.text, origin)
+                .map_err(|e| format!("bad $ORIGIN {:?}: {e}", tok.text))?;
+            if entry.tokens.len() > 2 {
+                return Err("$ORIGIN takes exactly one domain name".into());
+            }
             Ok(name)
         }
     }
 }
 
-fn parse_record(entry: &Entry, state: &mut FileState<'_>) -> Result<Record, String> {
+/// One record. `Ok(None)`: a record skipped without a new error (its owner was bad).
+fn parse_record(
+    entry: &Entry,
+    path: &Path,
+    state: &mut FileState,
+) -> Result<Option<Record>, String> {
     let mut tokens = entry.tokens.iter().peekable();
     let owner = if entry.blank_owner {
-        state
-            .last_owner
-            .clone()
-            .ok_or("record has no owner name and no previous record to inherit it from")?
+        match &state.last_owner {
+            None => {
+                return Err(
+                    "record has no owner name and no previous record to inherit it from".into(),
+                );
+            }
+            Some(Err(())) => return Ok(None),
+            Some(Ok(name)) => name.clone(),
+        }
     } else {
         let tok = tokens.next().expect("entries are never empty");
-        let name = if tok.text == "@" {
-            state.origin.clone()
+        let parsed = if tok.quoted {
+            Err("an owner name is not a quoted string".to_string())
         } else {
-            parse_name(&tok.text, &state.origin)
-                .map_err(|e| format!("bad owner name {:?}: {e}", tok.text))?
+            rdata::name_wire(&tok.text, &state.origin).and_then(|w| wire_to_name(&w))
         };
-        state.last_owner = Some(name.clone());
-        name
+        match parsed {
+            Ok(name) => {
+                state.last_owner = Some(Ok(name.clone()));
+                name
+            }
+            Err(e) => {
+                state.last_owner = Some(Err(()));
+                return Err(format!("bad owner name {:?}: {e}", tok.text));
+            }
+        }
     };
 
     // RFC 1035 §5.1: `[<TTL>] [<class>] <type>` or `[<class>] [<TTL>] <type>`.
     let mut ttl = None;
     let mut class = None;
-    let rtype = loop {
+    let code = loop {
         let Some(tok) = tokens.next() else {
             return Err("record has no type".into());
         };
-        let upper = tok.text.to_ascii_uppercase();
-        if ttl.is_none() && tok.text.starts_with(|c: char| c.is_ascii_digit()) {
-            ttl = Some(parse_ttl(&tok.text).map_err(|e| format!("bad TTL {:?}: {e}", tok.text))?);
+        if ttl.is_none() && !tok.quoted && tok.text.starts_with(|c: char| c.is_ascii_digit()) {
+            ttl = Some(rdata::period(&tok.text).ok_or_else(|| {
+                format!(
+                    "bad TTL {:?}: a number of seconds (or 1h30m style) up to 4294967295",
+                    tok.text
+                )
+            })?);
             continue;
         }
         if class.is_none()
-            && let Ok(c) = DNSClass::from_str(&upper)
+            && !tok.quoted
+            && let Some(c) = rdata::class_from_text(&tok.text)
         {
-            class = Some(c);
+            class = Some((c, tok.text.clone()));
             continue;
         }
-        break RecordType::from_str(&upper)
-            .map_err(|_| format!("unknown record type or class {:?}", tok.text))?;
+        match rdata::type_from_text(&tok.text) {
+            Some(code) if !tok.quoted => break code,
+            _ => return Err(format!("unknown record type or class {:?}", tok.text)),
+        }
     };
-    if let Some(c) = class
-        && c != DNSClass::IN
+    if let Some((c, text)) = class
+        && c != 1
     {
-        return Err(format!("class {c} is not served (only IN)"));
+        return Err(format!("class {text} is not served (only IN)"));
     }
-    if matches!(
-        rtype,
-        RecordType::OPT | RecordType::ANY | RecordType::AXFR | RecordType::IXFR
-    ) {
+    let tname = rdata::type_name(code);
+    if rdata::is_meta(code) {
         return Err(format!(
-            "{rtype} is not a record type that can appear in a zone"
+            "{tname} is not a record type that can appear in a zone"
         ));
+    }
+    if code == u16::from(RecordType::RRSIG) {
+        // One error per zone, not one per signature.
+        if state.signed_reported {
+            return Ok(None);
+        }
+        state.signed_reported = true;
+        return Err(
+            "RRSIG record: this zone is signed, and signed zones cannot be served yet; load \
+             the unsigned zone (DS, DNSKEY, NSEC and NSEC3 records alone are fine)"
+                .into(),
+        );
     }
     let ttl = match ttl {
-        Some(t) => {
-            state.last_ttl = Some(t);
-            t
-        }
-        None => state
-            .default_ttl
-            .or(state.last_ttl)
-            .ok_or("record has no TTL and none is in force (add $TTL at the top of the file)")?,
+        Some(t) => t,
+        None => match state.default_ttl {
+            Some(t) => t,
+            None => {
+                if !state.default_ttl_warned {
+                    state.default_ttl_warned = true;
+                    warn!(
+                        "{}:{}: no TTL on this record and no $TTL before it: records without a \
+                         TTL get {DEFAULT_TTL} s, as in NSD and Knot (add $TTL at the top of \
+                         the file)",
+                        path.display(),
+                        entry.line
+                    );
+                }
+                DEFAULT_TTL
+            }
+        },
     };
 
-    let rdata: Vec<(&str, bool)> = tokens.map(|t| (t.text.as_str(), t.quoted)).collect();
-    if rdata.is_empty() {
-        return Err(format!("{rtype} record has no data"));
-    }
-    if rtype == RecordType::TXT {
-        // Built here: hickory misreads `\DDD` in TXT text and lets strings over 255 octets
-        // through, which then cannot be sent at all.
-        let strings = rdata
-            .iter()
-            .map(|&(text, quoted)| character_string(text, quoted))
-            .collect::<Result<Vec<Vec<u8>>, String>>()?;
-        let txt = TXT::from_bytes(strings.iter().map(Vec::as_slice).collect());
-        return Ok(Record::from_rdata(owner, ttl, RData::TXT(txt)));
-    }
-    let origin_text = state.origin.to_string();
-    let mut line = String::with_capacity(128);
-    line.push_str(&owner.to_string());
-    line.push(' ');
-    line.push_str(&ttl.to_string());
-    line.push_str(" IN ");
-    line.push_str(&rtype.to_string());
-    for (part, quoted) in rdata {
-        line.push(' ');
-        // hickory's RDATA parsers do not expand `@`; RFC 1035 §5.1 says it is the origin.
-        if !quoted && part == "@" {
-            line.push_str(&origin_text);
-        } else {
-            line.push_str(&for_hickory(part, quoted)?);
-        }
-    }
-    line.push('\n');
-
-    let parsed = Parser::new(line, None, Some(state.origin.clone()))
-        .parse()
-        .map_err(|e| format!("bad {rtype} record: {e}"))?;
-    let mut records = parsed.1.into_values().flat_map(|rs| {
-        rs.records_without_rrsigs()
-            .cloned()
-            .collect::<Vec<Record>>()
-    });
-    records.next().ok_or_else(|| format!("bad {rtype} record"))
+    let toks: Vec<Tok<'_>> = tokens
+        .map(|t| Tok {
+            text: &t.text,
+            quoted: t.quoted,
+        })
+        .collect();
+    let wire = rdata::parse(code, &toks, &state.origin)?;
+    let data = to_rdata(code, wire).map_err(|e| format!("bad {tname} record: {e}"))?;
+    Ok(Some(Record::from_rdata(owner, ttl, data)))
 }
 
-/// A domain name as written in a master file, relative to `origin` unless it ends in a dot.
-fn parse_name(text: &str, origin: &Name) -> Result<Name, String> {
-    Name::parse(&for_hickory(text, false)?, Some(origin)).map_err(|e| e.to_string())
-}
-
-/// The value of a `\DDD` escape at the start of `bytes` (just after the backslash): `None` when
-/// `bytes` does not start with a digit, an error when it starts with one but is not three
-/// digits of a value up to 255.
-fn decimal_escape(bytes: &[u8]) -> Result<Option<u8>, String> {
-    if !bytes.first().is_some_and(u8::is_ascii_digit) {
-        return Ok(None);
-    }
-    match bytes.get(..3) {
-        Some(d) if d.iter().all(u8::is_ascii_digit) => {
-            let v = d.iter().fold(0u32, |v, &b| v * 10 + u32::from(b - b'0'));
-            u8::try_from(v)
-                .map(Some)
-                .map_err(|_| format!("escape \\{v} is over 255"))
+/// The record data to store. Types the answer path reads (SOA for negative answers, NS, MX
+/// and SRV for additional addresses, CNAME for chains) are decoded by hickory into their typed
+/// form; every other type is kept as the RFC 3597 octets parsed from the file, so that it is
+/// served exactly as written whatever hickory knows of it.
+fn to_rdata(code: u16, wire: Vec<u8>) -> Result<RData, String> {
+    let rtype = RecordType::from(code);
+    if matches!(
+        rtype,
+        RecordType::SOA | RecordType::NS | RecordType::CNAME | RecordType::MX | RecordType::SRV
+    ) {
+        let len = u16::try_from(wire.len()).map_err(|_| "data too long")?;
+        let mut decoder = BinDecoder::new(&wire);
+        let data = RData::read(&mut decoder, rtype, Restrict::new(len))
+            .map_err(|e| format!("cannot decode its data: {e}"))?;
+        if decoder.index() != wire.len() {
+            return Err("trailing data after the last field".into());
         }
-        _ => Err("a \\DDD escape needs exactly three decimal digits".into()),
-    }
-}
-
-/// RFC 1035 §5.1: `\DDD` is the octet whose *decimal* value is DDD. hickory reads such escapes
-/// in names as octal, and in quoted text as something else again; this rewrites them into what
-/// hickory reads as meant: octal in unquoted text (names), the character itself in quoted text.
-/// Some octets cannot be carried that way (non-ASCII in names, non-printable in quoted text):
-/// those are an error rather than silently different data.
-fn for_hickory(text: &str, quoted: bool) -> Result<std::borrow::Cow<'_, str>, String> {
-    if !text.contains('\\') {
-        return Ok(text.into());
-    }
-    let bytes = text.as_bytes();
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let start = i;
-        if bytes[i] != b'\\' {
-            // Copy up to the next backslash (whole UTF-8 sequences).
-            while i < bytes.len() && bytes[i] != b'\\' {
-                i += 1;
-            }
-            out.push_str(&text[start..i]);
-            continue;
+        // Served from the typed form: it must write back the same octets.
+        let mut again = Vec::with_capacity(wire.len());
+        let mut enc = BinEncoder::new(&mut again);
+        enc.set_name_encoding(hickory_proto::serialize::binary::NameEncoding::Uncompressed);
+        data.emit(&mut enc).map_err(|e| e.to_string())?;
+        if again != wire {
+            return Err("its data does not survive decoding unchanged".into());
         }
-        match decimal_escape(&bytes[i + 1..])? {
-            None => {
-                // `\X`: hickory reads it as meant. Copy it with the whole next character.
-                let next = text[i + 1..]
-                    .chars()
-                    .next()
-                    .ok_or("a lone '\\' at the end of a field")?;
-                out.push('\\');
-                out.push(next);
-                i += 1 + next.len_utf8();
-            }
-            Some(v) if !quoted && v.is_ascii() => {
-                out.push_str(&format!("\\{v:03o}"));
-                i += 4;
-            }
-            Some(v @ b'0'..=b'9') => {
-                out.push(char::from(v));
-                i += 4;
-            }
-            Some(v @ 0x20..=0x7e) => {
-                out.push('\\');
-                out.push(char::from(v));
-                i += 4;
-            }
-            Some(v) => {
-                return Err(format!(
-                    "escape \\{v:03} is not supported here (only in TXT text): {}",
-                    if quoted {
-                        "a non-printable octet in quoted text"
-                    } else {
-                        "a non-ASCII octet in a name"
-                    }
-                ));
-            }
-        }
+        return Ok(data);
     }
-    Ok(out.into())
-}
-
-/// One TXT character-string from a token: escapes resolved (`\X` is X, `\DDD` the octet with
-/// decimal value DDD), at most 255 octets (RFC 1035 §3.3).
-fn character_string(text: &str, quoted: bool) -> Result<Vec<u8>, String> {
-    let inner = if quoted {
-        &text[1..text.len() - 1]
-    } else {
-        text
-    };
-    let bytes = inner.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] != b'\\' {
-            out.push(bytes[i]);
-            i += 1;
-            continue;
-        }
-        match decimal_escape(&bytes[i + 1..])? {
-            Some(v) => {
-                out.push(v);
-                i += 4;
-            }
-            None => {
-                let &b = bytes
-                    .get(i + 1)
-                    .ok_or("a lone '\\' at the end of a string")?;
-                out.push(b);
-                i += 2;
-            }
-        }
-    }
-    if out.len() > 255 {
-        return Err(format!(
-            "TXT string of {} octets is longer than 255 (RFC 1035 §3.3); split it into several \
-             quoted strings",
-            out.len()
-        ));
-    }
-    Ok(out)
+    let mut rdata = NULL::new();
+    // (`NULL::with` refuses empty data in debug builds; empty RDATA is valid for APL and
+    // RFC 3597 `\# 0`.)
+    rdata.anything = wire;
+    Ok(RData::Unknown { code: rtype, rdata })
 }
 
 /// One logical entry of a master file: a directive or a resource record, possibly spread over
@@ -415,20 +393,32 @@ struct Entry {
 
 #[derive(Debug)]
 struct Token {
-    /// The token as written (quotes and backslash escapes kept: hickory interprets them).
+    /// The token as written, backslash escapes kept (each field reads them its own way); a
+    /// quoted string without its quotes.
     text: String,
     quoted: bool,
 }
 
-/// Splits master-file text into entries. Errors carry the line where the problem starts.
-fn lex(text: &str) -> Result<Vec<Entry>, (usize, String)> {
-    let mut entries = Vec::new();
+/// The entries of a file, and the lexical errors found (with the line each starts on). An
+/// error costs the entry it is in, not the file: reading goes on after it wherever the
+/// structure allows.
+#[derive(Debug, Default)]
+struct Lexed {
+    entries: Vec<Entry>,
+    errors: Vec<(usize, String)>,
+}
+
+/// Splits master-file text into entries.
+fn lex(text: &str) -> Lexed {
+    let mut lexed = Lexed::default();
     let mut tokens: Vec<Token> = Vec::new();
     let mut entry_line = 1;
     let mut blank_owner = false;
     let mut at_line_start = true;
     let mut depth = 0usize;
     let mut paren_line = 0;
+    // The entry being read had an error already reported: drop it when it ends.
+    let mut entry_bad = false;
     let mut line = 1;
     let mut cur = String::new();
     let mut chars = text.chars().peekable();
@@ -453,12 +443,16 @@ fn lex(text: &str) -> Result<Vec<Entry>, (usize, String)> {
         match c {
             '\n' => {
                 flush(&mut cur, &mut tokens);
-                if depth == 0 && !tokens.is_empty() {
-                    entries.push(Entry {
-                        line: entry_line,
-                        blank_owner,
-                        tokens: std::mem::take(&mut tokens),
-                    });
+                if depth == 0 {
+                    if !tokens.is_empty() && !entry_bad {
+                        lexed.entries.push(Entry {
+                            line: entry_line,
+                            blank_owner,
+                            tokens: std::mem::take(&mut tokens),
+                        });
+                    }
+                    tokens.clear();
+                    entry_bad = false;
                 }
                 line += 1;
                 at_line_start = true;
@@ -480,17 +474,27 @@ fn lex(text: &str) -> Result<Vec<Entry>, (usize, String)> {
             ')' => {
                 flush(&mut cur, &mut tokens);
                 if depth == 0 {
-                    return Err((line, "')' without a matching '('".into()));
+                    lexed
+                        .errors
+                        .push((line, "')' without a matching '('".into()));
+                    entry_bad = true;
+                } else {
+                    depth -= 1;
                 }
-                depth -= 1;
             }
             '"' => {
                 flush(&mut cur, &mut tokens);
                 let start = line;
-                let mut s = String::from('"');
+                let mut s = String::new();
                 loop {
                     match chars.next() {
-                        None => return Err((start, "unterminated quoted string".into())),
+                        None => {
+                            // The rest of the file is inside the string: nothing more to read.
+                            lexed
+                                .errors
+                                .push((start, "unterminated quoted string".into()));
+                            return lexed;
+                        }
                         Some('\\') => {
                             s.push('\\');
                             if let Some(n) = chars.next() {
@@ -500,10 +504,7 @@ fn lex(text: &str) -> Result<Vec<Entry>, (usize, String)> {
                                 s.push(n);
                             }
                         }
-                        Some('"') => {
-                            s.push('"');
-                            break;
-                        }
+                        Some('"') => break,
                         Some(n) => {
                             if n == '\n' {
                                 line += 1;
@@ -520,6 +521,9 @@ fn lex(text: &str) -> Result<Vec<Entry>, (usize, String)> {
             '\\' => {
                 cur.push('\\');
                 if let Some(n) = chars.next() {
+                    if n == '\n' {
+                        line += 1;
+                    }
                     cur.push(n);
                 }
             }
@@ -527,17 +531,20 @@ fn lex(text: &str) -> Result<Vec<Entry>, (usize, String)> {
         }
     }
     if depth > 0 {
-        return Err((paren_line, "'(' is never closed".into()));
+        lexed
+            .errors
+            .push((paren_line, "'(' is never closed".into()));
+        return lexed;
     }
     flush(&mut cur, &mut tokens);
-    if !tokens.is_empty() {
-        entries.push(Entry {
+    if !tokens.is_empty() && !entry_bad {
+        lexed.entries.push(Entry {
             line: entry_line,
             blank_owner,
             tokens,
         });
     }
-    Ok(entries)
+    lexed
 }
 
 #[cfg(test)]
@@ -547,7 +554,9 @@ mod tests {
     #[test]
     fn lexer_tracks_lines_across_parentheses_and_comments() {
         let text = "$TTL 300\n; comment\n@ IN SOA ns1 host (\n 1 ; serial\n 2 3 4 5 )\n\nwww A 192.0.2.1\n  AAAA 2001:db8::1\n";
-        let entries = lex(text).unwrap();
+        let lexed = lex(text);
+        assert!(lexed.errors.is_empty());
+        let entries = lexed.entries;
         let lines: Vec<usize> = entries.iter().map(|e| e.line).collect();
         assert_eq!(lines, vec![1, 3, 7, 8]);
         assert_eq!(entries[1].tokens.len(), 10);
@@ -557,53 +566,30 @@ mod tests {
 
     #[test]
     fn lexer_keeps_quoted_strings_whole() {
-        let entries = lex("t TXT \"a ; b\" \"c\\\"d\"\n").unwrap();
+        let entries = lex("t TXT \"a ; b\" \"c\\\"d\"\n").entries;
         let texts: Vec<&str> = entries[0].tokens.iter().map(|t| t.text.as_str()).collect();
-        assert_eq!(texts, vec!["t", "TXT", "\"a ; b\"", "\"c\\\"d\""]);
+        assert_eq!(texts, vec!["t", "TXT", "a ; b", "c\\\"d"]);
+        assert!(entries[0].tokens[2].quoted);
     }
 
     #[test]
-    fn decimal_escapes_are_decimal() {
-        let origin = Name::from_ascii("example.com.").unwrap();
-        // \065 is 'A' (RFC 1035 §5.1), not octal 065 = '5'.
-        let n = parse_name("n\\065me", &origin).unwrap();
-        assert!(
-            n.iter().next().unwrap().eq_ignore_ascii_case(b"name"),
-            "{n}"
-        );
-        assert_eq!(parse_name("a\\.b", &origin).unwrap().num_labels(), 3);
-        assert_eq!(parse_name("a\\046b", &origin).unwrap().num_labels(), 3);
-        assert!(parse_name("a\\300", &origin).is_err());
-        assert!(parse_name("a\\12", &origin).is_err());
-        assert!(parse_name("a\\200", &origin).is_err());
-
-        assert_eq!(character_string("\"q\\065\\\"\"", true).unwrap(), b"qA\"");
-        assert_eq!(character_string("a\\065b", false).unwrap(), b"aAb");
+    fn lexer_reports_unbalanced_parentheses_with_their_line_and_goes_on() {
+        assert_eq!(lex("a A 1.2.3.4\nb SOA (\n 1 2\n").errors[0].0, 2);
+        let l = lex("a A 1.2.3.4 )\nb A 1.2.3.5\n");
+        assert_eq!(l.errors[0].0, 1);
         assert_eq!(
-            character_string("\\000\\255\\;", false).unwrap(),
-            [0, 255, b';']
+            l.entries.len(),
+            1,
+            "the bad entry is dropped, the next kept"
         );
-        assert_eq!(
-            character_string("\"caf\u{e9}\"", true).unwrap(),
-            "caf\u{e9}".as_bytes()
-        );
-        assert!(character_string("a\\", false).is_err());
-        assert!(character_string("\\256", false).is_err());
-        assert!(character_string(&"x".repeat(256), false).is_err());
-        assert_eq!(
-            character_string(&"x".repeat(255), false).unwrap().len(),
-            255
-        );
-
-        assert_eq!(for_hickory("\"a\\0651\"", true).unwrap(), "\"a\\A1\"");
-        assert_eq!(for_hickory("\"\\0491\"", true).unwrap(), "\"11\"");
-        assert!(for_hickory("\"\\007\"", true).is_err());
+        assert_eq!(l.entries[0].line, 2);
+        assert_eq!(lex("\n\nx TXT \"abc\n").errors[0].0, 3);
+        // Entries before an unclosed parenthesis are kept.
+        assert_eq!(lex("a A 1.2.3.4\nb SOA (\n 1 2\n").entries.len(), 1);
     }
 
     #[test]
-    fn lexer_reports_unbalanced_parentheses_with_their_line() {
-        assert_eq!(lex("a A 1.2.3.4\nb SOA (\n 1 2\n").unwrap_err().0, 2);
-        assert_eq!(lex("a A 1.2.3.4 )\n").unwrap_err().0, 1);
-        assert_eq!(lex("\n\nx TXT \"abc\n").unwrap_err().0, 3);
+    fn non_utf8_octets_become_escapes() {
+        assert_eq!(escape_non_utf8(b"a\xffb"), "a\\255b");
     }
 }

@@ -6,6 +6,7 @@
 //! not grow with the zone (hickory's in-memory store scans every record for one).
 
 pub mod master;
+pub mod rdata;
 
 use std::collections::HashMap;
 
@@ -17,7 +18,7 @@ use tracing::warn;
 
 use crate::error::ConfigError;
 use crate::wire::{RecordSet, WireName};
-use master::SourcedRecord;
+use master::{SourcedRecord, ZoneRecords};
 
 /// All records of one type at one name.
 #[derive(Debug)]
@@ -37,6 +38,8 @@ pub struct Node {
     pub cut: bool,
     /// A load balancer answers A and AAAA here (index into the snapshot's load balancers).
     pub lb: Option<u32>,
+    /// A DNAME is here (RFC 6672): names below it are redirected, not looked up.
+    pub dname: bool,
 }
 
 impl Node {
@@ -72,6 +75,10 @@ pub struct Zone {
     pub negative_soa: RecordSet,
     nodes: FxHashMap<Box<[u8]>, Node>,
     has_cuts: bool,
+    /// Some node holds a DNAME (see [`Zone::dname_above`]).
+    pub has_dnames: bool,
+    /// NSEC3 RRsets by owner (lower-cased wire form), kept out of the name tree.
+    pub nsec3: FxHashMap<Box<[u8]>, RecordSet>,
     /// Records served (after repeated ones collapse).
     pub record_count: usize,
     /// Its position among the snapshot's zones (set by [`Zones::insert`]).
@@ -84,21 +91,25 @@ impl Zone {
     pub fn build(
         origin: &Name,
         zone_file: &Path,
-        records: Vec<SourcedRecord>,
+        read: ZoneRecords,
         errors: &mut Vec<ConfigError>,
     ) -> Option<Zone> {
         let errors_before = errors.len();
+        let records = read.records;
         let origin_key: Box<[u8]> = WireName::from_name(origin).as_bytes().into();
         let mut by_name: HashMap<Box<[u8]>, Vec<SourcedRecord>> = HashMap::new();
         let first_line = records.first().map(|r| r.line).unwrap_or(1);
         let mut soa_line = None;
+        // Records outside the zone: the first, and how many.
+        let mut outside: Option<(SourcedRecord, usize)> = None;
         for r in records {
             if !origin.zone_of(&r.record.name) {
-                errors.push(ConfigError::at(
-                    &r.file,
-                    r.line,
-                    format!("{} is outside zone {origin}", r.record.name),
-                ));
+                // BIND and Knot ignore out-of-zone data with a warning (NSD refuses the zone).
+                // A file written for another zone still fails: its SOA is missing here.
+                match &mut outside {
+                    Some((_, n)) => *n += 1,
+                    None => outside = Some((r, 1)),
+                }
                 continue;
             }
             if r.record.record_type() == RecordType::SOA {
@@ -127,16 +138,42 @@ impl Zone {
             let key: Box<[u8]> = WireName::from_name(&r.record.name).as_bytes().into();
             by_name.entry(key).or_default().push(r);
         }
-        if soa_line.is_none() {
+        // Zone-wide checks only make sense on a zone read whole: a file that stopped at an
+        // unclosed parenthesis has "no SOA" only because the SOA was never read.
+        if let Some((first, n)) = &outside {
+            warn!(
+                "{}:{}: {} is outside zone {origin}: ignored, as BIND and Knot do ({n} \
+                 out-of-zone record{} in all)",
+                first.file.display(),
+                first.line,
+                first.record.name,
+                if *n == 1 { "" } else { "s" }
+            );
+        }
+        if soa_line.is_none() && read.complete {
+            let hint = match &outside {
+                Some((first, _)) => format!(
+                    " ({} at {}:{} and the other records outside it were ignored: is the \
+                     file named for its zone, <origin>.zone?)",
+                    first.record.name,
+                    first.file.display(),
+                    first.line
+                ),
+                None => String::new(),
+            };
             errors.push(ConfigError::at(
                 zone_file,
                 first_line,
-                format!("zone {origin} has no SOA record at its apex"),
+                format!("zone {origin} has no SOA record at its apex{hint}"),
             ));
         }
 
         let mut nodes: FxHashMap<Box<[u8]>, Node> =
             FxHashMap::with_capacity_and_hasher(by_name.len() * 2, Default::default());
+        // Where each NS RRset and DNAME came from, for the checks below.
+        let mut ns_sources: Vec<(Box<[u8]>, SourcedRecord)> = Vec::new();
+        let mut dname_sources: Vec<(Box<[u8]>, SourcedRecord)> = Vec::new();
+        let mut nsec3: FxHashMap<Box<[u8]>, RecordSet> = FxHashMap::default();
         let mut record_count = 0;
         for (key, mut recs) in by_name {
             // Stable by type, keeping file order inside each RRset.
@@ -172,6 +209,30 @@ impl Zone {
                         format!("{} has more than one CNAME", group[1].record.name),
                     ));
                 }
+                if rtype == RecordType::DNAME {
+                    if group.len() > 1 {
+                        errors.push(ConfigError::at(
+                            &group[1].file,
+                            group[1].line,
+                            format!(
+                                "{} has more than one DNAME (RFC 6672 §2.4)",
+                                group[1].record.name
+                            ),
+                        ));
+                    }
+                    node.dname = true;
+                    dname_sources.push((key.clone(), group[0].clone()));
+                }
+                if rtype == RecordType::DS && *key == *origin_key {
+                    // BIND refuses this; NSD and Knot load it. It is served only to a client
+                    // that asks this server for the apex DS, which belongs to the parent.
+                    warn!(
+                        "{}:{}: DS at the zone apex {origin}: DS records belong in the parent \
+                         zone",
+                        group[0].file.display(),
+                        group[0].line
+                    );
+                }
                 let ttl = group[0].record.ttl;
                 let mut rs: Vec<Record> = Vec::with_capacity(group.len());
                 for r in group {
@@ -192,20 +253,53 @@ impl Zone {
                     }
                 }
                 record_count += rs.len();
-                if rtype == RecordType::NS && *key != *origin_key {
-                    node.cut = true;
+                if rtype == RecordType::NS {
+                    if *key != *origin_key {
+                        node.cut = true;
+                    }
+                    for r in group {
+                        ns_sources.push((key.clone(), r.clone()));
+                    }
+                }
+                if rtype == RecordType::NSEC3 {
+                    // NSEC3 records hang in a tree of their own (RFC 5155 §7.2.8): their
+                    // hashed owner names are not names of the zone, and a query for one is
+                    // answered as NSD and Knot answer it, NXDOMAIN.
+                    nsec3.insert(key.clone(), RecordSet::new(rs));
+                    continue;
                 }
                 node.rrsets.push(RRset {
                     rtype,
                     records: RecordSet::new(rs),
                 });
             }
-            nodes.insert(key, node);
+            if !node.rrsets.is_empty() {
+                nodes.insert(key, node);
+            }
         }
 
         let keys: Vec<Box<[u8]>> = nodes.keys().cloned().collect();
-        for key in keys {
-            add_ancestors(&mut nodes, &key, origin_key.len());
+        for key in &keys {
+            add_ancestors(&mut nodes, key, origin_key.len());
+        }
+
+        // Data below a DNAME is never reached (RFC 6672 §2.3): BIND warns, Knot refuses.
+        // Warned here, once per DNAME.
+        dname_sources.sort_by(|a, b| (&a.1.file, a.1.line).cmp(&(&b.1.file, b.1.line)));
+        for (dkey, src) in &dname_sources {
+            if let Some(below) = keys
+                .iter()
+                .find(|k| k.len() > dkey.len() && is_below(k, dkey))
+            {
+                warn!(
+                    "{}:{}: {} has a DNAME, so the data at {} below it is never answered \
+                     (RFC 6672 §2.3)",
+                    src.file.display(),
+                    src.line,
+                    src.record.name,
+                    wire_display(below)
+                );
+            }
         }
 
         let apex = nodes.get(&*origin_key);
@@ -220,7 +314,13 @@ impl Zone {
                 format!("zone {origin} has no NS records at its apex"),
             ));
         }
+        if read.complete {
+            ns_sources.sort_by(|a, b| (&a.1.file, a.1.line).cmp(&(&b.1.file, b.1.line)));
+            warn_missing_glue(origin, &nodes, &ns_sources);
+        }
         if errors.len() > errors_before {
+            // In file order, whatever order the names were checked in.
+            errors[errors_before..].sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
             return None;
         }
         let mut negative = soa?.records[0].clone();
@@ -228,12 +328,15 @@ impl Zone {
             negative.ttl = negative.ttl.min(s.minimum);
         }
         let has_cuts = nodes.values().any(|n| n.cut);
+        let has_dnames = !dname_sources.is_empty();
         Some(Zone {
             origin: origin.clone(),
             origin_key,
             negative_soa: RecordSet::new(vec![negative]),
             nodes,
             has_cuts,
+            has_dnames,
+            nsec3,
             record_count,
             id: 0,
         })
@@ -275,6 +378,27 @@ impl Zone {
     /// The node at the lower-cased wire name `key`.
     pub fn node(&self, key: &[u8]) -> Option<&Node> {
         self.nodes.get(key)
+    }
+
+    /// The highest node strictly above `name` (and below or at the apex) that holds a DNAME,
+    /// if any: the name is then redirected by it (RFC 6672 §3.2). For answer synthesis.
+    pub fn dname_above(&self, name: &WireName) -> Option<&Node> {
+        if !self.has_dnames {
+            return None;
+        }
+        let apex_len = self.origin_key.len();
+        let mut found = None;
+        for suffix in name.suffixes().skip(1) {
+            if suffix.len() < apex_len {
+                break;
+            }
+            if let Some(node) = self.nodes.get(suffix)
+                && node.dname
+            {
+                found = Some(node);
+            }
+        }
+        found
     }
 
     /// Looks up `name` (which must be at or below the apex) for `qtype`.
@@ -324,6 +448,58 @@ impl Zone {
             }
         }
         Found::NxDomain
+    }
+}
+
+/// `name` (lower-cased wire form) is `ancestor` or below it, on a label boundary.
+fn is_below(name: &[u8], ancestor: &[u8]) -> bool {
+    let mut off = 0;
+    while off < name.len() {
+        if &name[off..] == ancestor {
+            return true;
+        }
+        off += name[off] as usize + 1;
+    }
+    false
+}
+
+/// A wire name in presentation format, for messages.
+fn wire_display(wire: &[u8]) -> String {
+    Name::from_labels(rdata::wire_labels(wire)).map_or_else(|_| "?".into(), |n| n.to_string())
+}
+
+/// Knot and BIND refuse a zone whose NS records name a server inside the zone that has no
+/// address there (no glue can be given for it); NSD loads it. geosteer loads it and warns,
+/// once per server name, at the first NS record naming it.
+fn warn_missing_glue(
+    origin: &Name,
+    nodes: &FxHashMap<Box<[u8]>, Node>,
+    ns_sources: &[(Box<[u8]>, SourcedRecord)],
+) {
+    let mut warned: Vec<Box<[u8]>> = Vec::new();
+    for (_, src) in ns_sources {
+        let RData::NS(target) = &src.record.data else {
+            continue;
+        };
+        if !origin.zone_of(&target.0) {
+            continue;
+        }
+        let key: Box<[u8]> = WireName::from_name(&target.0).as_bytes().into();
+        let has_address = nodes
+            .get(&key)
+            .is_some_and(|n| n.get(RecordType::A).is_some() || n.get(RecordType::AAAA).is_some());
+        if has_address || warned.contains(&key) {
+            continue;
+        }
+        warn!(
+            "{}:{}: name server {} of {} is inside zone {origin} but has no A or AAAA record \
+             in the zone file (missing glue: resolvers cannot reach it through this zone)",
+            src.file.display(),
+            src.line,
+            target.0,
+            src.record.name
+        );
+        warned.push(key);
     }
 }
 
