@@ -147,7 +147,7 @@ impl GeoMap {
                 word = 0;
             }
         }
-        if n % 64 != 0 {
+        if !n.is_multiple_of(64) {
             constant[n / 64] = word;
         }
         drop(of);
