@@ -11,6 +11,8 @@
 #                                (5 steps x 5 s + a 2 s latency step), plus udp-floor's UDP
 #                                steps (about 9 minutes of load, under 10 in all)
 #   bench/run.sh --quick         geosteer alone, 1 round of 2 s steps, no peer installs (for CI)
+#   bench/run.sh --scale         load/reload time and RSS with 1,000 load balancers on a
+#                                GeoLite2-City-sized database (bench/scale.sh; --help there)
 #   bench/run.sh --xdp           the AF_XDP comparison in network namespaces (bench/xdp.sh:
 #                                geosteer --xdp, Knot XDP, and the socket servers; root)
 #   bench/run.sh --memory        geosteer with the bench config and with the repository's
@@ -76,7 +78,13 @@ PY="python3 $HERE/lib/bench.py"
 
 # --xdp: the XDP comparison has its own topology and harness (bench/xdp.sh, same options
 # where they mean the same; --help there).
+# --scale: load and reload at scale (bench/scale.sh, its own options).
 for a in "$@"; do
+  if [ "$a" = --scale ]; then
+    args=()
+    for b in "$@"; do [ "$b" = --scale ] || args+=("$b"); done
+    exec bash "$HERE/scale.sh" "${args[@]+"${args[@]}"}"
+  fi
   if [ "$a" = --xdp ]; then
     args=()
     for b in "$@"; do [ "$b" = --xdp ] || args+=("$b"); done
