@@ -109,6 +109,9 @@ impl Ops {
                 snap.generation = generation;
                 let summary = snap.summary();
                 self.monitoring.reconfigure(Arc::new(snap)).await;
+                // The previous snapshot is gone now (queries in flight held it at most for
+                // their answer): give its memory back to the system, not to the arenas.
+                let _ = tokio::task::spawn_blocking(load::release_freed_memory).await;
                 info!("reloaded: generation {generation}: {summary}");
                 stats.generation = generation;
                 stats.last_reload_ok = true;

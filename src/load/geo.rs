@@ -384,9 +384,35 @@ pub(super) fn compile(
                 })
         })
         .collect();
-    let maps: Vec<Arc<GeoMap>> = par::map(&distinct, |e| {
-        Arc::new(GeoMap::new(bases[e.projection].clone(), &e.classes))
+    // Maps over one base are built together, GeoMap::TOGETHER at a time (one pass over its
+    // nodes for all of them); the biggest bases first, as the jobs are uneven.
+    let mut jobs: Vec<Vec<usize>> = Vec::new();
+    for p in 0..bases.len() {
+        let on: Vec<usize> = (0..distinct.len())
+            .filter(|&d| distinct[d].projection == p)
+            .collect();
+        jobs.extend(on.chunks(GeoMap::TOGETHER).map(<[usize]>::to_vec));
+    }
+    jobs.sort_by_key(|job| {
+        std::cmp::Reverse(bases[distinct[job[0]].projection].trie().node_count())
     });
+    let mut maps: Vec<Option<Arc<GeoMap>>> = distinct.iter().map(|_| None).collect();
+    let built_jobs = par::map(&jobs, |job| {
+        let values: Vec<&[u32]> = job
+            .iter()
+            .map(|&d| distinct[d].classes.as_slice())
+            .collect();
+        GeoMap::new_many(&bases[distinct[job[0]].projection], &values)
+    });
+    for (job, built) in jobs.iter().zip(built_jobs) {
+        for (&d, m) in job.iter().zip(built) {
+            maps[d] = Some(Arc::new(m));
+        }
+    }
+    let maps: Vec<Arc<GeoMap>> = maps
+        .into_iter()
+        .map(|m| m.expect("every map built"))
+        .collect();
     for ((&i, e), m) in todo.iter().zip(&evaluated).zip(map_of) {
         let key = canon[i].as_ref().expect("queued").key.clone();
         rule_maps.insert(key, Arc::new(RuleMap::new(maps[m].clone(), &e.lists)));

@@ -307,7 +307,7 @@ fn pool_records(cfg: &SteeringConfig, lb: &config::LoadBalancer, pool: PoolId) -
 /// frees a great deal on several threads (projections, maps being built, a zone's records
 /// before they are indexed); glibc keeps freed memory in each thread's arena, where the
 /// server's resident size would show it for as long as it runs.
-fn release_freed_memory() {
+pub fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns free memory of the allocator's arenas to the system.
     unsafe {

@@ -348,3 +348,52 @@ fn shared_maps_answer_as_maps_built_per_load_balancer() {
     );
     assert!(checked > 200_000, "{checked}");
 }
+
+/// Maps built together (four 16-bit lanes in one pass) are the maps built one by one: same
+/// value and ECS scope for every address asked, whatever the number of maps (1 to 9: full
+/// and partial groups), with values near the lane limit, and one map above it (built alone).
+#[test]
+fn maps_built_together_are_maps_built_alone() {
+    let mut rng = StdRng::seed_from_u64(17);
+    let coords: Vec<(f64, f64)> = (0..6)
+        .map(|_| {
+            (
+                rng.random::<f64>() * 170.0 - 85.0,
+                rng.random::<f64>() * 358.0 - 179.0,
+            )
+        })
+        .collect();
+    let path = std::env::temp_dir().join(format!("geosteer-lanes-{}.mmdb", std::process::id()));
+    let nets = database(&mut rng, &path, &coords);
+    let db = GeoDb::open(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    let index = GeoIndex::build(&db).unwrap();
+    let base = index.locations().clone();
+    let keys = base.keys().len();
+    let addrs = addresses(&mut rng, &nets);
+    let mut compared = 0;
+    for count in 1..=9usize {
+        let values: Vec<Vec<u32>> = (0..count)
+            .map(|m| {
+                // Few classes (long constant runs), many, or values at the lane limit.
+                let classes: u32 = [2, 5, 1000][m % 3];
+                let offset = if m == 4 { 65_535 - classes } else { 0 };
+                let wide = if m == 7 { 70_000 } else { 0 };
+                (0..keys)
+                    .map(|_| offset + wide + rng.random_range(0..classes))
+                    .collect()
+            })
+            .collect();
+        let refs: Vec<&[u32]> = values.iter().map(Vec::as_slice).collect();
+        let together = GeoMap::new_many(&base, &refs);
+        assert_eq!(together.len(), count);
+        for (v, t) in values.iter().zip(&together) {
+            let alone = GeoMap::new(base.clone(), v);
+            for &a in &addrs {
+                assert_eq!(t.lookup(a), alone.lookup(a), "{count} maps, {a}");
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared > 10_000, "{compared}");
+}
