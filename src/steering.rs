@@ -209,11 +209,28 @@ pub struct Decision {
     pub origins: SmallVec<[OriginId; 8]>,
     /// How the pool was arrived at.
     pub outcome: Outcome,
-    /// Whether the client's location (or network, for `hash`) chose this answer; if so, the
-    /// finest prefix length it depends on beyond the geo map's scope.
-    pub location_dependent: bool,
     /// The client prefix length `hash` origin steering keyed on (0: none).
     pub hash_prefix: u8,
+}
+
+/// The ECS SCOPE PREFIX-LENGTH of a steered answer, positive or NODATA: how many leading bits
+/// of the client's address this answer depends on, so that a resolver may give it to every
+/// client that shares them. `list_scope` is the depth of the geo map leaf the candidate list
+/// came from (0 when it came from `default_pools`).
+///
+/// For a location policy (`geo`, `proximity`) every outcome depends on the candidate list,
+/// not only a steered pool: whether all candidates are down — and so whether the fallback
+/// pool, `on_all_down = "all"` or an all-down NODATA answers — and whether any candidate has
+/// the queried family are properties of the list. A client with another list may get a live
+/// pool where this one gets the fallback, so the scope is the list's network in every path,
+/// never /0. `hash` origin steering adds the client network it keys on.
+pub fn ecs_scope(lb: &LoadBalancer, d: &Decision, list_scope: u8) -> u8 {
+    let list = if lb.policy.uses_location() {
+        list_scope
+    } else {
+        0
+    };
+    list.max(d.hash_prefix)
 }
 
 /// The client as steering sees it.
@@ -284,7 +301,6 @@ pub fn decide<R: Rng + ?Sized>(
                 pool: Some(p),
                 origins: picked,
                 outcome: Outcome::Fallback,
-                location_dependent: hash_prefix > 0,
                 hash_prefix,
             }
         }
@@ -296,7 +312,6 @@ fn no_data() -> Decision {
         pool: None,
         origins: SmallVec::new(),
         outcome: Outcome::NoData,
-        location_dependent: false,
         hash_prefix: 0,
     }
 }
@@ -346,7 +361,6 @@ fn steer<R: Rng + ?Sized>(
         pool: Some(pool),
         origins: picked,
         outcome: Outcome::Steered,
-        location_dependent: lb.policy.uses_location() || hash_prefix > 0,
         hash_prefix,
     })
 }

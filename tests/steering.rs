@@ -510,3 +510,110 @@ fn dig_sees_the_european_pool_for_a_european_subnet() {
     assert_eq!(d.client_subnet().as_deref(), Some("193.0.6.0/24/24"));
     let _ = std::fs::remove_file(&f.geoip);
 }
+
+/// The scope of an answer from a location policy describes the candidate list's network in
+/// every path, not only when a pool was steered to (issue 18, item 1). The issue's example:
+/// `default_pools = ["eu"]`, `continent_pools = { NA = ["us"] }`, and eu found down by its
+/// monitor (a TCP port nobody listens on). A European client then gets the fallback (or,
+/// with `on_all_down = "nodata"`, NODATA), a North American one gets us: had the European
+/// answer scope /0, a resolver would give it to North American clients too.
+#[test]
+fn all_down_answers_carry_the_candidate_lists_scope() {
+    let geoip = city_db("steer-alldown.mmdb");
+    // A port with no listener: connections to it are refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("zones");
+    let zones = ZoneDir::new();
+    zones.write(
+        "example.com.zone",
+        &std::fs::read_to_string(root.join("example.com.zone")).unwrap(),
+    );
+    zones.write(
+        "example.com.toml",
+        &format!(
+            r#"
+[monitors.refused]
+type = "tcp"
+port = {closed}
+interval = "1s"
+timeout = "500ms"
+consecutive_down = 1
+consecutive_up = 1
+
+[pools.us]
+origins = [ {{ address = "127.0.1.1" }} ]
+[pools.eu]
+monitor = "refused"
+origins = [ {{ address = "127.0.2.1" }} ]
+
+[load_balancers.issue]
+steering = "geo"
+default_pools = ["eu"]
+continent_pools = {{ NA = ["us"] }}
+
+[load_balancers.issue-nodata]
+steering = "geo"
+default_pools = ["eu"]
+continent_pools = {{ NA = ["us"] }}
+on_all_down = "nodata"
+"#
+        ),
+    );
+    let f = Fixture {
+        server: Server::start_owned(zones, &["--geoip", geoip.to_str().unwrap()]),
+        geoip,
+        zones: PathBuf::new(),
+    };
+    // Wait until the monitor has taken eu down: the nodata balancer stops answering eu.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let a = ask(&f, "issue-nodata.example.com.", RecordType::A, Some(EU));
+        if a.addresses().is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "eu never went down: {:?}",
+            a.addresses()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // North America: us, steered, scoped to its continent's network.
+    let na = ask(&f, "issue.example.com.", RecordType::A, Some(NA));
+    assert_eq!(na.addresses(), set(&["127.0.1.1"]));
+    assert!(na.scope() > 0, "NA scope {}", na.scope());
+    // Europe: the fallback (eu, whatever its health) and the NODATA, each with a scope that
+    // keeps it away from North American clients: never /0.
+    let eu = ask(&f, "issue.example.com.", RecordType::A, Some(EU));
+    assert_eq!(eu.addresses(), set(&["127.0.2.1"]));
+    let nodata = ask(&f, "issue-nodata.example.com.", RecordType::A, Some(EU));
+    assert!(nodata.msg.answers.is_empty());
+    // A family no pool has: NODATA, scoped as well.
+    let v6 = ask(&f, "issue.example.com.", RecordType::AAAA, Some(EU));
+    assert!(v6.msg.answers.is_empty());
+    for (what, a) in [("fallback", &eu), ("nodata", &nodata), ("no AAAA", &v6)] {
+        let (_, source, scope) = a.ecs().expect("ECS echoed");
+        assert!(scope > 0 && scope <= source, "{what}: scope {scope}");
+        // The scope's network holds no North American client.
+        let net: ClientSubnet = EU.parse().unwrap();
+        let na_net: ClientSubnet = NA.parse().unwrap();
+        assert_ne!(
+            prefix(net.addr(), scope),
+            prefix(na_net.addr(), scope),
+            "{what}: /{scope} covers North America"
+        );
+    }
+    let _ = std::fs::remove_file(&f.geoip);
+}
+
+/// The first `len` bits of an IPv4 address.
+fn prefix(addr: IpAddr, len: u8) -> u32 {
+    match addr {
+        IpAddr::V4(a) if len > 0 => u32::from(a) >> (32 - u32::from(len)),
+        _ => 0,
+    }
+}

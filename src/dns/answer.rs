@@ -290,6 +290,8 @@ fn steer<'a>(
         family,
         &mut rand::rng(),
     );
+    // Before anything else: a NODATA answer carries the scope as much as a positive one.
+    ans.ecs_scope = ans.ecs_scope.max(steering::ecs_scope(lb, &d, scope));
     ans.steered = Some((
         snap.labels.load_balancers[lb_id as usize],
         d.pool
@@ -319,8 +321,4 @@ fn steer<'a>(
         owner,
         records: Records::Picked(all, picked),
     });
-    if d.location_dependent {
-        let geo_scope = if lb.policy.uses_location() { scope } else { 0 };
-        ans.ecs_scope = ans.ecs_scope.max(geo_scope).max(d.hash_prefix);
-    }
 }

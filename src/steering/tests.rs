@@ -210,7 +210,8 @@ fn failover_takes_the_first_healthy_pool() {
     let mut h = HealthView::all_up(&cfg);
     let d = decide_for(&cfg, "failover", None, &h, Family::V4);
     assert_eq!((d.pool, d.outcome), (Some(us), Outcome::Steered));
-    assert!(!d.location_dependent);
+    // No location chose it: scope 0 whatever the map would say.
+    assert_eq!(ecs_scope(lb(&cfg, "failover"), &d, 16), 0);
     down(&cfg, &mut h, "us");
     assert_eq!(
         decide_for(&cfg, "failover", None, &h, Family::V4).pool,
@@ -409,8 +410,9 @@ fn all_down_fallback_answers_the_fallback_pool_whatever_its_health() {
         (Some(pool(&cfg, "ap")), Outcome::Fallback)
     );
     assert_eq!(d.origins.as_slice(), origins_of(&cfg, "ap").as_slice());
-    // Location did not choose this answer.
-    assert!(!d.location_dependent);
+    // The candidate list (and so the fact that all of it is down) came from the location:
+    // the fallback answer carries the list's scope.
+    assert_eq!(ecs_scope(lb(&cfg, "ad"), &d, 7), 7);
     // The fallback pool has no IPv6: NODATA for AAAA.
     let d = decide_for(&cfg, "ad", None, &h, Family::V6);
     assert_eq!(d.outcome, Outcome::NoData);
@@ -755,7 +757,7 @@ fn hash_is_stable_per_client_network() {
         &mut rand::rng(),
     );
     assert_eq!(d.hash_prefix, 24);
-    assert!(d.location_dependent);
+    assert_eq!(ecs_scope(lb, &d, 0), 24);
     let v6 = Client {
         addr: IpAddr::V6(Ipv6Addr::from_str("2001:db8:aaaa:bb00::1").unwrap()),
     };
@@ -856,4 +858,139 @@ fn proximity_order_is_the_order_of_candidates() {
     }
     // The near-ties were exercised.
     assert!(fallbacks > 300, "{fallbacks}");
+}
+
+// ---------------------------------------------------------------------------------------
+// ECS scope in every path (issue 18): the scope describes every client that gets the same
+// answer, which for a location policy is the candidate list's network whatever the outcome.
+
+/// The issue's example: `default_pools = ["eu"]`, `continent_pools = { NA = ["us"] }`, eu
+/// down. A European client gets the fallback (eu, health ignored) while a North American one
+/// gets us: the fallback answer holds only for the European list's network.
+#[test]
+fn fallback_for_a_located_list_carries_the_lists_scope() {
+    let cfg = parse(
+        r#"
+[load_balancers.issue]
+steering = "geo"
+default_pools = ["eu"]
+continent_pools = { NA = ["us"] }
+"#,
+    );
+    let issue = lb(&cfg, "issue");
+    let (us, eu) = (pool(&cfg, "us"), pool(&cfg, "eu"));
+    let europe = loc("EU", "DE", None, "WEU");
+    let america = loc("NA", "US", Some("US-VA"), "ENAM");
+    let (eu_list, _) = candidates(&cfg, issue, Some(&europe));
+    let (na_list, _) = candidates(&cfg, issue, Some(&america));
+    assert_eq!((eu_list.clone(), na_list.clone()), (vec![eu], vec![us, eu]));
+    let mut h = HealthView::all_up(&cfg);
+    down(&cfg, &mut h, "eu");
+    let d = decide_for(&cfg, "issue", Some(&europe), &h, Family::V4);
+    assert_eq!((d.pool, d.outcome), (Some(eu), Outcome::Fallback));
+    let d_na = decide_for(&cfg, "issue", Some(&america), &h, Family::V4);
+    assert_eq!((d_na.pool, d_na.outcome), (Some(us), Outcome::Steered));
+    // Both answers hold for their list's network only (here, say, a /7 and a /5).
+    assert_eq!(ecs_scope(issue, &d, 7), 7);
+    assert_eq!(ecs_scope(issue, &d_na, 5), 5);
+    // The same with `nodata` and with the fallback pool disabled: NODATA, still scoped.
+    for extra in [
+        "on_all_down = \"nodata\"",
+        "fallback_pool = \"spare\"\n[pools.spare]\nenabled = false\norigins = [ { address = \"203.0.113.9\" } ]",
+    ] {
+        let cfg = parse(&format!(
+            "[load_balancers.issue]\nsteering = \"geo\"\ndefault_pools = [\"eu\"]\n\
+             continent_pools = {{ NA = [\"us\"] }}\n{extra}\n"
+        ));
+        let mut h = HealthView::all_up(&cfg);
+        down(&cfg, &mut h, "eu");
+        let d = decide_for(&cfg, "issue", Some(&europe), &h, Family::V4);
+        assert_eq!((d.pool, d.outcome), (None, Outcome::NoData), "{extra}");
+        assert_eq!(ecs_scope(lb(&cfg, "issue"), &d, 7), 7, "{extra}");
+    }
+}
+
+/// Every policy × every outcome × both origin steerings: the scope is the list's for a
+/// location policy (whatever the outcome), 0 otherwise, and at least the hash network when
+/// `hash` ordered two or more origins.
+#[test]
+fn scope_in_every_path() {
+    const LIST_SCOPE: u8 = 9;
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Case {
+        Steered,
+        AllDown,
+        FamilyMissing,
+    }
+    for policy in ["geo", "proximity", "failover", "random", "dynamic"] {
+        for on_all_down in ["fallback", "all", "nodata"] {
+            for steering in ["random", "hash"] {
+                let cfg = parse(&format!(
+                    r#"
+[pools.v4only]
+latitude = 50.0
+longitude = 8.0
+origin_steering = "{steering}"
+origins = [ {{ address = "203.0.113.1" }}, {{ address = "203.0.113.2" }} ]
+[pools.dual]
+latitude = 40.0
+longitude = -75.0
+origin_steering = "{steering}"
+origins = [
+  {{ address = "203.0.113.11", address_v6 = "2001:db8:9::1" }},
+  {{ address = "203.0.113.12", address_v6 = "2001:db8:9::2" }},
+]
+[load_balancers.t]
+steering = "{policy}"
+default_pools = ["v4only", "dual"]
+on_all_down = "{on_all_down}"
+"#
+                ));
+                let t = lb(&cfg, "t");
+                let location = at(51.0, 7.0);
+                let (list, _) = candidates(&cfg, t, Some(&location));
+                let located = matches!(policy, "geo" | "proximity");
+                for case in [Case::Steered, Case::AllDown, Case::FamilyMissing] {
+                    let mut h = HealthView::all_up(&cfg);
+                    let family = match case {
+                        Case::Steered => Family::V4,
+                        Case::AllDown => {
+                            down(&cfg, &mut h, "v4only");
+                            down(&cfg, &mut h, "dual");
+                            Family::V4
+                        }
+                        Case::FamilyMissing => {
+                            down(&cfg, &mut h, "dual");
+                            Family::V6
+                        }
+                    };
+                    let d = decide(
+                        &cfg,
+                        t,
+                        &list,
+                        &h,
+                        CLIENT,
+                        family,
+                        &mut StdRng::seed_from_u64(7),
+                    );
+                    let what = format!("{policy} {on_all_down} {steering} {case:?}: {d:?}");
+                    let expected_outcome = match (case, on_all_down) {
+                        (Case::Steered, _) => Outcome::Steered,
+                        (Case::AllDown, "fallback") => Outcome::Fallback,
+                        (Case::AllDown, "all") => Outcome::AllDownIgnoringHealth,
+                        (Case::AllDown, _) | (Case::FamilyMissing, _) => Outcome::NoData,
+                    };
+                    assert_eq!(d.outcome, expected_outcome, "{what}");
+                    let hashed = steering == "hash" && d.origins.len() > 1;
+                    let expected =
+                        if hashed { 24 } else { 0 }.max(if located { LIST_SCOPE } else { 0 });
+                    assert_eq!(ecs_scope(t, &d, LIST_SCOPE), expected, "{what}");
+                    // Never wider than the list's network for a location policy.
+                    if located {
+                        assert!(ecs_scope(t, &d, LIST_SCOPE) >= LIST_SCOPE, "{what}");
+                    }
+                }
+            }
+        }
+    }
 }
