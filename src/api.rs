@@ -49,6 +49,7 @@ pub async fn serve(
             "/v1/pools/{pool}/origins/{origin}/{action}",
             post(origin_action),
         )
+        .merge(operator_routes())
         .with_state(cx);
     let addr = listener.local_addr().ok();
     if let Err(e) = axum::serve(listener, app)
@@ -203,12 +204,16 @@ async fn pool_action(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (zone, drained) = drain_request(&cx, &headers, &pool, &action, &params)?;
-    // Monitoring logs the drain itself.
-    cx.ops
-        .monitoring
-        .set_pool_drain(&zone, &pool, drained)
-        .map_err(|e| error(StatusCode::NOT_FOUND, e.to_string()))?;
-    Ok(Json(json!({ "zone": zone.to_string(), "pool": pool, "drained": drained })).into_response())
+    let done = cx
+        .ops
+        .set_drain(&zone, &pool, None, drained)
+        .await
+        .map_err(drain_error)?;
+    Ok(Json(json!({
+        "zone": done.zone.to_string(), "pool": pool, "drained": drained,
+        "at_ms": done.entry.at_ms, "by": done.entry.by,
+    }))
+    .into_response())
 }
 
 async fn origin_action(
@@ -218,14 +223,24 @@ async fn origin_action(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (zone, drained) = drain_request(&cx, &headers, &pool, &action, &params)?;
-    cx.ops
-        .monitoring
-        .set_origin_drain(&zone, &pool, &origin, drained)
-        .map_err(|e| error(StatusCode::NOT_FOUND, e.to_string()))?;
+    let done = cx
+        .ops
+        .set_drain(&zone, &pool, Some(&origin), drained)
+        .await
+        .map_err(drain_error)?;
     Ok(Json(json!({
-        "zone": zone.to_string(), "pool": pool, "origin": origin, "drained": drained
+        "zone": done.zone.to_string(), "pool": pool, "origin": origin, "drained": drained,
+        "address": done.address.map(|a| a.to_string()),
+        "at_ms": done.entry.at_ms, "by": done.entry.by,
     }))
     .into_response())
+}
+
+fn drain_error(e: crate::ops::DrainError) -> ApiError {
+    match e {
+        crate::ops::DrainError::NotFound(m) => error(StatusCode::NOT_FOUND, m),
+        crate::ops::DrainError::Storage(m) => error(StatusCode::INTERNAL_SERVER_ERROR, m),
+    }
 }
 
 async fn status(State(cx): State<Arc<Cx>>) -> Json<Value> {
@@ -274,7 +289,7 @@ async fn status(State(cx): State<Arc<Cx>>) -> Json<Value> {
         .collect();
     let mut zones: Vec<String> = snap.zones.iter().map(|z| z.origin.to_string()).collect();
     zones.sort();
-    Json(json!({
+    let mut out = json!({
         "generation": snap.generation,
         "ready": cx.ops.is_ready(),
         "zones": zones,
@@ -285,7 +300,9 @@ async fn status(State(cx): State<Arc<Cx>>) -> Json<Value> {
         })),
         "load_balancers": lbs,
         "pools": pools,
-    }))
+    });
+    add_operator_status(&cx, &state, &mut out).await;
+    Json(out)
 }
 
 fn origin_json(cfg: &SteeringConfig, o: &OriginStatus) -> Value {
@@ -399,20 +416,7 @@ async fn metrics(State(cx): State<Arc<Cx>>) -> Response {
             );
         }
     }
-    family(
-        &mut out,
-        "geosteer_geoip_build_epoch_seconds",
-        "gauge",
-        "Build time of the GeoIP database in use (Unix time).",
-    );
-    if let Some(g) = &snap.geo {
-        sample(
-            &mut out,
-            "geosteer_geoip_build_epoch_seconds",
-            &[],
-            g.build_epoch() as f64,
-        );
-    }
+    render_operator_metrics(&state, &mut out);
     (
         [(
             header::CONTENT_TYPE,
@@ -421,6 +425,29 @@ async fn metrics(State(cx): State<Arc<Cx>>) -> Response {
         out,
     )
         .into_response()
+}
+
+/// The families of the operator's view: pools and load balancers, the GeoIP database, the
+/// build and the process.
+fn render_operator_metrics(state: &crate::state::State, out: &mut String) {
+    crate::transitions::render_gauges(&crate::transitions::Summary::of(state), out);
+    // `_epoch_seconds` is the old name, kept for one release beside the conventional one.
+    for (name, help) in [
+        (
+            "geosteer_geoip_build_timestamp_seconds",
+            "Build time of the GeoIP database in use (Unix time).",
+        ),
+        (
+            "geosteer_geoip_build_epoch_seconds",
+            "Deprecated: geosteer_geoip_build_timestamp_seconds (removed in the next release).",
+        ),
+    ] {
+        family(out, name, "gauge", help);
+        if let Some(g) = &state.config.geo {
+            sample(out, name, &[], g.build_epoch() as f64);
+        }
+    }
+    crate::metrics::process::render(out);
 }
 
 struct OriginLabels {
@@ -445,4 +472,175 @@ fn origin_labels(o: &OriginStatus) -> OriginLabels {
         pool: o.pool.clone(),
         origin: o.name.clone(),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The operator's view: the status page and its assets, the country map, explain, and what the
+// status answer carries for them.
+
+fn operator_routes() -> Router<Arc<Cx>> {
+    Router::new()
+        .route("/", get(page))
+        .route("/assets/{name}", get(page_asset))
+        .route("/v1/map", get(country_map))
+        .route("/v1/explain", get(explain))
+}
+
+/// Headers of every page response: nothing but this server's own scripts and styles, never
+/// framed, no referrer (the token lives in the page).
+fn page_headers(content_type: &'static str) -> [(header::HeaderName, &'static str); 5] {
+    [
+        (header::CONTENT_TYPE, content_type),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
+             img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+        ),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-cache"),
+    ]
+}
+
+async fn page() -> Response {
+    (
+        page_headers("text/html; charset=utf-8"),
+        crate::status_page::INDEX_HTML,
+    )
+        .into_response()
+}
+
+async fn page_asset(Path(name): Path<String>) -> Response {
+    match crate::status_page::asset(&name) {
+        Some((ct, body)) => (page_headers(ct), body).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no asset {name}")).into_response(),
+    }
+}
+
+fn family_param(params: &HashMap<String, String>) -> Result<crate::config::Family, ApiError> {
+    match params
+        .get("type")
+        .map(|t| t.to_ascii_uppercase())
+        .as_deref()
+    {
+        None | Some("A") => Ok(crate::config::Family::V4),
+        Some("AAAA") => Ok(crate::config::Family::V6),
+        Some(t) => Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("type {t}: A or AAAA"),
+        )),
+    }
+}
+
+/// `GET /v1/map?lb=NAME[&type=A|AAAA]`: see [`crate::status_page::country_map`].
+async fn country_map(
+    State(cx): State<Arc<Cx>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let state = cx.ops.state.current();
+    let cfg = &state.config.steering;
+    let wanted = params
+        .get("lb")
+        .ok_or_else(|| error(StatusCode::BAD_REQUEST, "lb=<load balancer name> required"))?;
+    let name = Name::from_ascii(wanted)
+        .map(|mut n| {
+            n.set_fqdn(true);
+            n
+        })
+        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("bad name {wanted:?}: {e}")))?;
+    let i = cfg
+        .load_balancers
+        .iter()
+        .position(|lb| lb.name == name)
+        .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no load balancer {name}")))?;
+    let family = family_param(&params)?;
+    Ok(Json(crate::status_page::country_map(&state, i, family)))
+}
+
+/// `GET /v1/explain?name=&client=[&type=A|AAAA][&ecs_prefix=N]`: `geosteer explain`'s report,
+/// from this server's configuration, health, drains and RTTs (text/plain).
+async fn explain(
+    State(cx): State<Arc<Cx>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let bad = |m: String| error(StatusCode::BAD_REQUEST, m);
+    let name = params
+        .get("name")
+        .ok_or_else(|| bad("name=<name> required".into()))?;
+    let name = Name::from_ascii(name).map_err(|e| bad(format!("bad name {name:?}: {e}")))?;
+    let client: std::net::IpAddr = params
+        .get("client")
+        .ok_or_else(|| bad("client=<address> required".into()))?
+        .parse()
+        .map_err(|e| bad(format!("bad client address: {e}")))?;
+    let qtype = match family_param(&params)? {
+        crate::config::Family::V4 => hickory_proto::rr::RecordType::A,
+        crate::config::Family::V6 => hickory_proto::rr::RecordType::AAAA,
+    };
+    let max = if client.is_ipv4() { 32 } else { 128 };
+    let ecs_prefix = match params.get("ecs_prefix") {
+        None => {
+            if client.is_ipv4() {
+                24
+            } else {
+                56
+            }
+        }
+        Some(p) => p
+            .parse::<u8>()
+            .ok()
+            .filter(|&p| p <= max)
+            .ok_or_else(|| bad(format!("ecs_prefix {p}: 0..={max}")))?,
+    };
+    let state = cx.ops.state.current();
+    let generation = state.config.generation;
+    let text = tokio::task::spawn_blocking(move || {
+        crate::explain::explain(
+            &state,
+            &crate::explain::Request {
+                name,
+                client,
+                qtype,
+                ecs_prefix,
+                health_source: format!(
+                    "the running server's (configuration generation {generation}, its probes \
+                     and drains)"
+                ),
+            },
+        )
+    })
+    .await
+    .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+}
+
+/// What `/v1/status` carries for the status page: the instance, each load balancer's active
+/// pool, the pools' coordinates, and the drain decisions.
+async fn add_operator_status(cx: &Cx, state: &crate::state::State, out: &mut Value) {
+    let summary = crate::transitions::Summary::of(state);
+    let cfg = &state.config.steering;
+    if let Some(lbs) = out["load_balancers"].as_array_mut() {
+        for (lb, s) in lbs.iter_mut().zip(&summary.load_balancers) {
+            let active = s.active();
+            lb["active"] = json!({
+                "pools": active.answering,
+                "outcome": crate::status_page::outcome_name(active.outcome),
+                "all_down": active.all_down,
+                "type": match s.family {
+                    crate::config::Family::V4 => "A",
+                    crate::config::Family::V6 => "AAAA",
+                },
+            });
+        }
+    }
+    if let Some(pools) = out["pools"].as_array_mut() {
+        for (p, c) in pools.iter_mut().zip(&cfg.pools) {
+            p["latitude"] = json!(c.coordinates.map(|x| x.0));
+            p["longitude"] = json!(c.coordinates.map(|x| x.1));
+            p["origin_count"] = json!(c.origins.len());
+        }
+    }
+    out["instance"] = json!(cx.ops.instance());
+    out["drains"] = json!(cx.ops.drain_entries().await);
+    out["state_file"] = json!(cx.ops.drains_path().await);
 }

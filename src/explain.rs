@@ -28,6 +28,9 @@ pub struct Request {
     pub qtype: RecordType,
     /// ECS source prefix the simulated resolver sends (0: no ECS, the client is the resolver).
     pub ecs_prefix: u8,
+    /// Where the health shown comes from, in words (the running server, or a probe round
+    /// of the command's own).
+    pub health_source: String,
 }
 
 /// Renders the explanation as text, from `state`: its configuration, health and probes.
@@ -44,6 +47,7 @@ pub fn explain(state: &State, req: &Request) -> String {
         "query       {name} {} from client {}",
         req.qtype, req.client
     );
+    let _ = writeln!(out, "health      {}", req.health_source);
 
     let lb_idx = snap
         .steering

@@ -41,6 +41,19 @@ enum Command {
     Check(DataArgs),
     /// Show how a name is answered for a client: location, rule, pools, answer, ECS scope.
     Explain(ExplainArgs),
+    /// Ask a running server to reload (POST /v1/reload); exits 1 with the errors when the
+    /// configuration is rejected. For systemd's ExecReload.
+    Reload(ReloadArgs),
+}
+
+#[derive(Args, Clone)]
+struct ReloadArgs {
+    /// The server's --http endpoint (ADDR:PORT or http://ADDR:PORT).
+    #[arg(long, default_value = "127.0.0.1:9153")]
+    http: String,
+    /// File holding the API token. Default: the GEOSTEER_API_TOKEN environment variable.
+    #[arg(long)]
+    api_token_file: Option<PathBuf>,
 }
 
 #[derive(Args, Clone)]
@@ -57,6 +70,11 @@ struct ExplainArgs {
     /// no ECS (the client is then the resolver itself).
     #[arg(long)]
     ecs_prefix: Option<u8>,
+    /// Ask the running server at this --http endpoint (ADDR:PORT or http://ADDR:PORT): its
+    /// configuration, health, drains and RTTs. Without it, explain loads --zones and probes
+    /// the origins once itself.
+    #[arg(long)]
+    server: Option<String>,
     #[command(flatten)]
     data: DataArgs,
 }
@@ -75,9 +93,10 @@ struct DataArgs {
 struct ServeArgs {
     #[command(flatten)]
     data: DataArgs,
-    /// Address to answer DNS on, UDP and TCP; repeat for several (IPv6 as [::1]:5353).
-    #[arg(long, default_value = "127.0.0.1:5353")]
-    listen: Vec<SocketAddr>,
+    /// Address to answer DNS on, UDP and TCP: ADDR:PORT or HOST:PORT (every address the
+    /// name resolves to at start); repeat for several (IPv6 as [::1]:5353).
+    #[arg(long, default_value = "127.0.0.1:5353", value_parser = parse_listen)]
+    listen: Vec<String>,
     /// Address for the HTTP endpoint: /metrics, /v1/status, /healthz, /readyz, and the
     /// admin calls (off unless given; keep it on loopback).
     #[arg(long)]
@@ -114,6 +133,22 @@ struct ServeArgs {
     /// CAP_BPF, CAP_NET_ADMIN, CAP_NET_RAW (README: XDP).
     #[arg(long, value_name = "IFACE[@QUEUES]")]
     xdp: Vec<geosteer::dns::xdp::XdpSpec>,
+    /// Directory for state kept across restarts: the operators' drains (drains.json).
+    /// Without it, drains last until the process ends.
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// Log lines as text, or as JSON objects with stable field names (one per line).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+/// `--log-format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// One line per event: level, target, message.
+    Text,
+    /// One JSON object per line: timestamp, level, target, message and the event's fields.
+    Json,
 }
 
 impl ServeArgs {
@@ -135,17 +170,22 @@ impl ServeArgs {
 }
 
 fn main() -> ExitCode {
-    init_logging();
+    geosteer::metrics::process::mark_start();
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve(cli.serve));
+    init_logging(match &command {
+        Command::Serve(args) => args.log_format,
+        _ => LogFormat::Text,
+    });
     match command {
         Command::Check(args) => check(&args),
         Command::Serve(args) => serve(args),
         Command::Explain(args) => explain(&args),
+        Command::Reload(args) => reload(&args),
     }
 }
 
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     // hickory logs at INFO per query in places; keep it to warnings unless asked explicitly.
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new(
@@ -154,11 +194,21 @@ fn init_logging() {
             "info,hickory_server=warn,hickory_proto=warn,rustls_platform_verifier=off",
         )
     });
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => fmt
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .fmt_fields(geosteer::logfmt::TextFields)
+            .init(),
+        LogFormat::Json => fmt
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+    }
 }
 
 impl DataArgs {
@@ -212,6 +262,9 @@ fn check(args: &DataArgs) -> ExitCode {
 }
 
 fn explain(args: &ExplainArgs) -> ExitCode {
+    if let Some(server) = &args.server {
+        return explain_remote(args, server);
+    }
     let Ok(snapshot) = args.data.load(to_stderr).map(Arc::new) else {
         return ExitCode::FAILURE;
     };
@@ -251,6 +304,11 @@ fn explain(args: &ExplainArgs) -> ExitCode {
             client: args.client,
             qtype,
             ecs_prefix,
+            health_source: format!(
+                "probed once by this command from {} (not a running server's view: \
+                 --server URL asks one)",
+                args.data.zones.display()
+            ),
         },
     );
     output(&text);
@@ -280,11 +338,32 @@ fn serve(args: ServeArgs) -> ExitCode {
         snapshot.summary(),
         args.data.zones.display()
     );
+    let listen = match resolve_listen(&args.listen) {
+        Ok(l) => l,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let drains = match &args.state_dir {
+        Some(dir) => match geosteer::drains::Drains::open(dir) {
+            Ok(d) => d,
+            Err(e) => {
+                error!("{e}; move the file away to start without the drains it holds");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => geosteer::drains::Drains::in_memory(),
+    };
+    let instance = args
+        .identity()
+        .server_id
+        .unwrap_or_else(|| "geosteer".to_string());
     let snapshot = Arc::new(snapshot);
     let state = Arc::new(Published::new(State::new(snapshot.clone())));
     let responder = Arc::new(Responder::with_identity(state.clone(), &args.identity()));
     let mut opts = ServerOptions {
-        listen: args.listen.clone(),
+        listen,
         tcp_idle_timeout: std::time::Duration::from_secs(args.tcp_idle_timeout),
         ..ServerOptions::default()
     };
@@ -316,8 +395,10 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let watcher = geosteer::transitions::Watcher::new();
     let health_opts = health::Options {
         max_probes: args.max_probes as usize,
+        on_publish: Some(Arc::new(move |s: &State| watcher.observe(s))),
         ..health::Options::default()
     };
     runtime.block_on(async move {
@@ -328,7 +409,11 @@ fn serve(args: ServeArgs) -> ExitCode {
         // The first probe round runs before the sockets open, so that the first answer
         // already leaves dead origins out.
         let monitoring = Monitoring::start(state.clone(), snapshot, health_opts).await;
-        let ops = Arc::new(Ops::new(sources, state, monitoring, metrics));
+        let ops = Arc::new(Ops::new(
+            sources, state, monitoring, metrics, drains, &instance,
+        ));
+        // Before the sockets open: a drained origin is never answered, not even once.
+        ops.apply_drains().await;
         let api_stop = CancellationToken::new();
         let api = match args.http {
             None => None,
@@ -389,7 +474,9 @@ fn serve(args: ServeArgs) -> ExitCode {
         for addr in &running.local_addrs {
             info!("listening on {addr} (udp ×{}, tcp)", opts.udp_sockets);
         }
+        geosteer::systemd::ready();
         stop.await;
+        geosteer::systemd::stopping();
         info!("stopping: answering queries already received");
         reloads.abort();
         api_stop.cancel();
@@ -449,6 +536,181 @@ fn stop_signal() -> impl Future<Output = ()> {
         tokio::select! {
             _ = term.recv() => {},
             _ = int.recv() => {},
+        }
+    }
+}
+
+/// `--listen` values: ADDR:PORT, [V6]:PORT or HOST:PORT (resolved at start).
+fn parse_listen(s: &str) -> Result<String, String> {
+    if s.parse::<SocketAddr>().is_ok() {
+        return Ok(s.to_string());
+    }
+    match s.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(s.to_string()),
+        _ => Err(format!(
+            "{s:?}: expected ADDR:PORT, [IPv6]:PORT or HOST:PORT"
+        )),
+    }
+}
+
+/// Resolves the `--listen` values: a host name stands for every address it has now (as
+/// `localhost:5353` for 127.0.0.1 and ::1); duplicates are dropped.
+fn resolve_listen(values: &[String]) -> Result<Vec<SocketAddr>, String> {
+    use std::net::ToSocketAddrs;
+    let mut out: Vec<SocketAddr> = Vec::new();
+    for v in values {
+        let addrs: Vec<SocketAddr> = match v.parse::<SocketAddr>() {
+            Ok(a) => vec![a],
+            Err(_) => v
+                .to_socket_addrs()
+                .map_err(|e| format!("--listen {v}: cannot resolve: {e}"))?
+                .collect(),
+        };
+        if addrs.is_empty() {
+            return Err(format!("--listen {v}: the name has no address"));
+        }
+        for a in addrs {
+            if !out.contains(&a) {
+                out.push(a);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// An --http / --server value as a base URL: `ADDR:PORT` gets `http://`.
+fn base_url(s: &str) -> String {
+    let s = s.trim_end_matches('/');
+    if s.starts_with("http://") || s.starts_with("https://") {
+        s.to_string()
+    } else {
+        format!("http://{s}")
+    }
+}
+
+/// A small runtime and HTTP client for the commands that talk to a running server.
+fn http_client() -> Result<(tokio::runtime::Runtime, reqwest::Client), String> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start runtime: {e}"))?;
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(120))
+        .build()
+        .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+    Ok((rt, client))
+}
+
+/// `geosteer reload`: POST /v1/reload; 0 when the server took the configuration, 1 with
+/// its errors when it rejected it (or could not be asked).
+fn reload(args: &ReloadArgs) -> ExitCode {
+    let token = match api_token(args.api_token_file.as_deref()) {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            eprintln!(
+                "no API token: set {} or give --api-token-file (the same token the server has)",
+                api::TOKEN_ENV
+            );
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (rt, client) = match http_client() {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let url = format!("{}/v1/reload", base_url(&args.http));
+    let result = rt.block_on(async {
+        let r = client.post(&url).bearer_auth(token).send().await?;
+        let status = r.status();
+        Ok::<_, reqwest::Error>((status, r.text().await?))
+    });
+    let (status, body) = match result {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("{url}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    if status.is_success() {
+        output(&format!(
+            "reloaded: generation {}: {}\n",
+            json["generation"],
+            json["summary"].as_str().unwrap_or("")
+        ));
+        return ExitCode::SUCCESS;
+    }
+    match json["errors"].as_array() {
+        Some(errors) if status.as_u16() == 422 => {
+            eprintln!(
+                "configuration rejected; the server still serves generation {}:",
+                json["generation"]
+            );
+            for e in errors {
+                eprintln!("{}", e["message"].as_str().unwrap_or(""));
+            }
+        }
+        _ => {
+            let msg = json["error"].as_str().map_or(body.trim(), |m| m);
+            eprintln!("{url}: {status}: {msg}");
+        }
+    }
+    ExitCode::FAILURE
+}
+
+/// `geosteer explain --server URL`: the running server's report (GET /v1/explain).
+fn explain_remote(args: &ExplainArgs, server: &str) -> ExitCode {
+    let (rt, client) = match http_client() {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let url = format!("{}/v1/explain", base_url(server));
+    let mut query = vec![
+        ("name", args.name.clone()),
+        ("client", args.client.to_string()),
+        ("type", args.qtype.clone()),
+    ];
+    if let Some(p) = args.ecs_prefix {
+        query.push(("ecs_prefix", p.to_string()));
+    }
+    let mut full = match reqwest::Url::parse(&url) {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("--server {server}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    full.query_pairs_mut().extend_pairs(&query);
+    let result = rt.block_on(async {
+        let r = client.get(full).send().await?;
+        let status = r.status();
+        Ok::<_, reqwest::Error>((status, r.text().await?))
+    });
+    match result {
+        Ok((status, body)) if status.is_success() => {
+            output(&body);
+            ExitCode::SUCCESS
+        }
+        Ok((status, body)) => {
+            let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            let msg = json["error"].as_str().map_or(body.trim(), |m| m);
+            eprintln!("{url}: {status}: {msg}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("{url}: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -18,6 +18,8 @@ use rustc_hash::FxHashMap;
 
 use crate::wire::WireError;
 
+pub mod process;
+
 /// Label value → id, and id → value.
 type Interner = RwLock<(HashMap<String, u32>, Vec<String>)>;
 
@@ -380,7 +382,13 @@ pub fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: f64)
         }
         out.push('}');
     }
-    let _ = writeln!(out, " {value}");
+    // The text format spells the special values NaN, +Inf and -Inf.
+    let _ = match value {
+        v if v.is_nan() => writeln!(out, " NaN"),
+        v if v == f64::INFINITY => writeln!(out, " +Inf"),
+        v if v == f64::NEG_INFINITY => writeln!(out, " -Inf"),
+        v => writeln!(out, " {v}"),
+    };
 }
 
 #[cfg(test)]

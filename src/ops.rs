@@ -1,13 +1,17 @@
 //! Running-server operations: reload, drains, readiness, and the data behind the status and
 //! metrics endpoints. SIGHUP and the HTTP API both come here.
 
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hickory_proto::rr::Name;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
+use crate::drains::{self, Drains};
 use crate::error::ConfigErrors;
 use crate::health::Monitoring;
 use crate::load::{self, Sources};
@@ -28,6 +32,39 @@ pub struct Ops {
     pub ready: AtomicBool,
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
+    /// Operators' drains, and where they are kept. Locked for the whole of a change
+    /// (decide, save, apply), so that changes are saved and applied in one order.
+    drains: tokio::sync::Mutex<Drains>,
+    /// This instance's name, recorded with the drains decided here.
+    instance: String,
+}
+
+/// Why a drain request failed.
+#[derive(Debug)]
+pub enum DrainError {
+    /// No such zone, pool or origin.
+    NotFound(String),
+    /// The state file could not be written; nothing changed.
+    Storage(String),
+}
+
+impl std::fmt::Display for DrainError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DrainError::NotFound(m) | DrainError::Storage(m) => f.write_str(m),
+        }
+    }
+}
+
+/// A drain request that was carried out.
+#[derive(Debug, Clone)]
+pub struct Drained {
+    /// The pool's zone.
+    pub zone: Name,
+    /// The origin's probe address, for an origin drain.
+    pub address: Option<IpAddr>,
+    /// The decision as recorded.
+    pub entry: drains::Entry,
 }
 
 /// A successful reload.
@@ -46,12 +83,15 @@ fn now_unix() -> f64 {
 }
 
 impl Ops {
-    /// `snapshot` is generation 1, already published in `state` by `monitoring`.
+    /// `snapshot` is generation 1, already published in `state` by `monitoring`. `drains`
+    /// are applied by [`Ops::apply_drains`]; `instance` names this instance in them.
     pub fn new(
         sources: Sources,
         state: Arc<Published>,
         monitoring: Monitoring,
         metrics: Arc<Metrics>,
+        drains: Drains,
+        instance: &str,
     ) -> Self {
         {
             let mut r = metrics.reloads.lock().expect("not poisoned");
@@ -66,6 +106,8 @@ impl Ops {
             metrics,
             ready: AtomicBool::new(false),
             reloading: tokio::sync::Mutex::new(()),
+            drains: tokio::sync::Mutex::new(drains),
+            instance: instance.to_string(),
         }
     }
 
@@ -90,6 +132,7 @@ impl Ops {
     /// keep their health and drains. A failed reload changes nothing.
     pub async fn reload(&self) -> Result<Reloaded, ConfigErrors> {
         let _one = self.reloading.lock().await;
+        crate::systemd::reloading();
         let sources = self.sources.clone();
         let current = self.current();
         let generation = current.generation + 1;
@@ -134,7 +177,208 @@ impl Ops {
             }
         };
         *self.metrics.reloads.lock().expect("not poisoned") = stats;
+        crate::systemd::reloaded(match &result {
+            Ok(_) => "serving (reloaded)",
+            Err(_) => "serving (reload rejected: the previous configuration)",
+        });
         result
+    }
+
+    /// Drains (or ends the drain of) a pool, or one origin of it given by name or address:
+    /// recorded in the drain store, saved to the state file if there is one, then applied.
+    /// When the file cannot be written, nothing changes.
+    pub async fn set_drain(
+        &self,
+        zone: &Name,
+        pool: &str,
+        origin: Option<&str>,
+        drained: bool,
+    ) -> Result<Drained, DrainError> {
+        let mut store = self.drains.lock().await;
+        let snap = self.current();
+        let cfg = &snap.steering;
+        let p = cfg
+            .pools
+            .iter()
+            .find(|p| p.name == pool && p.zone == *zone)
+            .ok_or_else(|| DrainError::NotFound(format!("no pool {pool} in zone {zone}")))?;
+        let address = match origin {
+            None => None,
+            Some(o) => {
+                let found = p.origins.clone().find(|&i| {
+                    let c = &cfg.origins[i as usize];
+                    c.name == o
+                        || [c.v4.map(IpAddr::V4), c.v6.map(IpAddr::V6)]
+                            .into_iter()
+                            .flatten()
+                            .any(|a| a.to_string() == o)
+                });
+                let Some(i) = found else {
+                    return Err(DrainError::NotFound(format!(
+                        "pool {pool} of {zone} has no origin named {o}"
+                    )));
+                };
+                Some(cfg.origins[i as usize].probe_address())
+            }
+        };
+        let key = drains::Key {
+            zone: p.zone.to_string(),
+            pool: pool.to_string(),
+            origin: address.map(|a| a.to_string()),
+        };
+        let next = store.with(key.clone(), drained, &self.instance);
+        let entry = next.get(&key).cloned().expect("just recorded");
+        let saved = if next.path().is_some() {
+            let to_save = next.to_json();
+            let path = next.path().map(PathBuf::from);
+            tokio::task::spawn_blocking(move || save_text(path.as_deref(), &to_save))
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
+        } else {
+            Ok(())
+        };
+        if let Err(e) = saved {
+            let path = next
+                .path()
+                .map_or(String::new(), |p| p.display().to_string());
+            error!("{path}: cannot save the drain of {pool}: {e}; nothing changed");
+            return Err(DrainError::Storage(format!(
+                "{path}: cannot save the drain: {e}; nothing changed"
+            )));
+        }
+        *store = next;
+        let zone = p.zone.clone();
+        // Monitoring logs the drain itself.
+        let applied = match address {
+            Some(a) => self
+                .monitoring
+                .set_origin_drain(&zone, pool, &a.to_string(), drained),
+            None => self.monitoring.set_pool_drain(&zone, pool, drained),
+        };
+        applied.map_err(|e| DrainError::NotFound(e.to_string()))?;
+        Ok(Drained {
+            zone,
+            address,
+            entry,
+        })
+    }
+
+    /// Applies every drain of the store to monitoring at once (at start; and after a merge).
+    /// Drains that match nothing in the configuration are kept, and said so.
+    pub async fn apply_drains(&self) {
+        let store = self.drains.lock().await;
+        self.apply_locked(&store);
+    }
+
+    fn apply_locked(&self, store: &Drains) {
+        let snap = self.current();
+        let cfg = &snap.steering;
+        let mut origins = HashSet::new();
+        let mut pools = HashSet::new();
+        for key in store.drained() {
+            let Ok(zone) = Name::from_ascii(&key.zone) else {
+                warn!(
+                    "drain of a pool in zone {:?}: not a zone name; ignored",
+                    key.zone
+                );
+                continue;
+            };
+            let pool = cfg
+                .pools
+                .iter()
+                .find(|p| p.zone == zone && p.name == key.pool);
+            match &key.origin {
+                None => {
+                    if pool.is_none() {
+                        warn!(
+                            "pool {} of {zone} is drained but not in the configuration; \
+                             the drain is kept",
+                            key.pool
+                        );
+                    }
+                    pools.insert((zone, key.pool.clone()));
+                }
+                Some(o) => {
+                    let Ok(address) = o.parse::<IpAddr>() else {
+                        warn!(
+                            "drain of origin {o:?} of pool {}: not an address; ignored",
+                            key.pool
+                        );
+                        continue;
+                    };
+                    let known = pool.is_some_and(|p| {
+                        p.origins
+                            .clone()
+                            .any(|i| cfg.origins[i as usize].probe_address() == address)
+                    });
+                    if !known {
+                        warn!(
+                            "origin {address} of pool {} of {zone} is drained but not in the \
+                             configuration; the drain is kept",
+                            key.pool
+                        );
+                    }
+                    origins.insert((zone, key.pool.clone(), address));
+                }
+            }
+        }
+        let n = origins.len() + pools.len();
+        if n > 0 {
+            info!(
+                "{n} drain{} applied from {}",
+                if n == 1 { "" } else { "s" },
+                store
+                    .path()
+                    .map_or("memory".to_string(), |p| p.display().to_string())
+            );
+        }
+        self.monitoring.replace_drains(origins, pools);
+    }
+
+    /// Takes drain decisions made elsewhere (another instance's), keeping for each pool or
+    /// origin the latest; saves and applies when any was newer. Returns how many were taken.
+    pub async fn merge_drains(&self, entries: Vec<drains::Entry>) -> Result<usize, DrainError> {
+        let mut store = self.drains.lock().await;
+        let mut next = Drains::in_memory();
+        for e in store.entries() {
+            next.merge(e.clone());
+        }
+        let taken = entries
+            .into_iter()
+            .filter(|e| next.merge(e.clone()))
+            .count();
+        if taken == 0 {
+            return Ok(0);
+        }
+        let next = next.at(store.path());
+        let text = next.to_json();
+        let path = next.path().map(PathBuf::from);
+        tokio::task::spawn_blocking(move || save_text(path.as_deref(), &text))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
+            .map_err(|e| DrainError::Storage(format!("cannot save the drains: {e}")))?;
+        *store = next;
+        self.apply_locked(&store);
+        Ok(taken)
+    }
+
+    /// This instance's name (`--identity`, else the host name).
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// Where the drains are kept (`--state-dir`), if anywhere.
+    pub async fn drains_path(&self) -> Option<String> {
+        self.drains
+            .lock()
+            .await
+            .path()
+            .map(|p| p.display().to_string())
+    }
+
+    /// Every drain decision held, drained or not (for the status API and peers).
+    pub async fn drain_entries(&self) -> Vec<drains::Entry> {
+        self.drains.lock().await.entries().cloned().collect()
     }
 
     /// The zones that have a pool named `pool` (for drain requests that do not name one).
@@ -149,5 +393,13 @@ impl Ops {
             .collect();
         zones.dedup();
         zones
+    }
+}
+
+/// Writes a drains file's text atomically where `path` says (nothing without one).
+fn save_text(path: Option<&Path>, text: &str) -> std::io::Result<()> {
+    match path {
+        Some(p) => drains::write_atomically(p, text),
+        None => Ok(()),
     }
 }

@@ -307,6 +307,73 @@ pub fn decide<R: Rng + ?Sized>(
     }
 }
 
+/// The pools that answer, right now, a client whose ordered candidate list is `candidates`,
+/// and how they were arrived at. One pool for every policy but `random`, whose answer is drawn
+/// among every usable pool of `default_pools` with a weight (all of them when every weight is
+/// 0): those are all returned. Empty with [`Outcome::NoData`]. The status page, the metrics
+/// and the transition log ask this; queries go through [`decide`], which it follows.
+pub fn answering_pools(
+    cfg: &SteeringConfig,
+    lb: &LoadBalancer,
+    candidates: &[PoolId],
+    health: &HealthView,
+    family: Family,
+) -> (SmallVec<[PoolId; 4]>, Outcome) {
+    let view = View::new(cfg, health);
+    if lb.policy == Policy::Random {
+        let drawn = random_choices(&view, lb, family);
+        if !drawn.is_empty() {
+            return (drawn, Outcome::Steered);
+        }
+        if candidates.iter().any(|&p| view.pool_up(p)) {
+            return (SmallVec::new(), Outcome::NoData);
+        }
+        if lb.on_all_down == OnAllDown::All {
+            let view = View {
+                ignore_health: true,
+                ..view
+            };
+            let drawn = random_choices(&view, lb, family);
+            return if drawn.is_empty() {
+                (SmallVec::new(), Outcome::NoData)
+            } else {
+                (drawn, Outcome::AllDownIgnoringHealth)
+            };
+        }
+    }
+    // Every other choice of pool is deterministic: only the order of origins is drawn.
+    let d = decide(
+        cfg,
+        lb,
+        candidates,
+        health,
+        Client {
+            addr: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        },
+        family,
+        &mut rand::rng(),
+    );
+    (d.pool.into_iter().collect(), d.outcome)
+}
+
+/// The pools `random` may draw from: usable, with a weight above 0 (or all usable ones when
+/// every weight is 0).
+fn random_choices(view: &View<'_>, lb: &LoadBalancer, family: Family) -> SmallVec<[PoolId; 4]> {
+    let usable: SmallVec<[(PoolId, f64); 8]> = lb
+        .default_pools
+        .iter()
+        .zip(&lb.pool_weights)
+        .filter(|(p, _)| view.pool_up(**p) && !view.usable_origins(**p, family).is_empty())
+        .map(|(&p, &w)| (p, w))
+        .collect();
+    let any_weight = usable.iter().any(|x| x.1 > 0.0);
+    usable
+        .iter()
+        .filter(|x| !any_weight || x.1 > 0.0)
+        .map(|x| x.0)
+        .collect()
+}
+
 fn no_data() -> Decision {
     Decision {
         pool: None,

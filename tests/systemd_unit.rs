@@ -42,7 +42,7 @@ fn parse(text: &str) -> HashMap<String, HashMap<String, Vec<String>>> {
 }
 
 #[test]
-fn unit_runs_unprivileged_with_only_port_53_capability_and_reloads_on_hup() {
+fn unit_runs_unprivileged_notifies_readiness_and_reloads_through_the_api() {
     let text = std::fs::read_to_string(UNIT).unwrap();
     let unit = parse(&text);
     let service = &unit["Service"];
@@ -53,7 +53,17 @@ fn unit_runs_unprivileged_with_only_port_53_capability_and_reloads_on_hup() {
         one("ExecStart")
     );
     assert!(one("ExecStart").contains(":53"));
-    assert!(one("ExecReload").contains("-HUP"), "reload must be SIGHUP");
+    // Readiness and reloads that fail when the configuration is rejected.
+    assert_eq!(one("Type"), "notify");
+    assert!(
+        one("ExecReload").contains("geosteer reload --http 127.0.0.1:9153"),
+        "{}",
+        one("ExecReload")
+    );
+    assert!(one("ExecStart").contains("--http 127.0.0.1:9153"));
+    // Drains persist in the state directory systemd gives the dynamic user.
+    assert_eq!(one("StateDirectory"), "geosteer");
+    assert!(one("ExecStart").contains("--state-dir /var/lib/geosteer"));
     assert!(
         one("DynamicUser") == "yes" || !one("User").is_empty(),
         "must not run as root"

@@ -16,6 +16,7 @@
 //! Whatever a database leaves out (continent, region) is derived from the country with the
 //! tables in [`countries`], so a location means the same whichever database it came from.
 
+pub mod centroids;
 pub mod countries;
 pub mod index;
 pub mod map;

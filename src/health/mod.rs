@@ -47,13 +47,29 @@ const FIRST_ROUND_DOWN_LINES: usize = 20;
 /// Probes in flight at most, by default.
 pub const DEFAULT_MAX_PROBES: usize = 256;
 
+/// Called with each state as it is published, in order (under monitoring's lock: keep it
+/// short). The transition log is one.
+pub type PublishHook = Arc<dyn Fn(&State) + Send + Sync>;
+
 /// How monitoring runs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     /// Probes (connections) in flight at most; further due probes wait for a slot.
     pub max_probes: usize,
     /// RTT-only changes are published at most this often.
     pub rtt_publish_interval: Duration,
+    /// Told of every state published.
+    pub on_publish: Option<PublishHook>,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("max_probes", &self.max_probes)
+            .field("rtt_publish_interval", &self.rtt_publish_interval)
+            .field("on_publish", &self.on_publish.is_some())
+            .finish()
+    }
 }
 
 impl Default for Options {
@@ -61,6 +77,7 @@ impl Default for Options {
         Self {
             max_probes: DEFAULT_MAX_PROBES,
             rtt_publish_interval: Duration::from_secs(1),
+            on_publish: None,
         }
     }
 }
@@ -238,9 +255,14 @@ impl Monitoring {
             cur.drained_origins.remove(&key);
         }
         cur.view.origins[o as usize].drained = drained;
+        let action = if drained { "drained" } else { "undrained" };
         info!(
-            "origin {origin} of pool {pool} ({zone}) {}",
-            if drained { "drained" } else { "undrained" }
+            event = if drained { "origin_drained" } else { "origin_undrained" },
+            zone = %zone,
+            pool,
+            origin,
+            address = %address,
+            "origin {origin} of pool {pool} ({zone}) {action}"
         );
         inner.publish(&mut cur);
         Ok(())
@@ -258,12 +280,54 @@ impl Monitoring {
             cur.drained_pools.remove(&key);
         }
         cur.view.pools[p].drained = drained;
+        let action = if drained { "drained" } else { "undrained" };
         info!(
-            "pool {pool} ({zone}) {}",
-            if drained { "drained" } else { "undrained" }
+            event = if drained { "pool_drained" } else { "pool_undrained" },
+            zone = %zone,
+            pool,
+            "pool {pool} ({zone}) {action}"
         );
         inner.publish(&mut cur);
         Ok(())
+    }
+
+    /// Replaces every drain at once (the drain store's view: origins by zone, pool and probe
+    /// address; pools by zone and name) and publishes once. Drains that match nothing in the
+    /// configuration are kept and apply if it comes to have them.
+    pub fn replace_drains(
+        &self,
+        origins: HashSet<(Name, String, IpAddr)>,
+        pools: HashSet<(Name, String)>,
+    ) {
+        let inner = &self.inner;
+        let mut cur = lock(&inner.current);
+        cur.drained_origins = origins;
+        cur.drained_pools = pools;
+        let s = &cur.config.steering;
+        let origin_flags: Vec<bool> = s
+            .origins
+            .iter()
+            .map(|o| {
+                let p = &s.pools[o.pool as usize];
+                cur.drained_origins
+                    .contains(&(p.zone.clone(), p.name.clone(), o.probe_address()))
+            })
+            .collect();
+        let pool_flags: Vec<bool> = s
+            .pools
+            .iter()
+            .map(|p| {
+                cur.drained_pools
+                    .contains(&(p.zone.clone(), p.name.clone()))
+            })
+            .collect();
+        for (h, d) in cur.view.origins.iter_mut().zip(origin_flags) {
+            h.drained = d;
+        }
+        for (h, d) in cur.view.pools.iter_mut().zip(pool_flags) {
+            h.drained = d;
+        }
+        inner.publish(&mut cur);
     }
 
     /// Every origin of the configuration published last, by origin id.
@@ -424,24 +488,9 @@ impl Inner {
                 retired += 1;
             }
         }
-        // Drains of origins and pools that are gone are forgotten.
-        let s = &config.steering;
-        let live_origins: HashSet<(Name, String, IpAddr)> = s
-            .origins
-            .iter()
-            .map(|o| {
-                let p = &s.pools[o.pool as usize];
-                (p.zone.clone(), p.name.clone(), o.probe_address())
-            })
-            .collect();
-        let live_pools: HashSet<(Name, String)> = s
-            .pools
-            .iter()
-            .map(|p| (p.zone.clone(), p.name.clone()))
-            .collect();
-        cur.drained_origins.retain(|k| live_origins.contains(k));
-        cur.drained_pools.retain(|k| live_pools.contains(k));
-
+        // Drains are an operator's decision: they stay, also for origins and pools that are
+        // not in this configuration, and apply again if those come back (the drain store
+        // keeps them across restarts too).
         cur.view = build_view(
             &config,
             &by_origin,
@@ -547,22 +596,52 @@ impl Inner {
         // Formatted only when a line is actually logged.
         let who = Who(t);
         let reason = Reason(&result);
+        let (k, origin) = (&t.key, &t.origin_name);
         match change {
             Change::Initial(true) => debug!("{who}: up: {result}"),
-            Change::Initial(false) if log_initial => info!(
+            Change::Initial(false) if log_initial => warn!(
+                event = "origin_down",
+                zone = %k.zone,
+                pool = %k.pool,
+                origin = %origin,
+                address = %k.address,
+                reason = %reason,
+                monitor = %t.monitor_name,
+                at_start = true,
                 "{who}: DOWN at start: {reason} ({} attempts, monitor {})",
-                result.attempts, t.monitor_name
+                result.attempts,
+                t.monitor_name
             ),
             Change::Initial(false) => debug!("{who}: DOWN at start: {result}"),
-            Change::Flipped(false) => info!(
+            Change::Flipped(false) => warn!(
+                event = "origin_down",
+                zone = %k.zone,
+                pool = %k.pool,
+                origin = %origin,
+                address = %k.address,
+                reason = %reason,
+                monitor = %t.monitor_name,
+                failures = st.machine.failures,
                 "{who}: DOWN: {reason}; {} failed probes in a row (consecutive_down {}), \
                  monitor {}",
-                st.machine.failures, t.thresholds.consecutive_down, t.monitor_name
+                st.machine.failures,
+                t.thresholds.consecutive_down,
+                t.monitor_name
             ),
             Change::Flipped(true) => info!(
+                event = "origin_up",
+                zone = %k.zone,
+                pool = %k.pool,
+                origin = %origin,
+                address = %k.address,
+                reason = %reason,
+                monitor = %t.monitor_name,
+                successes = st.machine.successes,
                 "{who}: UP: {reason}; {} successful probes in a row (consecutive_up {}), \
                  monitor {}",
-                st.machine.successes, t.thresholds.consecutive_up, t.monitor_name
+                st.machine.successes,
+                t.thresholds.consecutive_up,
+                t.monitor_name
             ),
             Change::None => debug!("{who}: {result}"),
         }
@@ -605,11 +684,15 @@ impl Inner {
     /// Stores `State { config, health }` from the master copy. Called with `current` locked,
     /// so that publications are ordered.
     fn publish(&self, cur: &mut Current) {
-        self.state.publish(State {
+        let state = State {
             config: cur.config.clone(),
             health: Arc::new(cur.view.clone()),
             probes: cur.probes.clone(),
-        });
+        };
+        if let Some(hook) = &self.opts.on_publish {
+            hook(&state);
+        }
+        self.state.publish(state);
         cur.state_dirty = false;
         cur.rtt_dirty = false;
         cur.publishes += 1;

@@ -861,6 +861,92 @@ fn proximity_order_is_the_order_of_candidates() {
 }
 
 // ---------------------------------------------------------------------------------------
+// The pools answering now (status page, gauges, transition log).
+
+/// Every pool `decide` answers from over many draws, sorted: what `answering_pools` must name.
+fn drawn_pools(cfg: &SteeringConfig, lb: &LoadBalancer, h: &HealthView) -> (Vec<PoolId>, Outcome) {
+    let mut rng = StdRng::seed_from_u64(3);
+    let mut seen = Vec::new();
+    let mut outcome = None;
+    for _ in 0..2000 {
+        let d = decide(cfg, lb, &lb.default_pools, h, CLIENT, Family::V4, &mut rng);
+        if let Some(p) = d.pool
+            && !seen.contains(&p)
+        {
+            seen.push(p);
+        }
+        assert!(outcome.is_none_or(|o| o == d.outcome), "outcome varies");
+        outcome = Some(d.outcome);
+    }
+    seen.sort_unstable();
+    (seen, outcome.unwrap())
+}
+
+#[test]
+fn answering_pools_are_the_pools_decide_answers_from() {
+    let cfg = parse(
+        r#"
+[load_balancers.rnd]
+steering = "random"
+default_pools = ["us", "eu", "ap"]
+pool_weights = { us = 0.5, eu = 0, ap = 0.2 }
+[load_balancers.rnd-all]
+steering = "random"
+default_pools = ["us", "eu"]
+on_all_down = "all"
+[load_balancers.rnd-nodata]
+steering = "random"
+default_pools = ["us", "eu"]
+on_all_down = "nodata"
+"#,
+    );
+    // Health cases: all up; us down; us and eu down; everything down.
+    let cases: [&[&str]; 4] = [&[], &["us"], &["us", "eu"], &["us", "eu", "ap"]];
+    for downs in cases {
+        let mut h = HealthView::all_up(&cfg);
+        for p in downs {
+            down(&cfg, &mut h, p);
+        }
+        for lb in &cfg.load_balancers {
+            let (mut got, outcome) = answering_pools(&cfg, lb, &lb.default_pools, &h, Family::V4);
+            got.sort_unstable();
+            let want = drawn_pools(&cfg, lb, &h);
+            assert_eq!(
+                (got.to_vec(), outcome),
+                want,
+                "{} with {downs:?} down",
+                lb.name
+            );
+        }
+    }
+    // The weights decide which pools a random draw can give: eu (weight 0) never.
+    let h = HealthView::all_up(&cfg);
+    let rnd = lb(&cfg, "rnd");
+    let (got, _) = answering_pools(&cfg, rnd, &rnd.default_pools, &h, Family::V4);
+    assert_eq!(got.as_slice(), &[pool(&cfg, "us"), pool(&cfg, "ap")]);
+}
+
+#[test]
+fn answering_pools_follow_the_candidate_list() {
+    let cfg = parse("");
+    let geo = lb(&cfg, "geo");
+    let mut h = HealthView::all_up(&cfg);
+    let (eu_list, _) = candidates(&cfg, geo, Some(&loc("EU", "DE", None, "WEU")));
+    let (got, o) = answering_pools(&cfg, geo, &eu_list, &h, Family::V4);
+    assert_eq!(
+        (got.as_slice(), o),
+        (&[pool(&cfg, "eu")][..], Outcome::Steered)
+    );
+    down(&cfg, &mut h, "eu");
+    let (got, _) = answering_pools(&cfg, geo, &eu_list, &h, Family::V4);
+    assert_eq!(got.as_slice(), &[pool(&cfg, "us")]);
+    // ap has no IPv6: an AAAA answer for an OC client comes from the next pool.
+    let (oc_list, _) = candidates(&cfg, geo, Some(&loc("OC", "AU", None, "OC")));
+    let (got, _) = answering_pools(&cfg, geo, &oc_list, &h, Family::V6);
+    assert_eq!(got.as_slice(), &[pool(&cfg, "us")]);
+}
+
+// ---------------------------------------------------------------------------------------
 // ECS scope in every path (issue 18): the scope describes every client that gets the same
 // answer, which for a location policy is the candidate list's network whatever the outcome.
 

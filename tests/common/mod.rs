@@ -146,11 +146,22 @@ impl Server {
 
     /// Like [`Server::start`], with RUST_LOG set to `rust_log`, or unset for `None`.
     pub fn start_env(zones: &Path, extra: &[&str], rust_log: Option<&str>) -> Self {
+        Self::start_vars(zones, extra, rust_log, &[])
+    }
+
+    /// Like [`Server::start_env`], with more environment variables.
+    pub fn start_vars(
+        zones: &Path,
+        extra: &[&str],
+        rust_log: Option<&str>,
+        vars: &[(&str, &str)],
+    ) -> Self {
         let mut cmd = Command::new(BIN);
         match rust_log {
             Some(l) => cmd.env("RUST_LOG", l),
             None => cmd.env_remove("RUST_LOG"),
         };
+        cmd.envs(vars.iter().copied());
         let mut child = cmd
             .arg("serve")
             .arg("--zones")
