@@ -233,6 +233,20 @@ pub struct PoolRecords {
 }
 
 impl CompiledLb {
+    /// Every candidate list the load balancer's location rules can give (one per class, in
+    /// class order), in its own pools; none when it does not steer by location.
+    pub fn lists(&self) -> impl Iterator<Item = Candidates> + '_ {
+        self.location.iter().flat_map(|l| {
+            (0..l.rules.classes() as u32).map(move |c| {
+                l.rules
+                    .list(c)
+                    .iter()
+                    .map(|&o| l.pools[o as usize])
+                    .collect()
+            })
+        })
+    }
+
     /// The candidate pools for a client at `addr`, and the ECS scope of the map that chose
     /// them (`None` when the load balancer does not steer by location: `default_pools`).
     #[inline]
