@@ -91,7 +91,8 @@ fn assert_truncated(q: &Message, raw: &[u8], limit: usize) {
     if let Some(e) = &r.edns {
         assert_eq!(e.max_payload(), 1232);
     }
-    // No partial RRset: either nothing or whole RRsets. (geosteer sends nothing, as NSD.)
+    // No partial RRset: either nothing or whole RRsets (geosteer keeps the whole RRsets that
+    // fitted, as NSD and Knot do).
     assert!(
         r.answers.is_empty()
             || !r
@@ -220,6 +221,24 @@ fn edns_version_above_zero_is_badvers() {
 /// Sends a raw packet over UDP and TCP, expects FORMERR on both, and checks the server still
 /// answers.
 fn assert_formerr(s: &Server, packet: &[u8], what: &str) {
+    formerr(s, packet, what);
+}
+
+/// [`assert_formerr`], and the FORMERR carries an OPT record, as RFC 6891 §7 requires of an
+/// answer to a query that had one.
+fn assert_formerr_with_opt(s: &Server, packet: &[u8], what: &str) {
+    for r in formerr(s, packet, what) {
+        let e = r
+            .edns
+            .as_ref()
+            .unwrap_or_else(|| panic!("{what}: FORMERR without an OPT record:\n{r}"));
+        assert_eq!(e.max_payload(), 1232);
+        assert!(ecs_of(&r).is_none(), "{what}: a malformed ECS echoed:\n{r}");
+    }
+}
+
+/// The FORMERR replies to `packet` over UDP and TCP.
+fn formerr(s: &Server, packet: &[u8], what: &str) -> [Message; 2] {
     let raw = udp_raw(s.addr, packet, WAIT).unwrap_or_else(|| panic!("no reply to {what}"));
     let r = decode(&raw);
     assert_eq!(rcode(&r), ResponseCode::FormErr, "{what}:\n{r}");
@@ -227,14 +246,15 @@ fn assert_formerr(s: &Server, packet: &[u8], what: &str) {
     assert!(r.answers.is_empty());
     let mut c = tcp_connect(s.addr);
     tcp_send(&mut c, packet);
-    let r = decode(&tcp_recv(&mut c).expect("tcp reply"));
-    assert_eq!(rcode(&r), ResponseCode::FormErr, "{what} over TCP:\n{r}");
+    let t = decode(&tcp_recv(&mut c).expect("tcp reply"));
+    assert_eq!(rcode(&t), ResponseCode::FormErr, "{what} over TCP:\n{t}");
     // The connection survives a malformed query.
     let q = query("www.example.com.", RecordType::A);
     tcp_send(&mut c, &encode(&q));
-    let r = decode(&tcp_recv(&mut c).expect("tcp reply"));
-    assert_eq!(rcode(&r), ResponseCode::NoError);
-    assert_eq!(r.answers.len(), 1);
+    let ok = decode(&tcp_recv(&mut c).expect("tcp reply"));
+    assert_eq!(rcode(&ok), ResponseCode::NoError);
+    assert_eq!(ok.answers.len(), 1);
+    [r, t]
 }
 
 #[test]
@@ -257,19 +277,19 @@ fn malformed_opt_records_get_formerr() {
         "truncated option header",
     );
     // ECS with an unknown address family.
-    assert_formerr(
+    assert_formerr_with_opt(
         &s,
         &with_additional(&q, &raw_opt(0, &raw_ecs(3, 8, 0, &[10])), 1),
         "ECS family 3",
     );
     // ECS with too few address octets for its source prefix.
-    assert_formerr(
+    assert_formerr_with_opt(
         &s,
         &with_additional(&q, &raw_opt(0, &raw_ecs(1, 24, 0, &[192, 0])), 1),
         "ECS /24 with 2 octets",
     );
     // ECS with a source prefix longer than the family allows.
-    assert_formerr(
+    assert_formerr_with_opt(
         &s,
         &with_additional(&q, &raw_opt(0, &raw_ecs(1, 33, 0, &[192, 0, 2, 0, 0])), 1),
         "ECS IPv4 /33",
@@ -354,41 +374,63 @@ fn ecs_is_echoed_with_scope_zero_for_static_and_negative_answers() {
 }
 
 #[test]
-fn ecs_with_scope_set_or_bits_beyond_the_source_prefix_is_formerr() {
+fn ecs_with_bits_beyond_the_source_prefix_is_formerr_with_an_opt_record() {
     let s = server();
     let q = query("www.example.com.", RecordType::A);
     let ecs = |opt: Vec<u8>| with_additional(&q, &raw_opt(0, &opt), 1);
-    // RFC 7871 §6: SCOPE PREFIX-LENGTH MUST be 0 in queries.
-    assert_formerr(
-        &s,
-        &ecs(raw_ecs(1, 24, 16, &[192, 0, 2])),
-        "scope 16 in a query",
-    );
     // A set bit beyond SOURCE PREFIX-LENGTH in the last octet: 192.0.3.0/23.
-    assert_formerr(&s, &ecs(raw_ecs(1, 23, 0, &[192, 0, 3])), "192.0.3.0/23");
+    assert_formerr_with_opt(&s, &ecs(raw_ecs(1, 23, 0, &[192, 0, 3])), "192.0.3.0/23");
     // IPv6 /52 whose 7th octet has bits past the prefix.
-    assert_formerr(
+    assert_formerr_with_opt(
         &s,
         &ecs(raw_ecs(2, 52, 0, &[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0x0f])),
         "IPv6 bits past /52",
     );
     // A full address sent with a shorter source prefix: 192.0.2.1/24 as 4 octets.
-    assert_formerr(
+    assert_formerr_with_opt(
         &s,
         &ecs(raw_ecs(1, 24, 0, &[192, 0, 2, 1])),
         "4 octets for a /24",
     );
     // Too many octets, even if zero (RFC 7871 §6: SHOULD FORMERR).
-    assert_formerr(
+    assert_formerr_with_opt(
         &s,
         &ecs(raw_ecs(1, 24, 0, &[192, 0, 2, 0])),
         "zero 4th octet for a /24",
     );
+    // dig sends the option as given and shows the OPT record of the FORMERR.
+    let d = dig(
+        s.port(),
+        &["+ednsopt=8:00011700c00003", "www.example.com.", "A"],
+    );
+    assert_eq!(d.status(), "FORMERR", "{}", d.text);
+    assert_eq!(d.edns_udp(), Some(1232), "FORMERR without OPT:\n{}", d.text);
+}
 
-    // The same through the encoder: a ClientSubnet with a scope.
-    let bad = ClientSubnet::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 0)), 24, 24);
-    let r = udp(s.addr, &query_ecs("www.example.com.", RecordType::A, bad));
-    assert_eq!(rcode(&r), ResponseCode::FormErr);
+#[test]
+fn ecs_scope_in_a_query_is_read_as_zero() {
+    // RFC 7871 §6: SCOPE PREFIX-LENGTH MUST be 0 in queries. One that is not says nothing
+    // about the client: the query is answered (as Knot answers it), the option echoed with
+    // the scope geosteer sets.
+    let s = server();
+    let q = query("www.example.com.", RecordType::A);
+    let packet = with_additional(&q, &raw_opt(0, &raw_ecs(1, 24, 16, &[192, 0, 2])), 1);
+    let r = decode(&udp_raw(s.addr, &packet, WAIT).expect("reply"));
+    assert_eq!(rcode(&r), ResponseCode::NoError, "{r}");
+    assert_eq!(rdata_strings(&r.answers), ["A 192.0.2.80"]);
+    let echoed = ecs_of(&r).expect("ECS echoed");
+    assert_eq!(
+        (echoed.addr(), echoed.source_prefix(), echoed.scope_prefix()),
+        (IpAddr::V4(Ipv4Addr::new(192, 0, 2, 0)), 24, 0)
+    );
+    // The same through the encoder, over TCP: a ClientSubnet with a scope.
+    let scoped = ClientSubnet::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 0)), 24, 24);
+    let r = tcp(
+        s.addr,
+        &query_ecs("www.example.com.", RecordType::A, scoped),
+    );
+    assert_eq!(rcode(&r), ResponseCode::NoError, "{r}");
+    assert_eq!(ecs_of(&r).map(|e| e.scope_prefix()), Some(0));
 }
 
 #[test]

@@ -4,6 +4,7 @@
 mod common;
 
 use std::collections::HashMap;
+use std::io::{Read, Write};
 use std::net::{Ipv4Addr, UdpSocket};
 use std::time::{Duration, Instant};
 
@@ -171,14 +172,52 @@ fn broken_questions_get_formerr() {
         let r = decode(&tcp_recv(&mut c).unwrap_or_else(|| panic!("{what}: closed")));
         assert_eq!(rcode(&r), ResponseCode::FormErr, "{what} over TCP");
     }
-    // A header-only frame and an empty frame are dropped; the connection carries on.
+    // A header-only frame (a response) is dropped; the connection carries on.
     tcp_send(&mut c, &header(99, 0x8000, [0, 0, 0, 0]));
-    tcp_send(&mut c, &[]);
     let q = query("www.example.com.", RecordType::A);
     tcp_send(&mut c, &encode(&q));
     let r = decode(&tcp_recv(&mut c).unwrap());
     assert_response_to(&q, &r);
     assert_still_serving(&s);
+}
+
+#[test]
+fn a_zero_length_tcp_message_closes_the_connection() {
+    // A zero-length message is no DNS message: NSD and Knot close the connection, and so does
+    // geosteer, once the queries sent before it are answered.
+    let s = Server::example();
+    let mut c = tcp_connect(s.addr);
+    let q1 = query("www.example.com.", RecordType::A);
+    let q2 = query("mail.example.com.", RecordType::A);
+    // Both queries and the empty frame in one write: answered from one read.
+    let mut burst = Vec::new();
+    for p in [encode(&q1), encode(&q2), Vec::new()] {
+        burst.extend_from_slice(&(p.len() as u16).to_be_bytes());
+        burst.extend_from_slice(&p);
+    }
+    c.write_all(&burst).unwrap();
+    for q in [&q1, &q2] {
+        let r = decode(&tcp_recv(&mut c).expect("the query before the empty frame is answered"));
+        assert_response_to(q, &r);
+        assert_eq!(r.answers.len(), 1);
+    }
+    assert_closed(&mut c);
+    // On its own, on a fresh connection.
+    let mut c = tcp_connect(s.addr);
+    tcp_send(&mut c, &[]);
+    assert_closed(&mut c);
+    assert_still_serving(&s);
+}
+
+/// The server has closed `c`: a read ends (EOF or reset) instead of timing out.
+fn assert_closed(c: &mut std::net::TcpStream) {
+    c.set_read_timeout(Some(WAIT)).unwrap();
+    let mut b = [0u8; 2];
+    match c.read(&mut b) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("connection still open after a zero-length message: {other:?}"),
+    }
 }
 
 #[test]
@@ -203,16 +242,45 @@ fn unsupported_opcodes_classes_and_types() {
     let mut p = header(0x800, 0, [1, 0, 0, 0]);
     p.extend_from_slice(b"\x07example\x04bind\x00\x00\x10\x00\x03");
     expect(&s, &p, Some(ResponseCode::Refused), "CH TXT example.bind");
-    // Zone transfers are not offered.
+    // Zone transfers are not offered: REFUSED over TCP for a zone's apex (as NSD), NOTAUTH
+    // for any other name (as NSD and Knot); AXFR over UDP is NOTIMP (RFC 5936 §4.2), as NSD
+    // and Knot answer.
     let mut q = query("example.com.", RecordType::AXFR);
     q.metadata.op_code = OpCode::Query;
     let r = tcp(s.addr, &q);
     assert_eq!(rcode(&r), ResponseCode::Refused);
     assert!(r.answers.is_empty());
-    // Meta types that cannot be asked for.
-    for t in [RecordType::OPT, RecordType::TSIG] {
-        let r = udp(s.addr, &query("example.com.", t));
-        assert_eq!(rcode(&r), ResponseCode::FormErr, "{t}");
+    for (qname, t) in [
+        ("www.example.com.", RecordType::AXFR),
+        ("www.example.com.", RecordType::IXFR),
+        ("example.org.", RecordType::AXFR),
+    ] {
+        let r = tcp(s.addr, &query(qname, t));
+        assert_eq!(rcode(&r), ResponseCode::NotAuth, "{qname} {t}: {r}");
+        assert!(r.answers.is_empty() && !r.metadata.authoritative);
+    }
+    let r = udp(s.addr, &query("example.com.", RecordType::IXFR));
+    assert_eq!(rcode(&r), ResponseCode::Refused, "{r}");
+    let r = udp(s.addr, &q);
+    assert_eq!(rcode(&r), ResponseCode::NotImp, "{r}");
+    assert!(!r.metadata.authoritative && r.answers.is_empty());
+    // Meta types (OPT, TSIG, TKEY, MAILB, MAILA) are answered as NSD and Knot answer them: as
+    // a data type no name has, NODATA, and the rest of the lookup as for any type.
+    for t in [249u16, 41, 250, 253, 254] {
+        let t = RecordType::from(t);
+        let r = udp(s.addr, &query("www.example.com.", t));
+        assert_eq!(rcode(&r), ResponseCode::NoError, "{t}: {r}");
+        assert!(r.metadata.authoritative, "{t}");
+        assert!(r.answers.is_empty(), "{t}: {r}");
+        assert_eq!(
+            of_type(&r.authorities, RecordType::SOA).len(),
+            1,
+            "{t}: {r}"
+        );
+        let r = udp(s.addr, &query("www-alias.example.com.", t));
+        assert_eq!(of_type(&r.answers, RecordType::CNAME).len(), 2, "{t}: {r}");
+        let r = udp(s.addr, &query("nope.example.com.", t));
+        assert_eq!(rcode(&r), ResponseCode::NXDomain, "{t}: {r}");
     }
     assert_still_serving(&s);
 }

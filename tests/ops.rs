@@ -571,16 +571,16 @@ fn nsid_and_chaos_identity() {
 /// logged at debug level only (nothing per packet at the default level).
 #[test]
 fn malformed_queries_are_counted_by_reason_and_logged_at_debug() {
-    // A question cut short (the full decoder refuses it), no question at all, and a question
-    // for type OPT.
+    // A question cut short (the full decoder refuses it), no question at all, and a name
+    // with a label of the reserved type 0b10.
     let truncated = b"\x00\x01\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03ww".to_vec();
     let no_question = b"\x00\x02\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00".to_vec();
-    let opt_question =
-        b"\x00\x03\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x00\x00\x29\x00\x01".to_vec();
+    let bad_label =
+        b"\x00\x03\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x80\x00\x00\x01\x00\x01".to_vec();
     let packets = [
         (&truncated, "truncated"),
         (&no_question, "question_count"),
-        (&opt_question, "bad_question_type"),
+        (&bad_label, "bad_label_type"),
     ];
 
     let (s, http_addr) = start(ZoneDir::with_zone("example.com", &zone("v0")), &[]);

@@ -1,5 +1,6 @@
 //! What to answer: the authoritative lookup (RFC 1034 §4.3.2, RFC 4592 wildcards, RFC 6604
-//! CNAME chains, RFC 8482 minimal ANY), independent of sockets and wire format.
+//! CNAME chains, RFC 6672 DNAME redirection, RFC 8482 minimal ANY), independent of sockets and
+//! wire format.
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, RecordType};
@@ -8,7 +9,7 @@ use smallvec::SmallVec;
 use crate::config::Family;
 use crate::state::{Snapshot, State};
 use crate::steering::{self, Client};
-use crate::wire::{RecordSet, WireError, WireName, WireRecord};
+use crate::wire::{MAX_NAME_LEN, RecordSet, WireError, WireName, WireRecord};
 use crate::zone::{Found, Node, Zone};
 
 /// CNAME hops followed inside a zone before giving up (loops end here too).
@@ -16,6 +17,39 @@ const MAX_CNAME_HOPS: usize = 8;
 
 /// Targets of NS/MX/SRV records for which address records are added to ADDITIONAL.
 const MAX_ADDITIONAL_TARGETS: usize = 16;
+
+/// An Extended DNS Error (RFC 8914): INFO-CODE and EXTRA-TEXT (empty for none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ede {
+    /// INFO-CODE.
+    pub code: u16,
+    /// EXTRA-TEXT, for people.
+    pub text: &'static str,
+}
+
+/// "Prohibited" (RFC 8914 §4.19): a zone transfer refused.
+pub const EDE_PROHIBITED: Ede = Ede { code: 18, text: "" };
+/// "Not Authoritative" (RFC 8914 §4.21): a name outside every zone.
+pub const EDE_NOT_AUTHORITATIVE: Ede = Ede { code: 20, text: "" };
+/// "Other" (RFC 8914 §4.1) with YXDOMAIN: a DNAME would make the name too long.
+pub const EDE_DNAME_TOO_LONG: Ede = Ede {
+    code: 0,
+    text: "name too long after DNAME substitution",
+};
+
+/// A range of [`Answer::made`]: data made for this answer (a name synthesised from a DNAME).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    start: u16,
+    len: u16,
+}
+
+impl Span {
+    /// The bytes in `buf`.
+    pub fn of<'b>(&self, buf: &'b [u8]) -> &'b [u8] {
+        &buf[self.start as usize..self.start as usize + self.len as usize]
+    }
+}
 
 /// Which owner name to write for an RRset.
 #[derive(Debug, Clone, Copy)]
@@ -26,6 +60,8 @@ pub enum Owner<'a> {
     Record,
     /// A given name: a wildcard synthesised at a CNAME target.
     Name(&'a Name),
+    /// A name made for this answer (a name a DNAME redirected to).
+    Made(Span),
 }
 
 /// An RRset to write: which records, and under which owner name.
@@ -44,6 +80,18 @@ pub enum Records<'a> {
     All(&'a RecordSet),
     /// The records at these indices of the set, in this order.
     Picked(&'a RecordSet, SmallVec<[u16; 8]>),
+    /// One record held as RDATA only (a CNAME synthesised from a DNAME): its type, TTL and
+    /// RDATA.
+    Raw(u16, u32, Bytes<'a>),
+}
+
+/// Bytes stored with the zone, or made for this answer.
+#[derive(Debug, Clone, Copy)]
+pub enum Bytes<'a> {
+    /// Stored.
+    Static(&'a [u8]),
+    /// In [`Answer::made`].
+    Made(Span),
 }
 
 impl<'a> Records<'a> {
@@ -52,6 +100,7 @@ impl<'a> Records<'a> {
         match self {
             Records::All(r) => r.len(),
             Records::Picked(_, idx) => idx.len(),
+            Records::Raw(..) => 1,
         }
     }
 
@@ -60,11 +109,12 @@ impl<'a> Records<'a> {
         self.len() == 0
     }
 
-    /// The records' wire forms, in answer order.
+    /// The records' wire forms, in answer order (none for `Raw`).
     pub fn wire(&self) -> impl Iterator<Item = &'a WireRecord> + '_ {
         let (all, picked) = match self {
             Records::All(r) => (Some(r.wire()), None),
             Records::Picked(r, idx) => (None, Some((r.wire(), idx))),
+            Records::Raw(..) => (None, None),
         };
         all.into_iter().flatten().chain(
             picked
@@ -105,6 +155,11 @@ pub struct Answer<'a> {
     pub steered: Option<(u32, u32)>,
     /// Why the query is malformed, when the answer is FORMERR.
     pub malformed: Option<WireError>,
+    /// An Extended DNS Error (RFC 8914), sent when the query has EDNS.
+    pub ede: Option<Ede>,
+    /// Data made for this answer, that [`Span`]s point into. Empty, and so not allocated,
+    /// unless a DNAME redirected the question.
+    pub made: Vec<u8>,
 }
 
 impl<'a> Answer<'a> {
@@ -120,6 +175,36 @@ impl<'a> Answer<'a> {
             zone_label: crate::metrics::NO_ZONE,
             steered: None,
             malformed: None,
+            ede: None,
+            made: Vec::new(),
+        }
+    }
+
+    /// REFUSED, with an Extended DNS Error saying why.
+    pub fn refused(ede: Ede) -> Self {
+        Self {
+            ede: Some(ede),
+            ..Self::new(ResponseCode::Refused)
+        }
+    }
+
+    /// Makes the answer non-authoritative: no AA, and no SOA in AUTHORITY (which only an
+    /// authoritative negative answer carries); a referral's NS records stay.
+    pub fn not_authoritative(&mut self) {
+        self.authoritative = false;
+        self.authority.retain(|rr| match rr.records {
+            Records::All(r) => r.first().is_none_or(|r| r.record_type() != RecordType::SOA),
+            Records::Picked(..) | Records::Raw(..) => true,
+        });
+    }
+
+    /// Copies `bytes` into [`Answer::made`].
+    fn make(&mut self, bytes: &[u8]) -> Span {
+        let start = self.made.len();
+        self.made.extend_from_slice(bytes);
+        Span {
+            start: start as u16,
+            len: bytes.len() as u16,
         }
     }
 
@@ -147,14 +232,16 @@ pub fn lookup<'a>(
 ) -> Answer<'a> {
     let snap: &'a Snapshot = &state.config;
     let Some(zone) = snap.zones.find(qname) else {
-        return Answer::new(ResponseCode::Refused);
+        return Answer::refused(EDE_NOT_AUTHORITATIVE);
     };
     let mut ans = Answer::new(ResponseCode::NoError);
     ans.authoritative = true;
     ans.zone_label = snap.labels.zones[zone.id as usize];
 
     let mut name = qname.clone();
-    let mut target: Option<&'a Name> = None;
+    // How the name looked up is spelled: the question's name, then a CNAME's target or a name
+    // a DNAME redirected to. A wildcard's records are written under it.
+    let mut spelled = Owner::Qname;
     for hop in 0..MAX_CNAME_HOPS {
         match zone.find(&name, qtype) {
             Found::NxDomain => {
@@ -168,11 +255,24 @@ pub fn lookup<'a>(
                 referral(zone, cut, &mut ans);
                 return ans;
             }
+            Found::Dname { node, owner_len } => {
+                if !redirect(
+                    zone,
+                    node,
+                    owner_len,
+                    qtype,
+                    &mut name,
+                    &mut spelled,
+                    &mut ans,
+                ) {
+                    return ans;
+                }
+            }
             Found::Node { node, wildcard } => {
-                let owner = match target {
-                    None if hop == 0 => Owner::Qname,
-                    Some(t) if wildcard => Owner::Name(t),
-                    _ => Owner::Record,
+                let owner = if hop == 0 || wildcard {
+                    spelled
+                } else {
+                    Owner::Record
                 };
                 if let Some(lb) = node.lb {
                     let family = match qtype {
@@ -221,7 +321,7 @@ pub fn lookup<'a>(
                     if !zone.origin.zone_of(&next.0) {
                         return ans;
                     }
-                    target = Some(&next.0);
+                    spelled = Owner::Name(&next.0);
                     name = WireName::from_name(&next.0);
                     continue;
                 }
@@ -231,6 +331,60 @@ pub fn lookup<'a>(
         }
     }
     ans
+}
+
+/// RFC 6672 §3.2: `name`, below the DNAME at `node` (whose owner is the name's last
+/// `owner_len` octets), is answered with the DNAME and a CNAME synthesised from it, with the
+/// DNAME's TTL, to the name with that owner replaced by the DNAME's target. Returns true when
+/// the lookup goes on at that name (now in `name`, spelled `spelled`): it is inside the zone,
+/// and the question is not for the CNAME itself.
+fn redirect<'a>(
+    zone: &'a Zone,
+    node: &'a Node,
+    owner_len: usize,
+    qtype: RecordType,
+    name: &mut WireName,
+    spelled: &mut Owner<'a>,
+    ans: &mut Answer<'a>,
+) -> bool {
+    let Some(dname) = node.get(RecordType::DNAME) else {
+        return false;
+    };
+    ans.answer.push(RrRef::all(Owner::Record, &dname.records));
+    let Some(rec) = dname.records.wire().first() else {
+        return false;
+    };
+    let (target, ttl) = (rec.rdata(), rec.ttl());
+    let prefix = &name.as_bytes()[..name.as_bytes().len() - owner_len];
+    if prefix.len() + target.len() > MAX_NAME_LEN {
+        // The name it would be redirected to cannot exist (RFC 6672 §2.2): YXDOMAIN, with the
+        // DNAME, as NSD answers (Knot says NXDOMAIN).
+        ans.rcode = ResponseCode::YXDomain;
+        ans.ede = Some(EDE_DNAME_TOO_LONG);
+        return false;
+    }
+    let mut buf = [0u8; MAX_NAME_LEN];
+    let len = prefix.len() + target.len();
+    buf[..prefix.len()].copy_from_slice(prefix);
+    buf[prefix.len()..len].copy_from_slice(target);
+    let owner = &name.as_bytes()[prefix.len()..];
+    let span = ans.make(&buf[..len]);
+    ans.answer.push(RrRef {
+        owner: *spelled,
+        records: Records::Raw(u16::from(RecordType::CNAME), ttl, Bytes::Made(span)),
+    });
+    let Some(next) = WireName::from_wire(&buf[..len]) else {
+        return false;
+    };
+    // A DNAME whose target is below itself redirects forever: stop after one step, as NSD
+    // does. As for a CNAME, a target outside the zone is left to the resolver.
+    let looped = next.suffixes().any(|s| s == owner);
+    if qtype == RecordType::CNAME || looped || !zone.contains(next.as_bytes()) {
+        return false;
+    }
+    *name = next;
+    *spelled = Owner::Made(span);
+    true
 }
 
 fn referral<'a>(zone: &'a Zone, cut: &'a Node, ans: &mut Answer<'a>) {

@@ -27,8 +27,8 @@ use crate::metrics::{Metrics, NO_ZONE, QueryOutcome, Shard};
 use crate::state::{Published, State};
 use crate::steering::Client;
 use crate::wire::{NameWriter, RecordSet, WireError, WireName, name_wire};
-use answer::{Answer, Owner, RrRef};
-use parse::{Parsed, Query, QueryHeader, TsigIn};
+use answer::{Answer, Bytes, Owner, Records, RrRef};
+use parse::{EDNS_DO, Parsed, Query, QueryHeader, TsigIn};
 
 /// The UDP payload size geosteer advertises and honours at most: the DNS Flag Day 2020 value,
 /// which avoids IP fragmentation on practically every path.
@@ -214,14 +214,24 @@ impl Responder {
             .as_ref()
             .filter(|e| e.version == 0)
             .and_then(|e| e.ecs.ok().flatten());
-        let ans = self.answer(&q, &state, ecs, src);
+        let mut ans = self.answer(&q, &state, ecs, src, transport);
+        if q.qclass == DNSClass::ANY {
+            // QCLASS ANY is answered from the IN zones, but "responses to QCLASS=* queries can
+            // never be authoritative" (RFC 1034 §3.7.1): no AA, and so no SOA for a negative
+            // answer, as NSD answers (Knot answers as for IN). (Done here, in place: the
+            // answer is not moved once more on every query's path.)
+            ans.not_authoritative();
+        }
         if let Some(why) = ans.malformed {
             debug!(reason = why.reason(), client = %src, "malformed query: FORMERR");
         }
         let opt = q.edns.as_ref().map(|e| OptOut {
             rcode_high: ans.rcode.high(),
+            // RFC 3225 §3: DO is copied into the response.
+            flags: if e.dnssec_ok { EDNS_DO } else { 0 },
             ecs: ecs.map(|cs| (cs, ans.ecs_scope.min(cs.source_prefix()))),
             nsid: if e.nsid { self.nsid.as_deref() } else { None },
+            ede: ans.ede,
         });
         encode(out, &q, &ans, opt.as_ref(), limit);
         if let Some(shard) = shard {
@@ -244,6 +254,7 @@ impl Responder {
         state: &'a State,
         ecs: Option<ClientSubnet>,
         src: SocketAddr,
+        transport: Transport,
     ) -> Answer<'a> {
         // RFC 8945 §5.2.2: a signed query whose key the server does not know gets NOTAUTH
         // (with TSIG error BADKEY, written by `encode`), before anything else is looked at.
@@ -269,18 +280,32 @@ impl Responder {
         let Some(qname) = &q.qname else {
             return Answer::malformed(WireError::QuestionName);
         };
+        // Every other type, meta types (OPT, TSIG, TKEY, MAILA, MAILB) included, is looked up
+        // like a data type, as NSD and Knot do: a name has no records of it, so the answer is
+        // NODATA (or a CNAME, a referral, NXDOMAIN).
         match q.qtype {
-            RecordType::OPT | RecordType::TSIG | RecordType::SIG | RecordType::NULL => {
-                return Answer::malformed(WireError::BadQuestionType);
+            // AXFR runs over TCP only (RFC 5936 §4.2): over UDP it is NOTIMP, as NSD and Knot
+            // answer it.
+            RecordType::AXFR if transport == Transport::Udp => {
+                return Answer::new(ResponseCode::NotImp);
             }
-            // Zone transfers are not offered; NSD and Knot refuse them when not allowed.
-            RecordType::AXFR | RecordType::IXFR => return Answer::new(ResponseCode::Refused),
+            // Zone transfers are not offered. Of a zone served: REFUSED, "Prohibited", as NSD
+            // answers (Knot says NOTAUTH). Of any other name, which is no zone: NOTAUTH, as NSD
+            // and Knot answer.
+            RecordType::AXFR | RecordType::IXFR => {
+                return if state.config.zones.is_apex(qname) {
+                    Answer::refused(answer::EDE_PROHIBITED)
+                } else {
+                    Answer::new(ResponseCode::NotAuth)
+                };
+            }
             _ => {}
         }
         if q.qclass == DNSClass::CH {
             return self.chaos_answer(qname, q.qtype);
         }
-        if q.qclass != DNSClass::IN {
+        // QCLASS ANY: answered from the IN zones (see `respond`).
+        if q.qclass != DNSClass::IN && q.qclass != DNSClass::ANY {
             return Answer::new(ResponseCode::Refused);
         }
         // RFC 7871 §7.1.2: the ECS address stands for the client unless its source prefix
@@ -296,9 +321,13 @@ impl Responder {
 /// The OPT record of a response.
 struct OptOut<'a> {
     rcode_high: u8,
+    /// The flags field: DO echoed.
+    flags: u16,
     /// The query's ECS option, echoed, with the scope to return.
     ecs: Option<(ClientSubnet, u8)>,
     nsid: Option<&'a [u8]>,
+    /// An Extended DNS Error (RFC 8914).
+    ede: Option<answer::Ede>,
 }
 
 impl OptOut<'_> {
@@ -306,15 +335,17 @@ impl OptOut<'_> {
         let ecs = self
             .ecs
             .map_or(0, |(cs, _)| 8 + usize::from(cs.source_prefix()).div_ceil(8));
-        11 + ecs + self.nsid.map_or(0, |n| 4 + n.len())
+        let ede = self.ede.map_or(0, |e| 6 + e.text.len());
+        11 + ecs + self.nsid.map_or(0, |n| 4 + n.len()) + ede
     }
 
     fn write(&self, out: &mut Vec<u8>) {
-        // Root owner, type OPT, our payload size as class, extended rcode / version 0 / no
-        // flags as TTL.
+        // Root owner, type OPT, our payload size as class, extended rcode / version 0 / flags
+        // as TTL.
         out.extend_from_slice(&[0, 0, 41]);
         out.extend_from_slice(&MAX_UDP_PAYLOAD.to_be_bytes());
-        out.extend_from_slice(&[self.rcode_high, 0, 0, 0]);
+        out.extend_from_slice(&[self.rcode_high, 0]);
+        out.extend_from_slice(&self.flags.to_be_bytes());
         let rdlen = self.len() - 11;
         out.extend_from_slice(&(rdlen as u16).to_be_bytes());
         if let Some(n) = self.nsid {
@@ -338,6 +369,13 @@ impl OptOut<'_> {
             out.extend_from_slice(&family.to_be_bytes());
             out.extend_from_slice(&[cs.source_prefix(), scope]);
             out.extend_from_slice(&addr[..octets]);
+        }
+        if let Some(e) = self.ede {
+            // OPTION-CODE 15, OPTION-LENGTH, INFO-CODE, EXTRA-TEXT (RFC 8914 §2).
+            out.extend_from_slice(&15u16.to_be_bytes());
+            out.extend_from_slice(&((2 + e.text.len()) as u16).to_be_bytes());
+            out.extend_from_slice(&e.code.to_be_bytes());
+            out.extend_from_slice(e.text.as_bytes());
         }
     }
 }
@@ -377,16 +415,19 @@ fn header(out: &mut [u8], q: &QueryHeader, aa: bool, tc: bool, rcode: ResponseCo
 
 /// Writes whole RRsets until one does not fit in `limit`; that one is taken back entirely, so
 /// a section never holds part of an RRset (a resolver would cache it as if complete; NSD does
-/// the same). Returns (records written, all written).
+/// the same). `made` holds what the answer made for itself. Returns (records written, all
+/// written).
 fn write_section(
     out: &mut Vec<u8>,
     names: &NameWriter<'_>,
     section: &[RrRef<'_>],
+    made: &[u8],
     limit: usize,
 ) -> (u16, bool) {
     let mut count = 0u16;
     for rrset in section {
         let mark = out.len();
+        let before = count;
         let given: Vec<u8>;
         let owner: Option<&[u8]> = match rrset.owner {
             Owner::Qname => Some(&[]),
@@ -395,15 +436,28 @@ fn write_section(
                 given = name_wire(n);
                 Some(&given)
             }
+            Owner::Made(span) => Some(span.of(made)),
         };
-        for rec in rrset.records.wire() {
-            names.record(out, rec, owner);
-            count = count.saturating_add(1);
+        match &rrset.records {
+            Records::All(_) | Records::Picked(..) => {
+                for rec in rrset.records.wire() {
+                    names.record(out, rec, owner);
+                    count = count.saturating_add(1);
+                }
+            }
+            Records::Raw(rtype, ttl, bytes) => {
+                let rdata = match bytes {
+                    Bytes::Static(b) => b,
+                    Bytes::Made(span) => span.of(made),
+                };
+                // A raw record has no owner of its own: it is always given one.
+                names.raw(out, owner.unwrap_or(&[0]), *rtype, *ttl, rdata);
+                count = count.saturating_add(1);
+            }
         }
         if out.len() > limit {
             out.truncate(mark);
-            count -= rrset.records.len() as u16;
-            return (count, false);
+            return (before, false);
         }
     }
     (count, true)
@@ -426,22 +480,22 @@ fn encode(
     let room = limit
         .saturating_sub(opt.map_or(0, OptOut::len))
         .saturating_sub(q.tsig.as_deref().map_or(0, tsig_len));
-    let after_question = out.len();
-    let (answers, all_answers) = write_section(out, &names, &ans.answer, room);
+    let made = &ans.made[..];
+    let (answers, all_answers) = write_section(out, &names, &ans.answer, made, room);
     let (authorities, all_authorities) = if all_answers {
-        write_section(out, &names, &ans.authority, room)
+        write_section(out, &names, &ans.authority, made, room)
     } else {
         (0, false)
     };
     let (counts, tc) = if all_answers && all_authorities {
         // Additional data is optional: what does not fit is dropped without TC (RFC 2181 §9).
-        let (additionals, _) = write_section(out, &names, &ans.additional, room);
+        let (additionals, _) = write_section(out, &names, &ans.additional, made, room);
         ((answers, authorities, additionals), false)
     } else {
-        // RFC 2181 §9: the client must retry over TCP. Partial RRsets would be cached as if
-        // complete, so send none, as NSD does.
-        out.truncate(after_question);
-        ((0, 0, 0), true)
+        // RFC 2181 §9: the client must retry over TCP. The whole RRsets that fitted stay, as
+        // NSD and Knot send them; a partial one would be cached as if complete, so there is
+        // none.
+        ((answers, authorities, 0), true)
     };
     let mut arcount = counts.2;
     if let Some(o) = opt {

@@ -27,7 +27,12 @@ pub struct EdnsIn {
     /// The ECS option: `Err` when present but malformed (RFC 7871 §7.1.1: FORMERR).
     pub ecs: Result<Option<ClientSubnet>, WireError>,
     pub nsid: bool,
+    /// DNSSEC OK (RFC 3225): copied into the response's OPT record.
+    pub dnssec_ok: bool,
 }
+
+/// The DO bit of the OPT record's flags (the low 16 bits of its TTL field).
+pub const EDNS_DO: u16 = 0x8000;
 
 /// What a response copies from the query's header.
 #[derive(Debug, Clone, Copy)]
@@ -135,6 +140,7 @@ pub fn parse<'a>(
             _ => Ok(None),
         },
         nsid: e.option(EdnsCode::NSID).is_some(),
+        dnssec_ok: e.flags().dnssec_ok,
     });
     Parsed::Query(Query {
         header,
@@ -152,9 +158,8 @@ pub fn parse<'a>(
     })
 }
 
-/// hickory's parsed ECS option, with what it does not check: the scope (must be 0), address
-/// octets beyond ceil(SOURCE/8) (the option's length, read from the packet), and address bits
-/// beyond SOURCE.
+/// hickory's parsed ECS option, with what it does not check: address octets beyond
+/// ceil(SOURCE/8) (the option's length, read from the packet), and address bits beyond SOURCE.
 fn checked_ecs(packet: &[u8], cs: &ClientSubnet) -> Result<Option<ClientSubnet>, WireError> {
     let parsed = find_ecs(packet).and_then(ecs).ok_or(WireError::BadEcs)?;
     if parsed.addr() != cs.addr() || parsed.source_prefix() != cs.source_prefix() {
@@ -227,14 +232,17 @@ fn tsig(packet: &[u8], owner: usize, rdata: usize, rdlen: usize) -> Option<TsigI
 }
 
 /// An ECS option's data, checked completely (RFC 7871 §6, §7.1.1): known family, prefix
-/// within it, exactly ceil(SOURCE/8) address octets, scope 0, no bits set beyond SOURCE.
+/// within it, exactly ceil(SOURCE/8) address octets, no bits set beyond SOURCE. A query's
+/// SCOPE PREFIX-LENGTH must be 0, but one that is not is read as 0 rather than refused, as
+/// Knot does: it says nothing about the client, and the answer's scope is this server's to set.
 fn ecs(data: &[u8]) -> Option<ClientSubnet> {
     let family = be16(data, 0)?;
     let source = *data.get(2)?;
-    let scope = *data.get(3)?;
+    // SCOPE PREFIX-LENGTH: the fourth octet, ignored.
+    data.get(3)?;
     let addr = &data[4..];
     let octets = usize::from(source).div_ceil(8);
-    if scope != 0 || addr.len() != octets {
+    if addr.len() != octets {
         return None;
     }
     let ip = match family {
@@ -295,7 +303,8 @@ fn direct(p: &[u8]) -> Option<Query<'_>> {
         for (code, data) in options(rdata) {
             seen += 4 + data.len();
             match code {
-                8 if ecs_opt.is_none() => ecs_opt = Some(ecs(data)?),
+                // Malformed: FORMERR, with an OPT record (RFC 6891 §7).
+                8 if ecs_opt.is_none() => ecs_opt = Some(ecs(data).ok_or(WireError::BadEcs)),
                 8 => return None,
                 3 => nsid = true,
                 _ => {}
@@ -307,8 +316,9 @@ fn direct(p: &[u8]) -> Option<Query<'_>> {
         edns = Some(EdnsIn {
             payload,
             version,
-            ecs: Ok(ecs_opt),
+            ecs: ecs_opt.transpose(),
             nsid,
+            dnssec_ok: (opt.ttl as u16) & EDNS_DO != 0,
         });
     }
     if records.offset() != p.len() {
@@ -380,11 +390,21 @@ mod tests {
         let mut p = good.clone();
         p.push(0);
         assert!(direct(&p).is_none());
-        // Scope set in the ECS option (last option byte before address: offset len-4).
+        // Scope set in the ECS option (last option byte before address: offset len-4): read
+        // as 0.
         let mut p = good.clone();
         let n = p.len();
         p[n - 4] = 24;
-        assert!(direct(&p).is_none());
+        let cs = direct(&p).unwrap().edns.unwrap().ecs.unwrap().unwrap();
+        assert_eq!((cs.source_prefix(), cs.scope_prefix()), (24, 0));
+        // A malformed ECS option: read directly, as FORMERR (answered with an OPT record).
+        let mut p = good.clone();
+        let n = p.len();
+        p[n - 5] = 33;
+        assert_eq!(
+            direct(&p).unwrap().edns.unwrap().ecs,
+            Err(WireError::BadEcs)
+        );
         assert!(
             ecs(&[0, 1, 24, 0, 198, 51, 100, 1]).is_none(),
             "octet beyond the prefix"

@@ -242,11 +242,18 @@ async fn tcp_conn(
     let mut replies = Vec::with_capacity(4096);
     loop {
         // Answer every complete query buffered.
+        let mut close = false;
         while let Some(len) = inbuf
             .get(start..start + 2)
             .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
             .filter(|&len| inbuf.len() >= start + 2 + len)
         {
+            if len == 0 {
+                // A zero-length message is no DNS message and the stream cannot be trusted
+                // after it: close, as NSD and Knot do, once what came before is answered.
+                close = true;
+                break;
+            }
             let query = &inbuf[start + 2..start + 2 + len];
             start += 2 + len;
             if responder.respond_counted(query, src, Transport::Tcp, &mut out, Some(shard)) {
@@ -260,6 +267,9 @@ async fn tcp_conn(
                 .await
                 .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "reply not taken"))??;
             replies.clear();
+        }
+        if close {
+            return Ok(());
         }
         inbuf.drain(..start);
         start = 0;

@@ -28,15 +28,13 @@ pub enum WireError {
     QuestionCount,
     /// A question whose name cannot be read.
     QuestionName,
-    /// A question for a type that cannot be asked for (OPT, TSIG, SIG, NULL).
-    BadQuestionType,
     /// Rejected by the full decoder for another reason (the data of a record, say).
     Undecodable,
 }
 
 impl WireError {
     /// Every reason, in the order of [`WireError::index`].
-    pub const ALL: [WireError; 13] = [
+    pub const ALL: [WireError; 12] = [
         WireError::Truncated,
         WireError::BadLabelType,
         WireError::BadPointer,
@@ -48,7 +46,6 @@ impl WireError {
         WireError::BadTsig,
         WireError::QuestionCount,
         WireError::QuestionName,
-        WireError::BadQuestionType,
         WireError::Undecodable,
     ];
 
@@ -66,7 +63,6 @@ impl WireError {
             WireError::BadTsig => "bad_tsig",
             WireError::QuestionCount => "question_count",
             WireError::QuestionName => "question_name",
-            WireError::BadQuestionType => "bad_question_type",
             WireError::Undecodable => "undecodable",
         }
     }

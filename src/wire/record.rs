@@ -73,6 +73,33 @@ impl WireRecord {
     }
 }
 
+impl WireRecord {
+    /// The owner name, uncompressed, as spelled in the data.
+    pub fn owner(&self) -> &[u8] {
+        &self.owner
+    }
+
+    /// The TYPE code.
+    pub fn rtype(&self) -> u16 {
+        u16::from_be_bytes([self.head[0], self.head[1]])
+    }
+
+    /// The CLASS code.
+    pub fn class(&self) -> u16 {
+        u16::from_be_bytes([self.head[2], self.head[3]])
+    }
+
+    /// The TTL.
+    pub fn ttl(&self) -> u32 {
+        u32::from_be_bytes([self.head[4], self.head[5], self.head[6], self.head[7]])
+    }
+
+    /// The RDATA, its names uncompressed.
+    pub fn rdata(&self) -> &[u8] {
+        &self.rdata
+    }
+}
+
 /// Records of one RRset (or a pool's addresses) with their wire forms, index for index.
 #[derive(Debug, Clone, Default)]
 pub struct RecordSet {
@@ -149,6 +176,22 @@ impl<'q> NameWriter<'q> {
             k += 1 + name[k] as usize;
         }
         out.extend_from_slice(name);
+    }
+
+    /// Writes a record whose RDATA is copied as it is (RRSIG and NSEC, whose names are never
+    /// compressed, RFC 4034 §3.1.7 and §4.1.1). `owner` as for [`NameWriter::record`]'s
+    /// override: empty for the question's name, else a name to write.
+    pub fn raw(&self, out: &mut Vec<u8>, owner: &[u8], rtype: u16, ttl: u32, rdata: &[u8]) {
+        if owner.is_empty() {
+            out.extend_from_slice(&[0xC0, 0x0C]);
+        } else {
+            self.write(out, owner);
+        }
+        out.extend_from_slice(&rtype.to_be_bytes());
+        out.extend_from_slice(&1u16.to_be_bytes());
+        out.extend_from_slice(&ttl.to_be_bytes());
+        out.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        out.extend_from_slice(rdata);
     }
 
     /// Writes one record. `owner` overrides the record's own owner name: `Some(&[])` means the

@@ -61,6 +61,13 @@ pub enum Found<'a> {
     },
     /// The name is at or below a zone cut: answer with a referral.
     Delegation(&'a Node),
+    /// The name is below a DNAME (RFC 6672 §3.2): redirected by it.
+    Dname {
+        /// The node holding the DNAME.
+        node: &'a Node,
+        /// The length of its owner's wire form: the name's last `owner_len` octets.
+        owner_len: usize,
+    },
     /// The name does not exist.
     NxDomain,
 }
@@ -75,7 +82,7 @@ pub struct Zone {
     pub negative_soa: RecordSet,
     nodes: FxHashMap<Box<[u8]>, Node>,
     has_cuts: bool,
-    /// Some node holds a DNAME (see [`Zone::dname_above`]).
+    /// Some node holds a DNAME: [`Zone::find`] looks for one above each name.
     pub has_dnames: bool,
     /// NSEC3 RRsets by owner (lower-cased wire form), kept out of the name tree.
     pub nsec3: FxHashMap<Box<[u8]>, RecordSet>,
@@ -380,48 +387,46 @@ impl Zone {
         self.nodes.get(key)
     }
 
-    /// The highest node strictly above `name` (and below or at the apex) that holds a DNAME,
-    /// if any: the name is then redirected by it (RFC 6672 §3.2). For answer synthesis.
-    pub fn dname_above(&self, name: &WireName) -> Option<&Node> {
-        if !self.has_dnames {
-            return None;
-        }
-        let apex_len = self.origin_key.len();
-        let mut found = None;
-        for suffix in name.suffixes().skip(1) {
-            if suffix.len() < apex_len {
-                break;
-            }
-            if let Some(node) = self.nodes.get(suffix)
-                && node.dname
-            {
-                found = Some(node);
-            }
-        }
-        found
+    /// Whether the lower-cased wire name `key` is at or below the apex.
+    pub fn contains(&self, key: &[u8]) -> bool {
+        is_below(key, &self.origin_key)
     }
 
     /// Looks up `name` (which must be at or below the apex) for `qtype`.
     pub fn find(&self, name: &WireName, qtype: RecordType) -> Found<'_> {
         let key = name.as_bytes();
         let apex_len = self.origin_key.len();
-        if self.has_cuts {
-            // Top-down: the highest cut wins. Suffixes come bottom-up, so remember the last.
-            let mut cut = None;
+        if self.has_cuts || self.has_dnames {
+            // Top-down: the highest cut or DNAME wins (data below either is never reached).
+            // Suffixes come bottom-up, so remember the last. A DNAME may be at the apex; a cut
+            // never is, so without DNAMEs the apex is not looked at.
+            let shortest = if self.has_dnames {
+                apex_len
+            } else {
+                apex_len + 1
+            };
+            let mut redirect = None;
             for (i, suffix) in name.suffixes().enumerate() {
-                if suffix.len() <= apex_len {
+                if suffix.len() < shortest {
                     break;
                 }
-                if let Some(node) = self.nodes.get(suffix)
-                    && node.cut
-                    // DS lives on the parent side of a cut (RFC 4035 §3.1.4.1).
-                    && !(i == 0 && qtype == RecordType::DS)
-                {
-                    cut = Some(node);
+                let Some(node) = self.nodes.get(suffix) else {
+                    continue;
+                };
+                // DS lives on the parent side of a cut (RFC 4035 §3.1.4.1).
+                if node.cut && !(i == 0 && qtype == RecordType::DS) {
+                    redirect = Some(Found::Delegation(node));
+                } else if node.dname && i > 0 {
+                    // Only the names below a DNAME are redirected, not its owner (RFC 6672
+                    // §2.3).
+                    redirect = Some(Found::Dname {
+                        node,
+                        owner_len: suffix.len(),
+                    });
                 }
             }
-            if let Some(node) = cut {
-                return Found::Delegation(node);
+            if let Some(found) = redirect {
+                return found;
             }
         }
         if let Some(node) = self.nodes.get(key) {
@@ -534,6 +539,11 @@ impl Zones {
     /// The zone with the longest origin that contains `name`.
     pub fn find(&self, name: &WireName) -> Option<&Zone> {
         name.suffixes().find_map(|s| self.by_origin.get(s))
+    }
+
+    /// Whether `name` is the apex of a zone.
+    pub fn is_apex(&self, name: &WireName) -> bool {
+        self.by_origin.contains_key(name.as_bytes())
     }
 
     /// Every zone, in no order.
