@@ -10,7 +10,8 @@
 #   bench/run.sh                 full run: installs the peers, 3 rounds x 6 servers x
 #                                (5 steps x 5 s + a 2 s latency step), plus udp-floor's UDP
 #                                steps (about 9 minutes of load, under 10 in all)
-#   bench/run.sh --quick         geosteer alone, 1 round of 2 s steps, no peer installs (for CI)
+#   bench/run.sh --quick         geosteer and geosteer-rrl, 1 round of 2 s steps, and the RRL
+#                                flood step; no peer installs (for CI)
 #   bench/run.sh --scale         load/reload time and RSS with 1,000 load balancers on a
 #                                GeoLite2-City-sized database (bench/scale.sh; --help there)
 #   bench/run.sh --xdp           the AF_XDP comparison in network namespaces (bench/xdp.sh:
@@ -21,11 +22,15 @@
 #                                60 s waiting for a quiet machine)
 #
 # Options:
-#   --quick                 geosteer only, short steps, nothing installed but dnsperf
+#   --quick                 geosteer and geosteer-rrl, short steps, nothing installed but dnsperf
 #   --memory                servers geosteer,geosteer-example, 1 round; the report leads
 #                           with RSS (combine with --synthetic-geoip or --geoip)
 #   --servers LIST          comma-separated subset of: geosteer,gdnsd,knot,nsd,pdns-lua,
-#                           pdns-geoip,udp-floor,geosteer-example
+#                           pdns-geoip,udp-floor,geosteer-example,geosteer-rrl
+#                           (geosteer-rrl: geosteer with response rate limiting on and a
+#                           rate no client of the run exceeds: what RRL costs; with it, the
+#                           RRL flood step runs after the rounds: one /24 floods while another
+#                           client queries at a low rate)
 #                           (udp-floor: geosteer's UDP loop answering with an echo of the
 #                           query, no DNS work: the ceiling for one datagram per answer)
 #   --rounds N              rounds of the round-robin (default 3; 1 with --quick, --memory)
@@ -47,7 +52,7 @@
 # Environment: GEOSTEER_BENCH_GEOIP (a .mmdb), GEOSTEER_BIN (a prebuilt geosteer; otherwise
 # `cargo build --release` in this repository), CARGO_TARGET_DIR (honoured),
 # UDP_FLOOR_BIN (a prebuilt examples/udp_floor; otherwise built like geosteer),
-# GEOSTEER_BENCH_PORT (first of eight loopback ports, default 15301).
+# GEOSTEER_BENCH_PORT (first of eleven loopback ports, default 15301).
 #
 # The load is bounded: rounds x steps x servers x duration may not exceed 3600 s.
 #
@@ -138,7 +143,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 if [ "$QUICK" = 1 ]; then
-  SERVERS=${SERVERS:-geosteer}
+  SERVERS=${SERVERS:-geosteer,geosteer-rrl}
   DURATION=${DURATION:-2}
   LAT_DURATION=${LAT_DURATION:-1}
   ROUNDS=${ROUNDS:-1}
@@ -148,7 +153,7 @@ elif [ "$MEMORY" = 1 ]; then
   SERVERS=${SERVERS:-geosteer,geosteer-example}
   ROUNDS=${ROUNDS:-1}
 else
-  SERVERS=${SERVERS:-geosteer,gdnsd,knot,nsd,pdns-lua,pdns-geoip,udp-floor}
+  SERVERS=${SERVERS:-geosteer,geosteer-rrl,gdnsd,knot,nsd,pdns-lua,pdns-geoip,udp-floor}
 fi
 DURATION=${DURATION:-5}
 LAT_RATE=${LAT_RATE:-20000}
@@ -168,7 +173,7 @@ log() { printf '%s\n' "$*" >&2; }
 die() { log "run.sh: $*"; exit 1; }
 want() { case ",$SERVERS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 for s in ${SERVERS//,/ }; do
-  case $s in geosteer|gdnsd|knot|nsd|pdns-lua|pdns-geoip|udp-floor|geosteer-example) ;;
+  case $s in geosteer|gdnsd|knot|nsd|pdns-lua|pdns-geoip|udp-floor|geosteer-example|geosteer-rrl) ;;
     *) die "unknown server '$s' in --servers" ;; esac
 done
 # The last step offers a fixed rate (well below every server's capacity except PowerDNS
@@ -383,7 +388,7 @@ CHECKS="$WORK/checks.md"
 RSS="$WORK/rss.jsonl"
 : >"$RESULTS"; : >"$SCOPES"; : >"$CHECKS"; : >"$RSS"
 FAILED_GEOSTEER=0
-is_geosteer() { case $1 in geosteer|geosteer-example) return 0 ;; *) return 1 ;; esac; }
+is_geosteer() { case $1 in geosteer|geosteer-example|geosteer-rrl) return 0 ;; *) return 1 ;; esac; }
 fail_if_geosteer() { if is_geosteer "$1"; then FAILED_GEOSTEER=1; fi; }
 
 skip_row() { $PY skip --server "$1" --workload "$2" --out "$RESULTS" "$3"; }
@@ -546,6 +551,67 @@ run_rounds() {
       done
     done
   done
+}
+
+# ------------------------------------------------------------------ RRL flood step
+# One /24 (127.0.0.1, dnsperf at full speed: up to 60,000 queries outstanding, so that the
+# dropped ones do not slow it down, one name) floods a geosteer with
+# --rrl-rate $RRL_RATE --rrl-slip 2 while another client (127.0.1.1, dnsperf -a) asks a mix
+# of names at a low fixed rate. The flooder's full answers (completed minus slipped) must
+# stay within the rate; the other client must lose nothing. Numbers from both dnsperf runs
+# and the server's /metrics; the table goes into the report.
+RRL_RATE=100
+RRL_MD="$WORK/rrl.md"
+rrl_flood() {
+  local port=$((PORT0 + 9)) http=$((PORT0 + 10)) secs=$DURATION name=geosteer-rrl-flood
+  printf 'static.example.com A\nharperdb.example.com A\nns1.example.com A\nnope-%s.example.com A\n' 1 2 3 >"$Q/legit.txt"
+  if ! port_free "$port" || ! port_free "$http"; then
+    log "rrl flood: port $port or $http in use, skipped"; echo "RRL flood step skipped: port in use" >"$RRL_MD"; FAILED_GEOSTEER=1; return 0
+  fi
+  log "== RRL flood step: rate $RRL_RATE, slip 2, $secs s"
+  READY_NAME_OF[$name]=static.example.com; READY_ADDR_OF[$name]=$STATIC
+  start_server "$name" "$GEOSTEER" serve --zones "$WORK/geosteer-zones" --geoip "$GEOIP" \
+    --listen "127.0.0.1:$port" --udp-sockets 1 --rrl-rate "$RRL_RATE" --rrl-slip 2 --http "127.0.0.1:$http"
+  if ! wait_ready "$name" "$port" 60; then
+    log "rrl flood: the server did not start"; echo "RRL flood step: the server did not start" >"$RRL_MD"
+    FAILED_GEOSTEER=1; stop_server "$name"; return 0
+  fi
+  # Let the readiness queries' accounts age out of the window.
+  sleep 6
+  taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -a 127.0.0.1 -p "$port" -d "$Q/static.txt" -l "$secs" \
+    -c 8 -q 60000 -T 1 -t 1 -O suppress=timeouts,congestion,sendfailed,sockready,unexpected \
+    >"$WORK/rrl-flood.out" 2>&1 &
+  local flood_pid=$!
+  taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -a 127.0.1.1 -p "$port" -d "$Q/legit.txt" -l "$secs" \
+    -Q 40 -c 1 -t 1 >"$WORK/rrl-legit.out" 2>&1 || true
+  wait "$flood_pid" || true
+  python3 - "$WORK/rrl-flood.out" "$WORK/rrl-legit.out" "http://127.0.0.1:$http/metrics" "$RRL_RATE" "$secs" >"$RRL_MD" <<'PYEOF' || FAILED_GEOSTEER=1
+import re, sys, urllib.request
+flood, legit, url, rate, secs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+def perf(path):
+    t = open(path).read()
+    n = lambda k: int(re.search(k + r":\s+(\d+)", t).group(1))
+    return {"sent": n("Queries sent"), "completed": n("Queries completed"), "lost": n("Queries lost")}
+f, l = perf(flood), perf(legit)
+m = urllib.request.urlopen(url, timeout=5).read().decode()
+val = lambda name: float(re.search("^" + name + r" (\S+)$", m, re.M).group(1))
+limited, slipped, dropped = val("geosteer_rrl_limited_total"), val("geosteer_rrl_slipped_total"), val("geosteer_rrl_dropped_total")
+full = f["completed"] - slipped
+ok_flood = full <= rate * (secs + 1)
+ok_legit = l["lost"] == 0 and l["completed"] == l["sent"]
+print("| client | sent | answered in full | slipped (TC) | dropped | answered in full per second |")
+print("|---|---:|---:|---:|---:|---:|")
+print(f"| flooding /24 (127.0.0.1, full speed, one name) | {f['sent']:,} | {full:,.0f} | {slipped:,.0f} | {dropped:,.0f} | {full / secs:,.1f} |")
+print(f"| other client (127.0.1.1, 40 qps, 4 names) | {l['sent']:,} | {l['completed']:,} | 0 | {l['lost']:,} lost | {l['completed'] / secs:,.1f} |")
+print()
+print(f"Rate {rate}/s, slip 2, {secs} s. The flooder's answers in full: {full:,.0f} ≤ rate × (seconds + 1) = {rate * (secs + 1):,}: {'met' if ok_flood else 'NOT MET'} "
+      f"(BIND's accounting: the first second's {rate}, then nothing while the flood lasts; slipped answers are empty, TC=1, no bigger than the query). "
+      f"The other client: {l['completed']:,} of {l['sent']:,} answered: {'unaffected' if ok_legit else 'AFFECTED'}. "
+      f"Limited {limited:,.0f} = slipped {slipped:,.0f} + dropped {dropped:,.0f}.")
+sys.exit(0 if ok_flood and ok_legit else 1)
+PYEOF
+  stop_server "$name"
+  log "$(tail -1 "$RRL_MD" | cut -c1-240)"
 }
 
 # NAME=PGID for every active server
@@ -827,6 +893,24 @@ PYEOF
   fi
 fi
 
+# ------------------------------------------------------------------ geosteer with RRL
+# The bench configuration with response rate limiting on, at a rate (per client network and
+# response) that no client of the run reaches: every response goes through the rate
+# limiter's table, none is limited. Its QPS per core against geosteer's is what RRL costs
+# (the goal: at least 0.95).
+RRL_COST_RATE=1000000
+if want geosteer-rrl; then
+  port=$((PORT0 + 8))
+  zd="$WORK/geosteer-zones"
+  if [ -d "$zd" ]; then
+    add_server geosteer-rrl "$port" "$( [ -f "$zd/example.com.toml" ] && echo 1 || echo "geosteer check rejected the geo config")" \
+      "$GEOSTEER" serve --zones "$zd" --geoip "$GEOIP" --listen "127.0.0.1:$port" --udp-sockets 1 \
+      --rrl-rate "$RRL_COST_RATE"
+  else
+    skip_row geosteer-rrl all "runs with geosteer only (add geosteer to --servers)"
+  fi
+fi
+
 # ------------------------------------------------------------------ udp-floor
 # geosteer's own UDP loop (src/dns/udp.rs, recvmmsg/sendmmsg in batches) with an answerer
 # that does no DNS work: each query goes back as it came, QR set. Its QPS per core is what
@@ -868,6 +952,7 @@ if [ ${#ACTIVE[@]} -gt 0 ]; then
   LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
   T1=$(date +%s)
   run_rounds
+  if want geosteer-rrl && [ -d "$WORK/geosteer-zones" ]; then rrl_flood; fi
   LOAD_SECONDS=$(( $(date +%s) - T1 ))
   # shellcheck disable=SC2046
   $PY rss --mapped "$GEOIP" --phase "after load" --out "$RSS" $(groups_of_active)
@@ -925,6 +1010,35 @@ memory_section() {
     echo
     if want udp-floor; then
       echo "udp-floor is not a DNS server: it is geosteer's UDP loop answering every query with the query itself (examples/udp_floor.rs), so its QPS per core is what the socket loop and the kernel allow with no DNS work at all. geosteer ÷ udp-floor is the share of that ceiling geosteer reaches; any peer's QPS per core over udp-floor's is the same for that peer."
+      echo
+    fi
+  fi
+  if want geosteer-rrl; then
+    echo "### Response rate limiting"
+    echo
+    echo "What RRL costs: geosteer-rrl is geosteer with \`--rrl-rate $RRL_COST_RATE\` (every response goes through the rate limiter's table; no client of the run reaches the rate, so nothing is limited). Its QPS per core over geosteer's, round by round (goal: at least 0.95):"
+    echo
+    python3 - "$RESULTS" <<'PYEOF'
+import json, statistics, sys
+per = {}
+for line in open(sys.argv[1]):
+    r = json.loads(line) if line.strip() else {}
+    if r.get("qps_per_core"):
+        per[(r["server"], r["workload"], r.get("round", 1))] = r["qps_per_core"]
+print("| workload | geosteer-rrl ÷ geosteer: median (min–max) | ≥ 0.95 |")
+print("|---|---:|---|")
+for w in ["udp-static", "udp-geo-ecs", "udp-geo-noecs", "udp-nxdomain", "tcp-static"]:
+    q = [per[("geosteer-rrl", w, r)] / per[("geosteer", w, r)] for (s, ww, r) in per
+         if s == "geosteer" and ww == w and ("geosteer-rrl", w, r) in per]
+    if q:
+        m = statistics.median(q)
+        print(f"| {w} | {m:.3f} ({min(q):.3f}–{max(q):.3f}) | {'met' if m >= 0.95 else 'not met'} |")
+PYEOF
+    echo
+    if [ -s "$RRL_MD" ]; then
+      echo "The flood step:"
+      echo
+      cat "$RRL_MD"
       echo
     fi
   fi

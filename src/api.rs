@@ -1,10 +1,17 @@
 //! The HTTP endpoint (`--http ADDR:PORT`): Prometheus metrics, status, liveness and readiness,
 //! and the mutating admin calls (reload, drain), which need a bearer token.
+//!
+//! Served by hyper directly (axum routes the requests) so that every resource a client can
+//! hold is bounded ([`Limits`]): connections (beyond the cap a new one is closed at once),
+//! the time to send a request's headers (also between requests on a kept-alive connection),
+//! the size of a request body, and shutdown, which waits a bounded time for requests in
+//! flight and then closes whatever is left.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::UNIX_EPOCH;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, UNIX_EPOCH};
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -30,13 +37,43 @@ struct Cx {
     token: Option<String>,
 }
 
+/// Default `--http-max-connections`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
+
+/// What one HTTP client may hold.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Open connections at most; more are closed at once.
+    pub max_connections: usize,
+    /// Time to send a request's headers, from the connection's start or the previous
+    /// response: a client that trickles them, or idles on a kept-alive connection, is closed.
+    pub header_timeout: Duration,
+    /// Largest request body accepted (413 beyond); no call needs more than a few bytes.
+    pub max_body: usize,
+    /// How long shutdown waits for requests in flight before closing their connections.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_timeout: Duration::from_secs(10),
+            max_body: 64 * 1024,
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
 /// Serves the API on `listener` until `shutdown`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     ops: Arc<Ops>,
     token: Option<String>,
+    limits: Limits,
     shutdown: CancellationToken,
 ) {
+    let max_body = limits.max_body;
     let cx = Arc::new(Cx { ops, token });
     let app = Router::new()
         .route("/metrics", get(metrics))
@@ -50,14 +87,89 @@ pub async fn serve(
             post(origin_action),
         )
         .merge(operator_routes())
-        .with_state(cx);
-    let addr = listener.local_addr().ok();
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
-    {
-        warn!("http endpoint {addr:?} stopped: {e}");
+        .layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                body_limit(req, next, max_body)
+            },
+        ))
+        .with_state(cx.clone());
+    let events = &cx.ops.metrics.events;
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let tracker = tokio_util::task::TaskTracker::new();
+    let mut last_error_log: Option<std::time::Instant> = None;
+    loop {
+        let (stream, _) = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    events.accept_errors.fetch_add(1, Ordering::Relaxed);
+                    if last_error_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                        last_error_log = Some(std::time::Instant::now());
+                        warn!("http accept: {e} (counted in geosteer_accept_errors_total)");
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            events.http_rejected.fetch_add(1, Ordering::Relaxed);
+            continue;
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let shutdown = shutdown.clone();
+        let limits = limits.clone();
+        tracker.spawn(async move {
+            let _permit = permit;
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
+                .max_buf_size(64 * 1024)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            // A panic in a handler closes the connection (and is counted): crate::panics.
+            crate::panics::catch_future(crate::panics::Site::Http, async move {
+                tokio::select! {
+                    _ = conn.as_mut() => {}
+                    _ = shutdown.cancelled() => {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = tokio::time::timeout(limits.shutdown_grace, conn).await;
+                    }
+                }
+            })
+            .await;
+        });
     }
+    tracker.close();
+    // Connections close on their own within the grace period once shutdown is signalled.
+    let _ = tokio::time::timeout(limits.shutdown_grace * 2, tracker.wait()).await;
+}
+
+/// Refuses a request body over `max` octets (413): by its Content-Length at once, and by what
+/// arrives for one without.
+async fn body_limit(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+    max: usize,
+) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body over {max} bytes\n"),
+        )
+            .into_response();
+    }
+    let (parts, body) = req.into_parts();
+    let limited = axum::body::Body::new(http_body_util::Limited::new(body, max));
+    next.run(axum::extract::Request::from_parts(parts, limited))
+        .await
 }
 
 /// Binds the API's listener (so a bad address fails start-up, not later).
@@ -110,12 +222,16 @@ fn authorize(cx: &Cx, headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// Compares without stopping at the first difference, so timing does not reveal a prefix.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
+/// Compares `given` with `expected` in a time that depends only on `expected`'s length: no
+/// early return at the first difference (which would reveal a prefix) nor on a length
+/// mismatch (which would reveal the length).
+fn constant_time_eq(given: &[u8], expected: &[u8]) -> bool {
+    let mut diff = usize::from(given.len() != expected.len());
+    for (i, e) in expected.iter().enumerate() {
+        let g = given.get(i).copied().unwrap_or(!e);
+        diff |= usize::from(g ^ e);
     }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    std::hint::black_box(diff) == 0
 }
 
 async fn readyz(State(cx): State<Arc<Cx>>) -> Response {
@@ -128,7 +244,18 @@ async fn readyz(State(cx): State<Arc<Cx>>) -> Response {
 
 async fn reload(State(cx): State<Arc<Cx>>, headers: HeaderMap) -> Result<Response, ApiError> {
     authorize(&cx, &headers)?;
-    Ok(match cx.ops.reload().await {
+    // A task of its own: a client that disconnects drops this handler, not the reload, which
+    // runs to its end (and is logged and counted) whatever the client does.
+    let ops = cx.ops.clone();
+    let outcome = tokio::spawn(async move { ops.reload().await })
+        .await
+        .map_err(|e| {
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("reload failed: {e}"),
+            )
+        })?;
+    Ok(match outcome {
         Ok(r) => Json(json!({ "generation": r.generation, "summary": r.summary })).into_response(),
         Err(errors) => {
             let list: Vec<Value> = errors

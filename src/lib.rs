@@ -21,6 +21,7 @@ pub mod load;
 pub mod logfmt;
 pub mod metrics;
 pub mod ops;
+pub mod panics;
 pub mod state;
 pub mod status_page;
 pub mod steering;

@@ -8,12 +8,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
-use tracing::{error, info};
+use tracing::{error, info, warn};
+use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 use geosteer::api;
 use geosteer::dns::server::{self, ServerOptions};
-use geosteer::dns::{Identity, Responder};
+use geosteer::dns::{Identity, Responder, rrl};
 use geosteer::error::ConfigError;
 use geosteer::health::{self, Monitoring};
 use geosteer::load;
@@ -33,6 +35,8 @@ struct Cli {
     serve: ServeArgs,
 }
 
+// Parsed once at start: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Serve the zones in --zones over UDP and TCP (the default command).
@@ -108,9 +112,33 @@ struct ServeArgs {
     /// UDP sockets per listen address (default: one per CPU).
     #[arg(long)]
     udp_sockets: Option<usize>,
-    /// Seconds a TCP connection may stay idle between queries (at least 1).
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Seconds a TCP connection may stay idle between queries, or leave its replies untaken
+    /// (at least 1).
+    #[arg(long, default_value_t = server::DEFAULT_TCP_IDLE_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
     tcp_idle_timeout: u64,
+    /// Seconds a TCP query may take to arrive once its first byte has (at least 1; not
+    /// reset by each byte).
+    #[arg(long, default_value_t = server::DEFAULT_TCP_QUERY_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    tcp_query_timeout: u64,
+    /// Open DNS TCP connections in all; at the cap the one idle the longest makes room.
+    #[arg(long, default_value_t = server::DEFAULT_TCP_MAX_CONNECTIONS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    tcp_max_connections: usize,
+    /// Open DNS TCP connections per client address (per /64 for IPv6).
+    #[arg(long, default_value_t = server::DEFAULT_TCP_MAX_PER_CLIENT,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    tcp_max_per_client: usize,
+    /// Open HTTP connections at most (beyond it, new ones are closed at once).
+    #[arg(long, default_value_t = api::DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    http_max_connections: usize,
+    /// Seconds an HTTP client has to send a request's headers (also between requests on a
+    /// kept-alive connection; at least 1).
+    #[arg(long, default_value_t = api::Limits::default().header_timeout.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    http_header_timeout: u64,
     /// Health probes (connections) in flight at most; due probes beyond it wait.
     #[arg(long, default_value_t = geosteer::health::DEFAULT_MAX_PROBES as u32,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -140,6 +168,64 @@ struct ServeArgs {
     /// Log lines as text, or as JSON objects with stable field names (one per line).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    #[command(flatten)]
+    rrl: RrlArgs,
+}
+
+/// Response rate limiting of UDP answers (README, "Production"). Off unless --rrl-rate is
+/// given, as in Knot.
+#[derive(Args, Clone)]
+struct RrlArgs {
+    /// Responses per second per client network and response (0: rate limiting off).
+    #[arg(long, default_value_t = 0,
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(rrl::MAX_RATE)))]
+    rrl_rate: u32,
+    /// Every Nth rate-limited response is sent empty with TC=1, the others dropped (0: drop
+    /// all, 1: slip all).
+    #[arg(long, default_value_t = rrl::DEFAULT_SLIP, value_parser = clap::value_parser!(u32).range(0..=10))]
+    rrl_slip: u32,
+    /// Seconds a network must stay under the rate before it is answered again (1-3600).
+    #[arg(long, default_value_t = rrl::DEFAULT_WINDOW, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    rrl_window: u32,
+    /// IPv4 prefix length that groups clients into one network.
+    #[arg(long, default_value_t = rrl::DEFAULT_IPV4_PREFIX, value_parser = clap::value_parser!(u8).range(0..=32))]
+    rrl_ipv4_prefix: u8,
+    /// IPv6 prefix length that groups clients into one network.
+    #[arg(long, default_value_t = rrl::DEFAULT_IPV6_PREFIX, value_parser = clap::value_parser!(u8).range(0..=128))]
+    rrl_ipv6_prefix: u8,
+    /// A network (CIDR, or one address) never rate-limited; repeat for several.
+    #[arg(long, value_parser = parse_net)]
+    rrl_exempt: Vec<ipnet::IpNet>,
+    /// Count and log what would be limited, but send every response.
+    #[arg(long)]
+    rrl_log_only: bool,
+    /// Accounts in the rate-limiting table (8 bytes each; fixed at start).
+    #[arg(long, default_value_t = rrl::DEFAULT_TABLE_SIZE,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(8..=(1 << 28)))]
+    rrl_table_size: usize,
+}
+
+impl RrlArgs {
+    fn config(&self) -> Option<rrl::RrlConfig> {
+        (self.rrl_rate > 0).then(|| rrl::RrlConfig {
+            rate: self.rrl_rate,
+            slip: self.rrl_slip,
+            window: self.rrl_window,
+            ipv4_prefix: self.rrl_ipv4_prefix,
+            ipv6_prefix: self.rrl_ipv6_prefix,
+            exempt: self.rrl_exempt.clone(),
+            log_only: self.rrl_log_only,
+            table_size: self.rrl_table_size,
+        })
+    }
+}
+
+/// A CIDR network, or one address (a /32 or /128).
+fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
+    s.parse::<ipnet::IpNet>()
+        .map(|n| n.trunc())
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{s:?} is neither a network (198.51.100.0/24) nor an address"))
 }
 
 /// `--log-format`.
@@ -173,30 +259,49 @@ fn main() -> ExitCode {
     geosteer::metrics::process::mark_start();
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve(cli.serve));
-    init_logging(match &command {
-        Command::Serve(args) => args.log_format,
-        _ => LogFormat::Text,
-    });
     match command {
-        Command::Check(args) => check(&args),
-        Command::Serve(args) => serve(args),
-        Command::Explain(args) => explain(&args),
-        Command::Reload(args) => reload(&args),
+        Command::Check(args) => {
+            init_logging(LogFormat::Text, BoxMakeWriter::new(std::io::stderr));
+            check(&args)
+        }
+        Command::Serve(args) => {
+            // Through a writer thread: a serving thread that logs only queues the line, and
+            // when stderr is slow (a stalled journal, a full pipe) lines are dropped and
+            // counted, never waited for. The guard flushes what is queued when main returns.
+            let (writer, _log_guard) = NonBlockingBuilder::default()
+                .lossy(true)
+                .buffered_lines_limit(LOG_BUFFER_LINES)
+                .thread_name("log-writer")
+                .finish(std::io::stderr());
+            let log_drops = writer.error_counter();
+            init_logging(args.log_format, BoxMakeWriter::new(writer));
+            // The panic policy (README, "Panics"): caught where serving can go on, else the
+            // process aborts for its supervisor to restart it.
+            geosteer::panics::install_hook();
+            geosteer::panics::arm_from_env();
+            serve(args, log_drops)
+        }
+        Command::Explain(args) => {
+            init_logging(LogFormat::Text, BoxMakeWriter::new(std::io::stderr));
+            explain(&args)
+        }
+        Command::Reload(args) => {
+            init_logging(LogFormat::Text, BoxMakeWriter::new(std::io::stderr));
+            reload(&args)
+        }
     }
 }
 
-fn init_logging(format: LogFormat) {
-    // hickory logs at INFO per query in places; keep it to warnings unless asked explicitly.
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new(
-            // The platform verifier logs every failed certificate check at ERROR; the health
-            // log already gives the reason, once per change.
-            "info,hickory_server=warn,hickory_proto=warn,rustls_platform_verifier=off",
-        )
-    });
+/// Log lines buffered for the writer thread at most; beyond that, lines are dropped (and
+/// counted in `geosteer_log_lines_dropped_total`) rather than make a serving thread wait.
+const LOG_BUFFER_LINES: usize = 16_384;
+
+/// Logs in `format` to `writer`: `serve` through its non-blocking writer thread; `check`,
+/// `explain` and `reload` straight to stderr, in order with what they print there.
+fn init_logging(format: LogFormat, writer: BoxMakeWriter) {
     let fmt = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_env_filter(log_filter())
+        .with_writer(writer);
     match format {
         LogFormat::Text => fmt
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -209,6 +314,24 @@ fn init_logging(format: LogFormat) {
             .with_span_list(false)
             .init(),
     }
+}
+
+/// `RUST_LOG`, or `info`; hickory's targets held to `error` unless named.
+fn log_filter() -> EnvFilter {
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        // The platform verifier logs every failed certificate check at ERROR; the health
+        // log already gives the reason, once per change.
+        EnvFilter::new("info,rustls_platform_verifier=off")
+    });
+    // hickory's decoder warns about some malformed data (EDNS options, CAA flags): that
+    // would be a log line per client packet. Quiet unless RUST_LOG names hickory itself.
+    let named = std::env::var("RUST_LOG").is_ok_and(|v| v.contains("hickory"));
+    if !named {
+        for directive in ["hickory_proto=error", "hickory_server=error"] {
+            filter = filter.add_directive(directive.parse().expect("static directive"));
+        }
+    }
+    filter
 }
 
 impl DataArgs {
@@ -329,7 +452,7 @@ fn probe_once(snapshot: &Arc<Snapshot>) -> std::io::Result<Arc<State>> {
     }))
 }
 
-fn serve(args: ServeArgs) -> ExitCode {
+fn serve(args: ServeArgs, log_drops: ErrorCounter) -> ExitCode {
     let Ok(snapshot) = args.data.load(to_log) else {
         return ExitCode::FAILURE;
     };
@@ -359,17 +482,21 @@ fn serve(args: ServeArgs) -> ExitCode {
         .identity()
         .server_id
         .unwrap_or_else(|| "geosteer".to_string());
-    let snapshot = Arc::new(snapshot);
+    let snapshot = Arc::new(load::for_serving(snapshot));
     let state = Arc::new(Published::new(State::new(snapshot.clone())));
     let responder = Arc::new(Responder::with_identity(state.clone(), &args.identity()));
     let mut opts = ServerOptions {
         listen,
         tcp_idle_timeout: std::time::Duration::from_secs(args.tcp_idle_timeout),
+        tcp_query_timeout: std::time::Duration::from_secs(args.tcp_query_timeout),
+        tcp_max_connections: args.tcp_max_connections,
+        tcp_max_per_client: args.tcp_max_per_client,
         ..ServerOptions::default()
     };
     if let Some(n) = args.udp_sockets {
         opts.udp_sockets = n.max(1);
     }
+    fit_file_limit(&mut opts, &args);
     let token = match api_token(args.api_token_file.as_deref()) {
         Ok(t) => t,
         Err(e) => {
@@ -378,11 +505,24 @@ fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     let metrics = Arc::new(Metrics::default());
-    let responder = Arc::new(
-        Arc::into_inner(responder)
-            .expect("not shared yet")
-            .with_metrics(metrics.clone()),
-    );
+    metrics.set_log_drops(move || log_drops.dropped_lines() as u64);
+    let mut responder = Arc::into_inner(responder)
+        .expect("not shared yet")
+        .with_metrics(metrics.clone());
+    if let Some(cfg) = args.rrl.config() {
+        info!(
+            "response rate limiting: {} responses/s per /{} (IPv4) and /{} (IPv6) network, \
+             slip {}, window {} s{}",
+            cfg.rate,
+            cfg.ipv4_prefix,
+            cfg.ipv6_prefix,
+            cfg.slip,
+            cfg.window,
+            if cfg.log_only { ", log only" } else { "" }
+        );
+        responder = responder.with_rrl(rrl::Rrl::new(cfg));
+    }
+    let responder = Arc::new(responder);
     let sources = args.data.sources();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -424,6 +564,13 @@ fn serve(args: ServeArgs) -> ExitCode {
                         listener,
                         ops.clone(),
                         token,
+                        api::Limits {
+                            max_connections: args.http_max_connections,
+                            header_timeout: std::time::Duration::from_secs(
+                                args.http_header_timeout,
+                            ),
+                            ..api::Limits::default()
+                        },
                         api_stop.clone(),
                     )))
                 }
@@ -494,6 +641,49 @@ fn serve(args: ServeArgs) -> ExitCode {
         info!("stopped");
         ExitCode::SUCCESS
     })
+}
+
+/// File descriptors kept for everything but connections: sockets, zone files being read, the
+/// log, the probe runtime.
+const RESERVED_FDS: u64 = 64;
+
+/// Raises the soft limit on open files to the hard one (a connection is a file descriptor;
+/// the systemd unit sets LimitNOFILE=65536), then makes the TCP connection cap fit in what
+/// is left after the HTTP connections, the probes in flight and [`RESERVED_FDS`]: running
+/// out of descriptors would fail probes and accepts alike.
+fn fit_file_limit(opts: &mut ServerOptions, args: &ServeArgs) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to an rlimit.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+    }
+    let others = args.http_max_connections as u64
+        + u64::from(args.max_probes)
+        + (opts.listen.len() * (opts.udp_sockets + 1)) as u64
+        + RESERVED_FDS;
+    let room = lim.rlim_cur.saturating_sub(others).max(16);
+    if (opts.tcp_max_connections as u64) > room {
+        warn!(
+            "open file limit {}: --tcp-max-connections lowered from {} to {room} \
+             (raise LimitNOFILE / ulimit -n for more)",
+            lim.rlim_cur, opts.tcp_max_connections
+        );
+        opts.tcp_max_connections = room as usize;
+    }
 }
 
 /// The admin token: from `file` if given (trimmed), else from the environment.

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use hickory_proto::op::ResponseCode;
@@ -102,6 +103,19 @@ struct ShardData {
     ecs: [u64; 2],
     /// FORMERR answers by reason ([`WireError::index`]).
     malformed: [u64; WireError::ALL.len()],
+    /// Response rate limiting: responses over the limit, slipped, dropped.
+    rrl: [u64; 3],
+}
+
+/// What response rate limiting did with one response over the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RrlAction {
+    /// Sent all the same: log-only mode.
+    LogOnly,
+    /// Sent empty with TC=1 (the client may retry over TCP).
+    Slipped,
+    /// Not sent.
+    Dropped,
 }
 
 /// One serving task's counters.
@@ -132,7 +146,10 @@ pub struct QueryOutcome {
 impl Shard {
     /// Counts one query.
     pub fn count(&self, q: &QueryOutcome) {
-        let mut d = self.data.lock().expect("not poisoned");
+        let mut d = self
+            .data
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let proto = u8::from(q.tcp);
         *d.queries
             .entry((q.zone, type_index(q.qtype), rcode_index(q.rcode), proto))
@@ -145,6 +162,33 @@ impl Shard {
             d.malformed[why.index()] += 1;
         }
     }
+
+    /// Counts one response over the rate limit, and what was done with it.
+    pub fn count_rrl(&self, action: RrlAction) {
+        let mut d = self
+            .data
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        d.rrl[0] += 1;
+        match action {
+            RrlAction::LogOnly => {}
+            RrlAction::Slipped => d.rrl[1] += 1,
+            RrlAction::Dropped => d.rrl[2] += 1,
+        }
+    }
+}
+
+/// Rare events, counted process-wide with relaxed atomics (none of them is per query).
+#[derive(Default)]
+pub struct Events {
+    /// TCP connections closed at accept: over the total limit, over the per-client limit.
+    pub tcp_rejected: [AtomicU64; 2],
+    /// TCP connections closed for taking too long over a query (or a reply).
+    pub tcp_timeouts: AtomicU64,
+    /// HTTP connections closed at accept: over the connection limit.
+    pub http_rejected: AtomicU64,
+    /// Accept errors on the DNS or HTTP listeners (EMFILE and the like).
+    pub accept_errors: AtomicU64,
 }
 
 /// Configuration reloads, for the `geosteer_config_*` metrics.
@@ -162,12 +206,18 @@ pub struct ReloadStats {
     pub reloads_failed: u64,
 }
 
+/// Where the count of dropped log lines comes from.
+type LogDrops = Box<dyn Fn() -> u64 + Send + Sync>;
+
 /// All counters of the process.
 #[derive(Default)]
 pub struct Metrics {
     shards: Mutex<Vec<Arc<Shard>>>,
     /// Configuration loads and reloads, as the reload operation records them.
     pub reloads: Mutex<ReloadStats>,
+    /// Rare events: panics, connections refused, local probe errors.
+    pub events: Events,
+    log_drops: OnceLock<LogDrops>,
 }
 
 impl Metrics {
@@ -178,14 +228,23 @@ impl Metrics {
         s
     }
 
+    /// Where `geosteer_log_lines_dropped_total` reads its count (set once, at start).
+    pub fn set_log_drops(&self, f: impl Fn() -> u64 + Send + Sync + 'static) {
+        let _ = self.log_drops.set(Box::new(f));
+    }
+
     /// The query-path families in Prometheus text format.
     pub fn render_queries(&self, out: &mut String) {
         let mut queries: HashMap<(u32, u8, u8, u8), u64> = HashMap::new();
         let mut answers: HashMap<(u32, u32), u64> = HashMap::new();
         let mut ecs = [0u64; 2];
         let mut malformed = [0u64; WireError::ALL.len()];
+        let mut rrl = [0u64; 3];
         for shard in self.shards.lock().expect("not poisoned").iter() {
-            let d = shard.data.lock().expect("not poisoned");
+            let d = shard
+                .data
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             for (k, v) in &d.queries {
                 *queries.entry(*k).or_default() += v;
             }
@@ -195,6 +254,9 @@ impl Metrics {
             ecs[0] += d.ecs[0];
             ecs[1] += d.ecs[1];
             for (sum, n) in malformed.iter_mut().zip(d.malformed) {
+                *sum += n;
+            }
+            for (sum, n) in rrl.iter_mut().zip(d.rrl) {
                 *sum += n;
             }
         }
@@ -286,6 +348,28 @@ impl Metrics {
             );
         }
 
+        for (i, (name, help)) in [
+            (
+                "geosteer_rrl_limited_total",
+                "UDP responses over the response rate limit (in log-only mode too).",
+            ),
+            (
+                "geosteer_rrl_slipped_total",
+                "Rate-limited responses sent empty with TC=1 instead.",
+            ),
+            (
+                "geosteer_rrl_dropped_total",
+                "Rate-limited responses not sent.",
+            ),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            family(out, name, "counter", help);
+            sample(out, name, &[], rrl[i] as f64);
+        }
+        self.render_events(out);
+
         let r = self.reloads.lock().expect("not poisoned").clone();
         family(
             out,
@@ -336,6 +420,74 @@ impl Metrics {
             &[("result", "failure")],
             r.reloads_failed as f64,
         );
+    }
+}
+
+impl Metrics {
+    fn render_events(&self, out: &mut String) {
+        let e = &self.events;
+        let n = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
+        family(
+            out,
+            "geosteer_panics_total",
+            "counter",
+            "Panics caught, by where: udp and tcp (query answered SERVFAIL), http (connection closed), probe (a local error), reload (failed).",
+        );
+        for site in crate::panics::Site::ALL {
+            sample(
+                out,
+                "geosteer_panics_total",
+                &[("where", site.label())],
+                crate::panics::caught(site) as f64,
+            );
+        }
+        family(
+            out,
+            "geosteer_tcp_connections_rejected_total",
+            "counter",
+            "DNS TCP connections closed at once: over --tcp-max-connections (total) or --tcp-max-per-client (per_client).",
+        );
+        for (i, limit) in ["total", "per_client"].into_iter().enumerate() {
+            sample(
+                out,
+                "geosteer_tcp_connections_rejected_total",
+                &[("limit", limit)],
+                n(&e.tcp_rejected[i]),
+            );
+        }
+        for (name, help, v) in [
+            (
+                "geosteer_tcp_timeouts_total",
+                "DNS TCP connections closed for not completing a query, or not taking a reply, in time.",
+                &e.tcp_timeouts,
+            ),
+            (
+                "geosteer_http_connections_rejected_total",
+                "HTTP connections closed at once: over the connection limit.",
+                &e.http_rejected,
+            ),
+            (
+                "geosteer_accept_errors_total",
+                "Errors accepting connections (out of file descriptors, say).",
+                &e.accept_errors,
+            ),
+            (
+                "geosteer_probe_local_errors_total",
+                "Health probes this host could not make (no socket, no file descriptor); the origin's state was kept.",
+                &AtomicU64::new(crate::health::local_errors()),
+            ),
+        ] {
+            family(out, name, "counter", help);
+            sample(out, name, &[], n(v));
+        }
+        family(
+            out,
+            "geosteer_log_lines_dropped_total",
+            "counter",
+            "Log lines dropped because stderr could not keep up (logging never waits).",
+        );
+        let drops = self.log_drops.get().map_or(0, |f| f());
+        sample(out, "geosteer_log_lines_dropped_total", &[], drops as f64);
     }
 }
 

@@ -76,6 +76,9 @@ pub struct Reloaded {
     pub summary: String,
 }
 
+/// How long a reload may take to load before it is abandoned (and the reload lock released).
+pub const RELOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
 fn now_unix() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -136,15 +139,30 @@ impl Ops {
         let sources = self.sources.clone();
         let current = self.current();
         let generation = current.generation + 1;
-        // Loading reads files and walks the GeoIP database: keep it off the async workers.
-        let loaded = tokio::task::spawn_blocking(move || load::reload(&sources, &current))
-            .await
-            .unwrap_or_else(|e| {
-                Err(ConfigErrors(vec![crate::error::ConfigError::file(
-                    &self.sources.zones,
-                    format!("reload task failed: {e}"),
-                )]))
-            });
+        // Loading reads files and walks the GeoIP database: keep it off the async workers. It
+        // is bounded (zone files and $INCLUDE work have limits), and the lock is released after
+        // RELOAD_TIMEOUT whatever happens, so no reload can block the next ones for good.
+        let task = tokio::task::spawn_blocking(move || {
+            // A panic while loading fails the reload (counted); the old config stays.
+            crate::panics::catch(crate::panics::Site::Reload, || {
+                load::reload(&sources, &current).map(load::for_serving)
+            })
+        });
+        let failed = |why: String| {
+            Err(ConfigErrors(vec![crate::error::ConfigError::file(
+                &self.sources.zones,
+                why,
+            )]))
+        };
+        let loaded = match tokio::time::timeout(RELOAD_TIMEOUT, task).await {
+            Ok(Ok(Some(loaded))) => loaded,
+            Ok(Ok(None)) => failed("loading panicked (a bug: please report it)".into()),
+            Ok(Err(e)) => failed(format!("reload task failed: {e}")),
+            Err(_) => failed(format!(
+                "loading took longer than {} s; abandoned",
+                RELOAD_TIMEOUT.as_secs()
+            )),
+        };
         let mut stats = self.metrics.reloads.lock().expect("not poisoned").clone();
         stats.last_reload_unix = now_unix();
         let result = match loaded {

@@ -639,3 +639,35 @@ fn geo_map_of_an_ipv6_only_database() {
         );
     }
 }
+
+#[test]
+fn geo_map_of_a_one_letter_country_with_a_subdivision() {
+    // A damaged or hostile database: country "A" with subdivision "CA". It used to panic
+    // the map build (the subdivision code took the first two bytes of the country). Now
+    // such a record has no country (and so no subdivision); its continent stays.
+    let path = temp_path("one-letter-country.mmdb");
+    let _scratch = Scratch(path.clone());
+    write_city_db(
+        &path,
+        "GeoIP2-City",
+        &[
+            (
+                "198.51.100.0/24",
+                city("NA", "A", Some("CA"), "Nowhere", 10.0, 10.0),
+            ),
+            (
+                "203.0.113.0/24",
+                city("EU", "DE", Some("HE"), "Frankfurt am Main", 50.1109, 8.6821),
+            ),
+        ],
+    );
+    let db = GeoDb::open(&path).unwrap();
+    let map = GeoMap::build(&db, by_country).unwrap();
+    let (loc, _) = db.lookup(ip("198.51.100.7")).expect("a record");
+    assert_eq!(
+        codes(&loc),
+        tuple(("NA", "", "", "")),
+        "no country, no subdivision"
+    );
+    assert_eq!(map.lookup(ip("198.51.100.7")).0, by_country(Some(&loc)));
+}

@@ -178,6 +178,18 @@ fn broken_questions_get_formerr() {
     tcp_send(&mut c, &encode(&q));
     let r = decode(&tcp_recv(&mut c).unwrap());
     assert_response_to(&q, &r);
+    // An empty frame is no DNS message: the connection is closed (as NSD and Knot do), and
+    // the query after it is not answered.
+    let mut both = vec![0, 0];
+    let p = encode(&q);
+    both.extend_from_slice(&(p.len() as u16).to_be_bytes());
+    both.extend_from_slice(&p);
+    c.write_all(&both).unwrap();
+    c.set_read_timeout(Some(WAIT)).unwrap();
+    let mut rest = Vec::new();
+    // EOF, or a reset (the query it left unread): either way, nothing.
+    let _ = c.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "answered after a zero-length frame");
     assert_still_serving(&s);
 }
 

@@ -135,3 +135,18 @@ fn entries_are_found_by_whole_key() {
     assert_eq!(entry(block, "a"), ("1".to_string(), "one".to_string()));
     assert_eq!(entry(block, "b").0, "4");
 }
+
+#[test]
+fn the_command_line_defaults_document_rate_limiting() {
+    use geosteer::dns::rrl;
+    let readme = readme();
+    let line = format!(
+        "`--rrl-slip {} --rrl-window {} --rrl-ipv4-prefix {} --rrl-ipv6-prefix {}\n--rrl-table-size {}`",
+        rrl::DEFAULT_SLIP,
+        rrl::DEFAULT_WINDOW,
+        rrl::DEFAULT_IPV4_PREFIX,
+        rrl::DEFAULT_IPV6_PREFIX,
+        rrl::DEFAULT_TABLE_SIZE
+    );
+    assert!(readme.contains(&line), "README lacks {line}");
+}

@@ -159,3 +159,22 @@ fn verify(text: &str) {
     );
     assert!(Path::new(UNIT).exists());
 }
+
+#[test]
+fn unit_listens_on_the_wildcards_with_rate_limiting_and_only_known_flags() {
+    let text = std::fs::read_to_string(UNIT).unwrap();
+    let unit = parse(&text);
+    let exec = unit["Service"]["ExecStart"].join(" ");
+    for want in ["--listen 0.0.0.0:53", "--listen [::]:53", "--rrl-rate "] {
+        assert!(exec.contains(want), "ExecStart lacks {want:?}: {exec}");
+    }
+    // Every flag the unit passes is one `serve` knows (a typo would stop the service).
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_geosteer"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for flag in exec.split_whitespace().filter(|w| w.starts_with("--")) {
+        assert!(help.contains(flag), "serve does not know {flag}");
+    }
+}

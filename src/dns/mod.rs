@@ -10,6 +10,7 @@
 
 pub mod answer;
 mod parse;
+pub mod rrl;
 pub mod server;
 pub mod udp;
 pub mod xdp;
@@ -23,12 +24,13 @@ use hickory_proto::rr::rdata::opt::ClientSubnet;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use tracing::debug;
 
-use crate::metrics::{Metrics, NO_ZONE, QueryOutcome, Shard};
+use crate::metrics::{Metrics, NO_ZONE, QueryOutcome, RrlAction, Shard};
 use crate::state::{Published, State};
 use crate::steering::Client;
 use crate::wire::{NameWriter, RecordSet, WireError, WireName, name_wire};
 use answer::{Answer, Bytes, Owner, Records, RrRef};
 use parse::{EDNS_DO, Parsed, Query, QueryHeader, TsigIn};
+use rrl::{Rrl, Verdict};
 
 /// The UDP payload size geosteer advertises and honours at most: the DNS Flag Day 2020 value,
 /// which avoids IP fragmentation on practically every path.
@@ -82,6 +84,8 @@ pub struct Responder {
     chaos: Vec<(WireName, RecordSet)>,
     nsid: Option<Vec<u8>>,
     metrics: Arc<Metrics>,
+    /// Response rate limiting of UDP answers, when on.
+    rrl: Option<Rrl>,
 }
 
 /// Longest NSID sent: it must leave room in a 512-byte answer (identities are short anyway).
@@ -121,7 +125,38 @@ impl Responder {
             chaos,
             nsid,
             metrics: Arc::default(),
+            rrl: None,
         }
+    }
+
+    /// Rate-limits UDP responses as `rrl` says (see [`rrl`]).
+    pub fn with_rrl(mut self, rrl: Rrl) -> Self {
+        self.rrl = Some(rrl);
+        self
+    }
+
+    /// What rate limiting decides for a UDP response of `kind` about `key` to `src`; counted
+    /// into `shard` when over the limit. TCP is never limited.
+    fn rate_limit(
+        &self,
+        transport: Transport,
+        src: SocketAddr,
+        (kind, key): (rrl::Kind, u64),
+        shard: Option<&Shard>,
+    ) -> Verdict {
+        let Some(rrl) = self.rrl.as_ref().filter(|_| transport == Transport::Udp) else {
+            return Verdict::Send;
+        };
+        let verdict = rrl.check(src.ip(), kind, key);
+        if let Some(shard) = shard {
+            match verdict {
+                Verdict::Send => {}
+                Verdict::LogOnly => shard.count_rrl(RrlAction::LogOnly),
+                Verdict::Slip => shard.count_rrl(RrlAction::Slipped),
+                Verdict::Drop => shard.count_rrl(RrlAction::Dropped),
+            }
+        }
+        verdict
     }
 
     /// Counts into `metrics` (serving tasks take their shards from it).
@@ -169,6 +204,38 @@ impl Responder {
         self.respond_counted(query, src, transport, out, None)
     }
 
+    /// [`Responder::respond_counted`] under the panic policy ([`crate::panics`]): a panic while
+    /// answering is caught and counted, and the query is answered SERVFAIL (a bare header:
+    /// its ID, opcode and RD), so that the thread or connection goes on serving.
+    pub fn respond_caught(
+        &self,
+        packet: &[u8],
+        src: SocketAddr,
+        transport: Transport,
+        out: &mut Vec<u8>,
+        shard: Option<&Shard>,
+    ) -> bool {
+        let site = match transport {
+            Transport::Udp => crate::panics::Site::Udp,
+            Transport::Tcp => crate::panics::Site::Tcp,
+        };
+        if let Some(sent) = crate::panics::catch(site, || {
+            self.respond_counted(packet, src, transport, out, shard)
+        }) {
+            return sent;
+        }
+        // Only queries get this far (a response is ignored before anything can panic).
+        if packet.len() < 12 || packet[2] & 0x80 != 0 {
+            return false;
+        }
+        out.clear();
+        out.extend_from_slice(&packet[..12]);
+        out[2] = 0x80 | (packet[2] & 0x79); // QR, opcode, RD; no AA, no TC
+        out[3] = ResponseCode::ServFail.low();
+        out[4..12].fill(0);
+        true
+    }
+
     /// [`Responder::respond`], counting the query into `shard`.
     pub fn respond_counted(
         &self,
@@ -178,6 +245,9 @@ impl Responder {
         out: &mut Vec<u8>,
         shard: Option<&Shard>,
     ) -> bool {
+        crate::panics::inject(crate::panics::Inject::Query, || {
+            packet.get(12..18) == Some(b"\x05panic")
+        });
         let mut holder = None;
         let q = match parse::parse(packet, &mut holder, src) {
             Parsed::Query(q) => q,
@@ -186,7 +256,13 @@ impl Responder {
                 debug!(reason = why.reason(), client = %src, "malformed query: FORMERR");
                 out.clear();
                 out.resize(12, 0);
-                header(out, &h, false, false, ResponseCode::FormErr);
+                let class = (
+                    rrl::Kind::Error,
+                    u64::from(u16::from(ResponseCode::FormErr)),
+                );
+                let verdict = self.rate_limit(transport, src, class, shard);
+                let tc = verdict == Verdict::Slip;
+                header(out, &h, false, tc, ResponseCode::FormErr);
                 if let Some(shard) = shard {
                     shard.count(&QueryOutcome {
                         zone: NO_ZONE,
@@ -198,7 +274,7 @@ impl Responder {
                         malformed: Some(why),
                     });
                 }
-                return true;
+                return verdict != Verdict::Drop;
             }
         };
         let limit = match transport {
@@ -233,7 +309,16 @@ impl Responder {
             nsid: if e.nsid { self.nsid.as_deref() } else { None },
             ede: ans.ede,
         });
-        encode(out, &q, &ans, opt.as_ref(), limit);
+        let verdict = self.rate_limit(transport, src, rrl_class(&q, &ans), shard);
+        if verdict == Verdict::Slip {
+            // BIND's and Knot's slip: the response's code and flags, no records, TC=1.
+            let mut empty = Answer::new(ans.rcode);
+            empty.authoritative = ans.authoritative;
+            encode(out, &q, &empty, opt.as_ref(), limit);
+            out[2] |= 0x02;
+        } else {
+            encode(out, &q, &ans, opt.as_ref(), limit);
+        }
         if let Some(shard) = shard {
             shard.count(&QueryOutcome {
                 zone: ans.zone_label,
@@ -245,7 +330,7 @@ impl Responder {
                 malformed: ans.malformed,
             });
         }
-        true
+        verdict != Verdict::Drop
     }
 
     fn answer<'a>(
@@ -315,6 +400,29 @@ impl Responder {
             _ => src.ip(),
         };
         answer::lookup(state, qname, q.qtype, Client { addr })
+    }
+}
+
+/// A response's kind and key for rate limiting (see [`rrl`]): an answer by the RRset that
+/// answers it (a wildcard's RRset whatever name matched, a pool's records whatever order)
+/// and the query type; NXDOMAIN, NODATA and referrals by zone; errors by code.
+fn rrl_class(q: &Query<'_>, ans: &Answer<'_>) -> (rrl::Kind, u64) {
+    let zone = u64::from(ans.zone_label);
+    match ans.rcode {
+        ResponseCode::NoError => match ans.answer.first() {
+            Some(rr) => {
+                let at = match &rr.records {
+                    Records::All(set) | Records::Picked(set, _) => std::ptr::from_ref(*set) as u64,
+                    // A record made for this answer (a CNAME from a DNAME): by zone and type.
+                    Records::Raw(rtype, _, _) => zone << 16 | u64::from(*rtype),
+                };
+                (rrl::Kind::Answer, at ^ u64::from(u16::from(q.qtype)) << 48)
+            }
+            None if !ans.authoritative && !ans.authority.is_empty() => (rrl::Kind::Referral, zone),
+            None => (rrl::Kind::NoData, zone),
+        },
+        ResponseCode::NXDomain => (rrl::Kind::NxDomain, zone),
+        rcode => (rrl::Kind::Error, u64::from(u16::from(rcode))),
     }
 }
 
@@ -476,10 +584,19 @@ fn encode(
     let qdcount = u16::from(!q.question.is_empty());
     // A query without a readable name (answered with an error) compresses against the root.
     let names = NameWriter::new(q.qname.as_ref().map_or(&[0u8][..], WireName::as_bytes));
+    // A BADKEY TSIG whose names are long may not fit beside the question in a 512-byte UDP
+    // answer: then the answer goes without it, with TC set, and the client's retry over TCP
+    // gets the whole error (RFC 8945 §5.3: a response must never exceed the limit).
+    let opt_len = opt.map_or(0, OptOut::len);
+    let tsig = q
+        .tsig
+        .as_deref()
+        .filter(|t| 12 + q.question.len() + opt_len + tsig_len(t) <= limit);
+    let tsig_left_out = q.tsig.is_some() && tsig.is_none();
     // Room is kept for the OPT record and a TSIG one, which go last.
     let room = limit
-        .saturating_sub(opt.map_or(0, OptOut::len))
-        .saturating_sub(q.tsig.as_deref().map_or(0, tsig_len));
+        .saturating_sub(opt_len)
+        .saturating_sub(tsig.map_or(0, tsig_len));
     let made = &ans.made[..];
     let (answers, all_answers) = write_section(out, &names, &ans.answer, made, room);
     let (authorities, all_authorities) = if all_answers {
@@ -487,7 +604,7 @@ fn encode(
     } else {
         (0, false)
     };
-    let (counts, tc) = if all_answers && all_authorities {
+    let (counts, tc) = if all_answers && all_authorities && !tsig_left_out {
         // Additional data is optional: what does not fit is dropped without TC (RFC 2181 §9).
         let (additionals, _) = write_section(out, &names, &ans.additional, made, room);
         ((answers, authorities, additionals), false)
@@ -502,7 +619,7 @@ fn encode(
         o.write(out);
         arcount += 1;
     }
-    if let Some(t) = q.tsig.as_deref() {
+    if let Some(t) = tsig {
         write_badkey(out, t);
         arcount += 1;
     }

@@ -2,10 +2,11 @@
 //! most an OPT record), hickory's full decoder for everything else.
 //!
 //! Both produce the same [`Query`], so the rest of the query path does not know which ran.
-//! The direct parse accepts only what it checks completely; anything unusual — other
-//! opcodes or record counts, compression in the question, malformed or duplicate options,
-//! EDNS versions above 0, trailing bytes — goes to hickory, whose errors become FORMERR as
-//! before.
+//! The direct parse accepts only what it checks completely. What the section walker finds
+//! malformed (a compression pointer in the question, options that overrun their OPT record,
+//! a second OPT, trailing bytes) is FORMERR without going further; anything else unusual —
+//! other opcodes or record counts, EDNS versions above 0 — goes to hickory, whose errors
+//! become FORMERR too.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -17,14 +18,15 @@ use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
 
 use crate::wire::message::{Records, Section, be16, diagnose, options};
-use crate::wire::{WireError, WireName};
+use crate::wire::{Pointers, WireError, WireName, name_end};
 
 /// EDNS as the query path needs it.
 #[derive(Debug, Clone, Copy)]
 pub struct EdnsIn {
     pub payload: u16,
     pub version: u8,
-    /// The ECS option: `Err` when present but malformed (RFC 7871 §7.1.1: FORMERR).
+    /// The ECS option: `Err` when present but malformed (RFC 7871 §7.1.1: FORMERR), or when
+    /// the options themselves overrun the OPT record (RFC 6891 §7: FORMERR, with an OPT).
     pub ecs: Result<Option<ClientSubnet>, WireError>,
     pub nsid: bool,
     /// DNSSEC OK (RFC 3225): copied into the response's OPT record.
@@ -111,6 +113,18 @@ pub fn parse<'a>(
         return Parsed::Query(q);
     }
     let header = QueryHeader::of(packet);
+    // What the walk can tell is wrong is answered here, before hickory's decoder sees it: that
+    // decoder logs a warning for some malformed data (EDNS options, CAA flags), which would be
+    // a log line per packet, and it accepts a compression pointer in the question, whose
+    // echo would then point elsewhere in the response (NSD and Knot answer FORMERR).
+    if let Some(why) = diagnose(packet) {
+        return Parsed::Malformed(header, why);
+    }
+    if be16(packet, 4).unwrap_or(0) > 0
+        && let Err(why) = name_end(packet, 12, Pointers::Refused)
+    {
+        return Parsed::Malformed(header, why);
+    }
     let mut d = BinDecoder::new(packet);
     match Header::read(&mut d) {
         Ok(h) if h.metadata.message_type == MessageType::Response => return Parsed::Ignore,
@@ -310,13 +324,16 @@ fn direct(p: &[u8]) -> Option<Query<'_>> {
                 _ => {}
             }
         }
-        if seen != rdata.len() {
-            return None;
-        }
+        // Options that overrun the record: FORMERR, still with an OPT (RFC 6891 §7).
+        let ecs = if seen == rdata.len() {
+            ecs_opt.transpose()
+        } else {
+            Err(WireError::BadOptLength)
+        };
         edns = Some(EdnsIn {
             payload,
             version,
-            ecs: ecs_opt.transpose(),
+            ecs,
             nsid,
             dnssec_ok: (opt.ttl as u16) & EDNS_DO != 0,
         });

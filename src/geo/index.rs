@@ -20,11 +20,11 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use ipnet::{Ipv4Net, Ipv6Net};
-use maxminddb::{LookupResult, Mmap, WithinOptions};
+use maxminddb::{LookupResult, WithinOptions};
 use rustc_hash::FxHashMap;
 
 use super::trie::{self, CoverError, Leaf, MAX_VALUE, Trie, TrieBuilder};
-use super::{ContinentCode, CountryCode, GeoDb, Location, SubdivisionCode};
+use super::{Bytes, ContinentCode, CountryCode, GeoDb, Location, SubdivisionCode};
 use crate::error::ConfigError;
 
 /// `::ffff:0:0/96`, which always resolves through the IPv4 tree.
@@ -330,6 +330,9 @@ pub(crate) fn walk(
     let fail = |what: &str, e: &dyn fmt::Display| {
         ConfigError::file(&db.path, format!("while building a map, {what}: {e}"))
     };
+    let reader = db
+        .reader()
+        .ok_or_else(|| fail("reading it", &"its data was released after the last build"))?;
     let mut checked = |location: Option<&Location>| {
         let v = classify(location);
         assert!(v <= MAX_VALUE, "classifier returned {v}, above {MAX_VALUE}");
@@ -338,7 +341,7 @@ pub(crate) fn walk(
     let unknown = checked(None);
     let mut by_offset: FxHashMap<usize, u32> = FxHashMap::default();
     let mut by_location: FxHashMap<Location, u32> = FxHashMap::default();
-    let mut value_of = |result: &LookupResult<'_, Mmap>| -> Result<u32, ConfigError> {
+    let mut value_of = |result: &LookupResult<'_, Bytes>| -> Result<u32, ConfigError> {
         let Some(offset) = result.offset() else {
             return Ok(unknown);
         };
@@ -365,8 +368,7 @@ pub(crate) fn walk(
     } else if v4_walked {
         (unknown, Leaf::V4Alias)
     } else {
-        let r = db
-            .reader
+        let r = reader
             .lookup(IpAddr::V6(Ipv6Addr::UNSPECIFIED))
             .map_err(|e| fail("looking up ::", &e))?;
         let v = value_of(&r)?;
@@ -376,8 +378,7 @@ pub(crate) fn walk(
     let cover_err = |e: CoverError| fail("the database's networks do not tile", &e);
     let mut builder = TrieBuilder::new();
     let mut networks = 0u64;
-    let walk = db
-        .reader
+    let walk = reader
         .networks(WithinOptions::default().include_networks_without_data())
         .map_err(|e| fail("reading the search tree", &e))?;
     for item in walk {

@@ -27,7 +27,7 @@ use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
-use maxminddb::{LookupResult, MaxMindDbError, Mmap, Reader, WithinOptions};
+use maxminddb::{LookupResult, MaxMindDbError, Reader, WithinOptions};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use tracing::warn;
@@ -140,7 +140,11 @@ impl Location {
         latitude: Option<f64>,
         longitude: Option<f64>,
     ) -> Self {
-        let country = country.and_then(CountryCode::new);
+        // ISO 3166-1 alpha-2: two letters. Anything else (a one-letter code in a damaged or
+        // hostile database) is no country, rather than half of one.
+        let country = country
+            .filter(|c| c.len() == 2 && c.bytes().all(|b| b.is_ascii_alphabetic()))
+            .and_then(CountryCode::new);
         let subdivision = country.and_then(|c| subdivision.and_then(|s| subdivision_of(c, s)));
         let continent = continent
             .and_then(ContinentCode::new)
@@ -226,6 +230,9 @@ impl fmt::Display for Location {
 
 fn subdivision_of(country: CountryCode, raw: &str) -> Option<SubdivisionCode> {
     let cc = country.as_str();
+    if cc.len() != 2 {
+        return None;
+    }
     let part = match raw.split_once('-') {
         Some((c, rest)) if c.eq_ignore_ascii_case(cc) => rest,
         _ => raw,
@@ -260,14 +267,27 @@ impl fmt::Display for Schema {
     }
 }
 
-/// A GeoIP database, memory-mapped: a 70 MB GeoLite2-City costs address space, not resident
-/// memory, and the pages a map build touches can be dropped by the kernel afterwards.
+/// The database's bytes, read into memory.
+pub(crate) type Bytes = Vec<u8>;
+
+/// A GeoIP database, read into memory.
+///
+/// Read, not mapped: a mapped file that is rewritten in place (a download tool writing over
+/// it, `cp` onto it) turns the next read of a changed page into SIGBUS, and that kills the
+/// process. Read once, the data cannot change under the server; rename stays the
+/// documented way to replace the file, but nothing else crashes it. Serving keeps only the
+/// compiled maps and drops the bytes ([`GeoDb::release`], as gdnsd does), so the database
+/// costs memory only while a load or reload builds from it.
 pub struct GeoDb {
-    reader: Reader<Mmap>,
+    reader: Option<Reader<Bytes>>,
     path: PathBuf,
     schema: Schema,
     /// The file's identity when it was opened, to tell whether the path still names it.
     file_id: Option<FileId>,
+    database_type: String,
+    description: Option<String>,
+    build_epoch: u64,
+    ip_version: u16,
 }
 
 /// What tells one file from another at the same path: a file renamed over it is another
@@ -307,18 +327,23 @@ impl fmt::Debug for GeoDb {
 const PROBE_RECORDS: usize = 4096;
 
 impl GeoDb {
-    /// Opens and checks a database. It must be a MaxMind DB whose records carry a country in
+    /// Reads and checks a database. It must be a MaxMind DB whose records carry a country in
     /// one of the two layouts; anything else (an ASN database, a truncated download) is
     /// refused with the reason.
-    ///
-    /// The file is mapped, not read: it must not be rewritten in place while open. Replace
-    /// it by writing a new file and renaming it over the old one.
     pub fn open(path: &Path) -> Result<Self, ConfigError> {
+        // Its identity before reading: if it changes during the read, the next reload sees
+        // another identity and reads it again.
         let file_id = FileId::of(path);
-        // SAFETY: the mapping stays valid as long as the file's contents do not change under
-        // it. We never write to it, and the documented way to update it is rename(2), which
-        // leaves this mapping on the old inode.
-        let reader = unsafe { Reader::open_mmap(path) }.map_err(|e| {
+        let bytes = std::fs::read(path)
+            .map_err(|e| ConfigError::file(path, format!("cannot read the GeoIP database: {e}")))?;
+        let mut db = Self::from_bytes(path, bytes)?;
+        db.file_id = file_id;
+        Ok(db)
+    }
+
+    /// [`GeoDb::open`] on bytes already read; `path` names them in errors and status.
+    pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Self, ConfigError> {
+        let reader = Reader::from_source(bytes).map_err(|e| {
             ConfigError::file(path, format!("cannot open as a MaxMind DB (.mmdb): {e}"))
         })?;
         let meta = reader.metadata();
@@ -329,18 +354,43 @@ impl GeoDb {
             ));
         }
         let schema = detect_schema(&reader).map_err(|reason| ConfigError::file(path, reason))?;
+        let description = meta
+            .description
+            .get("en")
+            .or_else(|| meta.description.values().next())
+            .cloned();
         Ok(Self {
-            reader,
             path: path.to_path_buf(),
             schema,
-            file_id,
+            file_id: None,
+            database_type: meta.database_type.clone(),
+            description,
+            build_epoch: meta.build_epoch,
+            ip_version: meta.ip_version,
+            reader: Some(reader),
         })
     }
 
-    /// Whether its path still names the file that was opened (unchanged), so that opening it
-    /// again would give the same data.
+    /// Drops the database's data, keeping what status reports (path, type, build time):
+    /// once the maps are compiled, serving never reads it. Lookups then find nothing.
+    pub fn release(&mut self) {
+        self.reader = None;
+    }
+
+    /// The reader, unless released.
+    fn reader(&self) -> Option<&Reader<Bytes>> {
+        self.reader.as_ref()
+    }
+
+    /// Whether its path still names the file it was read from (unchanged), so that reading
+    /// it again would give the same data. Bytes given to [`GeoDb::from_bytes`] name no file.
     pub fn is_current(&self) -> bool {
         self.file_id.is_some() && FileId::of(&self.path) == self.file_id
+    }
+
+    /// Whether its data is still held ([`GeoDb::release`] not called): a walk needs it.
+    pub fn has_data(&self) -> bool {
+        self.reader.is_some()
     }
 
     /// The file it was opened from.
@@ -355,25 +405,22 @@ impl GeoDb {
 
     /// `database_type` from the metadata, e.g. `GeoLite2-City`, `DBIP-City-Lite`.
     pub fn database_type(&self) -> &str {
-        &self.reader.metadata().database_type
+        &self.database_type
     }
 
     /// The English description, or the first one.
     pub fn description(&self) -> Option<&str> {
-        let d = &self.reader.metadata().description;
-        d.get("en")
-            .or_else(|| d.values().next())
-            .map(String::as_str)
+        self.description.as_deref()
     }
 
     /// When the database was built, in seconds since the Unix epoch.
     pub fn build_epoch(&self) -> u64 {
-        self.reader.metadata().build_epoch
+        self.build_epoch
     }
 
     /// 4 for an IPv4-only database, 6 otherwise.
     pub fn ip_version(&self) -> u16 {
-        self.reader.metadata().ip_version
+        self.ip_version
     }
 
     /// The location of `ip` and the prefix length of the database network it is in, in
@@ -403,7 +450,7 @@ impl GeoDb {
         if ip.is_ipv6() && self.ip_version() == 4 {
             return (None, 0);
         }
-        let Ok(result) = self.reader.lookup(ip) else {
+        let Some(Ok(result)) = self.reader().map(|r| r.lookup(ip)) else {
             return (None, 0);
         };
         // An IPv4 address in an IPv6 database without an IPv4 subtree lies inside one IPv6
@@ -420,7 +467,7 @@ impl GeoDb {
     }
 
     /// The location in a lookup or iteration result; `None` for no data or an empty record.
-    fn decode(&self, result: &LookupResult<'_, Mmap>) -> Result<Option<Location>, MaxMindDbError> {
+    fn decode(&self, result: &LookupResult<'_, Bytes>) -> Result<Option<Location>, MaxMindDbError> {
         let location = match self.schema {
             Schema::GeoIp2 => result.decode::<NestedRecord>()?.map(|r| r.location()),
             Schema::Flat => result.decode::<FlatRecord>()?.map(|r| r.location()),
@@ -432,14 +479,14 @@ impl GeoDb {
     fn has_ipv4_subtree(&self) -> bool {
         self.ip_version() == 4
             || self
-                .reader
-                .lookup(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
-                .and_then(|r| r.network())
-                .is_ok_and(|n| n.is_ipv4())
+                .reader()
+                .and_then(|r| r.lookup(IpAddr::V4(Ipv4Addr::UNSPECIFIED)).ok())
+                .and_then(|r| r.network().ok())
+                .is_some_and(|n| n.is_ipv4())
     }
 }
 
-fn detect_schema(reader: &Reader<Mmap>) -> Result<Schema, String> {
+fn detect_schema(reader: &Reader<Bytes>) -> Result<Schema, String> {
     let db_type = &reader.metadata().database_type;
     let networks = reader
         .networks(WithinOptions::default())

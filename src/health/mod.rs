@@ -34,8 +34,8 @@ use tracing::{debug, info, warn};
 
 use crate::config::{Monitor, OriginId};
 use crate::state::{
-    HealthView, OriginHealth, OriginStatus, PoolHealth, ProbeCell, ProbeRecord, ProbeResult,
-    Published, Snapshot, State,
+    Failure, HealthView, OriginHealth, OriginStatus, PoolHealth, ProbeCell, ProbeRecord,
+    ProbeResult, Published, Snapshot, State,
 };
 use machine::{Change, Machine, Thresholds};
 pub use stats::ScheduleStats;
@@ -43,6 +43,15 @@ pub use stats::ScheduleStats;
 /// Origins found down by a first round that are logged one by one at info; the rest are
 /// counted (a large outage at start should not flood the log).
 const FIRST_ROUND_DOWN_LINES: usize = 20;
+
+/// Probes this host could not make (see [`Failure::Local`]).
+static LOCAL_ERRORS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Probes this host could not make since start (out of file descriptors, a panic): they
+/// never count against an origin.
+pub fn local_errors() -> u64 {
+    LOCAL_ERRORS.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 /// Probes in flight at most, by default.
 pub const DEFAULT_MAX_PROBES: usize = 256;
@@ -586,7 +595,14 @@ impl Inner {
     /// a change. Returns what changed and whether the RTT moved.
     fn record(&self, t: &Target, result: ProbeResult, log_initial: bool) -> (Change, bool) {
         let mut st = lock(&t.st);
-        let change = st.machine.record(result.ok(), t.thresholds);
+        let local = matches!(result.outcome, Err(Failure::Local(_)));
+        let change = if local {
+            // This host's trouble, not the origin's: counted, the state kept.
+            LOCAL_ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Change::None
+        } else {
+            st.machine.record(result.ok(), t.thresholds)
+        };
         let mut rtt_moved = false;
         if result.ok() {
             let sample = result.time.as_secs_f64() * 1000.0;

@@ -205,8 +205,25 @@ impl Check {
     }
 
     /// One probe: up to `retries + 1` attempts.
+    ///
+    /// A panic while probing is caught (see [`crate::panics`]): the result is then a local
+    /// error, which leaves the origin's state as it was.
     pub async fn probe(&self) -> ProbeResult {
-        with_retries(self.attempts, self.timeout, || self.attempt()).await
+        let started = Instant::now();
+        crate::panics::catch_future(
+            crate::panics::Site::Probe,
+            with_retries(self.attempts, self.timeout, || {
+                crate::panics::inject(crate::panics::Inject::Probe, || true);
+                self.attempt()
+            }),
+        )
+        .await
+        .unwrap_or_else(|| ProbeResult {
+            at: SystemTime::now(),
+            attempts: 1,
+            time: started.elapsed(),
+            outcome: Err(Failure::Local("the probe panicked".into())),
+        })
     }
 
     async fn attempt(&self) -> Result<Success, Failure> {
@@ -358,6 +375,14 @@ fn io_failure(e: &std::io::Error) -> Failure {
             return io_failure(io);
         }
     }
+    // This host's own shortage (file descriptors, memory, buffers, local ports) says nothing
+    // about the origin.
+    if let Some(
+        code @ (libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::EADDRNOTAVAIL),
+    ) = e.raw_os_error()
+    {
+        return Failure::Local(std::io::Error::from_raw_os_error(code).to_string());
+    }
     match e.kind() {
         K::ConnectionRefused => Failure::Refused,
         K::TimedOut => Failure::Timeout,
@@ -441,6 +466,19 @@ mod tests {
         .await;
         assert_eq!(r.attempts, 1);
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn this_hosts_shortages_are_local_errors() {
+        for code in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM] {
+            let e = std::io::Error::from_raw_os_error(code);
+            assert!(matches!(io_failure(&e), Failure::Local(_)), "{e}");
+            // Also when a connector wraps it.
+            let wrapped = std::io::Error::other(e);
+            assert!(matches!(io_failure(&wrapped), Failure::Local(_)));
+        }
+        let refused = std::io::Error::from_raw_os_error(libc::ECONNREFUSED);
+        assert_eq!(io_failure(&refused), Failure::Refused);
     }
 
     #[tokio::test]

@@ -146,9 +146,13 @@ fn load_reusing(
     let reused = same.and_then(|(p, _)| p.geo_index.clone());
     let (geo, index, built) = std::thread::scope(|scope| {
         let walker = scope.spawn(|| {
+            // Its data may have been released once the last maps were built: a walk (no index
+            // to reuse) reads the file again.
             let db = match same {
-                Some((_, db)) => Ok(db.clone()),
-                None => GeoDb::open(&src.geoip).map(Arc::new),
+                Some((_, db)) if reused.is_some() || !needs_location || db.has_data() => {
+                    Ok(db.clone())
+                }
+                _ => GeoDb::open(&src.geoip).map(Arc::new),
             };
             let index = match (&db, reused) {
                 (Ok(_), Some(index)) if needs_location => Some(Ok(index)),
@@ -272,6 +276,16 @@ fn load_reusing(
         rule_maps,
         labels,
     })
+}
+
+/// `snapshot` made ready to serve: the GeoIP database's data is dropped (its maps are
+/// compiled; path, type and build time stay for status and metrics), as gdnsd does, so a
+/// running server holds a GeoLite2-City's 60-odd MB only while a load builds from it.
+pub fn for_serving(mut snapshot: Snapshot) -> Snapshot {
+    if let Some(db) = snapshot.geo.as_mut().and_then(Arc::get_mut) {
+        db.release();
+    }
+    snapshot
 }
 
 fn pool_records(cfg: &SteeringConfig, lb: &config::LoadBalancer, pool: PoolId) -> PoolRecords {

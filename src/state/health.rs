@@ -87,11 +87,14 @@ pub enum Failure {
     Error(String),
     /// The monitor cannot be probed as configured (e.g. an invalid header).
     Config(String),
+    /// This host could not make the probe (out of file descriptors or memory, the probe
+    /// panicked): it says nothing about the origin, whose state is kept.
+    Local(String),
 }
 
 impl Failure {
     /// Every reason class, for metrics labels.
-    pub const REASONS: [&'static str; 8] = [
+    pub const REASONS: [&'static str; 9] = [
         "refused",
         "timeout",
         "reset",
@@ -100,6 +103,7 @@ impl Failure {
         "tls",
         "error",
         "config",
+        "local",
     ];
 
     /// The reason class, an index into [`Failure::REASONS`].
@@ -113,6 +117,7 @@ impl Failure {
             Failure::Tls(_) => 5,
             Failure::Error(_) => 6,
             Failure::Config(_) => 7,
+            Failure::Local(_) => 8,
         }
     }
 }
@@ -137,6 +142,7 @@ impl std::fmt::Display for Failure {
             Failure::Tls(e) => write!(f, "TLS error: {e}"),
             Failure::Error(e) => f.write_str(e),
             Failure::Config(e) => write!(f, "cannot probe: {e}"),
+            Failure::Local(e) => write!(f, "local error, origin state kept: {e}"),
         }
     }
 }

@@ -74,6 +74,12 @@ impl WireRecord {
 }
 
 impl WireRecord {
+    /// The fewest octets this record takes in a message: its owner as a compression pointer,
+    /// TYPE, CLASS, TTL, RDLENGTH and its RDATA (names in it uncompressed, as at worst).
+    pub fn min_len(&self) -> usize {
+        2 + self.head.len() + 2 + self.rdata.len()
+    }
+
     /// The owner name, uncompressed, as spelled in the data.
     pub fn owner(&self) -> &[u8] {
         &self.owner
@@ -120,6 +126,14 @@ impl RecordSet {
     /// The rendered records, in the same order.
     pub fn wire(&self) -> &[WireRecord] {
         &self.wire
+    }
+
+    /// The fewest octets a response answering this whole RRset takes: a header, the
+    /// question (the owner, uncompressed), and each record at its most compressed. Over
+    /// 65,535 it can never be sent, even over TCP.
+    pub fn min_response_len(&self) -> usize {
+        let owner = self.wire.first().map_or(1, |w| w.owner.len());
+        12 + owner + 4 + self.wire.iter().map(WireRecord::min_len).sum::<usize>()
     }
 }
 

@@ -23,6 +23,14 @@ use crate::error::ConfigError;
 /// Nesting limit for `$INCLUDE`, so that a file including itself fails cleanly.
 const MAX_INCLUDE_DEPTH: usize = 16;
 
+/// Files read for one zone at most (its own and every `$INCLUDE`d one, counted each time it
+/// is read): the depth limit alone lets a file that includes itself a few times at each
+/// level take hours. Real zones include a handful.
+pub const MAX_ZONE_FILES: usize = 1024;
+
+/// Bytes read for one zone at most, over all its files.
+pub const MAX_ZONE_BYTES: u64 = 512 * 1024 * 1024;
+
 /// The TTL of a record that has none, when no `$TTL` is in force: NSD's and Knot's default
 /// (both use 3600 and neither inherits the previous record's TTL; BIND uses the SOA MINIMUM).
 pub const DEFAULT_TTL: u32 = 3600;
@@ -64,6 +72,9 @@ pub fn read_zone_file(
         last_owner: None,
         default_ttl_warned: false,
         signed_reported: false,
+        files_read: 0,
+        bytes_read: 0,
+        over_budget: false,
     };
     read_file(path, &mut state, 0, &mut out, errors);
     ZoneRecords {
@@ -81,6 +92,11 @@ struct FileState {
     last_owner: Option<Result<Name, ()>>,
     default_ttl_warned: bool,
     signed_reported: bool,
+    /// Files and bytes read so far for this zone (see [`MAX_ZONE_FILES`]).
+    files_read: usize,
+    bytes_read: u64,
+    /// A budget was exceeded (reported once; nothing more is read).
+    over_budget: bool,
 }
 
 /// Uncompressed wire form of `name`, as spelled.
@@ -106,6 +122,21 @@ fn read_file(
     out: &mut Vec<SourcedRecord>,
     errors: &mut Vec<ConfigError>,
 ) {
+    if state.over_budget {
+        return;
+    }
+    state.files_read += 1;
+    if state.files_read > MAX_ZONE_FILES {
+        state.over_budget = true;
+        errors.push(ConfigError::file(
+            path,
+            format!(
+                "the zone reads more than {MAX_ZONE_FILES} files through $INCLUDE (a file \
+                 included many times over?); stopped"
+            ),
+        ));
+        return;
+    }
     let bytes = match std::fs::read(path) {
         Ok(t) => t,
         Err(e) => {
@@ -113,6 +144,18 @@ fn read_file(
             return;
         }
     };
+    state.bytes_read += bytes.len() as u64;
+    if state.bytes_read > MAX_ZONE_BYTES {
+        state.over_budget = true;
+        errors.push(ConfigError::file(
+            path,
+            format!(
+                "the zone's files (with $INCLUDE) come to more than {} MiB; stopped",
+                MAX_ZONE_BYTES >> 20
+            ),
+        ));
+        return;
+    }
     // Zone files are octets, not necessarily UTF-8: a name or string may hold any octet
     // (written raw or as \DDD). Other octets are carried through as \DDD escapes.
     let text = match String::from_utf8(bytes) {

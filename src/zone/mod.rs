@@ -275,10 +275,23 @@ impl Zone {
                     nsec3.insert(key.clone(), RecordSet::new(rs));
                     continue;
                 }
-                node.rrsets.push(RRset {
-                    rtype,
-                    records: RecordSet::new(rs),
-                });
+                let records = RecordSet::new(rs);
+                if records.min_response_len() > 65535 {
+                    // It would be served as an empty TC answer even over TCP: refuse it, as
+                    // NSD and Knot refuse what does not fit a message.
+                    errors.push(ConfigError::at(
+                        &group[0].file,
+                        group[0].line,
+                        format!(
+                            "the {rtype} RRset of {} ({} records) does not fit in a 64 KiB DNS \
+                             message ({} octets at least): it could never be answered",
+                            group[0].record.name,
+                            records.len(),
+                            records.min_response_len()
+                        ),
+                    ));
+                }
+                node.rrsets.push(RRset { rtype, records });
             }
             if !node.rrsets.is_empty() {
                 nodes.insert(key, node);

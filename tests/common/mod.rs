@@ -121,6 +121,8 @@ pub struct Server {
     pub addr: SocketAddr,
     stderr: Arc<Mutex<Vec<String>>>,
     stderr_done: mpsc::Receiver<()>,
+    /// While set, the stderr reader stops reading (a stalled log reader, a full pipe).
+    stall: Arc<std::sync::atomic::AtomicBool>,
     // Kept so that the zone files live as long as the server.
     _zones: Option<ZoneDir>,
 }
@@ -136,6 +138,11 @@ impl Server {
         let mut s = Self::start(zones.path(), extra);
         s._zones = Some(zones);
         s
+    }
+
+    /// Keeps `zones` alive as long as the server.
+    pub fn keep(&mut self, zones: ZoneDir) {
+        self._zones = Some(zones);
     }
 
     /// Starts `geosteer serve --zones DIR --listen 127.0.0.1:0 EXTRA…` with RUST_LOG=info and
@@ -178,11 +185,17 @@ impl Server {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let (addr_tx, addr_rx) = mpsc::channel();
         let (done_tx, done_rx) = mpsc::channel();
+        let stall = Arc::new(std::sync::atomic::AtomicBool::new(false));
         {
             let lines = lines.clone();
+            let stall = stall.clone();
             std::thread::spawn(move || {
                 let mut addr_tx = Some(addr_tx);
-                for line in BufReader::new(stderr).lines() {
+                // Small reads, so that a stall leaves the pipe (not this buffer) to fill.
+                for line in BufReader::with_capacity(256, stderr).lines() {
+                    while stall.load(std::sync::atomic::Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
                     let Ok(line) = line else { break };
                     let addr = parse_listening(&line);
                     // Recorded before it is reported, so that stderr() always has it.
@@ -213,8 +226,15 @@ impl Server {
             addr,
             stderr: lines,
             stderr_done: done_rx,
+            stall,
             _zones: None,
         }
+    }
+
+    /// Stops (true) or resumes (false) reading the server's stderr.
+    pub fn stall_stderr(&self, stalled: bool) {
+        self.stall
+            .store(stalled, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn port(&self) -> u16 {
@@ -616,4 +636,52 @@ pub fn with_additional(m: &Message, extra: &[u8], extra_count: u16) -> Vec<u8> {
     p[10..12].copy_from_slice(&ar.to_be_bytes());
     p.extend_from_slice(extra);
     p
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP endpoint, with plain sockets
+
+impl Server {
+    /// The address of the HTTP endpoint (`--http 127.0.0.1:0` must have been given).
+    pub fn http_addr(&self) -> SocketAddr {
+        let line = self
+            .stderr()
+            .into_iter()
+            .find(|l| l.contains("http endpoint on "))
+            .expect("an `http endpoint on` line (was --http given?)");
+        line[line.find("http endpoint on ").unwrap() + 17..]
+            .trim()
+            .parse()
+            .expect("http endpoint address")
+    }
+}
+
+/// `GET path` over a fresh connection (HTTP/1.1, Connection: close): status and body.
+pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect_timeout(&addr, WAIT).expect("http connect");
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: geosteer\r\nConnection: close\r\n\r\n"
+    )
+    .expect("http write");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("http read");
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {text:?}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or(String::new(), |(_, b)| b.to_string());
+    (status, body)
+}
+
+/// A metric's value in Prometheus text, or None: `series` is the name with its labels.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
 }

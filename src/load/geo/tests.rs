@@ -397,3 +397,82 @@ fn maps_built_together_are_maps_built_alone() {
     }
     assert!(compared > 10_000, "{compared}");
 }
+
+/// Serving drops the database's bytes; a reload of the unchanged file still reuses the index
+/// walked from it (no bytes needed), one that needs a walk the last load did not make reads
+/// the file again, and a file rewritten in place is read again and walked anew.
+#[test]
+fn reloads_reuse_the_index_without_the_bytes_and_reread_a_changed_file() {
+    use crate::load::{Sources, for_serving, load, reload};
+    use crate::state::Snapshot;
+    use std::sync::Arc;
+
+    let dir = std::env::temp_dir().join(format!("geosteer-release-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = Sources {
+        zones: dir.clone(),
+        geoip: dir.join("city.mmdb"),
+    };
+    let mut rng = StdRng::seed_from_u64(5);
+    let coords = [(52.37, 4.90), (39.04, -77.49)];
+    database(&mut rng, &src.geoip, &coords);
+    std::fs::write(
+        dir.join("example.test.zone"),
+        "$ORIGIN example.test.\n$TTL 300\n@ IN SOA ns1 hostmaster 1 7200 3600 1209600 300\n\
+         @ IN NS ns1\nns1 IN A 127.0.0.53\n",
+    )
+    .unwrap();
+    let pools = "[pools.us]\norigins = [ { address = \"127.0.70.1\" } ]\n\
+                 [pools.eu]\norigins = [ { address = \"127.0.71.1\" } ]\n";
+    let steering = |location: bool| {
+        let (policy, rule) = if location {
+            ("geo", "continent_pools = { EU = [\"eu\", \"us\"] }\n")
+        } else {
+            ("failover", "")
+        };
+        let text = format!(
+            "{pools}[load_balancers.geo]\nsteering = \"{policy}\"\n\
+             default_pools = [\"us\", \"eu\"]\n{rule}"
+        );
+        std::fs::write(dir.join("example.test.toml"), text).unwrap();
+    };
+    let db = |s: &Snapshot| s.geo.clone().expect("a database");
+
+    // No load balancer reads the location: the database is read, no index is walked.
+    steering(false);
+    let first = for_serving(load(&src).unwrap_or_else(|e| panic!("{:?}", e.0)));
+    assert!(first.geo_index.is_none());
+    assert!(!db(&first).has_data(), "released for serving");
+
+    // Now one does: the same file, released, is read again to walk it.
+    steering(true);
+    let second = for_serving(reload(&src, &first).unwrap_or_else(|e| panic!("{:?}", e.0)));
+    assert!(!Arc::ptr_eq(&db(&first), &db(&second)), "read again");
+    assert!(!db(&second).has_data(), "released for serving");
+    let index = second.geo_index.clone().expect("an index");
+
+    // Unchanged: database and index reused, though the bytes are gone.
+    let third = for_serving(reload(&src, &second).unwrap_or_else(|e| panic!("{:?}", e.0)));
+    assert!(Arc::ptr_eq(&db(&second), &db(&third)));
+    assert!(Arc::ptr_eq(&index, third.geo_index.as_ref().unwrap()));
+    assert!(third.compiled[0].location.is_some());
+
+    // Rewritten in place (same inode): read and walked again.
+    let ino = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+    let before = ino(&src.geoip);
+    let mut rng = StdRng::seed_from_u64(6);
+    database(&mut rng, &src.geoip, &coords);
+    std::fs::File::options()
+        .write(true)
+        .open(&src.geoip)
+        .unwrap()
+        .set_modified(UNIX_EPOCH + Duration::from_secs(1_000_000))
+        .unwrap();
+    assert_eq!(ino(&src.geoip), before, "rewritten in place");
+    let fourth = for_serving(reload(&src, &third).unwrap_or_else(|e| panic!("{:?}", e.0)));
+    assert!(!Arc::ptr_eq(&db(&third), &db(&fourth)));
+    assert!(!Arc::ptr_eq(&index, fourth.geo_index.as_ref().unwrap()));
+    assert!(!db(&fourth).has_data());
+    let _ = std::fs::remove_dir_all(&dir);
+}
