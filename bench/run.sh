@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh: comparative load benchmark of geosteer against gdnsd, Knot DNS (mod-geoip),
-# NSD and PowerDNS (LUA records; GeoIP backend), all from Debian's packages, on loopback.
+# NSD and PowerDNS (LUA records; GeoIP backend), all from Debian's packages, on loopback;
+# and, with a DNSSEC-signed zone, geosteer against Knot DNS (mod-geoip + mod-onlinesign).
 #
 # Every server is started at once (each on its own loopback port, all pinned to CPU 0) and
 # checked; then the load runs round-robin: for each round, for each step, each server in
@@ -9,9 +10,12 @@
 #
 #   bench/run.sh                 full run: installs the peers, 3 rounds x 6 servers x
 #                                (5 steps x 5 s + a 2 s latency step), plus udp-floor's UDP
-#                                steps (about 9 minutes of load, under 10 in all)
-#   bench/run.sh --quick         geosteer and geosteer-rrl, 1 round of 2 s steps, and the RRL
-#                                flood step; no peer installs (for CI)
+#                                steps, plus 3 signed steps x 5 s for the three signed
+#                                servers, plus geosteer-rrl and the RRL flood step (about 13
+#                                minutes of load, under 15 in all)
+#   bench/run.sh --quick         geosteer alone, unsigned, signed and with RRL (geosteer-rrl),
+#                                1 round of 2 s steps, and the RRL flood step; no peer
+#                                installs (for CI)
 #   bench/run.sh --scale         load/reload time and RSS with 1,000 load balancers on a
 #                                GeoLite2-City-sized database (bench/scale.sh; --help there)
 #   bench/run.sh --xdp           the AF_XDP comparison in network namespaces (bench/xdp.sh:
@@ -26,13 +30,16 @@
 #   --memory                servers geosteer,geosteer-example, 1 round; the report leads
 #                           with RSS (combine with --synthetic-geoip or --geoip)
 #   --servers LIST          comma-separated subset of: geosteer,gdnsd,knot,nsd,pdns-lua,
-#                           pdns-geoip,udp-floor,geosteer-example,geosteer-rrl
+#                           pdns-geoip,udp-floor,geosteer-example,geosteer-rrl,geosteer-signed,
+#                           knot-signed,pdns-geoip-signed
 #                           (geosteer-rrl: geosteer with response rate limiting on and a
 #                           rate no client of the run exceeds: what RRL costs; with it, the
 #                           RRL flood step runs after the rounds: one /24 floods while another
 #                           client queries at a low rate)
 #                           (udp-floor: geosteer's UDP loop answering with an echo of the
-#                           query, no DNS work: the ceiling for one datagram per answer)
+#                           query, no DNS work: the ceiling for one datagram per answer;
+#                           the *-signed servers: the same zone DNSSEC-signed, see
+#                           "Signed zone" below)
 #   --rounds N              rounds of the round-robin (default 3; 1 with --quick, --memory)
 #   --duration SECONDS      length of each dnsperf run (default 5; 2 with --quick)
 #   --latency-rate QPS      offered rate of the fixed-rate latency step (default 20000)
@@ -52,7 +59,7 @@
 # Environment: GEOSTEER_BENCH_GEOIP (a .mmdb), GEOSTEER_BIN (a prebuilt geosteer; otherwise
 # `cargo build --release` in this repository), CARGO_TARGET_DIR (honoured),
 # UDP_FLOOR_BIN (a prebuilt examples/udp_floor; otherwise built like geosteer),
-# GEOSTEER_BENCH_PORT (first of eleven loopback ports, default 15301).
+# GEOSTEER_BENCH_PORT (first of fifteen loopback ports, default 15301).
 #
 # The load is bounded: rounds x steps x servers x duration may not exceed 3600 s.
 #
@@ -75,6 +82,24 @@
 #     in later releases), so LUA records run as "yes": a Lua state per query;
 #   * everything listens on 127.0.0.1 high ports only; PowerDNS security polling (a DNS
 #     query to the Internet) is switched off; NSD remote control is off.
+#
+# Signed zone (issue 13): geosteer-signed is geosteer with a key for example.com in its
+# zones/keys (one ECDSA P-256 combined signing key from `geosteer keygen`, compact denial,
+# default signature cache); knot-signed is Knot with mod-geoip followed by mod-onlinesign
+# (its default policy: an ECDSA P-256 CSK, made at start); pdns-geoip-signed is PowerDNS's
+# GeoIP backend with a key from `pdnsutil secure-zone` (an ECDSA P-256 CSK) in its
+# geoip-dnssec-keydir, signing live (with PowerDNS's signature cache; NSEC3 narrow denial).
+# All serve the zone above. They run three steps, in the same rounds as the unsigned servers:
+#   udp-geo-ecs      the geo-ECS queries without DO: unsigned answers from a signed zone;
+#   udp-geo-ecs-do   the same queries with DO: the steered A RRset and its RRSIG, from one of
+#                    a few distinct RRsets (geosteer: a warm signature cache);
+#   udp-nxdomain-do  200,000 random names with DO (new ones every round), more than
+#                    geosteer's denial cache holds: every answer needs an NSEC signed anew
+#                    (the cold-cache signing rate).
+# The report's "Signed zone" table divides each signed step by the unsigned server's matching
+# step of the same round (signed geo-ECS with DO ÷ unsigned geo-ECS is the figure issue 13
+# asks to be at least 0.8), and geosteer-signed by the other signed servers; geosteer-signed's
+# signature-cache size and bounds come from its /metrics after the load.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -143,7 +168,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 if [ "$QUICK" = 1 ]; then
-  SERVERS=${SERVERS:-geosteer,geosteer-rrl}
+  SERVERS=${SERVERS:-geosteer,geosteer-rrl,geosteer-signed}
   DURATION=${DURATION:-2}
   LAT_DURATION=${LAT_DURATION:-1}
   ROUNDS=${ROUNDS:-1}
@@ -153,7 +178,7 @@ elif [ "$MEMORY" = 1 ]; then
   SERVERS=${SERVERS:-geosteer,geosteer-example}
   ROUNDS=${ROUNDS:-1}
 else
-  SERVERS=${SERVERS:-geosteer,geosteer-rrl,gdnsd,knot,nsd,pdns-lua,pdns-geoip,udp-floor}
+  SERVERS=${SERVERS:-geosteer,geosteer-rrl,gdnsd,knot,nsd,pdns-lua,pdns-geoip,udp-floor,geosteer-signed,knot-signed,pdns-geoip-signed}
 fi
 DURATION=${DURATION:-5}
 LAT_RATE=${LAT_RATE:-20000}
@@ -173,16 +198,23 @@ log() { printf '%s\n' "$*" >&2; }
 die() { log "run.sh: $*"; exit 1; }
 want() { case ",$SERVERS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 for s in ${SERVERS//,/ }; do
-  case $s in geosteer|gdnsd|knot|nsd|pdns-lua|pdns-geoip|udp-floor|geosteer-example|geosteer-rrl) ;;
+  case $s in geosteer|gdnsd|knot|nsd|pdns-lua|pdns-geoip|udp-floor|geosteer-example|geosteer-rrl|geosteer-signed|knot-signed|pdns-geoip-signed) ;;
     *) die "unknown server '$s' in --servers" ;; esac
 done
 # The last step offers a fixed rate (well below every server's capacity except PowerDNS
 # LUA's) and records each answer's latency (dnsperf -v), for percentiles.
-WORKLOADS="udp-static udp-geo-ecs udp-geo-noecs udp-nxdomain tcp-static latency-geo-ecs"
-NSERVERS=$(echo "${SERVERS//,/ }" | wc -w)
-MAX_LOAD=$(( ROUNDS * NSERVERS * (5 * DURATION + LAT_DURATION) ))
+# The two DO steps are run by the signed servers only (and those run no other step but
+# udp-geo-ecs): see "Signed zone" above.
+WORKLOADS="udp-static udp-geo-ecs udp-geo-noecs udp-nxdomain tcp-static udp-geo-ecs-do udp-nxdomain-do latency-geo-ecs"
+SIGNED_WORKLOADS="udp-geo-ecs udp-geo-ecs-do udp-nxdomain-do"
+is_signed() { case $1 in *-signed) return 0 ;; *) return 1 ;; esac; }
+MAX_LOAD=0
+for s in ${SERVERS//,/ }; do
+  if is_signed "$s"; then MAX_LOAD=$(( MAX_LOAD + ROUNDS * 3 * DURATION ))
+  else MAX_LOAD=$(( MAX_LOAD + ROUNDS * (5 * DURATION + LAT_DURATION) )); fi
+done
 # A bound on the load loop, whatever the options: at most an hour of dnsperf in all.
-[ "$MAX_LOAD" -le 3600 ] || die "$ROUNDS rounds x $NSERVERS servers x (5 steps x $DURATION s + $LAT_DURATION s) = $MAX_LOAD s of load: more than the 3600 s allowed"
+[ "$MAX_LOAD" -le 3600 ] || die "$ROUNDS rounds x (5 steps x $DURATION s + $LAT_DURATION s per unsigned server, 3 x $DURATION s per signed one) = $MAX_LOAD s of load: more than the 3600 s allowed"
 
 # CPUs: the server on one, dnsperf on another.
 NCPU=$(nproc)
@@ -259,15 +291,15 @@ command -v dnsperf >/dev/null || die "dnsperf is needed (package dnsperf)"
 if [ "$QUICK" = 0 ]; then
   pk=()
   want gdnsd && pk+=(gdnsd)
-  want knot && pk+=(knot knot-module-geoip)
+  { want knot || want knot-signed; } && pk+=(knot knot-module-geoip)
   want nsd && pk+=(nsd)
-  { want pdns-lua || want pdns-geoip; } && pk+=(pdns-server pdns-backend-bind pdns-backend-geoip)
+  { want pdns-lua || want pdns-geoip || want pdns-geoip-signed; } && pk+=(pdns-server pdns-backend-bind pdns-backend-geoip)
   [ ${#pk[@]} -gt 0 ] && install_packages "${pk[@]}"
 fi
 
 # ------------------------------------------------------------------ geosteer binary
 GEOSTEER=${GEOSTEER_BIN:-}
-if { want geosteer || want geosteer-example; } && [ -z "$GEOSTEER" ]; then
+if { want geosteer || want geosteer-example || want geosteer-signed; } && [ -z "$GEOSTEER" ]; then
   log "building geosteer (cargo build --release)"
   (cd "$REPO" && cargo build --release --quiet --bin geosteer) || die "cargo build failed"
   GEOSTEER="${CARGO_TARGET_DIR:-$REPO/target}/release/geosteer"
@@ -388,7 +420,7 @@ CHECKS="$WORK/checks.md"
 RSS="$WORK/rss.jsonl"
 : >"$RESULTS"; : >"$SCOPES"; : >"$CHECKS"; : >"$RSS"
 FAILED_GEOSTEER=0
-is_geosteer() { case $1 in geosteer|geosteer-example|geosteer-rrl) return 0 ;; *) return 1 ;; esac; }
+is_geosteer() { case $1 in geosteer|geosteer-example|geosteer-rrl|geosteer-signed) return 0 ;; *) return 1 ;; esac; }
 fail_if_geosteer() { if is_geosteer "$1"; then FAILED_GEOSTEER=1; fi; }
 
 skip_row() { $PY skip --server "$1" --workload "$2" --out "$RESULTS" "$3"; }
@@ -455,6 +487,41 @@ record_scopes() { # name port
   echo "$row" >>"$SCOPES"
 }
 
+# signed_check name port: a signed server's answers to DO queries carry what a validator needs:
+# the steered A RRset for each checked location with its RRSIG, a signed DNSKEY RRset, and a
+# signed NSEC (or NSEC3) for a name that does not exist. Sets SIGNED_OK, and SIGNED_REASON when not.
+digdo() { dig +norec +dnssec +time=2 +tries=1 -p "$1" @127.0.0.1 "$2" "$3" ${4:++subnet=$4} 2>&1 || true; }
+# in_section SECTION TYPE [COVERED]: records of TYPE (an RRSIG covering COVERED) in a section
+# (TYPE and COVERED are extended regular expressions: NSEC3? for NSEC or NSEC3)
+in_section() {
+  awk -v sec="$1" -v t="$2" -v c="${3:-}" '/^;; [A-Z]+ SECTION:/{s=$2; next} /^$/{s=""} s==sec && $4 ~ ("^(" t ")$") && (c=="" || $5 ~ ("^(" c ")$")){n++} END{print n+0}'
+}
+signed_check() {
+  local name=$1 port=$2 region net want out addrs sigs bad=""
+  for region in NA EU AP; do
+    case $region in NA) net=$NA_NET ;; EU) net=$EU_NET ;; AP) net=$AP_NET ;; esac
+    [ -n "$net" ] || continue
+    want=$(expected_for "$name" "$region")
+    out=$(digdo "$port" harperdb.example.com A "$net")
+    addrs=$(printf '%s\n' "$out" | awk '/^;; ANSWER SECTION:/{a=1;next} /^$/{a=0} a && $4=="A"{print $5}' | paste -sd, -)
+    sigs=$(printf '%s\n' "$out" | in_section ANSWER RRSIG A)
+    echo "- $name harperdb.example.com A +dnssec, ECS $net ($region): ${addrs:--}, RRSIG A: $sigs" >>"$CHECKS"
+    { all_match "$addrs" "$want" && [ "$sigs" -ge 1 ]; } || bad="$bad; ECS $net ($region) with DO: '${addrs:--}' and $sigs RRSIG"
+  done
+  out=$(digdo "$port" example.com DNSKEY)
+  echo "- $name example.com DNSKEY +dnssec: $(printf '%s\n' "$out" | in_section ANSWER DNSKEY) DNSKEY, $(printf '%s\n' "$out" | in_section ANSWER RRSIG DNSKEY) RRSIG" >>"$CHECKS"
+  [ "$(printf '%s\n' "$out" | in_section ANSWER RRSIG DNSKEY)" -ge 1 ] || bad="$bad; no signed DNSKEY RRset"
+  out=$(digdo "$port" coldcheck-4711.example.com A)
+  local st nsec nsig
+  st=$(printf '%s\n' "$out" | sed -n 's/.*status: \([A-Z]*\).*/\1/p' | head -1)
+  nsec=$(printf '%s\n' "$out" | in_section AUTHORITY 'NSEC3?')
+  nsig=$(printf '%s\n' "$out" | in_section AUTHORITY RRSIG 'NSEC3?')
+  echo "- $name coldcheck-4711.example.com A +dnssec: ${st:-NOANSWER}, $nsec NSEC/NSEC3, $nsig RRSIG over them in the authority section" >>"$CHECKS"
+  { [ "$nsec" -ge 1 ] && [ "$nsig" -ge 1 ]; } || bad="$bad; a name that does not exist got no signed NSEC"
+  SIGNED_OK=1; SIGNED_REASON=""
+  if [ -n "$bad" ]; then SIGNED_OK=0; SIGNED_REASON="signed answers wrong:${bad#;}"; fi
+}
+
 # add_server name port geo(0|1|nogeo-reason) cmd...: starts the server, waits until it
 # answers, checks its answers and records its ECS scopes. A server that passes joins ACTIVE
 # (and stays up, idle, until the end); one that fails is stopped and reported as skipped.
@@ -490,7 +557,27 @@ add_server() {
     skip_row "$name" tcp-static "udp-floor serves UDP only"; SKIP_OF[$name:tcp-static]=1
   fi
   local w
-  for w in udp-geo-ecs udp-geo-noecs latency-geo-ecs; do
+  # Which steps the server runs: the DO steps for the signed servers only, and those run no
+  # others but udp-geo-ecs (not reported as skipped: they are not meant to run).
+  for w in $WORKLOADS; do
+    if is_signed "$name"; then
+      case " $SIGNED_WORKLOADS " in *" $w "*) ;; *) SKIP_OF[$name:$w]=1 ;; esac
+    else
+      case $w in *-do) SKIP_OF[$name:$w]=1 ;; esac
+    fi
+  done
+  if is_signed "$name"; then
+    signed_check "$name" "$port"
+    if [ "$SIGNED_OK" = 0 ]; then
+      log "$name: $SIGNED_REASON"
+      for w in udp-geo-ecs-do udp-nxdomain-do; do
+        skip_row "$name" "$w" "$SIGNED_REASON"; SKIP_OF[$name:$w]=1
+      done
+      fail_if_geosteer "$name"
+    fi
+  fi
+  for w in udp-geo-ecs udp-geo-noecs latency-geo-ecs udp-geo-ecs-do; do
+    [ -z "${SKIP_OF[$name:$w]:-}" ] || continue
     if [ "$geo_flag" = 0 ]; then
       skip_row "$name" "$w" "$geo"; SKIP_OF[$name:$w]=1
     elif [ "$GEO_OK" = 0 ]; then
@@ -511,6 +598,13 @@ dnsperf_step() { # name workload round
     udp-nxdomain) args=(-d "$Q/nxdomain.txt") ;;
     tcp-static) args=(-m tcp -d "${STATICQ_OF[$name]}") ;;
     latency-geo-ecs) args=(-B -d "$Q/geo-ecs.bin" -Q "$LAT_RATE" -v); secs=$LAT_DURATION ;;
+    udp-geo-ecs-do) args=(-B -d "$Q/geo-ecs-do.bin") ;;
+    udp-nxdomain-do)
+      # dnsperf starts every run at the top of its file: names of a round of their own, so
+      # that no round asks a name an earlier one left in the cache.
+      local cold="$Q/nxdomain-cold-r$round.txt"
+      [ -s "$cold" ] || sed "s/^cold/r$round-cold/" "$Q/nxdomain-cold.txt" >"$cold"
+      args=(-D -d "$cold") ;;
   esac
   # In the background and waited for, so that an INT or TERM runs the cleanup at once
   # (bash defers traps while a foreground command runs); bench.py kills dnsperf after
@@ -621,9 +715,11 @@ T0=$(date +%s)
 START_TS=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
 # ------------------------------------------------------------------ geosteer
-if want geosteer; then
-  port=$PORT0
-  zd="$WORK/geosteer-zones"; mkdir -p "$zd"
+# geosteer_server name port signed(0|1) [serve args...]: geosteer serving the zone above with
+# harperdb steered by continent; signed: with a key made by `geosteer keygen` in zones/keys.
+geosteer_server() {
+  local name=$1 port=$2 signed=$3; shift 3
+  local zd="$WORK/$name-zones"; mkdir -p "$zd"
   write_zone "$zd/example.com.zone"
   cat >"$zd/example.com.toml" <<EOF
 # harperdb steered by continent; no monitors (the addresses are record data only).
@@ -640,16 +736,39 @@ default_pools = ["us"]
 fallback_pool = "us"
 continent_pools = { NA = ["us"], EU = ["eu"], AS = ["ap"], OC = ["ap"] }
 EOF
-  geo=1
+  if [ "$signed" = 1 ]; then
+    local kg
+    if ! kg=$("$GEOSTEER" keygen example.com --keys "$zd/keys" 2>&1); then
+      log "$name: geosteer keygen failed: $kg"
+      skip_row "$name" all "geosteer keygen failed: $(echo "$kg" | head -1 | cut -c1-200)"
+      fail_if_geosteer "$name"
+      return 0
+    fi
+  fi
+  local geo=1 check
   if ! check=$("$GEOSTEER" check --zones "$zd" --geoip "$GEOIP" 2>&1); then
     # It cannot load the steering config (e.g. a build without GeoIP support): measure the
     # static workloads and report the geo ones as skipped with its own words.
     geo="geosteer check rejected the geo config: $(echo "$check" | head -1 | cut -c1-200)"
-    log "geosteer: $geo"
+    log "$name: $geo"
     rm "$zd/example.com.toml"
   fi
-  add_server geosteer "$port" "$geo" \
-    "$GEOSTEER" serve --zones "$zd" --geoip "$GEOIP" --listen "127.0.0.1:$port" --udp-sockets 1
+  add_server "$name" "$port" "$geo" \
+    "$GEOSTEER" serve --zones "$zd" --geoip "$GEOIP" --listen "127.0.0.1:$port" --udp-sockets 1 "$@"
+}
+if want geosteer; then geosteer_server geosteer "$PORT0" 0; fi
+# geosteer-signed's HTTP endpoint (PORT0 + 14) gives its signature cache's size after the load.
+SIGNED_METRICS_URL=""
+if want geosteer-signed; then
+  hport=$((PORT0 + 14))
+  if port_free "$hport"; then
+    geosteer_server geosteer-signed "$((PORT0 + 12))" 1 --http "127.0.0.1:$hport"
+    SIGNED_METRICS_URL="http://127.0.0.1:$hport/metrics"
+  else
+    log "geosteer-signed: port $hport (its HTTP endpoint) is in use, skipped"
+    skip_row geosteer-signed all "port $hport in use"
+    FAILED_GEOSTEER=1
+  fi
 fi
 
 # ------------------------------------------------------------------ gdnsd
@@ -693,12 +812,15 @@ EOF
 fi
 
 # ------------------------------------------------------------------ Knot DNS
-if want knot; then
-  port=$((PORT0 + 2))
-  if ! command -v knotd >/dev/null; then skip_row knot all "knot is not installed"; else
-    d="$WORK/knot"; mkdir -p "$d/run" "$d/db"
-    write_zone "$d/example.com.zone" "harperdb 30 IN A $US"
-    cat >"$d/geo.conf" <<EOF
+# knot_server name port modules: Knot with mod-geoip (and, for knot-signed, mod-onlinesign
+# after it: geoip picks the RRset, onlinesign signs it and makes the NSECs; its default
+# policy makes an ECDSA P-256 CSK in the KASP database at start).
+knot_server() {
+  local name=$1 port=$2 modules=$3
+  if ! command -v knotd >/dev/null; then skip_row "$name" all "knot is not installed"; return 0; fi
+  local d="$WORK/$name"; mkdir -p "$d/run" "$d/db"
+  write_zone "$d/example.com.zone" "harperdb 30 IN A $US"
+  cat >"$d/geo.conf" <<EOF
 harperdb.example.com:
   - geo: "NA"
     A: $US
@@ -709,7 +831,7 @@ harperdb.example.com:
   - geo: "OC"
     A: $AP
 EOF
-    cat >"$d/knot.conf" <<EOF
+  cat >"$d/knot.conf" <<EOF
 # Loopback only, one UDP worker; ECS on (default off); no query log (no dnstap module).
 # Other locations fall through to the zone's own harperdb A (us).
 server:
@@ -739,11 +861,12 @@ template:
 zone:
   - domain: example.com
     file: example.com.zone
-    module: mod-geoip/bench
+    module: $modules
 EOF
-    add_server knot "$port" 1 knotd -c "$d/knot.conf"
-  fi
-fi
+  add_server "$name" "$port" 1 knotd -c "$d/knot.conf"
+}
+if want knot; then knot_server knot "$((PORT0 + 2))" mod-geoip/bench; fi
+if want knot-signed; then knot_server knot-signed "$((PORT0 + 13))" "[mod-geoip/bench, mod-onlinesign]"; fi
 
 # ------------------------------------------------------------------ NSD
 if want nsd; then
@@ -826,12 +949,15 @@ if want pdns-lua; then
     add_server pdns-lua "$port" 1 pdns_server --config-dir="$d"
   fi
 fi
-if want pdns-geoip; then
-  port=$((PORT0 + 5))
-  if ! command -v pdns_server >/dev/null; then skip_row pdns-geoip all "pdns-server is not installed"; else
-    d="$WORK/pdns-geoip"; mkdir -p "$d/run"
-    {
-      cat <<EOF
+# pdns_geoip_server name port signed(0|1): PowerDNS's GeoIP backend; signed: with a key made
+# by `pdnsutil secure-zone` (its default: an ECDSA P-256 CSK) in geoip-dnssec-keydir, which
+# turns live signing on (PowerDNS keeps a signature cache; it denies with NSEC3 narrow).
+pdns_geoip_server() {
+  local name=$1 port=$2 signed=$3
+  if ! command -v pdns_server >/dev/null; then skip_row "$name" all "pdns-server is not installed"; return 0; fi
+  local d="$WORK/$name"; mkdir -p "$d/run"
+  {
+    cat <<EOF
 domains:
 - domain: example.com
   ttl: 3600
@@ -844,19 +970,30 @@ domains:
     static.example.com:
       - a: $STATIC
 EOF
-      # %cn is the continent code; every continent (and "unknown") gets a record.
-      for c in na:$US sa:$US eu:$EU af:$US as:$AP oc:$AP an:$US unknown:$US; do
-        printf '    %s.harperdb.example.com:\n      - a:\n          content: %s\n          ttl: 30\n' "${c%%:*}" "${c#*:}"
-      done
-      cat <<EOF
+    # %cn is the continent code; every continent (and "unknown") gets a record.
+    for c in na:$US sa:$US eu:$EU af:$US as:$AP oc:$AP an:$US unknown:$US; do
+      printf '    %s.harperdb.example.com:\n      - a:\n          content: %s\n          ttl: 30\n' "${c%%:*}" "${c#*:}"
+    done
+    cat <<EOF
   services:
     harperdb.example.com: '%cn.harperdb.example.com'
 EOF
-    } >"$d/geo.yaml"
+  } >"$d/geo.yaml"
+  if [ "$signed" = 1 ]; then
+    mkdir -p "$d/keys"
+    pdns_conf "$d" "$port" "geoip" "geoip-zones-file=$d/geo.yaml" "geoip-dnssec-keydir=$d/keys"
+    local out
+    if ! out=$(pdnsutil --config-dir="$d" secure-zone example.com 2>&1); then
+      skip_row "$name" all "pdnsutil secure-zone failed: $(echo "$out" | tail -1 | cut -c1-160)"
+      return 0
+    fi
+  else
     pdns_conf "$d" "$port" "geoip" "geoip-zones-file=$d/geo.yaml"
-    add_server pdns-geoip "$port" 1 pdns_server --config-dir="$d"
   fi
-fi
+  add_server "$name" "$port" 1 pdns_server --config-dir="$d"
+}
+if want pdns-geoip; then pdns_geoip_server pdns-geoip "$((PORT0 + 5))" 0; fi
+if want pdns-geoip-signed; then pdns_geoip_server pdns-geoip-signed "$((PORT0 + 11))" 1; fi
 
 # ------------------------------------------------------------------ geosteer, example config
 # The repository's own zones/ (example.com: 5 load balancers over 3 pools and 5 origins)
@@ -927,6 +1064,8 @@ fi
 # Every server that passed its checks is up now, idle. Memory after the checks; the CPU the
 # idle servers take (it must be ~0: they share CPU 0 with the measured one); then the rounds.
 LOAD_BEFORE=""
+DNSSEC_BEFORE=""
+DNSSEC_AFTER=""
 IDLE_JSON=""
 LOAD_SECONDS=0
 if [ ${#ACTIVE[@]} -gt 0 ]; then
@@ -950,10 +1089,16 @@ if [ ${#ACTIVE[@]} -gt 0 ]; then
   done; done
   log "load: $ROUNDS rounds x $cells (server, step) runs = $(( ROUNDS * secs )) s of dnsperf"
   LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+  signed_metrics() {
+    [ -n "$SIGNED_METRICS_URL" ] && [ -n "${PORT_OF[geosteer-signed]:-}" ] || return 0
+    $PY dnssec-metrics "$SIGNED_METRICS_URL" 2>/dev/null || log "geosteer-signed: cannot read $SIGNED_METRICS_URL"
+  }
+  DNSSEC_BEFORE=$(signed_metrics)
   T1=$(date +%s)
   run_rounds
   if want geosteer-rrl && [ -d "$WORK/geosteer-zones" ]; then rrl_flood; fi
   LOAD_SECONDS=$(( $(date +%s) - T1 ))
+  DNSSEC_AFTER=$(signed_metrics)
   # shellcheck disable=SC2046
   $PY rss --mapped "$GEOIP" --phase "after load" --out "$RSS" $(groups_of_active)
 fi
@@ -983,7 +1128,7 @@ memory_section() {
   echo "## geosteer comparative benchmark"
   echo
   echo "- date: $START_TS; the run took ${ELAPSED} s, of which ${LOAD_SECONDS} s of load; $MODE"
-  echo "- method: every server started at once, each on its own 127.0.0.1 port, all pinned to CPU $SERVER_CPU; then $ROUNDS round(s), each of the six steps in turn, each server in turn (order rotated by one every round), one dnsperf run on CPU $CLIENT_CPU each (${DURATION} s; the latency step ${LAT_DURATION} s at $LAT_RATE qps); the tables give the median of the rounds"
+  echo "- method: every server started at once, each on its own 127.0.0.1 port, all pinned to CPU $SERVER_CPU; then $ROUNDS round(s), each step in turn (six; the signed servers run three of their own), each server in turn (order rotated by one every round), one dnsperf run on CPU $CLIENT_CPU each (${DURATION} s; the latency step ${LAT_DURATION} s at $LAT_RATE qps); the tables give the median of the rounds"
   echo "- CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1) ($NCPU CPUs)"
   echo "- kernel: $(uname -r); load average before the load: ${LOAD_BEFORE:-–}, after: $LOAD_AFTER"
   echo "- GeoIP database: $GEOIP_NOTE; $GEOIP_DESC; $GEOIP_SIZE bytes"
@@ -1001,15 +1146,31 @@ memory_section() {
   echo
   echo "⚠: disturbed, other CPU ≥ 10 % of one core in at least one round."
   echo
-  if want geosteer && [ ${#ACTIVE[@]} -gt 1 ]; then
+  RATIOS=""
+  if want geosteer && [ ${#ACTIVE[@]} -gt 1 ]; then RATIOS=$($PY ratios --order "$SERVERS" "$RESULTS"); fi
+  if [ -n "$RATIOS" ]; then
     echo "### geosteer ÷ each peer, round by round: median (min–max)"
     echo
-    $PY ratios --order "$SERVERS" "$RESULTS"
+    echo "$RATIOS"
     echo
     echo "Each ratio is geosteer's QPS per server core over the peer's in the same round (both runs fall within the same $(( ${#ACTIVE[@]} * DURATION )) s or so: one step of one round), so drift between rounds cancels out; 1.00 is level, above 1 geosteer answers more per core."
     echo
     if want udp-floor; then
       echo "udp-floor is not a DNS server: it is geosteer's UDP loop answering every query with the query itself (examples/udp_floor.rs), so its QPS per core is what the socket loop and the kernel allow with no DNS work at all. geosteer ÷ udp-floor is the share of that ceiling geosteer reaches; any peer's QPS per core over udp-floor's is the same for that peer."
+      echo
+    fi
+  fi
+  if grep -q '"server": "[a-z-]*-signed"' "$RESULTS"; then
+    echo "### Signed zone: signed ÷ unsigned, round by round (QPS per server core)"
+    echo
+    $PY signed --order "$SERVERS" "$RESULTS"
+    echo
+    echo "Each ratio divides the first run's QPS per server core by the second's in the same round. The *-signed servers serve the same zone as their unsigned namesakes, DNSSEC-signed (one ECDSA P-256 combined signing key each; geosteer: compact denial; Knot: mod-onlinesign's NSEC black lies, signing every answer; PowerDNS GeoIP backend: live signing with its signature cache, NSEC3 narrow); udp-geo-ecs-do asks the geo-ECS questions with DO (answer: the steered A and its RRSIG; for geosteer from its signature cache, which holds the three steered RRsets after the first answers), udp-nxdomain-do asks $(wc -l <"$Q/nxdomain-cold.txt") random names with DO in turn (new names every round), more than geosteer's denial-signature cache holds, so every answer is a new NSEC signed on the query path: its QPS per core is the cold-cache signing rate. The answers were checked before the load (*Answer checks*: the RRSIGs and NSECs are there); tests/dnssec_serve.rs checks that they validate."
+    echo
+    if [ -n "$DNSSEC_AFTER" ]; then
+      echo "geosteer-signed's signature caches after the load (from its /metrics; bytes count keys, signatures and a fixed per-entry overhead, and are bounded by --signature-cache-mib, default 32 MiB, plus a quarter for the denial cache; RSS is in the memory table):"
+      echo
+      $PY dnssec-report "$RESULTS" "$DNSSEC_BEFORE" "$DNSSEC_AFTER"
       echo
     fi
   fi

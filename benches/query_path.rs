@@ -172,10 +172,10 @@ fn write_zone(dir: &Path, text: &str) {
 // (a) in process
 
 fn responder(zone_dir: &Path) -> Responder {
-    let sources = geosteer::load::Sources {
-        zones: zone_dir.to_path_buf(),
-        geoip: zone_dir.join("no-geoip-needed.mmdb"),
-    };
+    let sources = geosteer::load::Sources::new(
+        zone_dir.to_path_buf(),
+        zone_dir.join("no-geoip-needed.mmdb"),
+    );
     let snapshot = geosteer::load::load(&sources).expect("bench zone loads");
     Responder::new(Arc::new(Published::new(State::new(Arc::new(snapshot)))))
 }
@@ -363,10 +363,10 @@ fn main() {
     let (large_text, hosts) = large_zone();
     write_zone(&large_dir, &large_text);
     write_zone(&tiny_dir, &tiny_zone());
-    let loaded = geosteer::load::load(&geosteer::load::Sources {
-        zones: large_dir.clone(),
-        geoip: large_dir.join("no-geoip-needed.mmdb"),
-    })
+    let loaded = geosteer::load::load(&geosteer::load::Sources::new(
+        large_dir.clone(),
+        large_dir.join("no-geoip-needed.mmdb"),
+    ))
     .expect("large zone loads");
     println!("large zone: {}", loaded.summary());
     drop(loaded);

@@ -42,11 +42,8 @@ fn usage() -> ! {
 
 fn responder(dir: &Path, geoip: &Path) -> (Responder, Duration) {
     let t = Instant::now();
-    let snapshot = geosteer::load::load(&geosteer::load::Sources {
-        zones: dir.to_path_buf(),
-        geoip: geoip.to_path_buf(),
-    })
-    .unwrap_or_else(|e| panic!("{} does not load: {e:?}", dir.display()));
+    let snapshot = geosteer::load::load(&geosteer::load::Sources::new(dir, geoip))
+        .unwrap_or_else(|e| panic!("{} does not load: {e:?}", dir.display()));
     let took = t.elapsed();
     (
         Responder::new(Arc::new(Published::new(State::new(Arc::new(snapshot))))),

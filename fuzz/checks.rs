@@ -35,10 +35,10 @@ fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
         let root = root();
-        let snapshot = load::load(&load::Sources {
-            zones: root.join("zones"),
-            geoip: root.join("geoip/sample-city.mmdb"),
-        })
+        let snapshot = load::load(&load::Sources::new(
+            root.join("zones"),
+            root.join("geoip/sample-city.mmdb"),
+        ))
         .expect("the shipped example loads");
         let state = Arc::new(Published::new(State::new(Arc::new(load::for_serving(
             snapshot,
@@ -120,10 +120,7 @@ fn scratch_dir() -> &'static Mutex<tempfile::TempDir> {
 pub fn zone_file(data: &[u8]) {
     let dir = scratch_dir().lock().unwrap_or_else(|e| e.into_inner());
     std::fs::write(dir.path().join("example.com.zone"), data).expect("write the zone file");
-    let sources = load::Sources {
-        zones: dir.path().to_path_buf(),
-        geoip: PathBuf::from("/nonexistent.mmdb"),
-    };
+    let sources = load::Sources::new(dir.path(), PathBuf::from("/nonexistent.mmdb"));
     let _ = load::load_with_env(&sources, &|_| None);
 }
 
@@ -146,10 +143,7 @@ pub fn steering_toml(data: &[u8]) {
         .lock()
         .unwrap_or_else(|e| e.into_inner());
     std::fs::write(dir.path().join("example.com.toml"), data).expect("write the toml");
-    let sources = load::Sources {
-        zones: dir.path().to_path_buf(),
-        geoip: root().join("geoip/sample-city.mmdb"),
-    };
+    let sources = load::Sources::new(dir.path(), root().join("geoip/sample-city.mmdb"));
     // Every ${VAR} resolves, unless its name is long (the unset-variable error path).
     let Ok(snapshot) = load::load_with_env(&sources, &|k| (k.len() < 6).then(|| "x".into())) else {
         return;

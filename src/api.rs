@@ -543,6 +543,7 @@ async fn metrics(State(cx): State<Arc<Cx>>) -> Response {
             );
         }
     }
+    dnssec_metrics(&mut out, &cx.ops, snap);
     render_operator_metrics(&state, &mut out);
     (
         [(
@@ -552,6 +553,90 @@ async fn metrics(State(cx): State<Arc<Cx>>) -> Response {
         out,
     )
         .into_response()
+}
+
+/// Signature caches and, per signed zone, its signatures and when they expire.
+fn dnssec_metrics(out: &mut String, ops: &Ops, snap: &crate::state::Snapshot) {
+    let caches = [
+        ("answers", ops.caches.answers.stats()),
+        ("denial", ops.caches.denial.stats()),
+    ];
+    type Gauge<T> = (&'static str, &'static str, fn(&T) -> f64);
+    let gauges: [Gauge<crate::dnssec::cache::CacheStats>; 4] = [
+        (
+            "geosteer_dnssec_cache_entries",
+            "RRsets whose RRSIGs the signature cache holds.",
+            |s| s.entries as f64,
+        ),
+        (
+            "geosteer_dnssec_cache_bytes",
+            "Bytes the signature cache holds (keys, signatures, per-entry overhead).",
+            |s| s.bytes as f64,
+        ),
+        (
+            "geosteer_dnssec_cache_max_entries",
+            "The signature cache's bound in entries.",
+            |s| s.max_entries as f64,
+        ),
+        (
+            "geosteer_dnssec_cache_max_bytes",
+            "The signature cache's bound in bytes.",
+            |s| s.max_bytes as f64,
+        ),
+    ];
+    for (name, help, f) in gauges {
+        family(out, name, "gauge", help);
+        for (cache, st) in &caches {
+            sample(out, name, &[("cache", cache)], f(st));
+        }
+    }
+    family(
+        out,
+        "geosteer_dnssec_cache_evictions_total",
+        "counter",
+        "Entries the signature cache dropped to stay within its bounds.",
+    );
+    for (cache, st) in &caches {
+        sample(
+            out,
+            "geosteer_dnssec_cache_evictions_total",
+            &[("cache", cache)],
+            st.evictions as f64,
+        );
+    }
+    let Some(signing) = &snap.signing else {
+        return;
+    };
+    let signed = signing.signed.load();
+    let mut zones: Vec<(String, &crate::dnssec::zone::SignedZone)> = snap
+        .zones
+        .iter()
+        .filter_map(|z| Some((z.origin.to_string(), signed.zone(z.id)?)))
+        .collect();
+    zones.sort_by(|a, b| a.0.cmp(&b.0));
+    let per_zone: [Gauge<crate::dnssec::zone::SignedZone>; 3] = [
+        (
+            "geosteer_dnssec_zone_signatures",
+            "RRSIGs made at load or refresh for the zone (static data, NSECs, apex keys).",
+            |z| z.signatures as f64,
+        ),
+        (
+            "geosteer_dnssec_zone_expiration_timestamp_seconds",
+            "When the zone's first static signature expires (Unix time): alert if it comes near.",
+            |z| z.expiration as f64,
+        ),
+        (
+            "geosteer_dnssec_zone_refresh_timestamp_seconds",
+            "When the zone's first static signature is due to be made anew (Unix time).",
+            |z| z.refresh_at as f64,
+        ),
+    ];
+    for (name, help, f) in per_zone {
+        family(out, name, "gauge", help);
+        for (zone, z) in &zones {
+            sample(out, name, &[("zone", zone)], f(z));
+        }
+    }
 }
 
 /// The families of the operator's view: pools and load balancers, the GeoIP database, the

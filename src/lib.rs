@@ -12,6 +12,7 @@
 pub mod api;
 pub mod config;
 pub mod dns;
+pub mod dnssec;
 pub mod drains;
 pub mod error;
 pub mod explain;

@@ -48,6 +48,37 @@ enum Command {
     /// Ask a running server to reload (POST /v1/reload); exits 1 with the errors when the
     /// configuration is rejected. For systemd's ExecReload.
     Reload(ReloadArgs),
+    /// Make a DNSSEC key pair for ZONE (BIND format, like dnssec-keygen); prints its name.
+    Keygen(KeygenArgs),
+    /// Print the DS records (SHA-256) of ZONE's KSK/CSK keys, for the registrar.
+    Ds(DsArgs),
+}
+
+#[derive(Args, Clone)]
+struct KeygenArgs {
+    /// The zone the key is for.
+    zone: String,
+    /// Signing algorithm.
+    #[arg(long, default_value = "ecdsap256sha256", value_parser = ["ecdsap256sha256", "ed25519"])]
+    algorithm: String,
+    /// A key-signing key (flags 257; needs a ZSK beside it). Default: a combined signing key.
+    #[arg(long, conflicts_with = "zsk")]
+    ksk: bool,
+    /// A zone-signing key (flags 256).
+    #[arg(long)]
+    zsk: bool,
+    /// Key directory (created, mode 0700, if missing).
+    #[arg(long, default_value = "./zones/keys")]
+    keys: PathBuf,
+}
+
+#[derive(Args, Clone)]
+struct DsArgs {
+    /// The zone.
+    zone: String,
+    /// Key directory.
+    #[arg(long, default_value = "./zones/keys")]
+    keys: PathBuf,
 }
 
 #[derive(Args, Clone)]
@@ -91,6 +122,28 @@ struct DataArgs {
     /// MaxMind-format (GeoIP2/GeoLite2 City or Country, DB-IP Lite) database.
     #[arg(long, default_value = "./geoip/sample-city.mmdb")]
     geoip: PathBuf,
+    /// DNSSEC key directory: a zone with keys here (K<zone>.+<alg>+<tag>.key/.private) is
+    /// signed. Default: <zones>/keys.
+    #[arg(long)]
+    keys: Option<PathBuf>,
+    /// How signed zones deny existence: compact (RFC 9824: NXDOMAIN as NODATA with one NSEC)
+    /// or white-lies (RFC 4470: NXDOMAIN with covering NSECs).
+    #[arg(long, default_value = "compact", value_parser = ["compact", "white-lies"])]
+    denial: String,
+    /// How long signatures are valid (Knot's rrsig-lifetime), e.g. 14d.
+    #[arg(long, default_value = "14d", value_parser = duration_secs)]
+    rrsig_lifetime: u32,
+    /// How long before they expire signatures are made anew (Knot's rrsig-refresh).
+    /// Default: 1h + the RRset's TTL + a tenth of the lifetime.
+    #[arg(long, value_parser = duration_secs)]
+    rrsig_refresh: Option<u32>,
+}
+
+/// A duration ("14d", "36h", "90m", "3600s") in whole seconds.
+fn duration_secs(s: &str) -> Result<u32, String> {
+    let d = geosteer::config::parse_duration(s)
+        .ok_or_else(|| format!("{s:?} is not a duration (like 14d, 36h, 90m or 3600s)"))?;
+    u32::try_from(d.as_secs()).map_err(|_| format!("{s} is too long"))
 }
 
 #[derive(Args, Clone)]
@@ -155,6 +208,16 @@ struct ServeArgs {
     /// it off).
     #[arg(long)]
     nsid: Option<String>,
+    /// Steered RRsets whose signatures are cached, at most (a quarter more for wildcard and
+    /// denial signatures).
+    #[arg(long, default_value_t = geosteer::dnssec::cache::DEFAULT_CACHE_ENTRIES as u64,
+          value_parser = clap::value_parser!(u64).range(1..100_000_000))]
+    signature_cache_entries: u64,
+    /// Memory the signature cache may take, in MiB (a quarter more for wildcard and denial
+    /// signatures).
+    #[arg(long, default_value_t = (geosteer::dnssec::cache::DEFAULT_CACHE_BYTES >> 20) as u64,
+          value_parser = clap::value_parser!(u64).range(1..65536))]
+    signature_cache_mib: u64,
     /// Also answer UDP on this interface through AF_XDP sockets: IFACE (all its receive
     /// queues) or IFACE@0,2-3; repeat for several. Serves the --listen addresses that are on
     /// the interface (or 0.0.0.0 / [::]); everything else still goes to the kernel. Needs
@@ -289,6 +352,47 @@ fn main() -> ExitCode {
             init_logging(LogFormat::Text, BoxMakeWriter::new(std::io::stderr));
             reload(&args)
         }
+        Command::Keygen(args) => {
+            init_logging(LogFormat::Text, BoxMakeWriter::new(std::io::stderr));
+            keygen(&args)
+        }
+        Command::Ds(args) => {
+            init_logging(LogFormat::Text, BoxMakeWriter::new(std::io::stderr));
+            ds(&args)
+        }
+    }
+}
+
+fn keygen(args: &KeygenArgs) -> ExitCode {
+    use geosteer::dnssec::tool::KeyKind;
+    let kind = match (args.ksk, args.zsk) {
+        (true, _) => KeyKind::Ksk,
+        (_, true) => KeyKind::Zsk,
+        _ => KeyKind::Csk,
+    };
+    match geosteer::dnssec::tool::keygen(&args.zone, &args.algorithm, kind, &args.keys) {
+        Ok(name) => {
+            output(&format!("{name}\n"));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn ds(args: &DsArgs) -> ExitCode {
+    match geosteer::dnssec::tool::ds(&args.zone, &args.keys) {
+        Ok((lines, warnings)) => {
+            warnings.iter().for_each(|w| eprintln!("warning: {w}"));
+            lines.iter().for_each(|l| output(&format!("{l}\n")));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -335,17 +439,38 @@ fn log_filter() -> EnvFilter {
 }
 
 impl DataArgs {
-    fn sources(&self) -> load::Sources {
-        load::Sources {
+    fn sources(&self) -> Result<load::Sources, String> {
+        use geosteer::dnssec::denial::Scheme;
+        use geosteer::dnssec::sign::Validity;
+        let validity = Validity {
+            lifetime: self.rrsig_lifetime,
+            refresh: self.rrsig_refresh,
+            ..Validity::default()
+        };
+        validity.check()?;
+        Ok(load::Sources {
             zones: self.zones.clone(),
             geoip: self.geoip.clone(),
-        }
+            keys: self.keys.clone(),
+            dnssec: geosteer::dnssec::zone::Policy {
+                validity,
+                scheme: if self.denial == "white-lies" {
+                    Scheme::WhiteLies
+                } else {
+                    Scheme::Compact
+                },
+            },
+        })
     }
 
     /// Loads everything, or hands each error found to `report` and returns how many there
     /// were.
     fn load(&self, report: fn(&ConfigError)) -> Result<Snapshot, usize> {
-        load::load(&self.sources()).map_err(|errors| {
+        let sources = self.sources().map_err(|e| {
+            report(&ConfigError::file(&self.zones, e));
+            1usize
+        })?;
+        load::load(&sources).map_err(|errors| {
             errors.0.iter().for_each(report);
             errors.0.len()
         })
@@ -365,7 +490,7 @@ fn to_log(e: &ConfigError) {
 /// A command's result, on stdout.
 #[allow(
     clippy::print_stdout,
-    reason = "check and explain answer on stdout; everything else goes to the log"
+    reason = "check, explain, keygen and ds answer on stdout; everything else goes to the log"
 )]
 fn output(text: &str) {
     print!("{text}");
@@ -506,9 +631,14 @@ fn serve(args: ServeArgs, log_drops: ErrorCounter) -> ExitCode {
     };
     let metrics = Arc::new(Metrics::default());
     metrics.set_log_drops(move || log_drops.dropped_lines() as u64);
+    let caches = Arc::new(geosteer::dnssec::cache::SigCaches::new(
+        args.signature_cache_entries as usize,
+        (args.signature_cache_mib as usize) << 20,
+    ));
     let mut responder = Arc::into_inner(responder)
         .expect("not shared yet")
-        .with_metrics(metrics.clone());
+        .with_metrics(metrics.clone())
+        .with_signature_caches(caches.clone());
     if let Some(cfg) = args.rrl.config() {
         info!(
             "response rate limiting: {} responses/s per /{} (IPv4) and /{} (IPv6) network, \
@@ -523,7 +653,9 @@ fn serve(args: ServeArgs, log_drops: ErrorCounter) -> ExitCode {
         responder = responder.with_rrl(rrl::Rrl::new(cfg));
     }
     let responder = Arc::new(responder);
-    let sources = args.data.sources();
+    let Ok(sources) = args.data.sources() else {
+        return ExitCode::FAILURE;
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("geosteer")
@@ -549,11 +681,13 @@ fn serve(args: ServeArgs, log_drops: ErrorCounter) -> ExitCode {
         // The first probe round runs before the sockets open, so that the first answer
         // already leaves dead origins out.
         let monitoring = Monitoring::start(state.clone(), snapshot, health_opts).await;
-        let ops = Arc::new(Ops::new(
-            sources, state, monitoring, metrics, drains, &instance,
-        ));
+        let ops = Arc::new(
+            Ops::new(sources, state, monitoring, metrics, drains, &instance)
+                .with_signature_caches(caches),
+        );
         // Before the sockets open: a drained origin is never answered, not even once.
         ops.apply_drains().await;
+        let signatures = tokio::spawn(ops.clone().keep_signatures_fresh());
         let api_stop = CancellationToken::new();
         let api = match args.http {
             None => None,
@@ -626,6 +760,7 @@ fn serve(args: ServeArgs, log_drops: ErrorCounter) -> ExitCode {
         geosteer::systemd::stopping();
         info!("stopping: answering queries already received");
         reloads.abort();
+        signatures.abort();
         api_stop.cancel();
         if let Some(api) = api {
             let _ = api.await;

@@ -103,6 +103,8 @@ struct ShardData {
     ecs: [u64; 2],
     /// FORMERR answers by reason ([`WireError::index`]).
     malformed: [u64; WireError::ALL.len()],
+    /// RRSIGs made on the query path (signature cache misses).
+    signatures: u64,
     /// Response rate limiting: responses over the limit, slipped, dropped.
     rrl: [u64; 3],
 }
@@ -163,6 +165,13 @@ impl Shard {
         }
     }
 
+    /// Counts RRSIG RRsets made while answering (not found in a signature cache).
+    pub fn count_signatures(&self, n: u64) {
+        self.data
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .signatures += n;
+    }
     /// Counts one response over the rate limit, and what was done with it.
     pub fn count_rrl(&self, action: RrlAction) {
         let mut d = self
@@ -239,6 +248,7 @@ impl Metrics {
         let mut answers: HashMap<(u32, u32), u64> = HashMap::new();
         let mut ecs = [0u64; 2];
         let mut malformed = [0u64; WireError::ALL.len()];
+        let mut signatures = 0u64;
         let mut rrl = [0u64; 3];
         for shard in self.shards.lock().expect("not poisoned").iter() {
             let d = shard
@@ -256,6 +266,7 @@ impl Metrics {
             for (sum, n) in malformed.iter_mut().zip(d.malformed) {
                 *sum += n;
             }
+            signatures += d.signatures;
             for (sum, n) in rrl.iter_mut().zip(d.rrl) {
                 *sum += n;
             }
@@ -348,6 +359,18 @@ impl Metrics {
             );
         }
 
+        family(
+            out,
+            "geosteer_dnssec_online_signatures_total",
+            "counter",
+            "RRsets signed while answering (steered answers, wildcard expansions, denial proofs not found in a signature cache).",
+        );
+        sample(
+            out,
+            "geosteer_dnssec_online_signatures_total",
+            &[],
+            signatures as f64,
+        );
         for (i, (name, help)) in [
             (
                 "geosteer_rrl_limited_total",

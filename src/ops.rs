@@ -11,6 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use hickory_proto::rr::Name;
 use tracing::{error, info, warn};
 
+use crate::dnssec::cache::SigCaches;
 use crate::drains::{self, Drains};
 use crate::error::ConfigErrors;
 use crate::health::Monitoring;
@@ -30,8 +31,13 @@ pub struct Ops {
     pub metrics: Arc<Metrics>,
     /// Set once the configuration is loaded and the sockets are bound.
     pub ready: AtomicBool,
+    /// The query path's signature caches (for their metrics).
+    pub caches: Arc<SigCaches>,
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
+    /// Told when a reload publishes a new configuration (the signature refresh task then
+    /// looks at its keys).
+    reloaded: tokio::sync::Notify,
     /// Operators' drains, and where they are kept. Locked for the whole of a change
     /// (decide, save, apply), so that changes are saved and applied in one order.
     drains: tokio::sync::Mutex<Drains>,
@@ -108,10 +114,18 @@ impl Ops {
             monitoring,
             metrics,
             ready: AtomicBool::new(false),
+            caches: Arc::default(),
             reloading: tokio::sync::Mutex::new(()),
+            reloaded: tokio::sync::Notify::new(),
             drains: tokio::sync::Mutex::new(drains),
             instance: instance.to_string(),
         }
+    }
+
+    /// Reports `caches` (the responder's) in the metrics.
+    pub fn with_signature_caches(mut self, caches: Arc<SigCaches>) -> Self {
+        self.caches = caches;
+        self
     }
 
     /// The configuration currently published.
@@ -173,6 +187,7 @@ impl Ops {
                 // The previous snapshot is gone now (queries in flight held it at most for
                 // their answer): give its memory back to the system, not to the arenas.
                 let _ = tokio::task::spawn_blocking(load::release_freed_memory).await;
+                self.reloaded.notify_waiters();
                 info!("reloaded: generation {generation}: {summary}");
                 stats.generation = generation;
                 stats.last_reload_ok = true;
@@ -411,6 +426,63 @@ impl Ops {
             .collect();
         zones.dedup();
         zones
+    }
+
+    /// Keeps the signatures of the current configuration fresh, until the task is dropped:
+    /// sleeps until the earliest signature is due (less the pre-refresh) or a key's next
+    /// timing event (publish, activate, retire, delete: how a rollover proceeds), re-signs
+    /// what is due and publishes it. A reload starts over with the new configuration, whose
+    /// signatures were made at load. Wakes at least hourly, so that a clock step is noticed.
+    pub async fn keep_signatures_fresh(self: Arc<Self>) {
+        // After a zone failed to sign, not before this (its old signatures keep serving).
+        let mut retry_after = 0u64;
+        loop {
+            let snap = self.current();
+            let reloaded = self.reloaded.notified();
+            let now = crate::dnssec::time::now();
+            let wake = snap
+                .signing
+                .as_ref()
+                .and_then(|s| s.next_wake(now))
+                .unwrap_or(u64::MAX)
+                .max(retry_after);
+            let delay = wake.saturating_sub(now).min(3600);
+            if delay > 0 {
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(delay)) => {}
+                    _ = reloaded => continue,
+                }
+            }
+            let Some(signing_snap) = snap.signing.as_ref().map(|_| snap.clone()) else {
+                continue;
+            };
+            let done = tokio::task::spawn_blocking(move || {
+                let zones: Vec<&crate::zone::Zone> = signing_snap.zones.iter().collect();
+                signing_snap
+                    .signing
+                    .as_ref()
+                    .map(|s| s.refresh(&zones, crate::dnssec::time::now()))
+                    .unwrap_or_default()
+            })
+            .await
+            .unwrap_or_default();
+            if done.zones > 0 {
+                info!(
+                    "dnssec: re-signed {} zone{}: {} new signatures",
+                    done.zones,
+                    if done.zones == 1 { "" } else { "s" },
+                    done.made
+                );
+            }
+            for (zone, e) in &done.failed {
+                error!("dnssec: cannot re-sign {zone}, its signatures stay as they are: {e}");
+            }
+            retry_after = if done.failed.is_empty() {
+                0
+            } else {
+                crate::dnssec::time::now() + 60
+            };
+        }
     }
 }
 

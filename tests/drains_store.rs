@@ -33,10 +33,7 @@ default_pools = ["p", "q"]
 fn snapshot(dir: &std::path::Path) -> Arc<Snapshot> {
     std::fs::write(dir.join("example.test.zone"), ZONE).unwrap();
     std::fs::write(dir.join("example.test.toml"), STEERING).unwrap();
-    let sources = load::Sources {
-        zones: dir.to_path_buf(),
-        geoip: dir.join("none.mmdb"),
-    };
+    let sources = load::Sources::new(dir, dir.join("none.mmdb"));
     Arc::new(load::load(&sources).unwrap_or_else(|e| panic!("{:?}", e.0)))
 }
 
@@ -61,10 +58,7 @@ async fn local_and_peer_decisions_merge_by_time_and_are_kept() {
     let state = Arc::new(Published::new(State::new(snap.clone())));
     let monitoring = Monitoring::start(state.clone(), snap.clone(), Options::default()).await;
     let ops = Ops::new(
-        load::Sources {
-            zones: zones.path().to_path_buf(),
-            geoip: PathBuf::from("none.mmdb"),
-        },
+        load::Sources::new(zones.path(), PathBuf::from("none.mmdb")),
         state.clone(),
         monitoring,
         Arc::new(Metrics::default()),

@@ -27,11 +27,8 @@ fn snapshot(name: &str, steering: &str) -> Arc<Snapshot> {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("example.test.zone"), ZONE).unwrap();
     std::fs::write(dir.join("example.test.toml"), steering).unwrap();
-    let snap = load::load(&load::Sources {
-        zones: dir.clone(),
-        geoip: dir.join("none.mmdb"),
-    })
-    .unwrap_or_else(|e| panic!("{:?}", e.0));
+    let snap = load::load(&load::Sources::new(dir.clone(), dir.join("none.mmdb")))
+        .unwrap_or_else(|e| panic!("{:?}", e.0));
     let _ = std::fs::remove_dir_all(&dir);
     Arc::new(snap)
 }

@@ -147,10 +147,10 @@ default_pools = ["p"]
         ),
     );
     let snap = Arc::new(
-        geosteer::load::load(&geosteer::load::Sources {
-            zones: dir.path().to_path_buf(),
-            geoip: dir.path().join("none.mmdb"),
-        })
+        geosteer::load::load(&geosteer::load::Sources::new(
+            dir.path(),
+            dir.path().join("none.mmdb"),
+        ))
         .unwrap_or_else(|e| panic!("{:?}", e.0)),
     );
     let state = Arc::new(Published::new(State::new(snap.clone())));

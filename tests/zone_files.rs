@@ -586,7 +586,7 @@ fn a_signed_zone_is_rejected_saying_that_signed_zones_cannot_be_served_yet() {
     assert_eq!(errs.len(), 1, "one error for the zone: {}", errs.join("\n"));
     assert!(
         errs[0].starts_with(&format!(
-            "{}:5: RRSIG record: this zone is signed, and signed zones cannot be served yet",
+            "{}:5: RRSIG record: this zone is already signed, and geosteer signs zones itself",
             dir.path().join("example.com.zone").display()
         )),
         "{}",

@@ -11,15 +11,9 @@ const HEAD: &str =
 
 fn load_zone(dir: &Path, text: &str) -> Result<(), Vec<String>> {
     std::fs::write(dir.join("example.com.zone"), text).unwrap();
-    load::load_with_env(
-        &load::Sources {
-            zones: dir.to_path_buf(),
-            geoip: dir.join("none.mmdb"),
-        },
-        &|_| None,
-    )
-    .map(|_| ())
-    .map_err(|e| e.0.iter().map(|e| e.to_string()).collect())
+    load::load_with_env(&load::Sources::new(dir, dir.join("none.mmdb")), &|_| None)
+        .map(|_| ())
+        .map_err(|e| e.0.iter().map(|e| e.to_string()).collect())
 }
 
 #[test]

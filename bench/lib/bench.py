@@ -12,6 +12,9 @@ from PyPI.
   bench.py table RESULTS.jsonl                      the Markdown table (median of the rounds)
   bench.py pivot RESULTS.jsonl                      QPS per server core, workload x server
   bench.py ratios RESULTS.jsonl [--base geosteer]   base ÷ each peer, round by round
+  bench.py signed RESULTS.jsonl                     signed (DO) ÷ unsigned, round by round
+  bench.py dnssec-metrics URL                       geosteer's signature-cache metrics (JSON)
+  bench.py dnssec-report RESULTS BEFORE AFTER       the signature cache and signing counts
   bench.py rss --phase P --out F NAME=PGID...       VmRSS of each server's process group
   bench.py rss-table RSS.jsonl                      the memory table
   bench.py idle-cpu [--seconds S] NAME=PGID...      CPU of idle servers (JSON)
@@ -228,18 +231,25 @@ def _qname(name: str) -> bytes:
     return b"".join(bytes([len(x)]) + x.encode() for x in name.rstrip(".").split(".")) + b"\0"
 
 
-def ecs_query(name: str, subnet: ipaddress.IPv4Network, qid: int = 0) -> bytes:
+def ecs_query(name: str, subnet: ipaddress.IPv4Network, qid: int = 0, dnssec_ok: bool = False) -> bytes:
     """A query for `name` A with EDNS (UDP size 1232) and a Client Subnet option (RFC 7871):
     family 1, source prefix, scope 0, the address truncated to the prefix. RD is set, as
-    dnsperf sets it in the queries it builds from text input."""
+    dnsperf sets it in the queries it builds from text input. `dnssec_ok` sets the DO bit
+    (RFC 3225), asking for RRSIGs."""
     header = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 1)
     question = _qname(name) + struct.pack(">HH", 1, 1)
     nbytes = (subnet.prefixlen + 7) // 8
     addr = subnet.network_address.packed[:nbytes]
     option = struct.pack(">HBB", 1, subnet.prefixlen, 0) + addr
     opt_rdata = struct.pack(">HH", 8, len(option)) + option
-    opt = b"\0" + struct.pack(">HHIH", 41, 1232, 0, len(opt_rdata)) + opt_rdata
+    flags = 0x8000 if dnssec_ok else 0
+    opt = b"\0" + struct.pack(">HHIH", 41, 1232, flags, len(opt_rdata)) + opt_rdata
     return header + question + opt
+
+
+# Names for the cold signature-cache step: more than geosteer's denial cache holds (25,000
+# entries by default), so that cycling through them every answer needs a new signature.
+COLD_NAMES = 200_000
 
 
 def gen_queries(outdir: str, count: int, seed: int) -> None:
@@ -272,7 +282,26 @@ def gen_queries(outdir: str, count: int, seed: int) -> None:
         for n in ordered:
             q = ecs_query(GEO, n)
             f.write(struct.pack(">H", len(q)) + q)
-    print(json.dumps({"dir": outdir, "ecs_subnets": len(ordered), "nxdomain_names": count}))
+    # The same queries with DO set: a signed server answers each with the A RRset and its
+    # RRSIG (one of the few distinct steered RRsets: a warm signature cache).
+    with open(os.path.join(outdir, "geo-ecs-do.bin"), "wb") as f:
+        for n in ordered:
+            q = ecs_query(GEO, n, dnssec_ok=True)
+            f.write(struct.pack(">H", len(q)) + q)
+    # Its own generator, so that the files above stay as they were before it existed.
+    crng = random.Random(seed + 1)
+    with open(os.path.join(outdir, "nxdomain-cold.txt"), "w") as f:
+        cold = set()
+        while len(cold) < COLD_NAMES:
+            label = "cold" + "".join(crng.choice(letters) for _ in range(10))
+            if label not in cold:
+                cold.add(label)
+                f.write(f"{label}.{ZONE} A\n")
+    print(
+        json.dumps(
+            {"dir": outdir, "ecs_subnets": len(ordered), "nxdomain_names": count, "cold_names": COLD_NAMES}
+        )
+    )
 
 
 def _parse_response(resp: bytes):
@@ -679,6 +708,8 @@ WORKLOAD_ORDER = [
     "udp-geo-noecs",
     "udp-nxdomain",
     "tcp-static",
+    "udp-geo-ecs-do",
+    "udp-nxdomain-do",
     "rate-geo-ecs",
     "latency-geo-ecs",
 ]
@@ -834,7 +865,12 @@ def ratios(path: str, base: str, order=(), metric: str = "qps_per_core") -> None
     for r in rows:
         if r.get(metric):
             per[(r["server"], r["workload"], r.get("round", 1))] = r[metric]
-    servers = [s for s in dict.fromkeys(k[0] for k, _ in _groups(rows, order)) if s != base]
+    # The signed servers have a table of their own (signed_table).
+    servers = [
+        s
+        for s in dict.fromkeys(k[0] for k, _ in _groups(rows, order))
+        if s != base and not (s.endswith("-signed") and not base.endswith("-signed"))
+    ]
     workloads = [w for w in WORKLOAD_ORDER if w != "all" and not is_latency(w)]
     cells, any_cell = {}, False
     for w in workloads:
@@ -854,6 +890,107 @@ def ratios(path: str, base: str, order=(), metric: str = "qps_per_core") -> None
     for w in workloads:
         if any((w, p) in cells for p in servers):
             print(f"| {w} | " + " | ".join(cells.get((w, p), "–") for p in servers) + " |")
+
+
+def signed_table(path: str, order=(), metric: str = "qps_per_core") -> None:
+    """Signed against unsigned, round by round, for each server run twice (NAME serving the
+    zone unsigned, NAME-signed serving it signed): the signed server's QPS per core on a step
+    over the unsigned one's on the matching step of the same round, then the median and range
+    of those ratios; and geosteer-signed over each other signed server on the DO steps."""
+    rows = [json.loads(line) for line in open(path) if line.strip()]
+    per = {}
+    for r in rows:
+        if r.get(metric):
+            per[(r["server"], r["workload"], r.get("round", 1))] = r[metric]
+    servers = list(dict.fromkeys(k[0] for k, _ in _groups(rows, order)))
+    signed = [s for s in servers if s.endswith("-signed")]
+    pairs = []
+    for s in signed:
+        base = s[: -len("-signed")]
+        pairs += [
+            (s, "udp-geo-ecs-do", base, "udp-geo-ecs", "signed geo-ECS answers (DO, warm cache) ÷ unsigned"),
+            (s, "udp-geo-ecs", base, "udp-geo-ecs", "signed zone, queries without DO ÷ unsigned"),
+            (s, "udp-nxdomain-do", base, "udp-nxdomain", "a new NSEC signed per answer (cold cache) ÷ unsigned NXDOMAIN"),
+        ]
+    if "geosteer-signed" in signed:
+        for peer in signed:
+            if peer != "geosteer-signed":
+                for w in ("udp-geo-ecs-do", "udp-nxdomain-do"):
+                    pairs.append(("geosteer-signed", w, peer, w, "geosteer ÷ peer, both signed"))
+    lines = []
+    for a, wa, b, wb, what in pairs:
+        rounds = sorted({k[2] for k in per if k[0] == a and k[1] == wa} & {k[2] for k in per if k[0] == b and k[1] == wb})
+        if not rounds:
+            continue
+        q = [per[(a, wa, r)] / per[(b, wb, r)] for r in rounds]
+        na = _median([per[(a, wa, r)] for r in rounds])
+        nb = _median([per[(b, wb, r)] for r in rounds])
+        lines.append(
+            f"| {a} {wa} ÷ {b} {wb} | {what} | {na / 1000:.0f}k | {nb / 1000:.0f}k "
+            f"| **{_median(q):.2f}** ({min(q):.2f}–{max(q):.2f}) | {len(q)} |"
+        )
+    if not lines:
+        return
+    print("| comparison | what | QPS per core, first | QPS per core, second | ratio: median (min–max) | rounds |")
+    print("|---|---|---:|---:|---:|---:|")
+    print("\n".join(lines))
+
+
+def dnssec_metrics(url: str) -> dict:
+    """geosteer's DNSSEC figures from its /metrics endpoint: signature-cache entries, bytes and
+    bounds per cache, evictions, and the RRsets signed while answering."""
+    import urllib.request
+
+    text = urllib.request.urlopen(url, timeout=5).read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("geosteer_dnssec_"):
+            key, _, value = line.rpartition(" ")
+            out[key] = float(value)
+    return out
+
+
+def dnssec_report(results: str, before: dict, after: dict, server: str = "geosteer-signed") -> None:
+    """The signature cache after the load (entries, bytes against the bounds, evictions) and
+    the signatures made during it, against the answers of the cold step (each of which needs
+    one new signature if the cache is cold for it)."""
+    rows = [json.loads(line) for line in open(results) if line.strip()]
+
+    def m(d, name, cache=None):
+        key = name + (f'{{cache="{cache}"}}' if cache else "")
+        return d.get(key)
+
+    print("| signature cache | entries | bytes | bound: entries | bound: bytes | evictions during the load |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for cache in ("answers", "denial"):
+        ev0 = m(before, "geosteer_dnssec_cache_evictions_total", cache) or 0
+        ev1 = m(after, "geosteer_dnssec_cache_evictions_total", cache)
+        print(
+            f"| {cache} | {_fmt(m(after, 'geosteer_dnssec_cache_entries', cache), ',.0f')} "
+            f"| {_fmt(m(after, 'geosteer_dnssec_cache_bytes', cache), ',.0f')} "
+            f"| {_fmt(m(after, 'geosteer_dnssec_cache_max_entries', cache), ',.0f')} "
+            f"| {_fmt(m(after, 'geosteer_dnssec_cache_max_bytes', cache), ',.0f')} "
+            f"| {_fmt(None if ev1 is None else ev1 - ev0, ',.0f')} |"
+        )
+    sig0 = m(before, "geosteer_dnssec_online_signatures_total") or 0
+    sig1 = m(after, "geosteer_dnssec_online_signatures_total")
+    cold = [r for r in rows if r.get("server") == server and r.get("workload") == "udp-nxdomain-do" and r.get("sent")]
+    answered = sum((r.get("sent") or 0) - (r.get("lost") or 0) for r in cold)
+    warm = [r for r in rows if r.get("server") == server and r.get("workload") == "udp-geo-ecs-do" and r.get("sent")]
+    warm_answered = sum((r.get("sent") or 0) - (r.get("lost") or 0) for r in warm)
+    print()
+    if sig1 is None:
+        print(f"{server}'s /metrics gave no signature counter.")
+        return
+    made = sig1 - sig0
+    line = (
+        f"RRsets signed while answering during the load: {made:,.0f}; answers in the cold step "
+        f"(udp-nxdomain-do, all rounds): {answered:,}"
+    )
+    if answered:
+        line += f" (signatures ÷ cold answers = {made / answered:.3f})"
+    line += f"; answers in the warm step (udp-geo-ecs-do): {warm_answered:,}."
+    print(line)
 
 
 def latency_table(path: str, order=()) -> None:
@@ -1137,6 +1274,14 @@ def main() -> int:
     ra = sub.add_parser("ratios")
     ra.add_argument("path")
     ra.add_argument("--base", default="geosteer")
+    sg = sub.add_parser("signed")
+    sg.add_argument("path")
+    dm = sub.add_parser("dnssec-metrics")
+    dm.add_argument("url")
+    dr = sub.add_parser("dnssec-report")
+    dr.add_argument("results")
+    dr.add_argument("before", help="JSON from dnssec-metrics before the load")
+    dr.add_argument("after", help="JSON from dnssec-metrics after the load")
     lt = sub.add_parser("latency")
     lt.add_argument("path")
     xt = sub.add_parser("xdp-table")
@@ -1145,7 +1290,7 @@ def main() -> int:
     sp.add_argument("--cpu", type=int, required=True)
     sp.add_argument("--seconds", type=float, default=2.0)
     sp.add_argument("--delay", type=float, default=0.0)
-    for x in (tb, pv, ra, lt, xt):
+    for x in (tb, pv, ra, lt, xt, sg):
         x.add_argument("--order", default="", help="comma-separated server order")
     for x in (pv, ra):
         x.add_argument("--metric", default="qps_per_core", help="the per-core field")
@@ -1193,6 +1338,12 @@ def main() -> int:
         latency_table(a.path, [x for x in a.order.split(",") if x])
     elif a.cmd == "ratios":
         ratios(a.path, a.base, [x for x in a.order.split(",") if x], a.metric)
+    elif a.cmd == "signed":
+        signed_table(a.path, [x for x in a.order.split(",") if x])
+    elif a.cmd == "dnssec-metrics":
+        print(json.dumps(dnssec_metrics(a.url)))
+    elif a.cmd == "dnssec-report":
+        dnssec_report(a.results, json.loads(a.before or "{}"), json.loads(a.after or "{}"))
     elif a.cmd == "rss":
         with open(a.out, "a") as f:
             for g in a.groups:

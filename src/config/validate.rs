@@ -737,7 +737,7 @@ impl FileCx<'_> {
     }
 }
 
-/// "10s", "500ms", "2m", "1h", or "1m30s".
+/// "10s", "500ms", "2m", "1h", "14d", or "1m30s".
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
     if s.is_empty() {
@@ -760,6 +760,7 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
             "s" => Duration::from_secs(n),
             "m" => Duration::from_secs(n.checked_mul(60)?),
             "h" => Duration::from_secs(n.checked_mul(3600)?),
+            "d" => Duration::from_secs(n.checked_mul(86_400)?),
             _ => return None,
         };
         total = total.checked_add(unit)?;

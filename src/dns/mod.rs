@@ -24,12 +24,15 @@ use hickory_proto::rr::rdata::opt::ClientSubnet;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use tracing::debug;
 
+use crate::dnssec::cache::SigCaches;
+use crate::dnssec::types;
+use crate::dnssec::zone::packed_iter;
 use crate::metrics::{Metrics, NO_ZONE, QueryOutcome, RrlAction, Shard};
 use crate::state::{Published, State};
 use crate::steering::Client;
 use crate::wire::{NameWriter, RecordSet, WireError, WireName, name_wire};
-use answer::{Answer, Bytes, Owner, Records, RrRef};
-use parse::{EDNS_DO, Parsed, Query, QueryHeader, TsigIn};
+use answer::{Answer, Bytes, Dnssec, Owner, Records, RrRef, Sigs};
+use parse::{EDNS_CO, EDNS_DO, Parsed, Query, QueryHeader, TsigIn};
 use rrl::{Rrl, Verdict};
 
 /// The UDP payload size geosteer advertises and honours at most: the DNS Flag Day 2020 value,
@@ -84,6 +87,7 @@ pub struct Responder {
     chaos: Vec<(WireName, RecordSet)>,
     nsid: Option<Vec<u8>>,
     metrics: Arc<Metrics>,
+    caches: Arc<SigCaches>,
     /// Response rate limiting of UDP answers, when on.
     rrl: Option<Rrl>,
 }
@@ -125,8 +129,20 @@ impl Responder {
             chaos,
             nsid,
             metrics: Arc::default(),
+            caches: Arc::default(),
             rrl: None,
         }
+    }
+
+    /// Signs steered answers and denial proofs through `caches`.
+    pub fn with_signature_caches(mut self, caches: Arc<SigCaches>) -> Self {
+        self.caches = caches;
+        self
+    }
+
+    /// The signature caches.
+    pub fn signature_caches(&self) -> &Arc<SigCaches> {
+        &self.caches
     }
 
     /// Rate-limits UDP responses as `rrl` says (see [`rrl`]).
@@ -290,7 +306,36 @@ impl Responder {
             .as_ref()
             .filter(|e| e.version == 0)
             .and_then(|e| e.ecs.ok().flatten());
-        let mut ans = self.answer(&q, &state, ecs, src, transport);
+        // The signatures in effect, read once, when the answer may need them: a query with DO,
+        // or one for a type a signed zone makes itself.
+        let signed = state.config.signing.as_ref().filter(|_| {
+            q.edns.as_ref().is_some_and(|e| e.dnssec_ok)
+                || matches!(
+                    q.qtype,
+                    RecordType::DNSKEY
+                        | RecordType::CDS
+                        | RecordType::CDNSKEY
+                        | RecordType::NSEC
+                        | RecordType::RRSIG
+                        | RecordType::NSEC3
+                        | RecordType::NSEC3PARAM
+                        | RecordType::ANY
+                )
+        });
+        let zones = signed.map(|s| s.signed.load());
+        let dnssec = match (signed, zones.as_deref()) {
+            (Some(s), Some(zones)) => Some(Dnssec {
+                zones,
+                scheme: s.policy.scheme,
+                dnssec_ok: q.edns.as_ref().is_some_and(|e| e.dnssec_ok),
+                compact_ok: q.edns.as_ref().is_some_and(|e| e.compact_ok),
+                caches: &self.caches,
+                now: crate::dnssec::time::now(),
+            }),
+            _ => None,
+        };
+        let made = MADE.with(|m| std::mem::take(&mut *m.borrow_mut()));
+        let mut ans = self.answer(&q, &state, ecs, src, transport, dnssec.as_ref(), made);
         if q.qclass == DNSClass::ANY {
             // QCLASS ANY is answered from the IN zones, but "responses to QCLASS=* queries can
             // never be authoritative" (RFC 1034 §3.7.1): no AA, and so no SOA for a negative
@@ -303,8 +348,13 @@ impl Responder {
         }
         let opt = q.edns.as_ref().map(|e| OptOut {
             rcode_high: ans.rcode.high(),
-            // RFC 3225 §3: DO is copied into the response.
-            flags: if e.dnssec_ok { EDNS_DO } else { 0 },
+            // RFC 3225 §3: DO is copied into the response; CO is returned to a client that
+            // sent it with DO (RFC 9824 §4.1).
+            flags: if e.dnssec_ok {
+                EDNS_DO | if e.compact_ok { EDNS_CO } else { 0 }
+            } else {
+                0
+            },
             ecs: ecs.map(|cs| (cs, ans.ecs_scope.min(cs.source_prefix()))),
             nsid: if e.nsid { self.nsid.as_deref() } else { None },
             ede: ans.ede,
@@ -319,20 +369,28 @@ impl Responder {
         } else {
             encode(out, &q, &ans, opt.as_ref(), limit);
         }
+        let signed_online = ans.signed_online;
+        let steered = ans.steered;
+        let (zone_label, rcode, malformed) = (ans.zone_label, ans.rcode, ans.malformed);
+        MADE.with(|m| *m.borrow_mut() = ans.made);
         if let Some(shard) = shard {
             shard.count(&QueryOutcome {
-                zone: ans.zone_label,
+                zone: zone_label,
                 qtype: q.qtype,
-                rcode: ans.rcode,
+                rcode,
                 tcp: transport == Transport::Tcp,
                 ecs: ecs.is_some(),
-                steered: ans.steered,
-                malformed: ans.malformed,
+                steered,
+                malformed,
             });
+            if signed_online > 0 {
+                shard.count_signatures(u64::from(signed_online));
+            }
         }
         verdict != Verdict::Drop
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn answer<'a>(
         &'a self,
         q: &Query<'_>,
@@ -340,6 +398,8 @@ impl Responder {
         ecs: Option<ClientSubnet>,
         src: SocketAddr,
         transport: Transport,
+        dnssec: Option<&'a Dnssec<'a>>,
+        made: Vec<u8>,
     ) -> Answer<'a> {
         // RFC 8945 §5.2.2: a signed query whose key the server does not know gets NOTAUTH
         // (with TSIG error BADKEY, written by `encode`), before anything else is looked at.
@@ -384,6 +444,10 @@ impl Responder {
                     Answer::new(ResponseCode::NotAuth)
                 };
             }
+            // RFC 9824 §3.4: NXNAME is a meta-type for NSEC bitmaps, never queried.
+            t if u16::from(t) == types::NXNAME => {
+                return Answer::malformed(WireError::BadQuestionType);
+            }
             _ => {}
         }
         if q.qclass == DNSClass::CH {
@@ -399,22 +463,36 @@ impl Responder {
             Some(cs) if cs.source_prefix() > 0 => cs.addr(),
             _ => src.ip(),
         };
-        answer::lookup(state, qname, q.qtype, Client { addr })
+        answer::lookup_signed(state, qname, q.qtype, Client { addr }, dnssec, made)
     }
+}
+
+thread_local! {
+    /// The buffer signed answers build in, lent to each answer on this thread in turn.
+    static MADE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// A response's kind and key for rate limiting (see [`rrl`]): an answer by the RRset that
 /// answers it (a wildcard's RRset whatever name matched, a pool's records whatever order)
 /// and the query type; NXDOMAIN, NODATA and referrals by zone; errors by code.
+///
+/// A signed answer is classed as the unsigned one: RRSIGs ride with their RRset and NSECs in
+/// the authority section, so neither changes the kind or the key, and a compact denial's
+/// NOERROR (RFC 9824) counts as the NXDOMAIN it stands for.
 fn rrl_class(q: &Query<'_>, ans: &Answer<'_>) -> (rrl::Kind, u64) {
     let zone = u64::from(ans.zone_label);
+    if ans.compact_nxdomain && ans.rcode == ResponseCode::NoError {
+        return (rrl::Kind::NxDomain, zone);
+    }
     match ans.rcode {
         ResponseCode::NoError => match ans.answer.first() {
             Some(rr) => {
                 let at = match &rr.records {
                     Records::All(set) | Records::Picked(set, _) => std::ptr::from_ref(*set) as u64,
-                    // A record made for this answer (a CNAME from a DNAME): by zone and type.
+                    // A record made for this answer (a CNAME from a DNAME, an NSEC): by zone and type.
                     Records::Raw(rtype, _, _) => zone << 16 | u64::from(*rtype),
+                    // RRSIGs asked for by type: by the signatures' set.
+                    Records::Rrsigs(sigs, _) => std::ptr::from_ref(*sigs) as u64,
                 };
                 (rrl::Kind::Answer, at ^ u64::from(u16::from(q.qtype)) << 48)
             }
@@ -429,7 +507,7 @@ fn rrl_class(q: &Query<'_>, ans: &Answer<'_>) -> (rrl::Kind, u64) {
 /// The OPT record of a response.
 struct OptOut<'a> {
     rcode_high: u8,
-    /// The flags field: DO echoed.
+    /// The flags field: DO (and CO) echoed.
     flags: u16,
     /// The query's ECS option, echoed, with the scope to return.
     ecs: Option<(ClientSubnet, u8)>,
@@ -521,9 +599,10 @@ fn header(out: &mut [u8], q: &QueryHeader, aa: bool, tc: bool, rcode: ResponseCo
     out[3] = u8::from(q.cd) << 4 | rcode.low();
 }
 
-/// Writes whole RRsets until one does not fit in `limit`; that one is taken back entirely, so
-/// a section never holds part of an RRset (a resolver would cache it as if complete; NSD does
-/// the same). `made` holds what the answer made for itself. Returns (records written, all
+/// Writes whole RRsets, each with its RRSIGs, until one does not fit in `limit`; that one is
+/// taken back entirely, RRSIGs included, so a section never holds part of an RRset nor an
+/// RRset without its signatures (a resolver would cache it as if complete; NSD does the
+/// same). `made` holds what the answer made for itself. Returns (records written, all
 /// written).
 fn write_section(
     out: &mut Vec<u8>,
@@ -544,24 +623,49 @@ fn write_section(
                 given = name_wire(n);
                 Some(&given)
             }
+            Owner::Wire(w) => Some(w),
             Owner::Made(span) => Some(span.of(made)),
         };
+        // The RRSIGs take the RRset's owner and TTL (RFC 4034 §3).
+        let mut sig_owner: &[u8] = owner.unwrap_or(&[0]);
+        let mut ttl = 0;
         match &rrset.records {
             Records::All(_) | Records::Picked(..) => {
-                for rec in rrset.records.wire() {
+                for (i, rec) in rrset.records.wire().enumerate() {
+                    if i == 0 {
+                        ttl = rec.ttl();
+                        if owner.is_none() {
+                            sig_owner = rec.owner();
+                        }
+                    }
                     names.record(out, rec, owner);
                     count = count.saturating_add(1);
                 }
             }
-            Records::Raw(rtype, ttl, bytes) => {
+            Records::Raw(rtype, t, bytes) => {
+                ttl = *t;
                 let rdata = match bytes {
                     Bytes::Static(b) => b,
                     Bytes::Made(span) => span.of(made),
                 };
-                // A raw record has no owner of its own: it is always given one.
-                names.raw(out, owner.unwrap_or(&[0]), *rtype, *ttl, rdata);
+                names.raw(out, sig_owner, *rtype, ttl, rdata);
                 count = count.saturating_add(1);
             }
+            Records::Rrsigs(set, t) => {
+                for rdata in set.iter() {
+                    names.raw(out, sig_owner, types::RRSIG, *t, rdata);
+                    count = count.saturating_add(1);
+                }
+            }
+        }
+        let sigs = match rrset.sigs {
+            Sigs::None => &[][..],
+            Sigs::Static(set) => set.packed(),
+            Sigs::Made(span) => span.of(made),
+        };
+        for rdata in packed_iter(sigs) {
+            names.raw(out, sig_owner, types::RRSIG, ttl, rdata);
+            count = count.saturating_add(1);
         }
         if out.len() > limit {
             out.truncate(mark);

@@ -29,12 +29,16 @@ pub struct EdnsIn {
     /// the options themselves overrun the OPT record (RFC 6891 §7: FORMERR, with an OPT).
     pub ecs: Result<Option<ClientSubnet>, WireError>,
     pub nsid: bool,
-    /// DNSSEC OK (RFC 3225): copied into the response's OPT record.
+    /// DNSSEC OK (RFC 3225): the client wants RRSIGs and NSECs.
     pub dnssec_ok: bool,
+    /// Compact Answers OK (RFC 9824 §4.1): a compact NXDOMAIN may keep its rcode.
+    pub compact_ok: bool,
 }
 
 /// The DO bit of the OPT record's flags (the low 16 bits of its TTL field).
 pub const EDNS_DO: u16 = 0x8000;
+/// The CO bit (RFC 9824 §4.1), next to DO.
+pub const EDNS_CO: u16 = 0x4000;
 
 /// What a response copies from the query's header.
 #[derive(Debug, Clone, Copy)]
@@ -155,6 +159,7 @@ pub fn parse<'a>(
         },
         nsid: e.option(EdnsCode::NSID).is_some(),
         dnssec_ok: e.flags().dnssec_ok,
+        compact_ok: e.flags().z & EDNS_CO != 0,
     });
     Parsed::Query(Query {
         header,
@@ -324,6 +329,7 @@ fn direct(p: &[u8]) -> Option<Query<'_>> {
                 _ => {}
             }
         }
+        let flags = opt.ttl as u16;
         // Options that overrun the record: FORMERR, still with an OPT (RFC 6891 §7).
         let ecs = if seen == rdata.len() {
             ecs_opt.transpose()
@@ -335,7 +341,8 @@ fn direct(p: &[u8]) -> Option<Query<'_>> {
             version,
             ecs,
             nsid,
-            dnssec_ok: (opt.ttl as u16) & EDNS_DO != 0,
+            dnssec_ok: flags & EDNS_DO != 0,
+            compact_ok: flags & EDNS_CO != 0,
         });
     }
     if records.offset() != p.len() {
@@ -393,6 +400,7 @@ mod tests {
         assert_eq!(q.question.len(), 17 + 4);
         let e = q.edns.unwrap();
         assert_eq!((e.payload, e.version, e.nsid), (1400, 0, true));
+        assert!(!e.dnssec_ok && !e.compact_ok);
         let cs = e.ecs.unwrap().unwrap();
         assert_eq!(
             (cs.addr().to_string().as_str(), cs.source_prefix()),
@@ -437,6 +445,34 @@ mod tests {
         let mut p = good.clone();
         p[5] = 2;
         assert!(direct(&p).is_none());
+    }
+
+    #[test]
+    fn do_and_co_are_read_by_both_parses() {
+        for (dnssec_ok, z) in [(true, 0u16), (true, EDNS_CO), (false, EDNS_CO), (false, 0)] {
+            let mut m = Message::new(9, MessageType::Query, OpCode::Query);
+            m.add_query(hickory_proto::op::Query::query(
+                Name::from_str("example.com.").unwrap(),
+                RecordType::A,
+            ));
+            let mut e = Edns::new();
+            e.flags_mut().dnssec_ok = dnssec_ok;
+            e.flags_mut().z = z;
+            m.set_edns(e);
+            let p = m.to_vec().unwrap();
+            let d = direct(&p).unwrap().edns.unwrap();
+            assert_eq!((d.dnssec_ok, d.compact_ok), (dnssec_ok, z != 0));
+            // A trailing byte sends the packet through hickory's decoder instead.
+            let mut longer = p.clone();
+            longer.push(0);
+            let r = Request::from_bytes(p, "127.0.0.1:53".parse().unwrap(), Protocol::Udp).unwrap();
+            let e = r.edns.as_ref().unwrap();
+            assert_eq!(
+                (e.flags().dnssec_ok, e.flags().z & EDNS_CO != 0),
+                (dnssec_ok, z != 0)
+            );
+            assert!(direct(&longer).is_none());
+        }
     }
 
     #[test]

@@ -14,6 +14,9 @@ use hickory_proto::rr::{Name, RData, Record};
 use tracing::{info, warn};
 
 use crate::config::{self, PoolId, SteeringConfig};
+use crate::dnssec::key as dnskey;
+use crate::dnssec::sign::KeySet;
+use crate::dnssec::zone::{Policy, Signing};
 use crate::error::{ConfigError, ConfigErrors};
 use crate::geo::{GeoDb, GeoIndex};
 use crate::metrics;
@@ -50,6 +53,28 @@ pub struct Sources {
     pub zones: PathBuf,
     /// The GeoIP database.
     pub geoip: PathBuf,
+    /// The DNSSEC key directory (`K<zone>.+<alg>+<tag>.key` / `.private`); `None` for
+    /// `<zones>/keys`. A zone with keys there is signed.
+    pub keys: Option<PathBuf>,
+    /// How signed zones are signed.
+    pub dnssec: Policy,
+}
+
+impl Sources {
+    /// `zones` and `geoip`, keys in `<zones>/keys`, the default signing policy.
+    pub fn new(zones: impl Into<PathBuf>, geoip: impl Into<PathBuf>) -> Self {
+        Self {
+            zones: zones.into(),
+            geoip: geoip.into(),
+            keys: None,
+            dnssec: Policy::default(),
+        }
+    }
+
+    /// The key directory in effect.
+    pub fn keys_dir(&self) -> PathBuf {
+        self.keys.clone().unwrap_or_else(|| self.zones.join("keys"))
+    }
 }
 
 /// Loads every `<origin>.zone` in the zones directory, the `<origin>.toml` steering file
@@ -251,7 +276,7 @@ fn load_reusing(
         None => (Vec::new(), HashMap::new()),
     };
     per_lb.resize_with(steering.load_balancers.len(), || None);
-    let compiled = steering
+    let compiled: Vec<CompiledLb> = steering
         .load_balancers
         .iter()
         .zip(per_lb)
@@ -265,6 +290,7 @@ fn load_reusing(
         })
         .collect();
     let labels = labels(&zones, &steering);
+    let signing = signing(src, &mut zones, &compiled)?;
     release_freed_memory();
     Ok(Snapshot {
         generation: 1,
@@ -275,7 +301,80 @@ fn load_reusing(
         geo_index,
         rule_maps,
         labels,
+        signing,
     })
+}
+
+/// Reads each zone's keys and signs the zones that have some. Key files that cannot be used
+/// are configuration errors; warnings (a private key others can read, a key without its
+/// private half, keys for zones not served) are logged once per load.
+fn signing(
+    src: &Sources,
+    zones: &mut Zones,
+    compiled: &[CompiledLb],
+) -> Result<Option<Signing>, ConfigErrors> {
+    for z in zones.iter_mut() {
+        z.number_nodes();
+    }
+    let dir = src.keys_dir();
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    let mut keys: Vec<Option<KeySet>> = Vec::new();
+    let now = crate::dnssec::time::now();
+    for z in zones.iter() {
+        let id = z.id as usize;
+        if keys.len() <= id {
+            keys.resize_with(id + 1, || None);
+        }
+        match dnskey::load_zone_keys(&dir, z.origin_key(), &mut warnings) {
+            Ok(k) if k.is_empty() => {}
+            Ok(k) => {
+                let set = KeySet::new(z.origin_key(), k);
+                if let Err(e) = set.signer(now, src.dnssec.validity) {
+                    errors.push(ConfigError::file(&dir, e));
+                }
+                keys[id] = Some(set);
+            }
+            Err(errs) => errors.extend(errs.into_iter().map(|e| match e.line {
+                Some(l) => ConfigError::at(&e.path, l, e.message),
+                None => ConfigError::file(&e.path, e.message),
+            })),
+        }
+    }
+    let served: Vec<String> = zones
+        .iter()
+        .map(|z| z.origin.to_string().to_ascii_lowercase())
+        .collect();
+    for (zone, file) in dnskey::zones_in_dir(&dir) {
+        if !served.contains(&zone) {
+            warnings.push(format!(
+                "{}: a key for {zone}, which is not a zone served here: not used",
+                file.display()
+            ));
+        }
+    }
+    for w in &warnings {
+        warn!("{w}");
+    }
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors));
+    }
+    if keys.iter().all(Option::is_none) {
+        return Ok(None);
+    }
+    let families = compiled
+        .iter()
+        .map(|c| {
+            (
+                c.records.iter().any(|r| !r.v4.is_empty()),
+                c.records.iter().any(|r| !r.v6.is_empty()),
+            )
+        })
+        .collect();
+    let list: Vec<&crate::zone::Zone> = zones.iter().collect();
+    Signing::new(&list, keys, families, src.dnssec, now)
+        .map(Some)
+        .map_err(|e| ConfigErrors(vec![ConfigError::file(&dir, e)]))
 }
 
 /// `snapshot` made ready to serve: the GeoIP database's data is dropped (its maps are

@@ -16,6 +16,7 @@ use arc_swap::{ArcSwap, Guard};
 use smallvec::SmallVec;
 
 use crate::config::{Family, LoadBalancer, OriginId, PoolId, SteeringConfig};
+use crate::dnssec::zone::Signing;
 use crate::geo::{GeoDb, GeoIndex, GeoMap};
 use crate::wire::RecordSet;
 use crate::zone::Zones;
@@ -137,6 +138,8 @@ pub struct Snapshot {
     pub rule_maps: HashMap<Box<[u8]>, Arc<RuleMap>>,
     /// Metrics label ids of its names.
     pub labels: Labels,
+    /// DNSSEC: keys and signatures of the zones that have keys (`None`: nothing is signed).
+    pub signing: Option<Signing>,
 }
 
 /// Metrics label ids of a snapshot's names, assigned when it is compiled (the ids of names

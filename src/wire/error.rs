@@ -28,13 +28,15 @@ pub enum WireError {
     QuestionCount,
     /// A question whose name cannot be read.
     QuestionName,
+    /// A question for a type that cannot be asked for (NXNAME, RFC 9824 §3.4).
+    BadQuestionType,
     /// Rejected by the full decoder for another reason (the data of a record, say).
     Undecodable,
 }
 
 impl WireError {
     /// Every reason, in the order of [`WireError::index`].
-    pub const ALL: [WireError; 12] = [
+    pub const ALL: [WireError; 13] = [
         WireError::Truncated,
         WireError::BadLabelType,
         WireError::BadPointer,
@@ -46,6 +48,7 @@ impl WireError {
         WireError::BadTsig,
         WireError::QuestionCount,
         WireError::QuestionName,
+        WireError::BadQuestionType,
         WireError::Undecodable,
     ];
 
@@ -63,6 +66,7 @@ impl WireError {
             WireError::BadTsig => "bad_tsig",
             WireError::QuestionCount => "question_count",
             WireError::QuestionName => "question_name",
+            WireError::BadQuestionType => "bad_question_type",
             WireError::Undecodable => "undecodable",
         }
     }

@@ -355,8 +355,9 @@ fn parse_record(
         }
         state.signed_reported = true;
         return Err(
-            "RRSIG record: this zone is signed, and signed zones cannot be served yet; load \
-             the unsigned zone (DS, DNSKEY, NSEC and NSEC3 records alone are fine)"
+            "RRSIG record: this zone is already signed, and geosteer signs zones itself: load \
+             the unsigned zone, with its keys in the key directory (DS, DNSKEY, NSEC and \
+             NSEC3 records alone are fine)"
                 .into(),
         );
     }

@@ -38,6 +38,9 @@ pub struct Node {
     pub cut: bool,
     /// A load balancer answers A and AAAA here (index into the snapshot's load balancers).
     pub lb: Option<u32>,
+    /// Its number in the zone, 0 to [`Zone::node_count`] − 1, once [`Zone::number_nodes`]
+    /// has run: what data kept beside the zone (signatures) is indexed by.
+    pub id: u32,
     /// A DNAME is here (RFC 6672): names below it are redirected, not looked up.
     pub dname: bool,
 }
@@ -395,6 +398,47 @@ impl Zone {
         Ok(())
     }
 
+    /// Numbers the nodes 0, 1, … (in no particular order) and returns how many there are.
+    /// Run once the zone is complete (load balancers attached).
+    pub fn number_nodes(&mut self) -> usize {
+        for (i, node) in self.nodes.values_mut().enumerate() {
+            node.id = i as u32;
+        }
+        self.nodes.len()
+    }
+
+    /// How many nodes (names, empty non-terminals included) the zone has.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Every node with its lower-cased wire name, in no order.
+    pub fn nodes(&self) -> impl Iterator<Item = (&[u8], &Node)> {
+        self.nodes.iter().map(|(k, n)| (&**k, n))
+    }
+
+    /// The apex, lower-cased wire form.
+    pub fn origin_key(&self) -> &[u8] {
+        &self.origin_key
+    }
+
+    /// Whether the name `key` (lower-cased wire form, in the zone) lies strictly below a zone
+    /// cut: its data is glue or occluded, not authoritative.
+    pub fn below_cut(&self, key: &[u8]) -> bool {
+        if !self.has_cuts {
+            return false;
+        }
+        let apex_len = self.origin_key.len();
+        let mut off = 0;
+        while key.len() - off > apex_len {
+            off += key[off] as usize + 1;
+            if key.len() - off > apex_len && self.nodes.get(&key[off..]).is_some_and(|n| n.cut) {
+                return true;
+            }
+        }
+        false
+    }
+
     /// The node at the lower-cased wire name `key`.
     pub fn node(&self, key: &[u8]) -> Option<&Node> {
         self.nodes.get(key)
@@ -554,6 +598,19 @@ impl Zones {
         name.suffixes().find_map(|s| self.by_origin.get(s))
     }
 
+    /// The zone with the longest origin strictly above the apex `apex` (lower-cased wire
+    /// form): the parent zone, when it is served here too.
+    pub fn find_above(&self, apex: &[u8]) -> Option<&Zone> {
+        let mut off = 0;
+        while off < apex.len() && apex[off] != 0 {
+            off += apex[off] as usize + 1;
+            if let Some(z) = self.by_origin.get(&apex[off..]) {
+                return Some(z);
+            }
+        }
+        None
+    }
+
     /// Whether `name` is the apex of a zone.
     pub fn is_apex(&self, name: &WireName) -> bool {
         self.by_origin.contains_key(name.as_bytes())
@@ -562,6 +619,11 @@ impl Zones {
     /// Every zone, in no order.
     pub fn iter(&self) -> impl Iterator<Item = &Zone> {
         self.by_origin.values()
+    }
+
+    /// Every zone, to finish building them.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Zone> {
+        self.by_origin.values_mut()
     }
 
     /// The zone whose apex is `origin`.

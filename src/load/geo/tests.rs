@@ -410,10 +410,7 @@ fn reloads_reuse_the_index_without_the_bytes_and_reread_a_changed_file() {
     let dir = std::env::temp_dir().join(format!("geosteer-release-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let src = Sources {
-        zones: dir.clone(),
-        geoip: dir.join("city.mmdb"),
-    };
+    let src = Sources::new(dir.clone(), dir.join("city.mmdb"));
     let mut rng = StdRng::seed_from_u64(5);
     let coords = [(52.37, 4.90), (39.04, -77.49)];
     database(&mut rng, &src.geoip, &coords);
