@@ -333,33 +333,28 @@ impl Transition {
                         p.healthy, p.total, p.minimum
                     )
                 };
+                // The same line at either level (a tracing level is fixed at the call site).
+                macro_rules! pool_down {
+                    ($level:ident) => {
+                        $level!(
+                            event = "pool_down",
+                            zone = %p.zone,
+                            pool = %p.name,
+                            healthy_origins = p.healthy,
+                            origins = p.total,
+                            minimum_origins = p.minimum,
+                            drained = p.drained,
+                            "pool {} of {}: DOWN ({why})",
+                            p.name,
+                            p.zone
+                        )
+                    };
+                }
                 // An operator's drain is planned: INFO; health taking a pool down: WARN.
                 if p.drained || !p.enabled {
-                    info!(
-                        event = "pool_down",
-                        zone = %p.zone,
-                        pool = %p.name,
-                        healthy_origins = p.healthy,
-                        origins = p.total,
-                        minimum_origins = p.minimum,
-                        drained = p.drained,
-                        "pool {} of {}: DOWN ({why})",
-                        p.name,
-                        p.zone
-                    );
+                    pool_down!(info);
                 } else {
-                    warn!(
-                        event = "pool_down",
-                        zone = %p.zone,
-                        pool = %p.name,
-                        healthy_origins = p.healthy,
-                        origins = p.total,
-                        minimum_origins = p.minimum,
-                        drained = p.drained,
-                        "pool {} of {}: DOWN ({why})",
-                        p.name,
-                        p.zone
-                    );
+                    pool_down!(warn);
                 }
             }
             Transition::PoolUp(p) => info!(
