@@ -549,6 +549,7 @@ async fn metrics(State(cx): State<Arc<Cx>>) -> Response {
     }
     dnssec_metrics(&mut out, &cx.ops, snap);
     render_operator_metrics(&state, &mut out);
+    cx.ops.metrics.render_notifications(&mut out);
     (
         [(
             header::CONTENT_TYPE,

@@ -21,6 +21,7 @@ pub mod health;
 pub mod load;
 pub mod logfmt;
 pub mod metrics;
+pub mod notify;
 pub mod ops;
 pub mod panics;
 pub mod state;

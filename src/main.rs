@@ -228,6 +228,11 @@ struct ServeArgs {
     /// Without it, drains last until the process ends.
     #[arg(long)]
     state_dir: Option<PathBuf>,
+    /// POST the origin, pool and load balancer transitions of every zone to this URL (http or
+    /// https; the generic JSON payload); repeat for several. A zone's [notifications] table
+    /// adds webhooks with secret headers, formats (slack, pagerduty) and event filters.
+    #[arg(long, value_name = "URL", value_parser = parse_webhook_url)]
+    notify_webhook: Vec<String>,
     /// Log lines as text, or as JSON objects with stable field names (one per line).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -281,6 +286,11 @@ impl RrlArgs {
             table_size: self.rrl_table_size,
         })
     }
+}
+
+/// An http or https URL (checked as a zone's webhook URL is).
+fn parse_webhook_url(s: &str) -> Result<String, String> {
+    geosteer::config::check_webhook_url(s).map(|()| s.to_string())
 }
 
 /// A CIDR network, or one address (a /32 or /128).
@@ -668,9 +678,28 @@ fn serve(args: ServeArgs, log_drops: ErrorCounter) -> ExitCode {
         }
     };
     let watcher = geosteer::transitions::Watcher::new();
+    let mut flag_webhooks = Vec::new();
+    for (i, url) in args.notify_webhook.iter().enumerate() {
+        match geosteer::config::Webhook::from_flag(i + 1, url) {
+            Ok(w) => flag_webhooks.push(w),
+            Err(e) => {
+                error!("--notify-webhook: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let notifier =
+        geosteer::notify::Notifier::new(&instance, flag_webhooks, runtime.handle().clone());
+    {
+        let notifier = notifier.clone();
+        metrics.set_notifications(move |out| notifier.render(out));
+    }
     let health_opts = health::Options {
         max_probes: args.max_probes as usize,
-        on_publish: Some(Arc::new(move |s: &State| watcher.observe(s))),
+        on_publish: Some(Arc::new(move |s: &State| {
+            watcher.observe(s);
+            notifier.observe(s);
+        })),
         ..health::Options::default()
     };
     runtime.block_on(async move {

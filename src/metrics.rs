@@ -227,7 +227,11 @@ pub struct Metrics {
     /// Rare events: panics, connections refused, local probe errors.
     pub events: Events,
     log_drops: OnceLock<LogDrops>,
+    notifications: OnceLock<Render>,
 }
+
+/// Renders families that live elsewhere (the notifier's).
+type Render = Box<dyn Fn(&mut String) + Send + Sync>;
 
 impl Metrics {
     /// A new shard for one serving task.
@@ -240,6 +244,18 @@ impl Metrics {
     /// Where `geosteer_log_lines_dropped_total` reads its count (set once, at start).
     pub fn set_log_drops(&self, f: impl Fn() -> u64 + Send + Sync + 'static) {
         let _ = self.log_drops.set(Box::new(f));
+    }
+
+    /// Where the notification families are rendered from (set once, at start).
+    pub fn set_notifications(&self, f: impl Fn(&mut String) + Send + Sync + 'static) {
+        let _ = self.notifications.set(Box::new(f));
+    }
+
+    /// The notification families, when a notifier is set.
+    pub fn render_notifications(&self, out: &mut String) {
+        if let Some(f) = self.notifications.get() {
+            f(out);
+        }
     }
 
     /// The query-path families in Prometheus text format.

@@ -315,4 +315,170 @@ pub struct SteeringConfig {
     pub origins: Vec<Origin>,
     /// Every load balancer, in the order the files define them.
     pub load_balancers: Vec<LoadBalancer>,
+    /// The webhooks of every zone's `[notifications]`.
+    pub webhooks: Vec<Webhook>,
+}
+
+// ------------------------------------------------------------------------------------------
+// Notifications: webhooks told of origin, pool and load balancer transitions.
+
+/// How long one delivery attempt of a notification may take, by default.
+pub const DEFAULT_NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Delivery attempts of one notification, by default (the first one included).
+pub const DEFAULT_NOTIFY_ATTEMPTS: u32 = 5;
+/// A webhook's `format`.
+pub const DEFAULT_NOTIFY_FORMAT: WebhookFormat = WebhookFormat::Generic;
+
+/// What a webhook is told about (`events`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventClass {
+    /// An origin going down or up.
+    Origin,
+    /// A pool going down or up.
+    Pool,
+    /// A load balancer answering from another pool, or from its fallback.
+    LoadBalancer,
+}
+
+impl EventClass {
+    /// Every class: what a webhook gets when `events` is left out.
+    pub const ALL: [EventClass; 3] = [
+        EventClass::Origin,
+        EventClass::Pool,
+        EventClass::LoadBalancer,
+    ];
+
+    /// Its name in the file and in payloads.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventClass::Origin => "origin",
+            EventClass::Pool => "pool",
+            EventClass::LoadBalancer => "load_balancer",
+        }
+    }
+
+    /// The class an `events` entry names.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name() == s)
+    }
+}
+
+/// The body a webhook is sent (`format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WebhookFormat {
+    /// geosteer's own JSON object (README: *Notifications*).
+    Generic,
+    /// `{"text": …}`: a Slack (or Mattermost, Teams workflow) incoming webhook.
+    Slack,
+    /// A PagerDuty Events API v2 event: trigger on down, resolve on up.
+    PagerDuty,
+}
+
+impl WebhookFormat {
+    /// Its name in the file.
+    pub fn name(self) -> &'static str {
+        match self {
+            WebhookFormat::Generic => "generic",
+            WebhookFormat::Slack => "slack",
+            WebhookFormat::PagerDuty => "pagerduty",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [
+            WebhookFormat::Generic,
+            WebhookFormat::Slack,
+            WebhookFormat::PagerDuty,
+        ]
+        .into_iter()
+        .find(|f| f.name() == s)
+    }
+}
+
+/// A value taken from the environment (a token, a URL with a key in it): never printed, not
+/// even by `Debug`.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps `value`.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value, for the request that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+/// One webhook that notifications are POSTed to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Webhook {
+    /// Its name: the key in `[notifications.webhooks]`, or `notify-webhook-N` for the N-th
+    /// `serve --notify-webhook`.
+    pub name: String,
+    /// The zone whose events it gets (`None`: every zone, for `serve --notify-webhook`).
+    pub zone: Option<Name>,
+    /// Where to POST (an `http` or `https` URL). A secret when it came from `url_env`: some
+    /// services put the key in the URL.
+    pub url: Secret,
+    /// What it is told about.
+    pub events: Vec<EventClass>,
+    /// The body's shape.
+    pub format: WebhookFormat,
+    /// A header sent with every request, its value from the environment.
+    pub secret_header: Option<(String, Secret)>,
+    /// PagerDuty's integration (routing) key, from the environment.
+    pub routing_key: Option<Secret>,
+    /// How long one attempt may take.
+    pub timeout: Duration,
+    /// Attempts in all before a notification is given up.
+    pub attempts: u32,
+}
+
+impl Webhook {
+    /// A `serve --notify-webhook URL`: generic JSON, every event of every zone, the default
+    /// timeout and attempts. `n` counts from 1.
+    pub fn from_flag(n: usize, url: &str) -> Result<Self, String> {
+        check_webhook_url(url)?;
+        Ok(Self {
+            name: format!("notify-webhook-{n}"),
+            zone: None,
+            url: Secret::new(url),
+            events: EventClass::ALL.to_vec(),
+            format: DEFAULT_NOTIFY_FORMAT,
+            secret_header: None,
+            routing_key: None,
+            timeout: DEFAULT_NOTIFY_TIMEOUT,
+            attempts: DEFAULT_NOTIFY_ATTEMPTS,
+        })
+    }
+
+    /// Whether it is told about `class` events of `zone`.
+    pub fn wants(&self, class: EventClass, zone: &Name) -> bool {
+        self.events.contains(&class) && self.zone.as_ref().is_none_or(|z| z == zone)
+    }
+}
+
+/// Why `url` cannot be a webhook's URL (the URL itself is left out of the message: it may
+/// hold a key).
+pub fn check_webhook_url(url: &str) -> Result<(), String> {
+    let u = reqwest::Url::parse(url).map_err(|e| format!("the webhook URL is not a URL: {e}"))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(format!(
+            "the webhook URL's scheme is {:?}: use http or https",
+            u.scheme()
+        ));
+    }
+    if u.host_str().is_none_or(str::is_empty) {
+        return Err("the webhook URL has no host".into());
+    }
+    Ok(())
 }

@@ -18,6 +18,28 @@ pub(super) struct RawFile {
     pub(super) pools: BTreeMap<Spanned<String>, RawPool>,
     #[serde(default)]
     pub(super) load_balancers: BTreeMap<Spanned<String>, RawLoadBalancer>,
+    pub(super) notifications: Option<RawNotifications>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNotifications {
+    #[serde(default)]
+    pub(super) webhooks: BTreeMap<Spanned<String>, RawWebhook>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWebhook {
+    pub(super) url: Option<Spanned<String>>,
+    pub(super) url_env: Option<Spanned<String>>,
+    pub(super) format: Option<Spanned<String>>,
+    pub(super) events: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(super) secret_header: Option<Spanned<String>>,
+    pub(super) secret_env: Option<Spanned<String>>,
+    pub(super) routing_key_env: Option<Spanned<String>>,
+    pub(super) timeout: Option<Spanned<String>>,
+    pub(super) attempts: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]

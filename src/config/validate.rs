@@ -9,7 +9,7 @@ use hickory_proto::rr::Name;
 use toml::Spanned;
 
 use super::schema::{
-    LocationMap, PoolList, RawFile, RawLoadBalancer, RawMonitor, RawOrigin, RawPool,
+    LocationMap, PoolList, RawFile, RawLoadBalancer, RawMonitor, RawOrigin, RawPool, RawWebhook,
 };
 use super::*;
 use crate::error::ConfigError;
@@ -115,6 +115,14 @@ pub fn read_str(
             continue;
         }
         out.load_balancers.push(lb);
+    }
+
+    if let Some(n) = &raw.notifications {
+        for (name, w) in &n.webhooks {
+            if let Some(webhook) = cx.webhook(name, w, lookup_env) {
+                out.webhooks.push(webhook);
+            }
+        }
     }
 }
 
@@ -331,6 +339,238 @@ impl FileCx<'_> {
                 ));
             }
         }
+    }
+
+    /// The value of the environment variable a `*_env` key names; unset (or empty) is an
+    /// error naming the variable, never its value.
+    fn env_value(
+        &mut self,
+        key: &str,
+        var: &Spanned<String>,
+        lookup_env: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<Secret> {
+        let name = var.get_ref();
+        if name.is_empty() || name.contains(['=', '\0', '$', '{', '}']) {
+            self.err(
+                var,
+                format!("{key} {name:?} is not the name of an environment variable"),
+            );
+            return None;
+        }
+        match lookup_env(name) {
+            Some(v) if !v.is_empty() => Some(Secret::new(v)),
+            Some(_) => {
+                self.err(var, format!("environment variable {name} ({key}) is empty"));
+                None
+            }
+            None => {
+                self.err(
+                    var,
+                    format!("environment variable {name} ({key}) is not set"),
+                );
+                None
+            }
+        }
+    }
+
+    /// One webhook of `[notifications.webhooks]`.
+    fn webhook(
+        &mut self,
+        name: &Spanned<String>,
+        w: &RawWebhook,
+        lookup_env: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<Webhook> {
+        let before = self.errors.len();
+        let label = name.get_ref();
+        let url = match (&w.url, &w.url_env) {
+            (Some(u), None) => {
+                if let Err(e) = check_webhook_url(u.get_ref()) {
+                    self.err(u, format!("webhook {label}: {e}"));
+                }
+                Some(Secret::new(u.get_ref().clone()))
+            }
+            (None, Some(var)) => {
+                let v = self.env_value("url_env", var, lookup_env);
+                if let Some(v) = &v
+                    && let Err(e) = check_webhook_url(v.expose())
+                {
+                    self.err(
+                        var,
+                        format!(
+                            "webhook {label}: {} holds no usable URL: {e}",
+                            var.get_ref()
+                        ),
+                    );
+                }
+                v
+            }
+            (Some(_), Some(var)) => {
+                self.err(
+                    var,
+                    format!("webhook {label}: give url or url_env, not both"),
+                );
+                None
+            }
+            (None, None) => {
+                self.err(
+                    name,
+                    format!(
+                        "webhook {label} needs url (or url_env: an environment variable \
+                         holding it)"
+                    ),
+                );
+                None
+            }
+        };
+        let format = match &w.format {
+            None => DEFAULT_NOTIFY_FORMAT,
+            Some(f) => WebhookFormat::parse(f.get_ref()).unwrap_or_else(|| {
+                self.err(
+                    f,
+                    format!(
+                        "webhook {label}: format {:?} is not one of generic, slack, pagerduty",
+                        f.get_ref()
+                    ),
+                );
+                DEFAULT_NOTIFY_FORMAT
+            }),
+        };
+        let events = match &w.events {
+            None => EventClass::ALL.to_vec(),
+            Some(list) => {
+                if list.get_ref().is_empty() {
+                    self.err(
+                        list,
+                        format!("webhook {label}: events is empty (leave it out for every event)"),
+                    );
+                }
+                let mut out = Vec::new();
+                for e in list.get_ref() {
+                    match EventClass::parse(e.get_ref()) {
+                        Some(c) if !out.contains(&c) => out.push(c),
+                        Some(_) => self.err(
+                            e,
+                            format!("webhook {label}: event {:?} is listed twice", e.get_ref()),
+                        ),
+                        None => self.err(
+                            e,
+                            format!(
+                                "webhook {label}: event {:?} is not one of origin, pool, \
+                                 load_balancer",
+                                e.get_ref()
+                            ),
+                        ),
+                    }
+                }
+                out
+            }
+        };
+        let secret_header = match (&w.secret_header, &w.secret_env) {
+            (None, None) => None,
+            (Some(h), Some(var)) => {
+                let valid = reqwest::header::HeaderName::from_bytes(h.get_ref().as_bytes())
+                    .is_ok_and(|n| {
+                        n != reqwest::header::HOST
+                            && n != reqwest::header::CONTENT_TYPE
+                            && n != reqwest::header::CONTENT_LENGTH
+                    });
+                if !valid {
+                    self.err(
+                        h,
+                        format!(
+                            "webhook {label}: secret_header {:?} is not a header name geosteer \
+                             may set",
+                            h.get_ref()
+                        ),
+                    );
+                }
+                let value = self.env_value("secret_env", var, lookup_env);
+                if let Some(v) = &value
+                    && reqwest::header::HeaderValue::from_str(v.expose()).is_err()
+                {
+                    self.err(
+                        var,
+                        format!(
+                            "webhook {label}: {} holds characters a header value cannot have",
+                            var.get_ref()
+                        ),
+                    );
+                }
+                value.map(|v| (h.get_ref().clone(), v))
+            }
+            (Some(h), None) => {
+                self.err(
+                    h,
+                    format!(
+                        "webhook {label}: secret_header needs secret_env, the environment \
+                         variable holding its value (never the value itself)"
+                    ),
+                );
+                None
+            }
+            (None, Some(var)) => {
+                self.err(
+                    var,
+                    format!("webhook {label}: secret_env needs secret_header, the header's name"),
+                );
+                None
+            }
+        };
+        let routing_key = match (&w.routing_key_env, format) {
+            (Some(var), WebhookFormat::PagerDuty) => {
+                self.env_value("routing_key_env", var, lookup_env)
+            }
+            (Some(var), _) => {
+                self.err(
+                    var,
+                    format!(
+                        "webhook {label}: routing_key_env applies to format = \"pagerduty\" only"
+                    ),
+                );
+                None
+            }
+            (None, WebhookFormat::PagerDuty) => {
+                let line = w
+                    .format
+                    .as_ref()
+                    .map_or_else(|| self.line(name), |f| self.line(f));
+                self.errors.push(ConfigError::at(
+                    self.path,
+                    line,
+                    format!(
+                        "webhook {label}: format \"pagerduty\" needs routing_key_env, the \
+                         environment variable holding the integration key"
+                    ),
+                ));
+                None
+            }
+            (None, _) => None,
+        };
+        let timeout = self.duration(&w.timeout, "timeout", DEFAULT_NOTIFY_TIMEOUT);
+        if let Some(t) = &w.timeout
+            && timeout > Duration::from_secs(300)
+        {
+            self.err(t, format!("webhook {label}: timeout is longer than 300s"));
+        }
+        let attempts = w
+            .attempts
+            .as_ref()
+            .map_or(Some(DEFAULT_NOTIFY_ATTEMPTS), |a| {
+                self.int_in::<u32>(a, "attempts", 1..=20)
+            })
+            .unwrap_or(DEFAULT_NOTIFY_ATTEMPTS);
+        let url = url?;
+        (self.errors.len() == before).then(|| Webhook {
+            name: label.clone(),
+            zone: Some(self.zone.clone()),
+            url,
+            events,
+            format,
+            secret_header,
+            routing_key,
+            timeout,
+            attempts,
+        })
     }
 
     /// `${VAR}` → the variable's value; a missing variable is an error naming it, so that a
