@@ -14,7 +14,7 @@ use crate::dnssec::key as dnskey;
 use crate::dnssec::sign::KeySet;
 use crate::dnssec::zone::{Policy, Signing};
 use crate::error::{ConfigError, ConfigErrors};
-use crate::geo::{GeoDb, GeoMap};
+use crate::geo::{GeoDb, GeoMap, countries};
 use crate::metrics;
 use crate::state::{CompiledLb, Labels, PoolRecords, Snapshot};
 use crate::steering;
@@ -178,6 +178,28 @@ pub fn load_with_env(
             Err(e) => return Err(ConfigErrors(vec![e])),
         }
     }
+    // One client → region map for every `dynamic` load balancer: with peers, its answers
+    // follow the RTTs of the instance nearest the client's region.
+    let regions = match geo.as_deref() {
+        Some(db)
+            if steering
+                .load_balancers
+                .iter()
+                .any(|lb| lb.policy == config::Policy::Dynamic) =>
+        {
+            let map = GeoMap::build(db, |loc| {
+                loc.and_then(|l| l.region())
+                    .and_then(countries::region_index)
+                    .unwrap_or(countries::UNKNOWN_REGION)
+                    .into()
+            });
+            match map {
+                Ok(m) => Some(m),
+                Err(e) => return Err(ConfigErrors(vec![e])),
+            }
+        }
+        _ => None,
+    };
     let labels = labels(&zones, &steering);
     let signing = signing(src, &mut zones, &compiled)?;
     Ok(Snapshot {
@@ -188,6 +210,7 @@ pub fn load_with_env(
         geo,
         labels,
         signing,
+        regions,
     })
 }
 

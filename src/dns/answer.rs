@@ -969,6 +969,17 @@ fn steer<'a>(
         }
         None => (&lb.default_pools, 0),
     };
+    // Dynamic with peers: which instance's RTTs apply depends on the client's region.
+    let (client, scope) = match steering::dynamic_region(snap, &state.health, lb, client.addr) {
+        Some((region, depth)) => (
+            Client {
+                region: Some(region),
+                ..client
+            },
+            depth,
+        ),
+        None => (client, scope),
+    };
     let d = steering::decide(
         &snap.steering,
         lb,

@@ -71,7 +71,7 @@ fn finish(mut cfg: rustls::ClientConfig) -> rustls::ClientConfig {
 
 impl TlsConfigs {
     /// Verifies certificates against the system's roots (loaded once).
-    fn verified(&self) -> Result<rustls::ClientConfig, String> {
+    pub(crate) fn verified(&self) -> Result<rustls::ClientConfig, String> {
         self.verified
             .get_or_init(|| {
                 let provider = provider();
@@ -90,7 +90,7 @@ impl TlsConfigs {
 
     /// `allow_insecure`: any certificate is accepted (the handshake signatures are still
     /// checked against it).
-    fn insecure(&self) -> rustls::ClientConfig {
+    pub(crate) fn insecure(&self) -> rustls::ClientConfig {
         self.insecure
             .get_or_init(|| {
                 let provider = provider();
