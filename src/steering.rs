@@ -149,10 +149,9 @@ pub struct Decision {
 /// client that shares them. `list_scope` is the depth of the geo map leaf the candidate list
 /// came from (0 when it came from `default_pools`).
 ///
-/// For a `dynamic` load balancer steered by the RTTs of the fleet instance nearest the client's
-/// region, `list_scope` is the depth of the client's region in the region map (see
-/// [`dynamic_region`]): every outcome depends on which instance that is. Otherwise `dynamic`
-/// does not depend on the client (scope 0).
+/// A `dynamic` load balancer steered by the RTTs of the fleet instance nearest the client's
+/// region depends on that region in every outcome: the query path raises the scope to the
+/// region's network ([`dynamic_region`]). Otherwise `dynamic` does not depend on the client.
 ///
 /// For a location policy (`geo`, `proximity`) every outcome depends on the candidate list,
 /// not only a steered pool: whether all candidates are down — and so whether the fallback
@@ -161,7 +160,7 @@ pub struct Decision {
 /// pool where this one gets the fallback, so the scope is the list's network in every path,
 /// never /0. `hash` origin steering adds the client network it keys on.
 pub fn ecs_scope(lb: &LoadBalancer, d: &Decision, list_scope: u8) -> u8 {
-    let list = if lb.policy.uses_location() || lb.policy == Policy::Dynamic {
+    let list = if lb.policy.uses_location() {
         list_scope
     } else {
         0

@@ -86,6 +86,11 @@ ttl = 30
 default_pools = ["pa", "pb"]
 fallback_pool = "pa"
 continent_pools = {{ EU = ["pb", "pa"], NA = ["pa", "pb"] }}
+
+[load_balancers.fast]
+steering = "dynamic"
+ttl = 30
+default_pools = ["pa", "pb"]
 "#
     )
 }
@@ -313,6 +318,7 @@ impl Instance {
             .args(["--listen", &format!("127.0.0.1:{DNS_PORT}")])
             .args(["--http", &format!("0.0.0.0:{HTTP_PORT}")])
             .args(["--udp-sockets", "1", "--instance", &format!("ns{i}")])
+            .args(["--location", ["WNAM", "WEU", "NEAS"][i - 1]])
             .args(["--quorum", "2", "--state-dir"])
             .arg(state);
         for j in (1..=3).filter(|&j| j != i) {
@@ -503,6 +509,26 @@ fn a_fleet_of_three_agrees_on_health_and_drains() {
         assert_eq!(s.www(), pa, "{}", s.ns);
     }
     assert_same_answers(&fleet);
+    // Item 3: with three locations, `dynamic` answers depend on the client's region, so the
+    // ECS scope is its region's network (not /0), and explain names the instance whose RTTs
+    // decided.
+    let subnet: ClientSubnet = "81.2.69.0/24".parse::<ipnet::IpNet>().unwrap().into();
+    let m = query_ecs("fast.example.test.", RecordType::A, subnet);
+    for s in &fleet {
+        let (answer, scope) = s.ask(&m);
+        assert_eq!(answer.len(), 1, "{answer:?}");
+        assert!(scope.is_some_and(|x| x > 0), "{}: scope {scope:?}", s.ns);
+        let (code, text) = s.http(
+            "GET",
+            "/v1/explain?name=fast.example.test&client=81.2.69.160",
+        );
+        assert_eq!(code, 200, "{text}");
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("rtt from    instance ns")),
+            "{text}"
+        );
+    }
 
     // (a) pa's origin unreachable from ns1 alone: ns1's own probes find it down, and once
     // the other two have its vote, it is still up everywhere (1 of 3 < quorum 2).

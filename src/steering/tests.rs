@@ -1092,8 +1092,6 @@ fn dynamic_follows_the_rtts_of_the_instance_nearest_the_clients_region() {
     ] {
         let d = decide_in(&h, region_index(region));
         assert_eq!((d.pool, d.rtt_from), (Some(pool), Some(from)), "{region}");
-        // The answer depends on the region: the scope is the region's network.
-        assert_eq!(ecs_scope(lb, &d, 11), 11);
     }
     let d = decide_in(&h, Some(UNKNOWN_REGION));
     assert_eq!((d.pool, d.rtt_from), (Some(eu), Some(0)));
@@ -1108,8 +1106,8 @@ fn dynamic_follows_the_rtts_of_the_instance_nearest_the_clients_region() {
     down(&cfg, &mut h, "us");
     let d = decide_in(&h, region_index("ENAM"));
     assert_eq!((d.pool, d.rtt_from), (Some(eu), Some(1)));
-    // Without a fleet, dynamic never depends on the client: scope 0.
+    // Without a fleet, dynamic never depends on the client's region.
     let h = HealthView::all_up(&cfg);
-    let d = decide_in(&h, None);
-    assert_eq!(ecs_scope(lb, &d, 0), 0);
+    let d = decide_in(&h, region_index("ENAM"));
+    assert_eq!((d.pool, d.rtt_from), (Some(us), None));
 }
