@@ -962,13 +962,8 @@ fn steer<'a>(
     let snap: &'a Snapshot = &state.config;
     let lb = &snap.steering.load_balancers[lb_id as usize];
     let compiled = &snap.compiled[lb_id as usize];
-    let (candidates, scope): (&[_], u8) = match &compiled.map {
-        Some(map) => {
-            let (list, depth) = map.lookup(client.addr);
-            (&compiled.lists[list as usize], depth)
-        }
-        None => (&lb.default_pools, 0),
-    };
+    let (candidates, scope) = compiled.candidates(lb, client.addr);
+    let scope = scope.unwrap_or(0);
     // Dynamic with peers: which instance's RTTs apply depends on the client's region.
     let (client, region_scope) =
         match steering::dynamic_region(snap, &state.health, lb, client.addr) {
@@ -984,7 +979,7 @@ fn steer<'a>(
     let d = steering::decide(
         &snap.steering,
         lb,
-        candidates,
+        &candidates,
         &state.health,
         client,
         family,
