@@ -81,6 +81,7 @@ pub async fn serve(
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/v1/reload", post(reload))
+        .route("/v1/fleet", get(fleet_report))
         .route("/v1/pools/{pool}/{action}", post(pool_action))
         .route(
             "/v1/pools/{pool}/origins/{origin}/{action}",
@@ -374,6 +375,50 @@ fn drain_error(e: crate::ops::DrainError) -> ApiError {
     }
 }
 
+/// `GET /v1/fleet`: this instance's observations and drains, for its peers (token needed:
+/// the API token authenticates instance to instance).
+async fn fleet_report(State(cx): State<Arc<Cx>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    authorize(&cx, &headers)?;
+    Ok(Json(cx.ops.fleet_report().await).into_response())
+}
+
+/// The `fleet` object of `/v1/status`: `null` for an instance without peers.
+fn fleet_json(state: &crate::state::State) -> Value {
+    let Some(f) = &state.health.fleet else {
+        return Value::Null;
+    };
+    json!({
+        "isolated": f.isolated,
+        "quorum": f.quorum.map_or(json!("majority"), |q| json!(q)),
+        "members": f.members.iter().map(|m| json!({
+            "name": m.name,
+            "url": m.url,
+            "latitude": m.location.map(|x| x.0),
+            "longitude": m.location.map(|x| x.1),
+            "reporting": m.reporting,
+            "last_report_unix": m.last_ok_ms.map(|t| t as f64 / 1000.0),
+            "error": m.error,
+            "failed_polls": m.failures,
+        })).collect::<Vec<_>>(),
+        "regions": crate::geo::countries::REGIONS.iter().zip(f.region_instance.iter())
+            .map(|(r, &m)| (r.to_string(), json!(f.members.get(m as usize).map(|m| m.name.clone()))))
+            .collect::<serde_json::Map<String, Value>>(),
+    })
+}
+
+/// With peers, an origin's `up` is the fleet's: `local_up` is this instance's own verdict
+/// and `fleet_votes` how many instances see it down of those reporting on it.
+fn add_fleet_fields(state: &crate::state::State, origin: u32, j: &mut Value) {
+    let Some(f) = &state.health.fleet else {
+        return;
+    };
+    let i = origin as usize;
+    j["local_up"] = json!(state.health.origins.get(i).map(|h| h.local_up));
+    if let Some(&(down, reporting)) = f.votes.get(i).filter(|v| v.1 > 0) {
+        j["fleet_votes"] = json!({ "down": down, "reporting": reporting });
+    }
+}
+
 async fn status(State(cx): State<Arc<Cx>>) -> Json<Value> {
     // One published state for the whole answer: configuration, health and probes agree.
     let state = cx.ops.state.current();
@@ -399,7 +444,11 @@ async fn status(State(cx): State<Arc<Cx>>) -> Json<Value> {
                 "healthy_origins": view.usable_count(id),
                 "minimum_origins": p.minimum_origins,
                 "monitor": p.monitor.map(|m| cfg.monitors[m as usize].name.clone()),
-                "origins": members.iter().map(|o| origin_json(cfg, o)).collect::<Vec<_>>(),
+                "origins": members.iter().map(|o| {
+                    let mut j = origin_json(cfg, o);
+                    add_fleet_fields(&state, o.origin, &mut j);
+                    j
+                }).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -431,6 +480,7 @@ async fn status(State(cx): State<Arc<Cx>>) -> Json<Value> {
         })),
         "load_balancers": lbs,
         "pools": pools,
+        "fleet": fleet_json(&state),
     });
     add_operator_status(&cx, &state, &mut out).await;
     Json(out)
@@ -547,6 +597,7 @@ async fn metrics(State(cx): State<Arc<Cx>>) -> Response {
             );
         }
     }
+    fleet_metrics(&mut out, &state);
     dnssec_metrics(&mut out, &cx.ops, snap);
     render_operator_metrics(&state, &mut out);
     cx.ops.metrics.render_notifications(&mut out);
@@ -558,6 +609,51 @@ async fn metrics(State(cx): State<Arc<Cx>>) -> Response {
         out,
     )
         .into_response()
+}
+
+/// With peers: whether this instance judges alone, and each peer's reporting and failures.
+fn fleet_metrics(out: &mut String, state: &crate::state::State) {
+    let Some(f) = &state.health.fleet else {
+        return;
+    };
+    family(
+        out,
+        "geosteer_fleet_isolated",
+        "gauge",
+        "1 when no peer has reported within 3 poll intervals: origins are judged by this \
+         instance's own probes alone.",
+    );
+    sample(out, "geosteer_fleet_isolated", &[], f64::from(f.isolated));
+    family(
+        out,
+        "geosteer_fleet_peer_reporting",
+        "gauge",
+        "1 when the peer reported within the last 3 poll intervals.",
+    );
+    for m in f.members.iter().skip(1) {
+        let url = m.url.as_deref().unwrap_or_default();
+        sample(
+            out,
+            "geosteer_fleet_peer_reporting",
+            &[("peer", url)],
+            f64::from(m.reporting),
+        );
+    }
+    family(
+        out,
+        "geosteer_fleet_peer_poll_failures_total",
+        "counter",
+        "Polls of the peer that failed (unreachable, too slow, too large, bad report).",
+    );
+    for m in f.members.iter().skip(1) {
+        let url = m.url.as_deref().unwrap_or_default();
+        sample(
+            out,
+            "geosteer_fleet_peer_poll_failures_total",
+            &[("peer", url)],
+            m.failures as f64,
+        );
+    }
 }
 
 /// Signature caches and, per signed zone, its signatures and when they expire.

@@ -59,7 +59,7 @@ pub struct Entry {
     pub drained: bool,
     /// When it was decided, in Unix milliseconds.
     pub at_ms: u64,
-    /// Which instance it was decided on (`--identity`).
+    /// Which instance it was decided on (`--instance`).
     pub by: String,
 }
 

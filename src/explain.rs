@@ -146,6 +146,17 @@ pub fn explain(state: &State, req: &Request) -> String {
                 let rtt = h
                     .rtt_ms
                     .map_or(String::new(), |r| format!(", rtt {r:.1} ms"));
+                // With peers: the quorum's count, and this instance's own verdict.
+                let fleet = health.fleet.as_deref().and_then(|f| {
+                    let (down, reporting) = f.votes.get(o as usize).copied()?;
+                    (reporting > 0).then(|| {
+                        format!(
+                            ", fleet: {down} of {reporting} instances see it down (this one: {})",
+                            if h.local_up { "up" } else { "down" }
+                        )
+                    })
+                });
+                let rtt = format!("{rtt}{}", fleet.unwrap_or_default());
                 let p = &probes[o as usize];
                 let probe = match (&p.monitor, &p.last) {
                     (None, _) => ", not monitored".to_string(),
@@ -161,12 +172,17 @@ pub fn explain(state: &State, req: &Request) -> String {
                 );
             }
         }
+        let region = steering::dynamic_region(snap, health, lb, req.client);
+        let client = Client {
+            addr: req.client,
+            region: region.map(|r| r.0),
+        };
         let d = steering::decide(
             &snap.steering,
             lb,
             &candidates,
             health,
-            Client { addr: req.client },
+            client,
             family,
             &mut rand::rng(),
         );
@@ -179,6 +195,38 @@ pub fn explain(state: &State, req: &Request) -> String {
             ""
         };
         let _ = writeln!(out, "decision    {:?}: pool {pool_name}{note}", d.outcome);
+        if lb.policy == crate::config::Policy::Dynamic {
+            let members = health.fleet.as_deref().map(|f| &f.members[..]);
+            let who = |m: u8| {
+                members
+                    .and_then(|ms| ms.get(m as usize))
+                    .map_or("this instance".to_string(), |x| {
+                        if m == 0 {
+                            format!("instance {} (this one)", x.name)
+                        } else {
+                            format!("instance {}", x.name)
+                        }
+                    })
+            };
+            let region_text = match region {
+                Some((r, depth)) => format!(
+                    ", nearest to the client's region {} (same for all of {}/{depth})",
+                    crate::geo::countries::REGIONS
+                        .get(r as usize)
+                        .copied()
+                        .unwrap_or("unknown"),
+                    network_of(req.client, depth)
+                ),
+                None => String::new(),
+            };
+            let _ = match d.rtt_from {
+                Some(m) => writeln!(out, "rtt from    {}{region_text}", who(m)),
+                None => writeln!(
+                    out,
+                    "rtt from    no RTT measured yet: default_pools in failover order"
+                ),
+            };
+        }
     } else {
         let _ = writeln!(
             out,

@@ -233,6 +233,27 @@ struct ServeArgs {
     /// adds webhooks with secret headers, formats (slack, pagerduty) and event filters.
     #[arg(long, value_name = "URL", value_parser = parse_webhook_url)]
     notify_webhook: Vec<String>,
+    /// This instance's name among its peers, and in the drains decided here (default:
+    /// --identity, else the host name).
+    #[arg(long)]
+    instance: Option<String>,
+    /// Another instance's --http endpoint (ADDR:PORT or http(s)://…): its probe
+    /// observations count in the quorum, its RTTs may steer `dynamic` load balancers, and
+    /// drains apply fleet-wide. Repeat for each peer. Needs the API token (the same on every
+    /// instance).
+    #[arg(long, value_name = "URL")]
+    peer: Vec<String>,
+    /// Instances that must see an origin down for it to count as down (all of those
+    /// reporting when fewer do). Default: a majority of the instances that reported within
+    /// the last 3 probe intervals, this one included.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=255))]
+    quorum: Option<u32>,
+    /// Where this instance runs: LAT,LON in degrees, or a Cloudflare region code (WNAM, ENAM,
+    /// WEU, EEU, NSAM, SSAM, OC, ME, NAF, SAF, SAS, SEAS, NEAS; README lists their points).
+    /// With peers, `dynamic` load balancers steer each client by the RTTs measured from the
+    /// instance nearest the client's region.
+    #[arg(long, value_name = "LAT,LON|REGION", value_parser = geosteer::fleet::parse_location)]
+    location: Option<(f64, f64)>,
     /// Log lines as text, or as JSON objects with stable field names (one per line).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -614,8 +635,10 @@ fn serve(args: ServeArgs, log_drops: ErrorCounter) -> ExitCode {
         None => geosteer::drains::Drains::in_memory(),
     };
     let instance = args
-        .identity()
-        .server_id
+        .instance
+        .clone()
+        .filter(|i| !i.is_empty())
+        .or(args.identity().server_id)
         .unwrap_or_else(|| "geosteer".to_string());
     let snapshot = Arc::new(load::for_serving(snapshot));
     let state = Arc::new(Published::new(State::new(snapshot.clone())));
@@ -638,6 +661,36 @@ fn serve(args: ServeArgs, log_drops: ErrorCounter) -> ExitCode {
             error!("{e}");
             return ExitCode::FAILURE;
         }
+    };
+    let peer_options = if args.peer.is_empty() {
+        None
+    } else {
+        let Some(token) = token.clone() else {
+            error!(
+                "--peer needs the API token (set {} or --api-token-file): it authenticates \
+                 instance to instance",
+                api::TOKEN_ENV
+            );
+            return ExitCode::FAILURE;
+        };
+        if args.http.is_none() {
+            warn!("--peer without --http: this instance reads its peers, but they cannot read it");
+        }
+        info!(
+            "fleet: instance {instance}, {} peer{}, quorum {}",
+            args.peer.len(),
+            if args.peer.len() == 1 { "" } else { "s" },
+            args.quorum
+                .map_or("a majority of those reporting".to_string(), |q| q
+                    .to_string())
+        );
+        Some(geosteer::peers::PeerOptions {
+            peers: args.peer.clone(),
+            token,
+            instance: instance.clone(),
+            location: args.location,
+            quorum: args.quorum,
+        })
     };
     let metrics = Arc::new(Metrics::default());
     metrics.set_log_drops(move || log_drops.dropped_lines() as u64);
@@ -712,10 +765,14 @@ fn serve(args: ServeArgs, log_drops: ErrorCounter) -> ExitCode {
         let monitoring = Monitoring::start(state.clone(), snapshot, health_opts).await;
         let ops = Arc::new(
             Ops::new(sources, state, monitoring, metrics, drains, &instance)
-                .with_signature_caches(caches),
+                .with_signature_caches(caches)
+                .with_location(args.location),
         );
         // Before the sockets open: a drained origin is never answered, not even once.
         ops.apply_drains().await;
+        let fleet_stop = CancellationToken::new();
+        let fleet = peer_options
+            .map(|o| tokio::spawn(geosteer::peers::run(ops.clone(), o, fleet_stop.clone())));
         let signatures = tokio::spawn(ops.clone().keep_signatures_fresh());
         let api_stop = CancellationToken::new();
         let api = match args.http {
@@ -790,6 +847,10 @@ fn serve(args: ServeArgs, log_drops: ErrorCounter) -> ExitCode {
         info!("stopping: answering queries already received");
         reloads.abort();
         signatures.abort();
+        fleet_stop.cancel();
+        if let Some(f) = fleet {
+            let _ = f.await;
+        }
         api_stop.cancel();
         if let Some(api) = api {
             let _ = api.await;

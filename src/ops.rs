@@ -43,6 +43,8 @@ pub struct Ops {
     drains: tokio::sync::Mutex<Drains>,
     /// This instance's name, recorded with the drains decided here.
     instance: String,
+    /// This instance's `--location` (latitude, longitude), published to peers.
+    location: Option<(f64, f64)>,
 }
 
 /// Why a drain request failed.
@@ -119,7 +121,33 @@ impl Ops {
             reloaded: tokio::sync::Notify::new(),
             drains: tokio::sync::Mutex::new(drains),
             instance: instance.to_string(),
+            location: None,
         }
+    }
+
+    /// Places this instance at `location` (`--location`), for its peers.
+    pub fn with_location(mut self, location: Option<(f64, f64)>) -> Self {
+        self.location = location;
+        self
+    }
+
+    /// This instance's `--location`.
+    pub fn location(&self) -> Option<(f64, f64)> {
+        self.location
+    }
+
+    /// What this instance publishes to its peers (`GET /v1/fleet`): its own observations and
+    /// every drain decision it holds.
+    pub async fn fleet_report(&self) -> crate::fleet::Report {
+        let drains = self.drain_entries().await;
+        let state = self.state.current();
+        crate::fleet::report(
+            &state,
+            &self.instance,
+            self.location,
+            drains::now_ms(),
+            drains,
+        )
     }
 
     /// Reports `caches` (the responder's) in the metrics.

@@ -19,7 +19,8 @@ use crate::config::{
     Family, LoadBalancer, OnAllDown, OriginId, OriginSteering, Policy, PoolId, SteeringConfig,
 };
 use crate::geo::Location;
-use crate::state::HealthView;
+use crate::geo::countries::UNKNOWN_REGION;
+use crate::state::{HealthView, Snapshot};
 
 type PoolMap = std::collections::HashMap<String, Vec<PoolId>>;
 
@@ -211,12 +212,20 @@ pub struct Decision {
     pub outcome: Outcome,
     /// The client prefix length `hash` origin steering keyed on (0: none).
     pub hash_prefix: u8,
+    /// `dynamic`: the fleet member (index into the health view's `fleet.members`, 0 for this
+    /// instance) whose RTTs chose the pool; `None` when no RTT was known (failover order) or
+    /// for other policies.
+    pub rtt_from: Option<u8>,
 }
 
 /// The ECS SCOPE PREFIX-LENGTH of a steered answer, positive or NODATA: how many leading bits
 /// of the client's address this answer depends on, so that a resolver may give it to every
 /// client that shares them. `list_scope` is the depth of the geo map leaf the candidate list
 /// came from (0 when it came from `default_pools`).
+///
+/// A `dynamic` load balancer steered by the RTTs of the fleet instance nearest the client's
+/// region depends on that region in every outcome: the query path raises the scope to the
+/// region's network ([`dynamic_region`]). Otherwise `dynamic` does not depend on the client.
 ///
 /// For a location policy (`geo`, `proximity`) every outcome depends on the candidate list,
 /// not only a steered pool: whether all candidates are down — and so whether the fallback
@@ -239,6 +248,37 @@ pub struct Client {
     /// The ECS address when the query carried one with a non-zero source prefix, else the
     /// query's source address.
     pub addr: IpAddr,
+    /// Its Cloudflare region (index into [`crate::geo::countries::REGIONS`], or
+    /// [`UNKNOWN_REGION`]) when a `dynamic` load balancer is steered by the fleet's RTTs per
+    /// region ([`dynamic_region`]); `None` otherwise.
+    pub region: Option<u8>,
+}
+
+impl Client {
+    /// A client at `addr`, its region not looked up.
+    pub const fn at(addr: IpAddr) -> Self {
+        Self { addr, region: None }
+    }
+}
+
+/// For a `dynamic` load balancer whose answers depend on the client's region (with peers
+/// whose locations put different instances nearest to different regions): the client's
+/// region and the ECS scope on which it holds. `None` when the answer does not depend on it.
+#[inline]
+pub fn dynamic_region(
+    snap: &Snapshot,
+    health: &HealthView,
+    lb: &LoadBalancer,
+    addr: IpAddr,
+) -> Option<(u8, u8)> {
+    if lb.policy != Policy::Dynamic {
+        return None;
+    }
+    if !health.fleet.as_deref().is_some_and(|f| f.by_region) {
+        return None;
+    }
+    let (region, depth) = snap.regions.as_ref()?.lookup(addr);
+    Some((region.min(u32::from(UNKNOWN_REGION)) as u8, depth))
 }
 
 /// Decides one query. `candidates` is the load balancer's ordered list for this client (from
@@ -302,6 +342,7 @@ pub fn decide<R: Rng + ?Sized>(
                 origins: picked,
                 outcome: Outcome::Fallback,
                 hash_prefix,
+                rtt_from: None,
             }
         }
     }
@@ -347,9 +388,7 @@ pub fn answering_pools(
         lb,
         candidates,
         health,
-        Client {
-            addr: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-        },
+        Client::at(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
         family,
         &mut rand::rng(),
     );
@@ -380,6 +419,7 @@ fn no_data() -> Decision {
         origins: SmallVec::new(),
         outcome: Outcome::NoData,
         hash_prefix: 0,
+        rtt_from: None,
     }
 }
 
@@ -392,6 +432,7 @@ fn steer<R: Rng + ?Sized>(
     rng: &mut R,
 ) -> Option<Decision> {
     let usable = |p: PoolId| view.pool_up(p) && !view.usable_origins(p, family).is_empty();
+    let mut rtt_from = None;
     let pool = match lb.policy {
         Policy::Failover | Policy::Geo | Policy::Proximity => {
             candidates.iter().copied().find(|&p| usable(p))?
@@ -407,17 +448,30 @@ fn steer<R: Rng + ?Sized>(
             weighted_choice(&choices, rng)?
         }
         Policy::Dynamic => {
-            let mut best: Option<(f64, PoolId)> = None;
-            for &p in candidates.iter().filter(|&&p| usable(p)) {
-                if let Some(rtt) = view.pool_rtt(p)
-                    && best.is_none_or(|(b, _)| rtt < b)
-                {
-                    best = Some((rtt, p));
+            let fastest = |member: usize| {
+                let mut best: Option<(f64, PoolId)> = None;
+                for &p in candidates.iter().filter(|&&p| usable(p)) {
+                    if let Some(rtt) = view.pool_rtt(p, member)
+                        && best.is_none_or(|(b, _)| rtt < b)
+                    {
+                        best = Some((rtt, p));
+                    }
                 }
-            }
+                best.map(|(_, p)| (p, member as u8))
+            };
+            // The RTTs measured by the instance nearest the client's region; this
+            // instance's own when that one has none (or is this one).
+            let nearest = view.health.fleet.as_deref().map_or(0, |f| {
+                let slot = client.region.unwrap_or(UNKNOWN_REGION) as usize;
+                f.region_instance.get(slot).copied().unwrap_or(0) as usize
+            });
+            let found = if nearest > 0 { fastest(nearest) } else { None };
             // Without RTT data, failover order (as Cloudflare does).
-            match best {
-                Some((_, p)) => p,
+            match found.or_else(|| fastest(0)) {
+                Some((p, member)) => {
+                    rtt_from = Some(member);
+                    p
+                }
                 None => candidates.iter().copied().find(|&p| usable(p))?,
             }
         }
@@ -429,6 +483,7 @@ fn steer<R: Rng + ?Sized>(
         origins: picked,
         outcome: Outcome::Steered,
         hash_prefix,
+        rtt_from,
     })
 }
 
@@ -514,13 +569,24 @@ impl<'a> View<'a> {
             .collect()
     }
 
-    /// Mean smoothed RTT of the pool's healthy origins.
-    fn pool_rtt(&self, p: PoolId) -> Option<f64> {
+    /// Mean smoothed RTT of the pool's healthy origins, as fleet member `member` measured it
+    /// (0: this instance).
+    fn pool_rtt(&self, p: PoolId, member: usize) -> Option<f64> {
+        let fleet_rtt = |o: OriginId| {
+            let f = self.health.fleet.as_deref()?;
+            *f.rtt.get(member)?.get(o as usize)?
+        };
         let (sum, n) = self.cfg.pools[p as usize]
             .origins
             .clone()
             .filter(|&o| self.origin_usable(o))
-            .filter_map(|o| self.health.origin(o).and_then(|h| h.rtt_ms))
+            .filter_map(|o| {
+                if member == 0 {
+                    self.health.origin(o).and_then(|h| h.rtt_ms)
+                } else {
+                    fleet_rtt(o)
+                }
+            })
             .fold((0.0, 0usize), |(s, n), r| (s + r, n + 1));
         (n > 0).then(|| sum / n as f64)
     }

@@ -964,6 +964,18 @@ fn steer<'a>(
     let compiled = &snap.compiled[lb_id as usize];
     let (candidates, scope) = compiled.candidates(lb, client.addr);
     let scope = scope.unwrap_or(0);
+    // Dynamic with peers: which instance's RTTs apply depends on the client's region.
+    let (client, region_scope) =
+        match steering::dynamic_region(snap, &state.health, lb, client.addr) {
+            Some((region, depth)) => (
+                Client {
+                    region: Some(region),
+                    ..client
+                },
+                depth,
+            ),
+            None => (client, 0),
+        };
     let d = steering::decide(
         &snap.steering,
         lb,
@@ -974,7 +986,10 @@ fn steer<'a>(
         &mut rand::rng(),
     );
     // Before anything else: a NODATA answer carries the scope as much as a positive one.
-    ans.ecs_scope = ans.ecs_scope.max(steering::ecs_scope(lb, &d, scope));
+    ans.ecs_scope = ans
+        .ecs_scope
+        .max(steering::ecs_scope(lb, &d, scope))
+        .max(region_scope);
     ans.steered = Some((
         snap.labels.load_balancers[lb_id as usize],
         d.pool

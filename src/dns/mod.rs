@@ -463,7 +463,7 @@ impl Responder {
             Some(cs) if cs.source_prefix() > 0 => cs.addr(),
             _ => src.ip(),
         };
-        answer::lookup_signed(state, qname, q.qtype, Client { addr }, dnssec, made)
+        answer::lookup_signed(state, qname, q.qtype, Client::at(addr), dnssec, made)
     }
 }
 

@@ -25,6 +25,37 @@ pub const REGIONS: [&str; 13] = [
     "WNAM", "ENAM", "WEU", "EEU", "NSAM", "SSAM", "OC", "ME", "NAF", "SAF", "SAS", "SEAS", "NEAS",
 ];
 
+/// A point for each of [`REGIONS`] (same order), in degrees of latitude and longitude: the
+/// metropolitan area that carries most of the region's traffic. `serve --location REGION`
+/// places an instance there, and the instance nearest to a client's region is the one whose
+/// RTTs steer its `dynamic` answers (README: "Running several name servers").
+pub const REGION_COORDINATES: [(f64, f64); 13] = [
+    (34.05, -118.24), // WNAM: Los Angeles
+    (40.71, -74.01),  // ENAM: New York
+    (50.11, 8.68),    // WEU: Frankfurt
+    (52.23, 21.01),   // EEU: Warsaw
+    (4.71, -74.07),   // NSAM: Bogotá
+    (-23.55, -46.63), // SSAM: São Paulo
+    (-33.87, 151.21), // OC: Sydney
+    (25.20, 55.27),   // ME: Dubai
+    (30.04, 31.24),   // NAF: Cairo
+    (-26.20, 28.05),  // SAF: Johannesburg
+    (19.08, 72.88),   // SAS: Mumbai
+    (1.35, 103.82),   // SEAS: Singapore
+    (35.68, 139.69),  // NEAS: Tokyo
+];
+
+/// Slots of a by-region table: one per region of [`REGIONS`], and the last for an unknown one.
+pub const REGION_SLOTS: usize = REGIONS.len() + 1;
+
+/// The slot of an unknown region in a by-region table.
+pub const UNKNOWN_REGION: u8 = REGIONS.len() as u8;
+
+/// The index of a region code in [`REGIONS`].
+pub fn region_index(code: &str) -> Option<u8> {
+    REGIONS.iter().position(|r| *r == code).map(|i| i as u8)
+}
+
 /// `(country, continent, region)`, sorted by country for binary search.
 ///
 /// The US and CA rows hold the region of an address whose state or province is unknown: ENAM,

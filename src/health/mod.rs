@@ -172,6 +172,8 @@ struct Current {
     /// An RTT change not yet published.
     rtt_dirty: bool,
     publishes: u64,
+    /// The fleet's observations (with peers): folded into each published view.
+    fleet: Option<Arc<crate::fleet::FleetData>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -207,6 +209,7 @@ impl Monitoring {
                 state_dirty: false,
                 rtt_dirty: false,
                 publishes: 0,
+                fleet: None,
             }),
             reconfiguring: tokio::sync::Mutex::new(()),
             publish_now: Notify::new(),
@@ -337,6 +340,14 @@ impl Monitoring {
             h.drained = d;
         }
         inner.publish(&mut cur);
+    }
+
+    /// Takes the fleet's latest observations (the peer poller's, every poll interval) and
+    /// publishes the health they fold into with this instance's own.
+    pub fn set_fleet(&self, data: Arc<crate::fleet::FleetData>) {
+        let mut cur = lock(&self.inner.current);
+        cur.fleet = Some(data);
+        self.inner.publish(&mut cur);
     }
 
     /// Every origin of the configuration published last, by origin id.
@@ -514,7 +525,7 @@ impl Inner {
             .collect();
         cur.by_origin = by_origin;
         self.publish(&mut cur);
-        let view = Arc::new(cur.view.clone());
+        let view = self.state.load().health.clone();
         let added = new_targets.len();
         let kept = cur.targets.len().saturating_sub(added);
         drop(cur);
@@ -685,6 +696,7 @@ impl Inner {
         let o = st.origin as usize;
         if let Some(h) = cur.view.origins.get_mut(o) {
             h.up = st.machine.up.unwrap_or(false);
+            h.local_up = h.up;
             h.rtt_ms = st.rtt_ms;
         }
         drop(st);
@@ -700,9 +712,26 @@ impl Inner {
     /// Stores `State { config, health }` from the master copy. Called with `current` locked,
     /// so that publications are ordered.
     fn publish(&self, cur: &mut Current) {
+        let health = match &cur.fleet {
+            None => cur.view.clone(),
+            Some(data) => {
+                let intervals: Vec<Option<Duration>> = cur
+                    .by_origin
+                    .iter()
+                    .map(|t| t.as_ref().map(|t| t.interval))
+                    .collect();
+                crate::fleet::fold(
+                    &cur.config.steering,
+                    &cur.view,
+                    &intervals,
+                    data,
+                    crate::drains::now_ms(),
+                )
+            }
+        };
         let state = State {
             config: cur.config.clone(),
-            health: Arc::new(cur.view.clone()),
+            health: Arc::new(health),
             probes: cur.probes.clone(),
         };
         if let Some(hook) = &self.opts.on_publish {
@@ -813,10 +842,12 @@ fn build_view(
             match &by_origin[i] {
                 Some(t) => {
                     let st = lock(&t.st);
+                    let up = st.machine.up.unwrap_or(false);
                     OriginHealth {
-                        up: st.machine.up.unwrap_or(false),
+                        up,
                         drained,
                         rtt_ms: st.rtt_ms,
+                        local_up: up,
                     }
                 }
                 // Not monitored: always healthy (steering still leaves disabled ones out).
@@ -824,6 +855,7 @@ fn build_view(
                     up: true,
                     drained,
                     rtt_ms: None,
+                    local_up: true,
                 },
             }
         })
@@ -835,5 +867,9 @@ fn build_view(
             drained: drained_pools.contains(&(p.zone.clone(), p.name.clone())),
         })
         .collect();
-    HealthView { origins, pools }
+    HealthView {
+        origins,
+        pools,
+        fleet: None,
+    }
 }

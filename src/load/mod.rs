@@ -18,7 +18,7 @@ use crate::dnssec::key as dnskey;
 use crate::dnssec::sign::KeySet;
 use crate::dnssec::zone::{Policy, Signing};
 use crate::error::{ConfigError, ConfigErrors};
-use crate::geo::{GeoDb, GeoIndex};
+use crate::geo::{GeoDb, GeoIndex, GeoMap, countries};
 use crate::metrics;
 use crate::state::{CompiledLb, Labels, PoolRecords, Snapshot};
 use crate::wire::RecordSet;
@@ -299,6 +299,35 @@ fn load_reusing(
                 .collect(),
         })
         .collect();
+    // One client → region map for every `dynamic` load balancer: with peers, its answers
+    // follow the RTTs of the instance nearest the client's region. Kept from the previous
+    // snapshot when the database is the same (its data may be released by then).
+    let regions = match geo.as_ref() {
+        Some(db)
+            if steering
+                .load_balancers
+                .iter()
+                .any(|lb| lb.policy == config::Policy::Dynamic) =>
+        {
+            let kept = same.and_then(|(p, _)| p.regions.clone());
+            if kept.is_some() {
+                kept
+            } else if db.has_data() {
+                match GeoMap::build(db, |loc| {
+                    loc.and_then(|l| l.region())
+                        .and_then(countries::region_index)
+                        .unwrap_or(countries::UNKNOWN_REGION)
+                        .into()
+                }) {
+                    Ok(m) => Some(m),
+                    Err(e) => return Err(ConfigErrors(vec![e])),
+                }
+            } else {
+                None
+            }
+        }
+        _ => None,
+    };
     let labels = labels(&zones, &steering);
     let signing = signing(src, &mut zones, &compiled)?;
     release_freed_memory();
@@ -312,6 +341,7 @@ fn load_reusing(
         rule_maps,
         labels,
         signing,
+        regions,
     })
 }
 

@@ -17,6 +17,53 @@ pub struct HealthView {
     pub origins: Vec<OriginHealth>,
     /// By pool id.
     pub pools: Vec<PoolHealth>,
+    /// With peers (`serve --peer`): what the fleet's observations were folded with, and the
+    /// RTTs each instance measured. `None` for an instance on its own.
+    pub fleet: Option<std::sync::Arc<FleetView>>,
+}
+
+/// The fleet as one published health view saw it: its instances, whether this one is cut
+/// off, and every instance's RTT per origin. Made off the query path ([`crate::fleet`]).
+#[derive(Debug, Clone, Default)]
+pub struct FleetView {
+    /// Every instance, this one first.
+    pub members: Vec<Member>,
+    /// Peers are configured but none has reported within 3 poll intervals: every origin is
+    /// judged by this instance's own probes.
+    pub isolated: bool,
+    /// `--quorum` (`None`: a majority of the instances reporting).
+    pub quorum: Option<u32>,
+    /// By instance (as `members`), by origin id: that instance's smoothed RTT, when fresh.
+    pub rtt: Vec<Vec<Option<f64>>>,
+    /// By Cloudflare region ([`crate::geo::countries::REGIONS`] index; the last slot for an
+    /// unknown region): the instance nearest to it that reports, whose RTTs steer `dynamic`
+    /// load balancers for its clients.
+    pub region_instance: [u8; crate::geo::countries::REGION_SLOTS],
+    /// `region_instance` names more than one instance: `dynamic` answers depend on the
+    /// client's region (and the ECS scope says so).
+    pub by_region: bool,
+    /// By origin id: (instances that see it down, instances reporting on it); (0, 0) for
+    /// origins without a monitor.
+    pub votes: Vec<(u16, u16)>,
+}
+
+/// One instance of the fleet.
+#[derive(Debug, Clone, Default)]
+pub struct Member {
+    /// Its `--instance` name (a peer's as it reported it; its URL until it has).
+    pub name: String,
+    /// Its `--peer` URL (`None` for this instance).
+    pub url: Option<String>,
+    /// Its `--location` (latitude, longitude), if it has one.
+    pub location: Option<(f64, f64)>,
+    /// Reported within the last 3 poll intervals (this instance always).
+    pub reporting: bool,
+    /// When it last answered, in Unix milliseconds.
+    pub last_ok_ms: Option<u64>,
+    /// Why its last poll failed, if it did.
+    pub error: Option<String>,
+    /// Polls that failed since start.
+    pub failures: u64,
 }
 
 /// One origin's health, as steering uses it.
@@ -28,6 +75,8 @@ pub struct OriginHealth {
     pub drained: bool,
     /// Smoothed probe round-trip time.
     pub rtt_ms: Option<f64>,
+    /// This instance's own verdict (`up` is the fleet's when there are peers).
+    pub local_up: bool,
 }
 
 /// One pool's health, as steering uses it.
@@ -46,10 +95,12 @@ impl HealthView {
                     up: true,
                     drained: false,
                     rtt_ms: None,
+                    local_up: true,
                 };
                 cfg.origins.len()
             ],
             pools: vec![PoolHealth::default(); cfg.pools.len()],
+            fleet: None,
         }
     }
 

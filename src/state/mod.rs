@@ -21,8 +21,8 @@ use crate::geo::{GeoDb, GeoIndex, GeoMap};
 use crate::wire::RecordSet;
 use crate::zone::Zones;
 pub use health::{
-    Failure, HealthView, OriginHealth, OriginStatus, PoolHealth, ProbeCell, ProbeRecord,
-    ProbeResult, Success,
+    Failure, FleetView, HealthView, Member, OriginHealth, OriginStatus, PoolHealth, ProbeCell,
+    ProbeRecord, ProbeResult, Success,
 };
 
 /// Where the current [`State`] lives.
@@ -140,6 +140,10 @@ pub struct Snapshot {
     pub labels: Labels,
     /// DNSSEC: keys and signatures of the zones that have keys (`None`: nothing is signed).
     pub signing: Option<Signing>,
+    /// Client address → Cloudflare region (index into [`crate::geo::countries::REGIONS`],
+    /// [`crate::geo::countries::UNKNOWN_REGION`] for none), with its ECS scope: built when a `dynamic`
+    /// load balancer may be steered by the RTTs of the instance nearest the client.
+    pub regions: Option<GeoMap>,
 }
 
 /// Metrics label ids of a snapshot's names, assigned when it is compiled (the ids of names

@@ -100,9 +100,7 @@ fn at(lat: f64, lon: f64) -> Location {
     Location::new(None, None, None, Some(lat), Some(lon))
 }
 
-const CLIENT: Client = Client {
-    addr: IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7)),
-};
+const CLIENT: Client = Client::at(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7)));
 
 fn decide_for(
     cfg: &SteeringConfig,
@@ -719,7 +717,7 @@ fn hashed_origin(cfg: &SteeringConfig, h: &HealthView, addr: IpAddr) -> OriginId
         lb,
         &lb.default_pools,
         h,
-        Client { addr },
+        Client::at(addr),
         Family::V4,
         // The random source must not matter for hash steering.
         &mut StdRng::seed_from_u64(addr.to_string().len() as u64),
@@ -758,9 +756,9 @@ fn hash_is_stable_per_client_network() {
     );
     assert_eq!(d.hash_prefix, 24);
     assert_eq!(ecs_scope(lb, &d, 0), 24);
-    let v6 = Client {
-        addr: IpAddr::V6(Ipv6Addr::from_str("2001:db8:aaaa:bb00::1").unwrap()),
-    };
+    let v6 = Client::at(IpAddr::V6(
+        Ipv6Addr::from_str("2001:db8:aaaa:bb00::1").unwrap(),
+    ));
     assert_eq!(client_network(v6.addr).1, 56);
 }
 
@@ -1079,4 +1077,95 @@ on_all_down = "{on_all_down}"
             }
         }
     }
+}
+
+/// A fleet of this instance (in Frankfurt: WEU) and one peer (in New York: ENAM), with the
+/// RTTs each measured: from Frankfurt eu is fastest, from New York us.
+fn two_instance_fleet(cfg: &SteeringConfig, peer_has_data: bool) -> HealthView {
+    use crate::geo::countries::REGION_COORDINATES;
+    use crate::state::{FleetView, Member};
+    let mut h = HealthView::all_up(cfg);
+    let mut peer_rtt = vec![None; cfg.origins.len()];
+    for (name, own, theirs) in [("us", 90.0, 8.0), ("eu", 12.0, 85.0), ("ap", 150.0, 200.0)] {
+        for o in origins_of(cfg, name) {
+            h.origins[o as usize].rtt_ms = Some(own);
+            if peer_has_data {
+                peer_rtt[o as usize] = Some(theirs);
+            }
+        }
+    }
+    let members = vec![
+        Member {
+            name: "ns-fra".into(),
+            location: Some(REGION_COORDINATES[2]),
+            reporting: true,
+            ..Member::default()
+        },
+        Member {
+            name: "ns-nyc".into(),
+            location: Some(REGION_COORDINATES[1]),
+            reporting: true,
+            ..Member::default()
+        },
+    ];
+    let region_instance = crate::fleet::nearest_by_region(&members);
+    let own_rtt = h.origins.iter().map(|o| o.rtt_ms).collect();
+    h.fleet = Some(std::sync::Arc::new(FleetView {
+        members,
+        rtt: vec![own_rtt, peer_rtt],
+        by_region: region_instance.iter().any(|&m| m != region_instance[0]),
+        region_instance,
+        ..FleetView::default()
+    }));
+    h
+}
+
+#[test]
+fn dynamic_follows_the_rtts_of_the_instance_nearest_the_clients_region() {
+    use crate::geo::countries::{UNKNOWN_REGION, region_index};
+    let cfg = parse("");
+    let (us, eu) = (pool(&cfg, "us"), pool(&cfg, "eu"));
+    let lb = lb(&cfg, "fast");
+    let decide_in = |h: &HealthView, region: Option<u8>| {
+        let client = Client { region, ..CLIENT };
+        decide(
+            &cfg,
+            lb,
+            &lb.default_pools,
+            h,
+            client,
+            Family::V4,
+            &mut StdRng::seed_from_u64(3),
+        )
+    };
+    let h = two_instance_fleet(&cfg, true);
+    assert!(h.fleet.as_ref().unwrap().by_region);
+    // A client in ENAM or WNAM: New York's measurements decide (us); in WEU or EEU,
+    // Frankfurt's own (eu); unknown region: this instance's own.
+    for (region, pool, from) in [
+        ("ENAM", us, 1),
+        ("WNAM", us, 1),
+        ("WEU", eu, 0),
+        ("EEU", eu, 0),
+    ] {
+        let d = decide_in(&h, region_index(region));
+        assert_eq!((d.pool, d.rtt_from), (Some(pool), Some(from)), "{region}");
+    }
+    let d = decide_in(&h, Some(UNKNOWN_REGION));
+    assert_eq!((d.pool, d.rtt_from), (Some(eu), Some(0)));
+    let d = decide_in(&h, None);
+    assert_eq!((d.pool, d.rtt_from), (Some(eu), Some(0)));
+    // The peer has no RTT data: this instance's own decide.
+    let h = two_instance_fleet(&cfg, false);
+    let d = decide_in(&h, region_index("ENAM"));
+    assert_eq!((d.pool, d.rtt_from), (Some(eu), Some(0)));
+    // A pool that is down is not chosen whoever measured it fastest.
+    let mut h = two_instance_fleet(&cfg, true);
+    down(&cfg, &mut h, "us");
+    let d = decide_in(&h, region_index("ENAM"));
+    assert_eq!((d.pool, d.rtt_from), (Some(eu), Some(1)));
+    // Without a fleet, dynamic never depends on the client's region.
+    let h = HealthView::all_up(&cfg);
+    let d = decide_in(&h, region_index("ENAM"));
+    assert_eq!((d.pool, d.rtt_from), (Some(us), None));
 }

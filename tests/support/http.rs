@@ -61,6 +61,20 @@ impl Http {
         })
     }
 
+    /// GET with a bearer token.
+    pub fn get_auth(&self, path: &str, token: &str) -> (u16, String) {
+        self.rt.block_on(async {
+            let r = self
+                .client
+                .get(format!("{}{path}", self.base))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        })
+    }
+
     pub fn post(&self, path: &str, token: Option<&str>) -> (u16, String) {
         self.rt.block_on(async {
             let mut req = self.client.post(format!("{}{path}", self.base));
