@@ -90,6 +90,14 @@ pub fn explain(state: &State, req: &Request) -> String {
             "steering    {:?}, on_all_down = {:?}, ttl {}",
             lb.policy, lb.on_all_down, lb.ttl
         );
+        if !lb.uses_ecs() {
+            let _ = writeln!(
+                out,
+                "location    location_strategy prefer_ecs = {:?} for {:?}: steered by the \
+                 resolver's address, not ECS (explain shows the client as its own resolver)",
+                lb.prefer_ecs, lb.policy
+            );
+        }
         let rule_text = match &rule {
             steering::Rule::DefaultPools => "default_pools".to_string(),
             steering::Rule::Geo(level, key) => format!("{level} {key}"),
@@ -172,7 +180,7 @@ pub fn explain(state: &State, req: &Request) -> String {
             lb,
             &candidates,
             health,
-            Client { addr: req.client },
+            Client::at(req.client).for_lb(lb),
             family,
             &mut rand::rng(),
         );

@@ -18,6 +18,7 @@ pub mod error;
 pub mod explain;
 pub mod geo;
 pub mod health;
+pub mod import;
 pub mod load;
 pub mod logfmt;
 pub mod metrics;

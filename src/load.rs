@@ -99,6 +99,21 @@ pub fn load_with_env(
         )]));
     }
     let mut steering = SteeringConfig::default();
+    // Pools and monitors shared by every zone: read first, so that their ids come first.
+    let shared_path = dir.join(config::SHARED_FILE);
+    let shared = if shared_path.is_file() {
+        match std::fs::read_to_string(&shared_path) {
+            Ok(text) => {
+                config::read_shared(&shared_path, &text, &mut steering, lookup_env, &mut errors)
+            }
+            Err(e) => {
+                errors.push(ConfigError::file(&shared_path, format!("cannot read: {e}")));
+                config::Shared::default()
+            }
+        }
+    } else {
+        config::Shared::default()
+    };
     let mut steering_files = Vec::new();
     // Names are case-insensitive, and `example.com.zone` and `example.com..zone` both name
     // example.com.: two files for one zone would otherwise leave one silently unserved.
@@ -142,7 +157,14 @@ pub fn load_with_env(
             continue;
         }
         let first_lb = steering.load_balancers.len();
-        config::read_file(path, origin, &mut steering, lookup_env, &mut errors);
+        config::read_file_with(
+            path,
+            origin,
+            &shared,
+            &mut steering,
+            lookup_env,
+            &mut errors,
+        );
         if let Some(zone) = zones.get_mut(origin) {
             for (i, lb) in steering.load_balancers.iter().enumerate().skip(first_lb) {
                 if let Err(msg) = zone.attach_load_balancer(&lb.name, i as u32) {
@@ -358,6 +380,9 @@ fn zone_files(dir: &Path) -> Result<Vec<DataFile>, ConfigError> {
         };
         let (stem, kind) = if let Some(s) = file_name.strip_suffix(".zone") {
             (s, Kind::Zone)
+        } else if file_name == config::SHARED_FILE {
+            // Read on its own (see `load_with_env`).
+            continue;
         } else if let Some(s) = file_name.strip_suffix(".toml") {
             (s, Kind::Steering)
         } else {

@@ -165,6 +165,31 @@ pub struct Client {
     /// The ECS address when the query carried one with a non-zero source prefix, else the
     /// query's source address.
     pub addr: IpAddr,
+    /// The query's source address: the resolver. A load balancer whose
+    /// `location_strategy.prefer_ecs` rules ECS out steers by this one.
+    pub resolver: IpAddr,
+}
+
+impl Client {
+    /// A client seen at `addr`, without ECS (or asking as its own resolver).
+    pub fn at(addr: IpAddr) -> Self {
+        Self {
+            addr,
+            resolver: addr,
+        }
+    }
+
+    /// The client as `lb` locates it: the ECS address only when `lb` uses ECS.
+    pub fn for_lb(self, lb: &LoadBalancer) -> Self {
+        if lb.uses_ecs() {
+            self
+        } else {
+            Self {
+                addr: self.resolver,
+                ..self
+            }
+        }
+    }
 }
 
 /// Decides one query. `candidates` is the load balancer's ordered list for this client (from
@@ -273,9 +298,7 @@ pub fn answering_pools(
         lb,
         candidates,
         health,
-        Client {
-            addr: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-        },
+        Client::at(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
         family,
         &mut rand::rng(),
     );

@@ -962,6 +962,8 @@ fn steer<'a>(
     let snap: &'a Snapshot = &state.config;
     let lb = &snap.steering.load_balancers[lb_id as usize];
     let compiled = &snap.compiled[lb_id as usize];
+    // `location_strategy.prefer_ecs`: the ECS address, or the resolver's.
+    let client = client.for_lb(lb);
     let (candidates, scope): (&[_], u8) = match &compiled.map {
         Some(map) => {
             let (list, depth) = map.lookup(client.addr);
@@ -979,7 +981,10 @@ fn steer<'a>(
         &mut rand::rng(),
     );
     // Before anything else: a NODATA answer carries the scope as much as a positive one.
-    ans.ecs_scope = ans.ecs_scope.max(steering::ecs_scope(lb, &d, scope));
+    // A load balancer that ignores ECS answers alike for every client of the resolver: /0.
+    if lb.uses_ecs() {
+        ans.ecs_scope = ans.ecs_scope.max(steering::ecs_scope(lb, &d, scope));
+    }
     ans.steered = Some((
         snap.labels.load_balancers[lb_id as usize],
         d.pool

@@ -102,6 +102,7 @@ fn at(lat: f64, lon: f64) -> Location {
 
 const CLIENT: Client = Client {
     addr: IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7)),
+    resolver: IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7)),
 };
 
 fn decide_for(
@@ -719,7 +720,7 @@ fn hashed_origin(cfg: &SteeringConfig, h: &HealthView, addr: IpAddr) -> OriginId
         lb,
         &lb.default_pools,
         h,
-        Client { addr },
+        Client::at(addr),
         Family::V4,
         // The random source must not matter for hash steering.
         &mut StdRng::seed_from_u64(addr.to_string().len() as u64),
@@ -758,9 +759,9 @@ fn hash_is_stable_per_client_network() {
     );
     assert_eq!(d.hash_prefix, 24);
     assert_eq!(ecs_scope(lb, &d, 0), 24);
-    let v6 = Client {
-        addr: IpAddr::V6(Ipv6Addr::from_str("2001:db8:aaaa:bb00::1").unwrap()),
-    };
+    let v6 = Client::at(IpAddr::V6(
+        Ipv6Addr::from_str("2001:db8:aaaa:bb00::1").unwrap(),
+    ));
     assert_eq!(client_network(v6.addr).1, 56);
 }
 
