@@ -198,10 +198,11 @@ fn ask(s: &Server, name: &str, net: Option<(Ipv4Addr, u8)>) -> (Vec<String>, u32
         None => query(&format!("{name}.example.com."), RecordType::A),
     };
     let r = udp(s.addr, &q);
-    assert_eq!(r.response_code(), ResponseCode::NoError, "{name}: {r}");
-    let ttl = r.answers().first().map_or(0, |a| a.ttl());
+    assert_eq!(rcode(&r), ResponseCode::NoError, "{name}: {r}");
+    let ttl = r.answers.first().map_or(0, |a| a.ttl);
     let scope = ecs_of(&r).map_or(0, |e| e.scope_prefix());
-    (rdata_strings(r.answers()), ttl, scope)
+    let addrs = r.answers.iter().map(|a| a.data.to_string()).collect();
+    (addrs, ttl, scope)
 }
 
 #[test]

@@ -193,7 +193,15 @@ fn parse(
                     .iter()
                     .find(|g| msg.contains(&format!("duplicate field `{}`", g[0]))),
             ) {
-                let table = &text[span.start.min(text.len())..span.end.min(text.len())];
+                // The span may be the table's header only: look on to the next header.
+                let from = span.start.min(text.len());
+                let rest = &text[from..];
+                let end = rest
+                    .match_indices("\n[")
+                    .map(|(i, _)| i)
+                    .find(|&i| i >= span.end.saturating_sub(from))
+                    .unwrap_or(rest.len());
+                let table = &rest[..end];
                 let at = table.lines().enumerate().filter(|(_, l)| {
                     let key = l.split('=').next().unwrap_or("").trim();
                     group.contains(&key)
