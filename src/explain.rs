@@ -78,13 +78,7 @@ pub fn explain(state: &State, req: &Request) -> String {
         let compiled = &snap.compiled[i];
         let location = snap.geo.as_ref().and_then(|db| db.lookup(req.client));
         let (_, rule) = steering::candidates(&snap.steering, lb, location.as_ref().map(|l| &l.0));
-        let (candidates, depth): (Vec<_>, Option<u8>) = match &compiled.map {
-            Some(map) => {
-                let (list, depth) = map.lookup(req.client);
-                (compiled.lists[list as usize].to_vec(), Some(depth))
-            }
-            None => (lb.default_pools.clone(), None),
-        };
+        let (candidates, depth) = compiled.candidates(lb, req.client);
         let _ = writeln!(
             out,
             "steering    {:?}, on_all_down = {:?}, ttl {}",

@@ -19,17 +19,27 @@ use crate::geo::countries;
 type CodeCheck = fn(&str) -> bool;
 
 /// Byte offset → 1-based line number.
-struct Lines<'a> {
-    text: &'a str,
+struct Lines {
+    /// Offsets of the newlines, in order.
+    newlines: Vec<usize>,
 }
 
-impl Lines<'_> {
+impl Lines {
+    fn new(text: &str) -> Self {
+        Self {
+            newlines: text
+                .bytes()
+                .enumerate()
+                .filter(|&(_, b)| b == b'\n')
+                .map(|(i, _)| i)
+                .collect(),
+        }
+    }
+
+    /// The line (from 1) of a byte offset: one more than the newlines before it. A binary
+    /// search, as a file of a thousand load balancers asks for a line per item.
     fn of(&self, offset: usize) -> usize {
-        self.text[..offset.min(self.text.len())]
-            .bytes()
-            .filter(|&b| b == b'\n')
-            .count()
-            + 1
+        self.newlines.partition_point(|&nl| nl < offset) + 1
     }
 }
 
@@ -94,7 +104,7 @@ pub fn read_shared(
     errors: &mut Vec<ConfigError>,
 ) -> Shared {
     let mut shared = Shared::default();
-    let lines = Lines { text };
+    let lines = Lines::new(text);
     let Some(raw) = parse(path, text, &lines, errors) else {
         return shared;
     };
@@ -125,7 +135,7 @@ pub fn read_str_with(
     lookup_env: &dyn Fn(&str) -> Option<String>,
     errors: &mut Vec<ConfigError>,
 ) {
-    let lines = Lines { text };
+    let lines = Lines::new(text);
     let raw: RawFile = match parse(path, text, &lines, errors) {
         Some(r) => r,
         None => return,
@@ -174,12 +184,7 @@ pub fn read_str_with(
 const ALIASES: [[&str; 2]; 2] = [["steering_policy", "steering"], ["header", "headers"]];
 
 /// The file as serde reads it, or its error (with the line of the key at fault).
-fn parse(
-    path: &Path,
-    text: &str,
-    lines: &Lines<'_>,
-    errors: &mut Vec<ConfigError>,
-) -> Option<RawFile> {
+fn parse(path: &Path, text: &str, lines: &Lines, errors: &mut Vec<ConfigError>) -> Option<RawFile> {
     match toml::from_str(text) {
         Ok(r) => Some(r),
         Err(e) => {
@@ -230,7 +235,7 @@ pub struct Shared {
 
 struct FileCx<'a> {
     path: &'a Path,
-    lines: Lines<'a>,
+    lines: Lines,
     zone: &'a Name,
     errors: &'a mut Vec<ConfigError>,
 }

@@ -964,17 +964,12 @@ fn steer<'a>(
     let compiled = &snap.compiled[lb_id as usize];
     // `location_strategy.prefer_ecs`: the ECS address, or the resolver's.
     let client = client.for_lb(lb);
-    let (candidates, scope): (&[_], u8) = match &compiled.map {
-        Some(map) => {
-            let (list, depth) = map.lookup(client.addr);
-            (&compiled.lists[list as usize], depth)
-        }
-        None => (&lb.default_pools, 0),
-    };
+    let (candidates, scope) = compiled.candidates(lb, client.addr);
+    let scope = scope.unwrap_or(0);
     let d = steering::decide(
         &snap.steering,
         lb,
-        candidates,
+        &candidates,
         &state.health,
         client,
         family,

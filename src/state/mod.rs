@@ -8,13 +8,16 @@
 
 mod health;
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Guard};
+use smallvec::SmallVec;
 
-use crate::config::{Family, OriginId, PoolId, SteeringConfig};
+use crate::config::{Family, LoadBalancer, OriginId, PoolId, SteeringConfig};
 use crate::dnssec::zone::Signing;
-use crate::geo::{GeoDb, GeoMap};
+use crate::geo::{GeoDb, GeoIndex, GeoMap};
 use crate::wire::RecordSet;
 use crate::zone::Zones;
 pub use health::{
@@ -128,6 +131,11 @@ pub struct Snapshot {
     pub compiled: Vec<CompiledLb>,
     /// The GeoIP database, when one was loaded.
     pub geo: Option<Arc<GeoDb>>,
+    /// The database walked once, when a load balancer steers by location.
+    pub geo_index: Option<Arc<GeoIndex>>,
+    /// Every distinct set of location rules compiled, by its canonical form (see `load`): a
+    /// reload over the same database reuses those whose rules did not change.
+    pub rule_maps: HashMap<Box<[u8]>, Arc<RuleMap>>,
     /// Metrics label ids of its names.
     pub labels: Labels,
     /// DNSSEC: keys and signatures of the zones that have keys (`None`: nothing is signed).
@@ -148,13 +156,71 @@ pub struct Labels {
 
 /// A load balancer prepared for the query path.
 pub struct CompiledLb {
-    /// Distinct ordered candidate pool lists; the geo map's values index this.
-    pub lists: Vec<Box<[PoolId]>>,
-    /// Client address → candidate list and ECS scope, for policies that use location.
-    pub map: Option<GeoMap>,
+    /// For policies that use location: client address → candidate list and ECS scope.
+    pub location: Option<LocationSteering>,
     /// Ready-made A and AAAA records for each pool it may answer from.
     pub records: Vec<PoolRecords>,
 }
+
+/// A load balancer's location rules: the compiled rules it shares with every load balancer
+/// whose rules are the same up to the names of the pools, and its own pools.
+pub struct LocationSteering {
+    /// The shared compiled rules; their lists hold pool ordinals.
+    pub rules: Arc<RuleMap>,
+    /// This load balancer's pool for each ordinal.
+    pub pools: Box<[PoolId]>,
+}
+
+/// Location rules compiled: every address mapped to a class (with the ECS scope on which it
+/// holds), and each class's ordered candidate list, in pool ordinals (the rules' n-th
+/// distinct pool). Load balancers whose rules differ only in pool names share one.
+pub struct RuleMap {
+    /// Address → class and scope. Shared further, by every rule set that divides the
+    /// locations into the same classes.
+    pub map: Arc<GeoMap>,
+    /// The lists, one after the other.
+    lists: Box<[u16]>,
+    /// Where class `c`'s list starts in `lists`; one more entry than classes.
+    starts: Box<[u32]>,
+}
+
+impl RuleMap {
+    /// `lists[c]` is class `c`'s list.
+    pub fn new(map: Arc<GeoMap>, lists: &[Vec<u16>]) -> RuleMap {
+        let mut flat = Vec::with_capacity(lists.iter().map(Vec::len).sum());
+        let mut starts = Vec::with_capacity(lists.len() + 1);
+        for l in lists {
+            starts.push(flat.len() as u32);
+            flat.extend_from_slice(l);
+        }
+        starts.push(flat.len() as u32);
+        RuleMap {
+            map,
+            lists: flat.into(),
+            starts: starts.into(),
+        }
+    }
+
+    /// Class `class`'s candidate list, in ordinals.
+    #[inline]
+    pub fn list(&self, class: u32) -> &[u16] {
+        let c = class as usize;
+        &self.lists[self.starts[c] as usize..self.starts[c + 1] as usize]
+    }
+
+    /// How many classes.
+    pub fn classes(&self) -> usize {
+        self.starts.len() - 1
+    }
+
+    /// Heap memory of the lists (the map is counted on its own: it may be shared).
+    pub fn heap_bytes(&self) -> usize {
+        self.lists.len() * 2 + self.starts.len() * 4
+    }
+}
+
+/// A load balancer's candidate pools for one client, most preferred first.
+pub type Candidates = SmallVec<[PoolId; 16]>;
 
 /// One pool's addresses as records owned by one load balancer's name, with its TTL.
 pub struct PoolRecords {
@@ -170,6 +236,37 @@ pub struct PoolRecords {
 }
 
 impl CompiledLb {
+    /// Every candidate list the load balancer's location rules can give (one per class, in
+    /// class order), in its own pools; none when it does not steer by location.
+    pub fn lists(&self) -> impl Iterator<Item = Candidates> + '_ {
+        self.location.iter().flat_map(|l| {
+            (0..l.rules.classes() as u32).map(move |c| {
+                l.rules
+                    .list(c)
+                    .iter()
+                    .map(|&o| l.pools[o as usize])
+                    .collect()
+            })
+        })
+    }
+
+    /// The candidate pools for a client at `addr`, and the ECS scope of the map that chose
+    /// them (`None` when the load balancer does not steer by location: `default_pools`).
+    #[inline]
+    pub fn candidates(&self, lb: &LoadBalancer, addr: IpAddr) -> (Candidates, Option<u8>) {
+        match &self.location {
+            Some(l) => {
+                let (class, scope) = l.rules.map.lookup(addr);
+                let list = l.rules.list(class);
+                (
+                    list.iter().map(|&o| l.pools[o as usize]).collect(),
+                    Some(scope),
+                )
+            }
+            None => (lb.default_pools.iter().copied().collect(), None),
+        }
+    }
+
     /// The records of `pool`, if this load balancer may answer from it.
     pub fn pool_records(&self, pool: PoolId) -> Option<&PoolRecords> {
         self.records.iter().find(|r| r.pool == pool)

@@ -1,23 +1,26 @@
 //! Loading `zones/` (and the GeoIP database) into an immutable [`Snapshot`]: everything the
 //! query path reads, compiled so that answering is lookups only.
 
+mod geo;
+pub mod par;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use hickory_proto::rr::rdata::{A, AAAA};
 use hickory_proto::rr::{Name, RData, Record};
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::config::{self, PoolId, SteeringConfig};
 use crate::dnssec::key as dnskey;
 use crate::dnssec::sign::KeySet;
 use crate::dnssec::zone::{Policy, Signing};
 use crate::error::{ConfigError, ConfigErrors};
-use crate::geo::{GeoDb, GeoMap};
+use crate::geo::{GeoDb, GeoIndex};
 use crate::metrics;
 use crate::state::{CompiledLb, Labels, PoolRecords, Snapshot};
-use crate::steering;
 use crate::wire::RecordSet;
 use crate::zone::{Zone, Zones, master};
 
@@ -80,14 +83,27 @@ pub fn load(src: &Sources) -> Result<Snapshot, ConfigErrors> {
     load_with_env(src, &|k| std::env::var(k).ok())
 }
 
+/// [`load`] for a reload of `previous`: when the GeoIP database is the same file, its walk
+/// and the compiled rules that did not change are reused rather than built again.
+pub fn reload(src: &Sources, previous: &Snapshot) -> Result<Snapshot, ConfigErrors> {
+    load_reusing(src, &|k| std::env::var(k).ok(), Some(previous))
+}
+
 /// [`load`], with `lookup_env` resolving `${VAR}` in monitor headers and bodies.
 pub fn load_with_env(
     src: &Sources,
     lookup_env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Snapshot, ConfigErrors> {
+    load_reusing(src, lookup_env, None)
+}
+
+fn load_reusing(
+    src: &Sources,
+    lookup_env: &dyn Fn(&str) -> Option<String>,
+    previous: Option<&Snapshot>,
+) -> Result<Snapshot, ConfigErrors> {
     let dir = &src.zones;
     let mut errors = Vec::new();
-    let mut zones = Zones::default();
     let files = match zone_files(dir) {
         Ok(f) => f,
         Err(e) => return Err(ConfigErrors(vec![e])),
@@ -98,26 +114,11 @@ pub fn load_with_env(
             "no zone files (<origin>.zone) in this directory",
         )]));
     }
-    let mut steering = SteeringConfig::default();
-    // Pools and monitors shared by every zone: read first, so that their ids come first.
-    let shared_path = dir.join(config::SHARED_FILE);
-    let shared = if shared_path.is_file() {
-        match std::fs::read_to_string(&shared_path) {
-            Ok(text) => {
-                config::read_shared(&shared_path, &text, &mut steering, lookup_env, &mut errors)
-            }
-            Err(e) => {
-                errors.push(ConfigError::file(&shared_path, format!("cannot read: {e}")));
-                config::Shared::default()
-            }
-        }
-    } else {
-        config::Shared::default()
-    };
-    let mut steering_files = Vec::new();
     // Names are case-insensitive, and `example.com.zone` and `example.com..zone` both name
     // example.com.: two files for one zone would otherwise leave one silently unserved.
     let mut seen: HashMap<(Name, u8), PathBuf> = HashMap::new();
+    let mut zone_files_ok: Vec<(&Path, &Name)> = Vec::new();
+    let mut steering_files: Vec<(&Path, &Name)> = Vec::new();
     for f in &files {
         let origin = match &f.origin {
             Ok(o) => o,
@@ -136,20 +137,32 @@ pub fn load_with_env(
         }
         seen.insert(key, f.path.clone());
         match f.kind {
-            Kind::Zone => {
-                let records = master::read_zone_file(&f.path, origin, &mut errors);
-                if let Some(zone) = Zone::build(origin, &f.path, records, &mut errors) {
-                    zones.insert(zone);
-                }
-            }
-            Kind::Steering => steering_files.push((f.path.clone(), origin.clone())),
+            Kind::Zone => zone_files_ok.push((&f.path, origin)),
+            Kind::Steering => steering_files.push((&f.path, origin)),
         }
     }
-    for (path, origin) in &steering_files {
-        if !files
-            .iter()
-            .any(|f| f.kind == Kind::Zone && f.origin.as_ref().ok() == Some(origin))
-        {
+
+    // Steering files first: they are small, and they tell whether the GeoIP database is
+    // needed, so that walking it can run beside the (possibly long) reading of zone files.
+    let mut steering = SteeringConfig::default();
+    // Pools and monitors shared by every zone: read first, so that their ids come first.
+    let shared_path = dir.join(config::SHARED_FILE);
+    let shared = if shared_path.is_file() {
+        match std::fs::read_to_string(&shared_path) {
+            Ok(text) => {
+                config::read_shared(&shared_path, &text, &mut steering, lookup_env, &mut errors)
+            }
+            Err(e) => {
+                errors.push(ConfigError::file(&shared_path, format!("cannot read: {e}")));
+                config::Shared::default()
+            }
+        }
+    } else {
+        config::Shared::default()
+    };
+    let mut lbs_of: Vec<(&Name, std::ops::Range<usize>)> = Vec::new();
+    for &(path, origin) in &steering_files {
+        if !zone_files_ok.iter().any(|(_, o)| *o == origin) {
             errors.push(ConfigError::file(
                 path,
                 format!("steering configuration without a zone file {origin}zone beside it"),
@@ -165,8 +178,62 @@ pub fn load_with_env(
             lookup_env,
             &mut errors,
         );
+        lbs_of.push((origin, first_lb..steering.load_balancers.len()));
+    }
+    let needs_location = steering
+        .load_balancers
+        .iter()
+        .any(|lb| lb.policy.uses_location());
+
+    // The same file as before (a new one is renamed over the old: another inode): keep it,
+    // and the index walked from it.
+    let same = previous
+        .and_then(|p| p.geo.as_ref().map(|db| (p, db)))
+        .filter(|(_, db)| db.path() == src.geoip && db.is_current());
+    let reused = same.and_then(|(p, _)| p.geo_index.clone());
+    let (geo, index, built) = std::thread::scope(|scope| {
+        let walker = scope.spawn(|| {
+            // Its data may have been released once the last maps were built: a walk (no index
+            // to reuse) reads the file again.
+            let db = match same {
+                Some((_, db)) if reused.is_some() || !needs_location || db.has_data() => {
+                    Ok(db.clone())
+                }
+                _ => GeoDb::open(&src.geoip).map(Arc::new),
+            };
+            let index = match (&db, reused) {
+                (Ok(_), Some(index)) if needs_location => Some(Ok(index)),
+                (Ok(db), None) if needs_location => Some(GeoIndex::build(db).map(|index| {
+                    info!("GeoIP database {}: {}", db.path().display(), index.stats());
+                    Arc::new(index)
+                })),
+                _ => None,
+            };
+            (db, index)
+        });
+        // Zone files, each on its own, spread over the cores.
+        let built: Vec<(Option<Zone>, Vec<ConfigError>)> =
+            par::map(&zone_files_ok, |&(path, origin)| {
+                let mut errors = Vec::new();
+                let records = master::read_zone_file(path, origin, &mut errors);
+                (Zone::build(origin, path, records, &mut errors), errors)
+            });
+        let (db, index) = walker
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (db, index, built)
+    });
+    let mut zones = Zones::default();
+    for (zone, zone_errors) in built {
+        errors.extend(zone_errors);
+        if let Some(zone) = zone {
+            zones.insert(zone);
+        }
+    }
+    for (origin, range) in lbs_of {
         if let Some(zone) = zones.get_mut(origin) {
-            for (i, lb) in steering.load_balancers.iter().enumerate().skip(first_lb) {
+            for i in range {
+                let lb = &steering.load_balancers[i];
                 if let Err(msg) = zone.attach_load_balancer(&lb.name, i as u32) {
                     errors.push(ConfigError::at(&lb.file, lb.line, msg));
                 }
@@ -174,12 +241,8 @@ pub fn load_with_env(
         }
     }
 
-    let needs_location = steering
-        .load_balancers
-        .iter()
-        .any(|lb| lb.policy.uses_location());
-    let geo = match GeoDb::open(&src.geoip) {
-        Ok(db) => Some(Arc::new(db)),
+    let geo = match geo {
+        Ok(db) => Some(db),
         Err(e) if needs_location => {
             errors.push(e);
             None
@@ -189,25 +252,76 @@ pub fn load_with_env(
             None
         }
     };
-
+    let index = match index {
+        Some(Ok(index)) => Some(index),
+        Some(Err(e)) => {
+            errors.push(e);
+            None
+        }
+        None => None,
+    };
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
-    let mut compiled = Vec::with_capacity(steering.load_balancers.len());
-    for lb in &steering.load_balancers {
-        match compile(&steering, lb, geo.as_deref()) {
-            Ok(c) => compiled.push(c),
-            Err(e) => return Err(ConfigErrors(vec![e])),
+
+    let (geo_index, maps) = match index {
+        Some(index) => {
+            let empty = HashMap::new();
+            let previous_maps = match same {
+                Some((p, _)) if p.geo_index.as_ref().is_some_and(|i| Arc::ptr_eq(i, &index)) => {
+                    &p.rule_maps
+                }
+                _ => &empty,
+            };
+            let started = Instant::now();
+            let maps = geo::compile(&steering, &index, previous_maps);
+            info!(
+                "location rules of {} load balancers: {} distinct, {} reused, {} maps built \
+                 ({} KiB) in {} ms; index and projections {} KiB",
+                maps.per_lb.iter().filter(|m| m.is_some()).count(),
+                maps.rule_maps.len(),
+                maps.rule_maps
+                    .keys()
+                    .filter(|k| previous_maps.contains_key(*k))
+                    .count(),
+                maps.built.0,
+                maps.built.1 / 1024,
+                started.elapsed().as_millis(),
+                index.heap_bytes() / 1024,
+            );
+            (Some(index), Some(maps))
         }
-    }
+        None => (None, None),
+    };
+    let (mut per_lb, rule_maps) = match maps {
+        Some(m) => (m.per_lb, m.rule_maps),
+        None => (Vec::new(), HashMap::new()),
+    };
+    per_lb.resize_with(steering.load_balancers.len(), || None);
+    let compiled: Vec<CompiledLb> = steering
+        .load_balancers
+        .iter()
+        .zip(per_lb)
+        .map(|(lb, location)| CompiledLb {
+            location,
+            records: lb
+                .pools()
+                .into_iter()
+                .map(|p| pool_records(&steering, lb, p))
+                .collect(),
+        })
+        .collect();
     let labels = labels(&zones, &steering);
     let signing = signing(src, &mut zones, &compiled)?;
+    release_freed_memory();
     Ok(Snapshot {
         generation: 1,
         zones,
         steering,
         compiled,
         geo,
+        geo_index,
+        rule_maps,
         labels,
         signing,
     })
@@ -295,38 +409,6 @@ pub fn for_serving(mut snapshot: Snapshot) -> Snapshot {
     snapshot
 }
 
-fn compile(
-    cfg: &SteeringConfig,
-    lb: &config::LoadBalancer,
-    geo: Option<&GeoDb>,
-) -> Result<CompiledLb, ConfigError> {
-    let mut lists: Vec<Box<[PoolId]>> = Vec::new();
-    let map = match geo {
-        Some(db) if lb.policy.uses_location() => {
-            let mut ids: HashMap<Vec<PoolId>, u32> = HashMap::new();
-            Some(GeoMap::build(db, |loc| {
-                let (list, _) = steering::candidates(cfg, lb, loc);
-                let next = ids.len() as u32;
-                *ids.entry(list.clone()).or_insert_with(|| {
-                    lists.push(list.into_boxed_slice());
-                    next
-                })
-            })?)
-        }
-        _ => None,
-    };
-    let records = lb
-        .pools()
-        .into_iter()
-        .map(|p| pool_records(cfg, lb, p))
-        .collect();
-    Ok(CompiledLb {
-        lists,
-        map,
-        records,
-    })
-}
-
 fn pool_records(cfg: &SteeringConfig, lb: &config::LoadBalancer, pool: PoolId) -> PoolRecords {
     let range = cfg.pools[pool as usize].origins.clone();
     let mut v4 = Vec::new();
@@ -353,6 +435,18 @@ fn pool_records(cfg: &SteeringConfig, lb: &config::LoadBalancer, pool: PoolId) -
         v4: RecordSet::new(v4),
         v6: RecordSet::new(v6),
         index: index.into(),
+    }
+}
+
+/// Gives the memory that loading used and freed back to the system. A load allocates and
+/// frees a great deal on several threads (projections, maps being built, a zone's records
+/// before they are indexed); glibc keeps freed memory in each thread's arena, where the
+/// server's resident size would show it for as long as it runs.
+pub fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory of the allocator's arenas to the system.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
