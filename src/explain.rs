@@ -84,6 +84,14 @@ pub fn explain(state: &State, req: &Request) -> String {
             "steering    {:?}, on_all_down = {:?}, ttl {}",
             lb.policy, lb.on_all_down, lb.ttl
         );
+        if !lb.uses_ecs() {
+            let _ = writeln!(
+                out,
+                "location    location_strategy prefer_ecs = {:?} for {:?}: steered by the \
+                 resolver's address, not ECS (explain shows the client as its own resolver)",
+                lb.prefer_ecs, lb.policy
+            );
+        }
         let rule_text = match &rule {
             steering::Rule::DefaultPools => "default_pools".to_string(),
             steering::Rule::Geo(level, key) => format!("{level} {key}"),
@@ -172,10 +180,11 @@ pub fn explain(state: &State, req: &Request) -> String {
                 );
             }
         }
-        let region = steering::dynamic_region(snap, health, lb, req.client);
+        let located = Client::at(req.client).for_lb(lb);
+        let region = steering::dynamic_region(snap, health, lb, located.addr);
         let client = Client {
-            addr: req.client,
             region: region.map(|r| r.0),
+            ..located
         };
         let d = steering::decide(
             &snap.steering,

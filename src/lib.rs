@@ -19,6 +19,7 @@ pub mod explain;
 pub mod fleet;
 pub mod geo;
 pub mod health;
+pub mod import;
 pub mod load;
 pub mod logfmt;
 pub mod metrics;

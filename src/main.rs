@@ -52,6 +52,47 @@ enum Command {
     Keygen(KeygenArgs),
     /// Print the DS records (SHA-256) of ZONE's KSK/CSK keys, for the registrar.
     Ds(DsArgs),
+    /// Write a zone's steering file from another product's configuration.
+    Import(ImportArgs),
+}
+
+#[derive(Args, Clone)]
+struct ImportArgs {
+    #[command(subcommand)]
+    from: ImportFrom,
+}
+
+#[derive(Subcommand, Clone)]
+enum ImportFrom {
+    /// Cloudflare Load Balancing: the JSON of GET /zones/:zone/load_balancers,
+    /// /accounts/:account/load_balancers/pools and …/monitors (whole responses or their
+    /// `result` arrays). Fields geosteer cannot honour are listed on stderr.
+    Cloudflare(CloudflareImportArgs),
+}
+
+#[derive(Args, Clone)]
+struct CloudflareImportArgs {
+    /// The load balancers list (JSON).
+    #[arg(long)]
+    load_balancers: PathBuf,
+    /// The pools list (JSON).
+    #[arg(long)]
+    pools: PathBuf,
+    /// The monitors list (JSON).
+    #[arg(long)]
+    monitors: PathBuf,
+    /// The zone: its load balancers are imported, the others skipped.
+    #[arg(long)]
+    zone: String,
+    /// Where to write (- for standard output). Default: <zones>/<zone>.toml.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The zones directory, for the default --out.
+    #[arg(long, default_value = "./zones")]
+    zones: PathBuf,
+    /// Replace --out if it exists.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Args, Clone)]
@@ -259,6 +300,9 @@ struct ServeArgs {
     log_format: LogFormat,
     #[command(flatten)]
     rrl: RrlArgs,
+    /// How often origins given by host name are resolved again (a change reloads), e.g. 60s.
+    #[arg(long, default_value = "60s", value_parser = duration_secs)]
+    resolve_interval: u32,
 }
 
 /// Response rate limiting of UDP answers (README, "Production"). Off unless --rrl-rate is
@@ -391,6 +435,9 @@ fn main() -> ExitCode {
             init_logging(LogFormat::Text, BoxMakeWriter::new(std::io::stderr));
             ds(&args)
         }
+        Command::Import(args) => match args.from {
+            ImportFrom::Cloudflare(a) => import_cloudflare(&a),
+        },
     }
 }
 
@@ -525,6 +572,85 @@ fn to_log(e: &ConfigError) {
 )]
 fn output(text: &str) {
     print!("{text}");
+}
+
+fn import_cloudflare(args: &CloudflareImportArgs) -> ExitCode {
+    use geosteer::import;
+    let read = |path: &PathBuf, what: &str| {
+        std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: {e}", path.display()))
+            .and_then(|t| import::result_list(&t, &format!("{what} ({})", path.display())))
+    };
+    let zone = match hickory_proto::rr::Name::from_ascii(&args.zone) {
+        Ok(mut z) => {
+            z.set_fqdn(true);
+            z
+        }
+        Err(e) => {
+            eprintln!("bad zone {:?}: {e}", args.zone);
+            return ExitCode::FAILURE;
+        }
+    };
+    let lists = read(&args.load_balancers, "load balancers").and_then(|l| {
+        Ok((
+            l,
+            read(&args.pools, "pools")?,
+            read(&args.monitors, "monitors")?,
+        ))
+    });
+    let (lbs, pools, monitors) = match lists {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let imported = match import::cloudflare(&lbs, &pools, &monitors, &zone) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for n in &imported.notes {
+        eprintln!("import: {n}");
+    }
+    let out = args.out.clone().unwrap_or_else(|| {
+        args.zones
+            .join(format!("{}.toml", zone.to_string().trim_end_matches('.')))
+    });
+    if out.as_os_str() == "-" {
+        output(&imported.toml);
+    } else {
+        if out.exists() && !args.force {
+            eprintln!(
+                "{} exists: give --force to replace it, or another --out",
+                out.display()
+            );
+            return ExitCode::FAILURE;
+        }
+        if let Err(e) = std::fs::write(&out, &imported.toml) {
+            eprintln!("{}: {e}", out.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    eprintln!(
+        "imported {} load balancer{}, {} pool{}, {} monitor{} into {} ({} field{} not honoured, listed above)",
+        imported.load_balancers,
+        if imported.load_balancers == 1 {
+            ""
+        } else {
+            "s"
+        },
+        imported.pools,
+        if imported.pools == 1 { "" } else { "s" },
+        imported.monitors,
+        if imported.monitors == 1 { "" } else { "s" },
+        out.display(),
+        imported.notes.len(),
+        if imported.notes.len() == 1 { "" } else { "s" },
+    );
+    ExitCode::SUCCESS
 }
 
 fn check(args: &DataArgs) -> ExitCode {
@@ -774,6 +900,9 @@ fn serve(args: ServeArgs, log_drops: ErrorCounter) -> ExitCode {
         let fleet = peer_options
             .map(|o| tokio::spawn(geosteer::peers::run(ops.clone(), o, fleet_stop.clone())));
         let signatures = tokio::spawn(ops.clone().keep_signatures_fresh());
+        let hosts = tokio::spawn(ops.clone().keep_hosts_fresh(std::time::Duration::from_secs(
+            u64::from(args.resolve_interval.max(1)),
+        )));
         let api_stop = CancellationToken::new();
         let api = match args.http {
             None => None,
@@ -851,6 +980,7 @@ fn serve(args: ServeArgs, log_drops: ErrorCounter) -> ExitCode {
         if let Some(f) = fleet {
             let _ = f.await;
         }
+        hosts.abort();
         api_stop.cancel();
         if let Some(api) = api {
             let _ = api.await;

@@ -520,6 +520,58 @@ impl Ops {
     }
 }
 
+// Origins by host name (issue 15, item 6).
+impl Ops {
+    /// Resolves the host names of the current configuration's origins every `interval`, and
+    /// reloads when one resolves to other addresses than those answered now. A name that
+    /// fails to resolve fails the reload, so the addresses it had keep being answered (and
+    /// the error is logged). Runs until the task is dropped; does nothing without such
+    /// origins (it looks again after each interval, for a reload that adds some).
+    pub async fn keep_hosts_fresh(self: Arc<Self>, interval: std::time::Duration) {
+        loop {
+            tokio::time::sleep(interval).await;
+            let snap = self.current();
+            let hosts: Vec<(
+                String,
+                Option<std::net::Ipv4Addr>,
+                Option<std::net::Ipv6Addr>,
+            )> = snap
+                .steering
+                .origins
+                .iter()
+                .filter_map(|o| o.host.clone().map(|h| (h, o.v4, o.v6)))
+                .collect();
+            if hosts.is_empty() {
+                continue;
+            }
+            let changed = tokio::task::spawn_blocking(move || {
+                hosts
+                    .into_iter()
+                    .find_map(|(h, v4, v6)| match crate::config::resolve_host(&h) {
+                        Ok(now) if now == (v4, v6) => None,
+                        Ok((n4, n6)) => Some(format!(
+                            "origin host {h} now resolves to {}",
+                            [n4.map(|a| a.to_string()), n6.map(|a| a.to_string())]
+                                .into_iter()
+                                .flatten()
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )),
+                        Err(e) => Some(format!("origin host {h} does not resolve: {e}")),
+                    })
+            })
+            .await
+            .ok()
+            .flatten();
+            if let Some(why) = changed {
+                info!("{why}: reloading");
+                // A failed reload logs its errors and keeps the configuration answered now.
+                let _ = self.reload().await;
+            }
+        }
+    }
+}
+
 /// Writes a drains file's text atomically where `path` says (nothing without one).
 fn save_text(path: Option<&Path>, text: &str) -> std::io::Result<()> {
     match path {

@@ -252,12 +252,32 @@ pub struct Client {
     /// [`UNKNOWN_REGION`]) when a `dynamic` load balancer is steered by the fleet's RTTs per
     /// region ([`dynamic_region`]); `None` otherwise.
     pub region: Option<u8>,
+    /// The query's source address: the resolver. A load balancer whose
+    /// `location_strategy.prefer_ecs` rules ECS out steers by this one.
+    pub resolver: IpAddr,
 }
 
 impl Client {
-    /// A client at `addr`, its region not looked up.
+    /// A client seen at `addr`, without ECS (or asking as its own resolver), its region not
+    /// looked up.
     pub const fn at(addr: IpAddr) -> Self {
-        Self { addr, region: None }
+        Self {
+            addr,
+            region: None,
+            resolver: addr,
+        }
+    }
+
+    /// The client as `lb` locates it: the ECS address only when `lb` uses ECS.
+    pub fn for_lb(self, lb: &LoadBalancer) -> Self {
+        if lb.uses_ecs() {
+            self
+        } else {
+            Self {
+                addr: self.resolver,
+                ..self
+            }
+        }
     }
 }
 

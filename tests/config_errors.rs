@@ -440,7 +440,7 @@ headers = { Authorization = "Basic ${GEOSTEER_TEST_SURELY_UNSET}" }
 fn every_error_is_reported_not_just_the_first() {
     let extra = r#"
 [pools.a]
-origins = [ { address = "not-an-address" } ]
+origins = [ { address = "not an address" } ]
 [pools.b]
 origins = [ { address = "127.0.1.9", weight = 7 } ]
 "#;

@@ -42,9 +42,9 @@ fn quoted(s: &str) -> String {
     format!("{s:?}")
 }
 
-/// "10s" for ten seconds: how the README writes durations.
+/// "10" for ten seconds: how the README writes durations (Cloudflare's integer seconds).
 fn seconds(d: std::time::Duration) -> String {
-    quoted(&format!("{}s", d.as_secs()))
+    d.as_secs().to_string()
 }
 
 fn readme() -> String {
@@ -66,8 +66,15 @@ fn the_steering_reference_documents_the_defaults() {
     );
     assert_eq!(value("enabled"), config::DEFAULT_ENABLED.to_string());
     assert_eq!(
-        value("origin_steering"),
-        quoted(&format!("{:?}", OriginSteering::default()).to_lowercase())
+        value("policy"),
+        quoted(&format!("{:?}", OriginSteering::default()).to_lowercase()),
+        "origin_steering = {{ policy = … }}"
+    );
+    assert_eq!(value("prefer_ecs"), quoted(config::DEFAULT_PREFER_ECS));
+    assert_eq!(value("mode"), quoted(config::DEFAULT_LOCATION_MODE));
+    assert_eq!(
+        value("default_weight").parse::<f64>().ok(),
+        Some(config::DEFAULT_POOL_WEIGHT)
     );
     assert_eq!(
         value("on_all_down"),
@@ -99,6 +106,11 @@ fn the_monitor_reference_documents_the_defaults() {
     );
     assert_eq!(value("interval"), seconds(config::DEFAULT_INTERVAL));
     assert_eq!(value("timeout"), seconds(config::DEFAULT_TIMEOUT));
+    assert_eq!(
+        entry(&block, "header").0,
+        "{ Host = [\"www.example.com\"]",
+        "header as a map of arrays"
+    );
     assert_eq!(value("retries"), config::DEFAULT_RETRIES.to_string());
     assert_eq!(
         value("consecutive_down"),

@@ -19,7 +19,13 @@ use std::time::Duration;
 use hickory_proto::rr::Name;
 use serde::Deserialize;
 
-pub use validate::{parse_codes, parse_duration, read_file, read_str};
+pub use validate::{
+    Shared, is_host_name, parse_codes, parse_duration, read_file, read_file_with, read_shared,
+    read_str, read_str_with, resolve_host,
+};
+
+/// The file in the zones directory whose pools and monitors every zone may use.
+pub const SHARED_FILE: &str = "_pools.toml";
 
 /// A pool's index in [`SteeringConfig::pools`].
 pub type PoolId = u32;
@@ -97,7 +103,8 @@ impl Policy {
         matches!(self, Policy::Geo | Policy::Proximity)
     }
 
-    /// The policy a `steering` value names.
+    /// The policy a `steering_policy` value names (Cloudflare's names, and geosteer's older
+    /// `failover` and `dynamic`).
     fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "failover" | "off" => Policy::Failover,
@@ -134,6 +141,57 @@ pub enum OriginSteering {
     Hash,
 }
 
+// ------------------------------------------------------------------------------------------
+// Cloudflare's `location_strategy` (issue 15): where a load balancer takes the client's
+// location from.
+
+/// `location_strategy.prefer_ecs`: when the EDNS Client Subnet address stands for the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PreferEcs {
+    /// Always, when the query carries ECS (geosteer's default).
+    #[default]
+    Always,
+    /// Never: the resolver's address is the client's location, and the ECS scope is 0.
+    Never,
+    /// Only for `proximity` steering (Cloudflare's default).
+    Proximity,
+    /// Only for `geo` steering.
+    Geo,
+}
+
+impl PreferEcs {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "always" => PreferEcs::Always,
+            "never" => PreferEcs::Never,
+            "proximity" => PreferEcs::Proximity,
+            "geo" => PreferEcs::Geo,
+            _ => return None,
+        })
+    }
+}
+
+/// `location_strategy.mode`: where the location comes from when ECS is not used. A DNS-only
+/// server has no point of presence, so both mean the resolver's address; the value is kept so
+/// that `explain` can show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LocationMode {
+    /// Cloudflare: the data centre that answered; geosteer: the resolver's address.
+    #[default]
+    Pop,
+    /// The resolver's address.
+    ResolverIp,
+}
+
+/// The `prefer_ecs` value geosteer applies when a load balancer gives none.
+pub const DEFAULT_PREFER_ECS: &str = "always";
+/// The `mode` value of `location_strategy` when none is given.
+pub const DEFAULT_LOCATION_MODE: &str = "pop";
+/// `random_steering.default_weight`: the weight of a pool `pool_weights` does not name.
+pub const DEFAULT_POOL_WEIGHT: f64 = 1.0;
+/// `enabled` of load balancers.
+pub const DEFAULT_LB_ENABLED: bool = true;
+
 /// One origin of a pool: an address (or an IPv4 and an IPv6 address of one machine).
 #[derive(Debug, Clone)]
 pub struct Origin {
@@ -149,6 +207,12 @@ pub struct Origin {
     pub weight: f64,
     /// Answered at all (false: left out whatever its health).
     pub enabled: bool,
+    /// Its own Host header for monitor probes (Cloudflare's origin `header.Host`), which wins
+    /// over the monitor's.
+    pub host_header: Option<String>,
+    /// The host name it was given by, whose addresses `v4` and `v6` are (resolved at load;
+    /// `serve` resolves it again every `--resolve-interval`).
+    pub host: Option<String>,
 }
 
 impl Origin {
@@ -273,6 +337,10 @@ pub struct LoadBalancer {
     pub rules: GeoRules,
     /// For `random`: the weight of each of `default_pools`, in the same order.
     pub pool_weights: Vec<f64>,
+    /// When the ECS address stands for the client (`location_strategy.prefer_ecs`).
+    pub prefer_ecs: PreferEcs,
+    /// `location_strategy.mode` (both modes locate by the resolver's address here).
+    pub location_mode: LocationMode,
     /// Where it was defined, for messages.
     pub file: std::path::PathBuf,
     /// The line it was defined at.
@@ -280,6 +348,17 @@ pub struct LoadBalancer {
 }
 
 impl LoadBalancer {
+    /// Whether this load balancer takes the client's location from the ECS address (when the
+    /// query has one): `prefer_ecs` against the steering policy.
+    pub fn uses_ecs(&self) -> bool {
+        match self.prefer_ecs {
+            PreferEcs::Always => true,
+            PreferEcs::Never => false,
+            PreferEcs::Proximity => self.policy == Policy::Proximity,
+            PreferEcs::Geo => self.policy == Policy::Geo,
+        }
+    }
+
     /// Every pool this load balancer may answer from, without repeats.
     pub fn pools(&self) -> Vec<PoolId> {
         let mut out: Vec<PoolId> = Vec::new();
@@ -482,3 +561,6 @@ pub fn check_webhook_url(url: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod cloudflare_tests;

@@ -9,7 +9,8 @@ use hickory_proto::rr::Name;
 use toml::Spanned;
 
 use super::schema::{
-    LocationMap, PoolList, RawFile, RawLoadBalancer, RawMonitor, RawOrigin, RawPool, RawWebhook,
+    LocationMap, PoolList, RawDuration, RawFile, RawLoadBalancer, RawMonitor, RawOrigin,
+    RawOriginSteering, RawPool, RawWebhook, WeightMap,
 };
 use super::*;
 use crate::error::ConfigError;
@@ -66,14 +67,78 @@ pub fn read_str(
     lookup_env: &dyn Fn(&str) -> Option<String>,
     errors: &mut Vec<ConfigError>,
 ) {
+    read_str_with(
+        path,
+        text,
+        zone,
+        &Shared::default(),
+        out,
+        lookup_env,
+        errors,
+    );
+}
+
+/// [`read_file`] with the pools and monitors of `zones/_pools.toml` ([`read_shared`]) in
+/// reach: a zone's file refers to them by name, as to its own.
+pub fn read_file_with(
+    path: &Path,
+    zone: &Name,
+    shared: &Shared,
+    out: &mut SteeringConfig,
+    lookup_env: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<ConfigError>,
+) {
+    match std::fs::read_to_string(path) {
+        Ok(text) => read_str_with(path, &text, zone, shared, out, lookup_env, errors),
+        Err(e) => errors.push(ConfigError::file(path, format!("cannot read: {e}"))),
+    }
+}
+
+/// Reads the shared pools and monitors (`zones/_pools.toml`): pools and monitors only, in
+/// the root zone `.`, for every zone's file to name.
+pub fn read_shared(
+    path: &Path,
+    text: &str,
+    out: &mut SteeringConfig,
+    lookup_env: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<ConfigError>,
+) -> Shared {
+    let mut shared = Shared::default();
     let lines = Lines::new(text);
-    let raw: RawFile = match toml::from_str(text) {
-        Ok(r) => r,
-        Err(e) => {
-            let line = e.span().map_or(1, |s| lines.of(s.start));
-            errors.push(ConfigError::at(path, line, e.message().trim().to_string()));
-            return;
-        }
+    let Some(raw) = parse(path, text, &lines, errors) else {
+        return shared;
+    };
+    let root = Name::root();
+    let mut cx = FileCx {
+        path,
+        lines,
+        zone: &root,
+        errors,
+    };
+    if let Some(key) = raw.load_balancers.keys().next() {
+        cx.err(
+            key,
+            "load balancers belong in a zone's own file (<origin>.toml), not in _pools.toml",
+        );
+    }
+    cx.monitors_and_pools(&raw, &mut shared, out, lookup_env);
+    shared
+}
+
+/// [`read_str`] with shared pools and monitors in reach (see [`read_file_with`]).
+pub fn read_str_with(
+    path: &Path,
+    text: &str,
+    zone: &Name,
+    shared: &Shared,
+    out: &mut SteeringConfig,
+    lookup_env: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<ConfigError>,
+) {
+    let lines = Lines::new(text);
+    let raw: RawFile = match parse(path, text, &lines, errors) {
+        Some(r) => r,
+        None => return,
     };
     let mut cx = FileCx {
         path,
@@ -82,25 +147,16 @@ pub fn read_str(
         errors,
     };
 
-    let mut monitor_ids: HashMap<String, MonitorId> = HashMap::new();
-    for (name, m) in &raw.monitors {
-        if let Some(monitor) = cx.monitor(name, m, lookup_env) {
-            monitor_ids.insert(name.get_ref().clone(), out.monitors.len() as MonitorId);
-            out.monitors.push(monitor);
-        }
-    }
-
-    let mut pool_ids: HashMap<String, PoolId> = HashMap::new();
-    for (name, p) in &raw.pools {
-        if let Some(pool) = cx.pool(name, p, &monitor_ids, out) {
-            pool_ids.insert(name.get_ref().clone(), out.pools.len() as PoolId);
-            out.pools.push(pool);
-        }
-    }
+    let mut ids = Shared {
+        monitors: shared.monitors.clone(),
+        pools: shared.pools.clone(),
+    };
+    cx.monitors_and_pools(&raw, &mut ids, out, lookup_env);
+    let pool_ids = ids.pools;
 
     let mut lb_names: HashMap<Name, usize> = HashMap::new();
-    for (name, lb) in &raw.load_balancers {
-        let Some(lb) = cx.load_balancer(name, lb, &pool_ids, out) else {
+    for (name, raw_lb) in &raw.load_balancers {
+        let Some(lb) = cx.load_balancer(name, raw_lb, &pool_ids, out) else {
             continue;
         };
         let line = cx.line(name);
@@ -112,6 +168,12 @@ pub fn read_str(
                     lb.name
                 ),
             );
+            continue;
+        }
+        // Cloudflare: a disabled load balancer stops steering, and the name is answered from
+        // the zone's own records (NXDOMAIN or NODATA when it has none). It is checked, then
+        // left out: nothing attaches it to the zone.
+        if !raw_lb.enabled.unwrap_or(DEFAULT_LB_ENABLED) {
             continue;
         }
         out.load_balancers.push(lb);
@@ -126,6 +188,59 @@ pub fn read_str(
     }
 }
 
+/// Keys that are one knob under two spellings (Cloudflare's first).
+const ALIASES: [[&str; 2]; 2] = [["steering_policy", "steering"], ["header", "headers"]];
+
+/// The file as serde reads it, or its error (with the line of the key at fault).
+fn parse(path: &Path, text: &str, lines: &Lines, errors: &mut Vec<ConfigError>) -> Option<RawFile> {
+    match toml::from_str(text) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            let mut line = e.span().map_or(1, |s| lines.of(s.start));
+            let mut msg = e.message().trim().to_string();
+            // Both spellings of one knob: serde says "duplicate field" for the table; point
+            // at the second spelling's line, and say why.
+            if let (Some(span), Some(group)) = (
+                e.span(),
+                ALIASES
+                    .iter()
+                    .find(|g| msg.contains(&format!("duplicate field `{}`", g[0]))),
+            ) {
+                // The span may be the table's header only: look on to the next header.
+                let from = span.start.min(text.len());
+                let rest = &text[from..];
+                let end = rest
+                    .match_indices("\n[")
+                    .map(|(i, _)| i)
+                    .find(|&i| i >= span.end.saturating_sub(from))
+                    .unwrap_or(rest.len());
+                let table = &rest[..end];
+                let at = table.lines().enumerate().filter(|(_, l)| {
+                    let key = l.split('=').next().unwrap_or("").trim();
+                    group.contains(&key)
+                });
+                if let Some((i, _)) = at.last() {
+                    line = lines.of(span.start) + i;
+                }
+                msg = format!(
+                    "{msg}: `{}` and `{}` are one setting (Cloudflare's name and geosteer's \
+                     older one): give one",
+                    group[0], group[1]
+                );
+            }
+            errors.push(ConfigError::at(path, line, msg));
+            None
+        }
+    }
+}
+
+/// The pools and monitors of `zones/_pools.toml`, by name, that every zone's file may use.
+#[derive(Debug, Clone, Default)]
+pub struct Shared {
+    monitors: HashMap<String, MonitorId>,
+    pools: HashMap<String, PoolId>,
+}
+
 struct FileCx<'a> {
     path: &'a Path,
     lines: Lines,
@@ -134,6 +249,55 @@ struct FileCx<'a> {
 }
 
 impl FileCx<'_> {
+    /// A file's monitors, then its pools, added to `out` and named in `ids` (which holds the
+    /// shared ones already: a name defined in both is an error).
+    fn monitors_and_pools(
+        &mut self,
+        raw: &RawFile,
+        ids: &mut Shared,
+        out: &mut SteeringConfig,
+        lookup_env: &dyn Fn(&str) -> Option<String>,
+    ) {
+        let shared_monitors = ids.monitors.clone();
+        for (name, m) in &raw.monitors {
+            if shared_monitors.contains_key(name.get_ref()) {
+                self.err(
+                    name,
+                    format!(
+                        "monitor {} is already defined in _pools.toml (shared): give this one \
+                         another name",
+                        name.get_ref()
+                    ),
+                );
+                continue;
+            }
+            if let Some(monitor) = self.monitor(name, m, lookup_env) {
+                ids.monitors
+                    .insert(name.get_ref().clone(), out.monitors.len() as MonitorId);
+                out.monitors.push(monitor);
+            }
+        }
+        let shared_pools = ids.pools.clone();
+        for (name, p) in &raw.pools {
+            if shared_pools.contains_key(name.get_ref()) {
+                self.err(
+                    name,
+                    format!(
+                        "pool {} is already defined in _pools.toml (shared): give this one \
+                         another name",
+                        name.get_ref()
+                    ),
+                );
+                continue;
+            }
+            if let Some(pool) = self.pool(name, p, &ids.monitors, out) {
+                ids.pools
+                    .insert(name.get_ref().clone(), out.pools.len() as PoolId);
+                out.pools.push(pool);
+            }
+        }
+    }
+
     fn line<T>(&self, s: &Spanned<T>) -> usize {
         self.lines.of(s.span().start)
     }
@@ -167,20 +331,33 @@ impl FileCx<'_> {
         T::try_from(n).ok()
     }
 
-    fn duration(&mut self, v: &Option<Spanned<String>>, what: &str, default: Duration) -> Duration {
+    /// A duration: integer seconds (Cloudflare's form), or text with a unit ("500ms").
+    fn duration(
+        &mut self,
+        v: &Option<Spanned<RawDuration>>,
+        what: &str,
+        default: Duration,
+    ) -> Duration {
         let Some(v) = v else { return default };
-        match parse_duration(v.get_ref()) {
-            Some(d) if !d.is_zero() => d,
-            _ => {
-                self.err(
-                    v,
-                    format!(
-                        "{what} {:?} is not a duration (write e.g. \"10s\" or \"500ms\")",
-                        v.get_ref()
-                    ),
-                );
+        match v.get_ref() {
+            RawDuration::Seconds(n) if (1..=86_400).contains(n) => Duration::from_secs(*n as u64),
+            RawDuration::Seconds(n) => {
+                self.err(v, format!("{what} {n} is out of range (1..=86400 seconds)"));
                 default
             }
+            RawDuration::Text(t) => match parse_duration(t) {
+                Some(d) if !d.is_zero() => d,
+                _ => {
+                    self.err(
+                        v,
+                        format!(
+                            "{what} {t:?} is not a duration (write seconds, e.g. 10, or \
+                             text with a unit, e.g. \"500ms\")"
+                        ),
+                    );
+                    default
+                }
+            },
         }
     }
 
@@ -222,6 +399,14 @@ impl FileCx<'_> {
                     name.get_ref()
                 ),
             ));
+        }
+        if let Some(z) = &m.probe_zone
+            && Name::from_ascii(z.get_ref()).is_err()
+        {
+            self.err(
+                z,
+                format!("probe_zone {:?} is not a domain name", z.get_ref()),
+            );
         }
         let retries = self.count(&m.retries, "retries", DEFAULT_RETRIES, 0);
         let consecutive_down = self.count(
@@ -272,12 +457,17 @@ impl FileCx<'_> {
         lookup_env: &dyn Fn(&str) -> Option<String>,
     ) -> HttpCheck {
         let mut headers = Vec::new();
-        for (k, v) in &m.headers {
-            if let Some(value) = self.expand_env(v, lookup_env) {
-                headers.push((k.clone(), value));
+        for (k, vs) in &m.header {
+            for v in vs.get_ref().values() {
+                if let Some(value) = self.expand_env(v, vs, lookup_env) {
+                    headers.push((k.clone(), value));
+                }
             }
         }
-        let body = m.body.as_ref().and_then(|b| self.expand_env(b, lookup_env));
+        let body = m
+            .body
+            .as_ref()
+            .and_then(|b| self.expand_env(b.get_ref(), b, lookup_env));
         let expected_codes = match &m.expected_codes {
             None => parse_codes(DEFAULT_EXPECTED_CODES).expect("the default parses"),
             Some(c) => match parse_codes(c.get_ref()) {
@@ -575,14 +765,14 @@ impl FileCx<'_> {
 
     /// `${VAR}` → the variable's value; a missing variable is an error naming it, so that a
     /// secret never has to be written into the file.
-    fn expand_env(
+    fn expand_env<T>(
         &mut self,
-        v: &Spanned<String>,
+        s: &str,
+        v: &Spanned<T>,
         lookup_env: &dyn Fn(&str) -> Option<String>,
     ) -> Option<String> {
-        let s = v.get_ref();
         let mut out = String::with_capacity(s.len());
-        let mut rest = s.as_str();
+        let mut rest = s;
         while let Some(start) = rest.find("${") {
             out.push_str(&rest[..start]);
             let after = &rest[start + 2..];
@@ -688,7 +878,7 @@ impl FileCx<'_> {
                     self.err(
                         m,
                         format!(
-                            "unknown monitor {:?} (not defined in this file)",
+                            "unknown monitor {:?} (not defined in this file or _pools.toml)",
                             m.get_ref()
                         ),
                     );
@@ -696,6 +886,7 @@ impl FileCx<'_> {
                 }
             },
         };
+        let origin_steering = self.origin_steering(p);
         if self.errors.len() != before {
             return None;
         }
@@ -707,24 +898,99 @@ impl FileCx<'_> {
             minimum_origins,
             coordinates,
             monitor,
-            origin_steering: p.origin_steering.unwrap_or_default(),
+            origin_steering,
             enabled: p.enabled.unwrap_or(DEFAULT_ENABLED),
         })
+    }
+
+    /// `origin_steering = "hash"` or Cloudflare's `origin_steering = { policy = "hash" }`.
+    fn origin_steering(&mut self, p: &RawPool) -> OriginSteering {
+        let Some(v) = &p.origin_steering else {
+            return OriginSteering::default();
+        };
+        let name = match v.get_ref() {
+            RawOriginSteering::Name(n) => n.as_str(),
+            RawOriginSteering::Table(t) => t.policy.as_deref().unwrap_or("random"),
+        };
+        match name {
+            "random" => OriginSteering::Random,
+            "hash" => OriginSteering::Hash,
+            other => {
+                self.err(
+                    v,
+                    format!("origin_steering policy {other:?} is not one of random, hash"),
+                );
+                OriginSteering::default()
+            }
+        }
+    }
+
+    /// An origin's `header`: Cloudflare allows only `Host`, with one value.
+    fn origin_host(&mut self, o: &RawOrigin) -> Option<String> {
+        let mut host = None;
+        for (k, v) in &o.header {
+            if !k.get_ref().eq_ignore_ascii_case("host") {
+                self.err(
+                    k,
+                    format!(
+                        "origin header {:?}: only Host can be set per origin (other headers \
+                         go on the monitor)",
+                        k.get_ref()
+                    ),
+                );
+                continue;
+            }
+            match v.get_ref().values().as_slice() {
+                [one] if !one.is_empty() => host = Some((*one).clone()),
+                _ => self.err(k, "origin header Host takes exactly one non-empty value"),
+            }
+        }
+        host
     }
 
     fn origin(&mut self, o: &RawOrigin, pool: PoolId) -> Option<Origin> {
         let before = self.errors.len();
         let mut v4 = None;
         let mut v6 = None;
+        let mut host = None;
         match o.address.get_ref().parse::<IpAddr>() {
             Ok(IpAddr::V4(a)) => v4 = Some(a),
             Ok(IpAddr::V6(a)) => v6 = Some(a),
+            Err(_) if is_host_name(o.address.get_ref()) => {
+                // An origin by host name (Cloudflare's flattening in DNS-only mode): its first
+                // IPv4 and first IPv6 address, as the system resolver gives them now; `serve`
+                // resolves again every --resolve-interval and reloads on a change.
+                let name = o.address.get_ref();
+                match resolve_host(name) {
+                    Ok((a4, a6)) => {
+                        v4 = a4;
+                        v6 = a6;
+                        host = Some(name.clone());
+                    }
+                    Err(e) => self.err(
+                        &o.address,
+                        format!(
+                            "{name:?} is not an IP address, and as a host name it does not \
+                             resolve: {e}"
+                        ),
+                    ),
+                }
+            }
             Err(_) => self.err(
                 &o.address,
-                format!("{:?} is not an IP address", o.address.get_ref()),
+                format!(
+                    "{:?} is not an IP address or a host name",
+                    o.address.get_ref()
+                ),
             ),
         }
-        if let Some(a6) = &o.address_v6 {
+        if let (Some(_), Some(a6)) = (&host, &o.address_v6) {
+            self.err(
+                a6,
+                "address_v6 is for an origin given by IP address; a host name's IPv6 address \
+                 comes from the resolver",
+            );
+        } else if let Some(a6) = &o.address_v6 {
             match a6.get_ref().parse::<Ipv6Addr>() {
                 Ok(a) if v6.is_none() => v6 = Some(a),
                 Ok(_) => self.err(
@@ -744,6 +1010,9 @@ impl FileCx<'_> {
                 x
             }
         };
+        // An origin by host name is probed with that name as its Host header, unless it
+        // gives its own.
+        let host_header = self.origin_host(o).or_else(|| host.clone());
         if self.errors.len() != before {
             return None;
         }
@@ -758,6 +1027,8 @@ impl FileCx<'_> {
             v6,
             weight,
             enabled: o.enabled.unwrap_or(DEFAULT_ENABLED),
+            host_header,
+            host,
         })
     }
 
@@ -794,16 +1065,30 @@ impl FileCx<'_> {
         let before = self.errors.len();
         let name = self.load_balancer_name(key)?;
         let ctx = format!("load balancer {}", key.get_ref());
-        let Some(policy) = Policy::parse(lb.steering.get_ref()) else {
-            self.err(
-                &lb.steering,
-                format!(
-                    "steering {:?} is not one of failover, random, geo, proximity, dynamic",
-                    lb.steering.get_ref()
-                ),
-            );
-            return None;
+        let any_map = !(lb.subdivision_pools.is_empty()
+            && lb.country_pools.is_empty()
+            && lb.region_pools.is_empty()
+            && lb.continent_pools.is_empty());
+        let policy = match lb.steering_policy.as_ref().map(|s| s.get_ref().as_str()) {
+            // Cloudflare: "" (or none) is geo when a location map is set, else off.
+            None | Some("") if any_map => Policy::Geo,
+            None | Some("") => Policy::Failover,
+            Some(s) => match Policy::parse(s) {
+                Some(p) => p,
+                None => {
+                    let at = lb.steering_policy.as_ref().expect("Some");
+                    self.err(
+                        at,
+                        format!(
+                            "steering_policy {s:?} is not one of off, geo, random, \
+                             dynamic_latency, proximity (or failover, dynamic)"
+                        ),
+                    );
+                    return None;
+                }
+            },
         };
+        let (prefer_ecs, location_mode) = self.location_strategy(lb);
         let ttl = lb
             .ttl
             .as_ref()
@@ -830,7 +1115,7 @@ impl FileCx<'_> {
             // Cloudflare requires one; the first default pool is the natural last resort.
             None => default_pools.first().copied().unwrap_or(0),
         };
-        let rules = self.geo_rules(&ctx, lb, policy, pools);
+        let rules = self.geo_rules(key, &ctx, lb, policy, pools);
         let pool_weights = self.pool_weights(&ctx, lb, policy, pools, &default_pools);
         if policy == Policy::Proximity {
             for &p in &default_pools {
@@ -858,6 +1143,8 @@ impl FileCx<'_> {
             max_answers,
             rules,
             pool_weights,
+            prefer_ecs,
+            location_mode,
             file: self.path.to_path_buf(),
             line: self.line(key),
         })
@@ -891,6 +1178,7 @@ impl FileCx<'_> {
     /// The location maps (`…_pools`), which only `geo` steering may have.
     fn geo_rules(
         &mut self,
+        key: &Spanned<String>,
         ctx: &str,
         lb: &RawLoadBalancer,
         policy: Policy,
@@ -909,10 +1197,15 @@ impl FileCx<'_> {
         ];
         let any_map = maps.iter().any(|(_, m, _)| !m.is_empty());
         if any_map && policy != Policy::Geo {
-            self.err(
-                &lb.steering,
-                format!("{ctx}: location maps (…_pools) need steering = \"geo\""),
-            );
+            let line = lb
+                .steering_policy
+                .as_ref()
+                .map_or_else(|| self.line(key), |s| self.line(s));
+            self.errors.push(ConfigError::at(
+                self.path,
+                line,
+                format!("{ctx}: location maps (…_pools) need steering_policy = \"geo\""),
+            ));
         }
         for (kind, map, valid) in maps {
             for (code, list) in map {
@@ -939,7 +1232,8 @@ impl FileCx<'_> {
         rules
     }
 
-    /// `pool_weights`, which only `random` steering may have, in `default_pools` order.
+    /// `random_steering` (or geosteer's older `pool_weights`), which only `random` steering
+    /// may have, in `default_pools` order.
     fn pool_weights(
         &mut self,
         ctx: &str,
@@ -948,15 +1242,53 @@ impl FileCx<'_> {
         pools: &HashMap<String, PoolId>,
         default_pools: &[PoolId],
     ) -> Vec<f64> {
-        let mut weights = vec![DEFAULT_WEIGHT; default_pools.len()];
-        if !lb.pool_weights.is_empty() && policy != Policy::Random {
-            let first = lb.pool_weights.keys().next().expect("not empty");
-            self.err(
-                first,
-                format!("{ctx}: pool_weights need steering = \"random\""),
-            );
+        let (map, default_weight): (Option<&WeightMap>, Option<&Spanned<f64>>) =
+            match (&lb.pool_weights, &lb.random_steering) {
+                (Some(old), Some(rs)) => {
+                    self.err(
+                        old,
+                        format!(
+                            "{ctx}: pool_weights and random_steering both given (line {}): \
+                             write random_steering.pool_weights only",
+                            self.line(rs)
+                        ),
+                    );
+                    return vec![DEFAULT_POOL_WEIGHT; default_pools.len()];
+                }
+                (Some(old), None) => (Some(old.get_ref()), None),
+                (None, Some(rs)) => (
+                    Some(&rs.get_ref().pool_weights),
+                    rs.get_ref().default_weight.as_ref(),
+                ),
+                (None, None) => (None, None),
+            };
+        let default = match default_weight {
+            None => DEFAULT_POOL_WEIGHT,
+            Some(w) if (0.0..=1.0).contains(w.get_ref()) => *w.get_ref(),
+            Some(w) => {
+                self.err(
+                    w,
+                    format!("default_weight {} is out of range (0..=1)", w.get_ref()),
+                );
+                DEFAULT_POOL_WEIGHT
+            }
+        };
+        let mut weights = vec![default; default_pools.len()];
+        let Some(map) = map else { return weights };
+        if policy != Policy::Random {
+            if let Some(first) = map.keys().next() {
+                self.err(
+                    first,
+                    format!("{ctx}: pool weights need steering_policy = \"random\""),
+                );
+            } else if let Some(w) = default_weight {
+                self.err(
+                    w,
+                    format!("{ctx}: random_steering needs steering_policy = \"random\""),
+                );
+            }
         }
-        for (pool, w) in &lb.pool_weights {
+        for (pool, w) in map {
             let x = *w.get_ref();
             if !(0.0..=1.0).contains(&x) {
                 self.err(w, format!("weight {x} is out of range (0..=1)"));
@@ -975,6 +1307,76 @@ impl FileCx<'_> {
         }
         weights
     }
+
+    /// Cloudflare's `location_strategy = { prefer_ecs, mode }`.
+    fn location_strategy(&mut self, lb: &RawLoadBalancer) -> (PreferEcs, LocationMode) {
+        let Some(ls) = &lb.location_strategy else {
+            return (PreferEcs::default(), LocationMode::default());
+        };
+        let ls = ls.get_ref();
+        let prefer = match &ls.prefer_ecs {
+            None => PreferEcs::default(),
+            Some(v) => PreferEcs::parse(v.get_ref()).unwrap_or_else(|| {
+                self.err(
+                    v,
+                    format!(
+                        "prefer_ecs {:?} is not one of always, never, proximity, geo",
+                        v.get_ref()
+                    ),
+                );
+                PreferEcs::default()
+            }),
+        };
+        let mode = match ls.mode.as_ref().map(|m| (m, m.get_ref().as_str())) {
+            None => LocationMode::default(),
+            Some((_, "pop")) => LocationMode::Pop,
+            Some((_, "resolver_ip")) => LocationMode::ResolverIp,
+            Some((m, other)) => {
+                self.err(m, format!("mode {other:?} is not one of pop, resolver_ip"));
+                LocationMode::default()
+            }
+        };
+        (prefer, mode)
+    }
+}
+
+/// Whether `s` is written as a host name (letters, digits, `-`, `_`, dots; a last label that
+/// is not all digits, so that a mistyped IPv4 address is not looked up).
+pub fn is_host_name(s: &str) -> bool {
+    let s = s.strip_suffix('.').unwrap_or(s);
+    if s.is_empty() || s.len() > 253 {
+        return false;
+    }
+    let labels_ok = s.split('.').all(|l| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    });
+    let last = s.rsplit('.').next().unwrap_or("");
+    labels_ok && !last.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A host name's first IPv4 and first IPv6 address, from the system resolver (getaddrinfo:
+/// /etc/hosts, then DNS). Blocking: called while loading, never on the query path.
+pub fn resolve_host(name: &str) -> Result<(Option<std::net::Ipv4Addr>, Option<Ipv6Addr>), String> {
+    use std::net::ToSocketAddrs;
+    let addrs = (name, 0).to_socket_addrs().map_err(|e| e.to_string())?;
+    let mut v4 = None;
+    let mut v6 = None;
+    for a in addrs {
+        match a.ip() {
+            IpAddr::V4(a) if v4.is_none() => v4 = Some(a),
+            IpAddr::V6(a) if v6.is_none() => v6 = Some(a),
+            _ => {}
+        }
+    }
+    if v4.is_none() && v6.is_none() {
+        return Err("no addresses".into());
+    }
+    Ok((v4, v6))
 }
 
 /// "10s", "500ms", "2m", "1h", "14d", or "1m30s".

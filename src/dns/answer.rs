@@ -962,6 +962,8 @@ fn steer<'a>(
     let snap: &'a Snapshot = &state.config;
     let lb = &snap.steering.load_balancers[lb_id as usize];
     let compiled = &snap.compiled[lb_id as usize];
+    // `location_strategy.prefer_ecs`: the ECS address, or the resolver's.
+    let client = client.for_lb(lb);
     let (candidates, scope) = compiled.candidates(lb, client.addr);
     let scope = scope.unwrap_or(0);
     // Dynamic with peers: which instance's RTTs apply depends on the client's region.
@@ -986,10 +988,13 @@ fn steer<'a>(
         &mut rand::rng(),
     );
     // Before anything else: a NODATA answer carries the scope as much as a positive one.
-    ans.ecs_scope = ans
-        .ecs_scope
-        .max(steering::ecs_scope(lb, &d, scope))
-        .max(region_scope);
+    // A load balancer that ignores ECS answers alike for every client of the resolver: /0.
+    if lb.uses_ecs() {
+        ans.ecs_scope = ans
+            .ecs_scope
+            .max(steering::ecs_scope(lb, &d, scope))
+            .max(region_scope);
+    }
     ans.steered = Some((
         snap.labels.load_balancers[lb_id as usize],
         d.pool

@@ -463,7 +463,11 @@ impl Responder {
             Some(cs) if cs.source_prefix() > 0 => cs.addr(),
             _ => src.ip(),
         };
-        answer::lookup_signed(state, qname, q.qtype, Client::at(addr), dnssec, made)
+        let client = Client {
+            resolver: src.ip(),
+            ..Client::at(addr)
+        };
+        answer::lookup_signed(state, qname, q.qtype, client, dnssec, made)
     }
 }
 

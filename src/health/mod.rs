@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
-use crate::config::{Monitor, OriginId};
+use crate::config::{Monitor, MonitorKind, OriginId};
 use crate::state::{
     Failure, HealthView, OriginHealth, OriginStatus, PoolHealth, ProbeCell, ProbeRecord,
     ProbeResult, Published, Snapshot, State,
@@ -425,12 +425,26 @@ fn plan(cfg: &Snapshot) -> Vec<(OriginId, TargetKey, &Monitor)> {
                 zone: pool.zone.clone(),
                 pool: pool.name.clone(),
                 address: origin.probe_address(),
-                settings: settings.clone(),
+                settings: with_origin_host(&settings, origin.host_header.as_deref()),
             };
             out.push((o, key, monitor));
         }
     }
     out
+}
+
+/// `monitor` as it probes one origin: an origin's own Host header (Cloudflare's origin
+/// `header.Host`) replaces the monitor's.
+fn with_origin_host(monitor: &Monitor, host: Option<&str>) -> Monitor {
+    let Some(host) = host else {
+        return monitor.clone();
+    };
+    let mut m = monitor.clone();
+    if let MonitorKind::Http(h) | MonitorKind::Https(h) = &mut m.kind {
+        h.headers.retain(|(k, _)| !k.eq_ignore_ascii_case("host"));
+        h.headers.push(("Host".to_string(), host.to_string()));
+    }
+    m
 }
 
 impl Inner {
@@ -454,7 +468,7 @@ impl Inner {
             .filter(|(_, new)| **new)
             .map(|((o, key, monitor), _)| {
                 let origin = &config.steering.origins[*o as usize];
-                let check = probe::Check::new(monitor, key.address, &self.tls);
+                let check = probe::Check::new(&key.settings, key.address, &self.tls);
                 if let Some(e) = check.invalid() {
                     warn!(
                         "monitor {} cannot probe {} in pool {}: {e}",
@@ -871,5 +885,63 @@ fn build_view(
         origins,
         pools,
         fleet: None,
+    }
+}
+
+#[cfg(test)]
+mod origin_host_tests {
+    use super::*;
+    use crate::config::HttpCheck;
+
+    fn monitor(headers: Vec<(String, String)>) -> Monitor {
+        Monitor {
+            name: "m".into(),
+            zone: Name::root(),
+            kind: MonitorKind::Http(HttpCheck {
+                method: "GET".into(),
+                path: "/".into(),
+                headers,
+                body: None,
+                expected_codes: vec![(200, 200)],
+                expected_body: None,
+                follow_redirects: false,
+                allow_insecure: false,
+            }),
+            port: 80,
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(1),
+            retries: 0,
+            consecutive_down: 1,
+            consecutive_up: 1,
+        }
+    }
+
+    fn headers(m: &Monitor) -> Vec<(String, String)> {
+        match &m.kind {
+            MonitorKind::Http(h) | MonitorKind::Https(h) => h.headers.clone(),
+            MonitorKind::Tcp => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_origin_host_replaces_the_monitor_host() {
+        let m = monitor(vec![
+            ("host".into(), "monitor.example".into()),
+            ("X-A".into(), "1".into()),
+        ]);
+        let got = with_origin_host(&m, Some("db1.example"));
+        assert_eq!(
+            headers(&got),
+            vec![
+                ("X-A".to_string(), "1".to_string()),
+                ("Host".to_string(), "db1.example".to_string())
+            ]
+        );
+        // Without one, the monitor's own; and two origins with other hosts are two targets.
+        assert_eq!(with_origin_host(&m, None), m);
+        assert_ne!(
+            with_origin_host(&m, Some("a.example")),
+            with_origin_host(&m, Some("b.example"))
+        );
     }
 }

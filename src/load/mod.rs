@@ -145,6 +145,21 @@ fn load_reusing(
     // Steering files first: they are small, and they tell whether the GeoIP database is
     // needed, so that walking it can run beside the (possibly long) reading of zone files.
     let mut steering = SteeringConfig::default();
+    // Pools and monitors shared by every zone: read first, so that their ids come first.
+    let shared_path = dir.join(config::SHARED_FILE);
+    let shared = if shared_path.is_file() {
+        match std::fs::read_to_string(&shared_path) {
+            Ok(text) => {
+                config::read_shared(&shared_path, &text, &mut steering, lookup_env, &mut errors)
+            }
+            Err(e) => {
+                errors.push(ConfigError::file(&shared_path, format!("cannot read: {e}")));
+                config::Shared::default()
+            }
+        }
+    } else {
+        config::Shared::default()
+    };
     let mut lbs_of: Vec<(&Name, std::ops::Range<usize>)> = Vec::new();
     for &(path, origin) in &steering_files {
         if !zone_files_ok.iter().any(|(_, o)| *o == origin) {
@@ -155,7 +170,14 @@ fn load_reusing(
             continue;
         }
         let first_lb = steering.load_balancers.len();
-        config::read_file(path, origin, &mut steering, lookup_env, &mut errors);
+        config::read_file_with(
+            path,
+            origin,
+            &shared,
+            &mut steering,
+            lookup_env,
+            &mut errors,
+        );
         lbs_of.push((origin, first_lb..steering.load_balancers.len()));
     }
     let needs_location = steering
@@ -492,6 +514,9 @@ fn zone_files(dir: &Path) -> Result<Vec<DataFile>, ConfigError> {
         };
         let (stem, kind) = if let Some(s) = file_name.strip_suffix(".zone") {
             (s, Kind::Zone)
+        } else if file_name == config::SHARED_FILE {
+            // Read on its own (see `load_with_env`).
+            continue;
         } else if let Some(s) = file_name.strip_suffix(".toml") {
             (s, Kind::Steering)
         } else {

@@ -1,0 +1,848 @@
+//! `geosteer import cloudflare`: Cloudflare Load Balancing's configuration (the JSON of its v4
+//! API's load balancer, pool and monitor lists) turned into one zone's steering file.
+//!
+//! What is written uses the canonical (Cloudflare) names of the steering file, so it reads
+//! like the JSON it came from. Every field that geosteer cannot honour is reported as a
+//! [`Note`] with the reason, never dropped silently; metadata that is not configuration (ids,
+//! creation and modification times, `zone_name`) is not reported. Pools and monitors that
+//! several load balancers use are written once and named by each.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
+
+use hickory_proto::rr::Name;
+use serde_json::{Map, Value};
+
+use crate::geo::countries;
+
+/// Something the import could not carry over as it was, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    /// What it is about: `load balancer www.example.com`, `pool eu`, `monitor harperdb`.
+    pub subject: String,
+    /// The field, or the whole object.
+    pub field: String,
+    /// Why it is not honoured, or what was done instead.
+    pub reason: String,
+}
+
+impl std::fmt::Display for Note {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}: {}", self.subject, self.field, self.reason)
+    }
+}
+
+/// The result of an import: the steering file's text and the notes for stderr.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    /// The `zones/<zone>.toml` text.
+    pub toml: String,
+    /// Everything not carried over as it was.
+    pub notes: Vec<Note>,
+    /// Load balancers written.
+    pub load_balancers: usize,
+    /// Pools written.
+    pub pools: usize,
+    /// Monitors written.
+    pub monitors: usize,
+}
+
+/// The objects of a saved API response: `{"success": true, "result": [...]}` as `curl`
+/// saves it, or the bare `result` array. `what` names the list in messages.
+pub fn result_list(text: &str, what: &str) -> Result<Vec<Map<String, Value>>, String> {
+    let v: Value = serde_json::from_str(text).map_err(|e| format!("{what}: not JSON: {e}"))?;
+    let list = match v {
+        Value::Array(a) => a,
+        Value::Object(mut o) => {
+            if o.get("success") == Some(&Value::Bool(false)) {
+                let errors = o.get("errors").map_or(String::new(), |e| e.to_string());
+                return Err(format!(
+                    "{what}: the API response says success: false {errors}"
+                ));
+            }
+            match o.remove("result") {
+                Some(Value::Array(a)) => a,
+                Some(_) => return Err(format!("{what}: \"result\" is not an array")),
+                None => {
+                    return Err(format!(
+                        "{what}: neither an array nor an API response with \"result\""
+                    ));
+                }
+            }
+        }
+        _ => return Err(format!("{what}: neither an array nor an API response")),
+    };
+    list.into_iter()
+        .enumerate()
+        .map(|(i, v)| match v {
+            Value::Object(o) => Ok(o),
+            _ => Err(format!("{what}: item {i} is not an object")),
+        })
+        .collect()
+}
+
+/// A TOML string.
+fn q(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+/// A TOML key: bare when it can be.
+fn key(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        s.to_string()
+    } else {
+        q(s)
+    }
+}
+
+fn str_of<'a>(o: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
+    o.get(k).and_then(Value::as_str)
+}
+
+fn num(v: &Value) -> String {
+    match v.as_f64() {
+        Some(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{x:.1}"),
+        Some(x) => format!("{x}"),
+        None => v.to_string(),
+    }
+}
+
+fn list(items: &[String]) -> String {
+    format!(
+        "[{}]",
+        items.iter().map(|s| q(s)).collect::<Vec<_>>().join(", ")
+    )
+}
+
+/// Whether a JSON value is empty: null, false, "", 0, [], {}.
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::String(s) => s.is_empty(),
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty() || o.values().all(is_empty),
+    }
+}
+
+struct Ctx {
+    notes: Vec<Note>,
+}
+
+impl Ctx {
+    fn note(&mut self, subject: &str, field: &str, reason: impl Into<String>) {
+        self.notes.push(Note {
+            subject: subject.to_string(),
+            field: field.to_string(),
+            reason: reason.into(),
+        });
+    }
+}
+
+/// Imports the load balancers of `zone`, and the pools and monitors they use.
+pub fn cloudflare(
+    load_balancers: &[Map<String, Value>],
+    pools: &[Map<String, Value>],
+    monitors: &[Map<String, Value>],
+    zone: &Name,
+) -> Result<Imported, String> {
+    let mut cx = Ctx { notes: Vec::new() };
+    let zone_text = zone.to_string().trim_end_matches('.').to_ascii_lowercase();
+
+    // Pools by id, and their names (unique in a Cloudflare account; made unique here anyway).
+    let mut pool_by_id: HashMap<&str, &Map<String, Value>> = HashMap::new();
+    let mut pool_name: HashMap<&str, String> = HashMap::new();
+    let mut taken: HashSet<String> = HashSet::new();
+    for p in pools {
+        let Some(id) = str_of(p, "id") else {
+            return Err("a pool without \"id\"".into());
+        };
+        let base = str_of(p, "name").unwrap_or(id).to_string();
+        let mut name = base.clone();
+        let mut n = 2;
+        while !taken.insert(name.clone()) {
+            name = format!("{base}-{n}");
+            n += 1;
+        }
+        pool_by_id.insert(id, p);
+        pool_name.insert(id, name);
+    }
+    let mut monitor_by_id: HashMap<&str, &Map<String, Value>> = HashMap::new();
+    for m in monitors {
+        let Some(id) = str_of(m, "id") else {
+            return Err("a monitor without \"id\"".into());
+        };
+        monitor_by_id.insert(id, m);
+    }
+
+    // The load balancers of this zone.
+    let mut lbs_out = String::new();
+    let mut used_pools: Vec<&str> = Vec::new();
+    let mut n_lbs = 0;
+    let mut lb_keys: HashSet<String> = HashSet::new();
+    for lb in load_balancers {
+        let Some(full) = str_of(lb, "name") else {
+            return Err("a load balancer without \"name\"".into());
+        };
+        let full_lc = full.trim_end_matches('.').to_ascii_lowercase();
+        let relative = if full_lc == zone_text {
+            format!("{zone_text}.")
+        } else if let Some(r) = full_lc.strip_suffix(&format!(".{zone_text}")) {
+            r.to_string()
+        } else {
+            cx.note(
+                &format!("load balancer {full}"),
+                "name",
+                format!("outside zone {zone_text}: skipped (import it with --zone of its zone)"),
+            );
+            continue;
+        };
+        if !lb_keys.insert(relative.clone()) {
+            cx.note(
+                &format!("load balancer {full}"),
+                "name",
+                "a second load balancer of this name: skipped",
+            );
+            continue;
+        }
+        let subject = format!("load balancer {full}");
+        let mut pools_of_lb: Vec<&str> = Vec::new();
+        let text = load_balancer(
+            &mut cx,
+            &subject,
+            &relative,
+            lb,
+            &pool_name,
+            &mut pools_of_lb,
+        );
+        for p in pools_of_lb {
+            if !used_pools.contains(&p) {
+                used_pools.push(p);
+            }
+        }
+        lbs_out.push_str(&text);
+        n_lbs += 1;
+    }
+
+    // The pools they use, in first-use order, and their monitors.
+    let mut pools_out = String::new();
+    let mut used_monitors: Vec<&str> = Vec::new();
+    let mut monitor_name: HashMap<&str, String> = HashMap::new();
+    let mut monitor_names_taken: HashSet<String> = HashSet::new();
+    for m in monitors {
+        let id = str_of(m, "id").expect("checked");
+        let base = str_of(m, "description")
+            .map(slug)
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| format!("monitor-{}", &id[..id.len().min(8)]));
+        let mut name = base.clone();
+        let mut n = 2;
+        while !monitor_names_taken.insert(name.clone()) {
+            name = format!("{base}-{n}");
+            n += 1;
+        }
+        monitor_name.insert(id, name);
+    }
+    let mut unusable_monitors: HashSet<&str> = HashSet::new();
+    for m in monitors {
+        let kind = str_of(m, "type").unwrap_or("http");
+        if !matches!(kind, "http" | "https" | "tcp") {
+            unusable_monitors.insert(str_of(m, "id").expect("checked"));
+        }
+    }
+    for &id in &used_pools {
+        let p = pool_by_id[id];
+        let name = &pool_name[id];
+        let mon = str_of(p, "monitor").filter(|m| !m.is_empty());
+        let mon_name = match mon {
+            None => None,
+            Some(m) if !monitor_by_id.contains_key(m) => {
+                cx.note(
+                    &format!("pool {name}"),
+                    "monitor",
+                    format!("monitor {m} is not in the monitors list: the pool is left unmonitored (always healthy)"),
+                );
+                None
+            }
+            Some(m) if unusable_monitors.contains(m) => {
+                cx.note(
+                    &format!("pool {name}"),
+                    "monitor",
+                    format!(
+                        "monitor {} is of type {}, which geosteer cannot probe (tcp, http, https): the pool is left unmonitored (always healthy)",
+                        monitor_name[m],
+                        str_of(monitor_by_id[m], "type").unwrap_or("?")
+                    ),
+                );
+                None
+            }
+            Some(m) => {
+                if !used_monitors.contains(&m) {
+                    used_monitors.push(m);
+                }
+                Some(monitor_name[m].clone())
+            }
+        };
+        pools_out.push_str(&pool(&mut cx, name, p, mon_name.as_deref()));
+    }
+    let mut monitors_out = String::new();
+    for &id in &used_monitors {
+        monitors_out.push_str(&monitor(&mut cx, &monitor_name[id], monitor_by_id[id]));
+    }
+    for p in pools {
+        let id = str_of(p, "id").expect("checked");
+        if !used_pools.contains(&id) {
+            cx.note(
+                &format!("pool {}", pool_name[id]),
+                "pool",
+                format!("used by no load balancer of {zone_text}: not written"),
+            );
+        }
+    }
+
+    let mut toml = String::new();
+    let _ = writeln!(
+        toml,
+        "# Steering for {zone_text}, imported from Cloudflare Load Balancing by\n\
+         # `geosteer import cloudflare`. Names follow Cloudflare's; see README.md,\n\
+         # \"Steering\" and \"Migrating from Cloudflare\".\n"
+    );
+    toml.push_str(&monitors_out);
+    toml.push_str(&pools_out);
+    toml.push_str(&lbs_out);
+    Ok(Imported {
+        toml,
+        notes: cx.notes,
+        load_balancers: n_lbs,
+        pools: used_pools.len(),
+        monitors: used_monitors.len(),
+    })
+}
+
+/// A description made into a monitor name: lower case, `-` between words.
+fn slug(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').chars().take(40).collect()
+}
+
+fn monitor(cx: &mut Ctx, name: &str, m: &Map<String, Value>) -> String {
+    let subject = format!("monitor {name}");
+    let kind = str_of(m, "type").unwrap_or("http");
+    let mut out = format!("[monitors.{}]\n", key(name));
+    let _ = writeln!(out, "type = {}", q(kind));
+    if let Some(d) = str_of(m, "description").filter(|d| !d.is_empty()) {
+        let _ = writeln!(out, "description = {}", q(d));
+    }
+    let port = m.get("port").and_then(Value::as_i64).unwrap_or(0);
+    if port != 0 {
+        let _ = writeln!(out, "port = {port}");
+    } else if kind == "tcp" {
+        // Cloudflare requires a port for tcp; check will say so.
+        cx.note(&subject, "port", "a tcp monitor without a port: give one");
+    }
+    for k in ["interval", "timeout", "retries"] {
+        if let Some(n) = m.get(k).and_then(Value::as_i64) {
+            let _ = writeln!(out, "{k} = {n}");
+        }
+    }
+    for k in ["consecutive_down", "consecutive_up"] {
+        if let Some(n) = m.get(k).and_then(Value::as_i64) {
+            // Cloudflare's 0 means a single probe decides, which is geosteer's 1.
+            let _ = writeln!(
+                out,
+                "{k} = {}{}",
+                n.max(1),
+                if n == 0 { "    # Cloudflare's 0" } else { "" }
+            );
+        }
+    }
+    if kind == "tcp" {
+        if let Some(method) = str_of(m, "method").filter(|x| *x != "connection_established") {
+            cx.note(
+                &subject,
+                "method",
+                format!("{method:?}: a tcp monitor only connects"),
+            );
+        }
+        for k in ["path", "expected_codes", "expected_body"] {
+            if m.get(k).is_some_and(|v| !is_empty(v)) {
+                cx.note(&subject, k, "applies to http and https monitors only");
+            }
+        }
+    } else {
+        for k in ["method", "path", "expected_codes", "expected_body"] {
+            if let Some(v) = str_of(m, k).filter(|v| !v.is_empty()) {
+                let _ = writeln!(out, "{k} = {}", q(v));
+            }
+        }
+        if let Some(Value::Object(h)) = m.get("header")
+            && !h.is_empty()
+        {
+            let items: Vec<String> = h
+                .iter()
+                .map(|(k, v)| {
+                    let vals: Vec<String> = match v {
+                        Value::Array(a) => a
+                            .iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect(),
+                        Value::String(s) => vec![s.clone()],
+                        _ => Vec::new(),
+                    };
+                    format!("{} = {}", key(k), list(&vals))
+                })
+                .collect();
+            let _ = writeln!(out, "header = {{ {} }}", items.join(", "));
+        }
+        for k in ["follow_redirects", "allow_insecure"] {
+            if let Some(b) = m.get(k).and_then(Value::as_bool) {
+                let _ = writeln!(out, "{k} = {b}");
+            }
+        }
+    }
+    if let Some(z) = str_of(m, "probe_zone").filter(|z| !z.is_empty()) {
+        let _ = writeln!(out, "probe_zone = {}", q(z));
+    }
+    out.push('\n');
+    out
+}
+
+fn pool(cx: &mut Ctx, name: &str, p: &Map<String, Value>, monitor: Option<&str>) -> String {
+    let subject = format!("pool {name}");
+    let mut out = format!("[pools.{}]\n", key(name));
+    if let Some(d) = str_of(p, "description").filter(|d| !d.is_empty()) {
+        let _ = writeln!(out, "description = {}", q(d));
+    }
+    if let Some(b) = p.get("enabled").and_then(Value::as_bool) {
+        let _ = writeln!(out, "enabled = {b}");
+    }
+    if let Some(n) = p.get("minimum_origins").and_then(Value::as_i64) {
+        let _ = writeln!(out, "minimum_origins = {}", n.max(1));
+    }
+    if let (Some(lat), Some(lon)) = (p.get("latitude"), p.get("longitude"))
+        && lat.is_number()
+        && lon.is_number()
+    {
+        let _ = writeln!(out, "latitude = {}\nlongitude = {}", num(lat), num(lon));
+    }
+    if let Some(m) = monitor {
+        let _ = writeln!(out, "monitor = {}", q(m));
+    }
+    if let Some(Value::Object(os)) = p.get("origin_steering") {
+        let policy = os.get("policy").and_then(Value::as_str).unwrap_or("random");
+        match policy {
+            "random" | "hash" => {
+                let _ = writeln!(out, "origin_steering = {{ policy = {} }}", q(policy));
+            }
+            other => cx.note(
+                &subject,
+                "origin_steering.policy",
+                format!(
+                    "{other:?}: in DNS-only mode outstanding requests and connections are \
+                     zero, so the origins' weights decide: written as the default, random"
+                ),
+            ),
+        }
+    }
+    if let Some(Value::Object(ls)) = p.get("load_shedding") {
+        let percent = |k: &str| ls.get(k).and_then(Value::as_f64).unwrap_or(0.0);
+        if percent("default_percent") > 0.0 || percent("session_percent") > 0.0 {
+            cx.note(
+                &subject,
+                "load_shedding",
+                "load shedding is not implemented: every healthy origin gets its share",
+            );
+        }
+    }
+    let mut origins = Vec::new();
+    if let Some(Value::Array(list)) = p.get("origins") {
+        for o in list.iter().filter_map(Value::as_object) {
+            origins.push(origin(cx, &subject, o));
+        }
+    }
+    let _ = writeln!(out, "origins = [\n{}]", origins.join(""));
+    for (k, why) in [
+        (
+            "check_regions",
+            "geosteer probes from each name server itself, not from Cloudflare regions",
+        ),
+        (
+            "notification_email",
+            "geosteer logs health changes and exports metrics instead of sending e-mail",
+        ),
+        (
+            "notification_filter",
+            "geosteer logs health changes and exports metrics instead of sending e-mail",
+        ),
+        (
+            "monitor_group",
+            "monitor groups are not implemented: the pool's one monitor decides",
+        ),
+    ] {
+        if p.get(k).is_some_and(|v| !is_empty(v)) {
+            cx.note(&subject, k, why);
+        }
+    }
+    out.push('\n');
+    out
+}
+
+fn origin(cx: &mut Ctx, pool_subject: &str, o: &Map<String, Value>) -> String {
+    let address = str_of(o, "address").unwrap_or("");
+    let name = str_of(o, "name").unwrap_or(address);
+    let subject = format!("{pool_subject}, origin {name}");
+    let mut fields = vec![
+        format!("name = {}", q(name)),
+        format!("address = {}", q(address)),
+    ];
+    if let Some(w) = o.get("weight").filter(|w| w.is_number()) {
+        fields.push(format!("weight = {}", num(w)));
+    }
+    if let Some(b) = o.get("enabled").and_then(Value::as_bool) {
+        fields.push(format!("enabled = {b}"));
+    }
+    if let Some(Value::Object(h)) = o.get("header") {
+        for (k, v) in h {
+            let vals: Vec<String> = match v {
+                Value::Array(a) => a
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect(),
+                Value::String(s) => vec![s.clone()],
+                _ => Vec::new(),
+            };
+            if k.eq_ignore_ascii_case("host") && vals.len() == 1 {
+                fields.push(format!("header = {{ Host = {} }}", list(&vals)));
+            } else if !vals.is_empty() {
+                cx.note(
+                    &subject,
+                    &format!("header.{k}"),
+                    "only one Host header can be set per origin",
+                );
+            }
+        }
+    }
+    if o.get("port")
+        .and_then(Value::as_i64)
+        .is_some_and(|p| p != 0)
+    {
+        cx.note(
+            &subject,
+            "port",
+            "a DNS answer carries no port; monitors probe the monitor's port",
+        );
+    }
+    if o.get("virtual_network_id").is_some_and(|v| !is_empty(v)) {
+        cx.note(
+            &subject,
+            "virtual_network_id",
+            "private networks (Cloudflare Tunnel) are not reachable from geosteer",
+        );
+    }
+    if o.get("flatten_cname") == Some(&Value::Bool(false)) {
+        cx.note(
+            &subject,
+            "flatten_cname",
+            "false: geosteer always answers a host name origin's addresses (A/AAAA), never a CNAME",
+        );
+    }
+    format!("  {{ {} }},\n", fields.join(", "))
+}
+
+/// Pool ids → pool names; unknown ids noted and left out.
+fn pool_names<'a>(
+    cx: &mut Ctx,
+    subject: &str,
+    field: &str,
+    ids: &'a Value,
+    names: &HashMap<&str, String>,
+    used: &mut Vec<&'a str>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for id in ids
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        match names.get(id) {
+            Some(n) => {
+                out.push(n.clone());
+                if !used.contains(&id) {
+                    used.push(id);
+                }
+            }
+            None => cx.note(
+                subject,
+                field,
+                format!("pool {id} is not in the pools list: left out"),
+            ),
+        }
+    }
+    out
+}
+
+fn load_balancer<'a>(
+    cx: &mut Ctx,
+    subject: &str,
+    relative: &str,
+    lb: &'a Map<String, Value>,
+    names: &HashMap<&str, String>,
+    used: &mut Vec<&'a str>,
+) -> String {
+    let mut out = format!("[load_balancers.{}]\n", key(relative));
+    if let Some(d) = str_of(lb, "description").filter(|d| !d.is_empty()) {
+        let _ = writeln!(out, "description = {}", q(d));
+    }
+    if let Some(b) = lb.get("enabled").and_then(Value::as_bool) {
+        let _ = writeln!(out, "enabled = {b}");
+    }
+    let mut policy = str_of(lb, "steering_policy").unwrap_or("").to_string();
+    if matches!(
+        policy.as_str(),
+        "least_outstanding_requests" | "least_connections"
+    ) {
+        cx.note(
+            subject,
+            "steering_policy",
+            format!(
+                "{policy:?}: a DNS-only load balancer has no outstanding requests or \
+                 connections, so Cloudflare's weights decide: written as random with the \
+                 same random_steering"
+            ),
+        );
+        policy = "random".into();
+    }
+    if !policy.is_empty() {
+        let _ = writeln!(out, "steering_policy = {}", q(&policy));
+    }
+    if let Some(t) = lb.get("ttl").and_then(Value::as_i64) {
+        let _ = writeln!(out, "ttl = {t}");
+    }
+    // Cloudflare answers one endpoint in DNS-only mode.
+    let _ = writeln!(
+        out,
+        "max_answers = 1          # Cloudflare answers one endpoint; up to 8 here"
+    );
+    static NONE: Value = Value::Null;
+    let defaults = pool_names(
+        cx,
+        subject,
+        "default_pools",
+        lb.get("default_pools").unwrap_or(&NONE),
+        names,
+        used,
+    );
+    let _ = writeln!(out, "default_pools = {}", list(&defaults));
+    if let Some(Value::String(f)) = lb.get("fallback_pool") {
+        match names.get(f.as_str()) {
+            Some(n) => {
+                let _ = writeln!(out, "fallback_pool = {}", q(n));
+                if !used.contains(&f.as_str()) {
+                    used.push(f.as_str());
+                }
+            }
+            None => cx.note(
+                subject,
+                "fallback_pool",
+                format!("pool {f} is not in the pools list: left out (the first default pool is the fallback)"),
+            ),
+        }
+    }
+    // Cloudflare's default location strategy, written out: geosteer's own default differs.
+    match lb.get("location_strategy") {
+        Some(Value::Object(ls)) => {
+            let prefer = ls
+                .get("prefer_ecs")
+                .and_then(Value::as_str)
+                .unwrap_or("proximity");
+            let mode = ls.get("mode").and_then(Value::as_str).unwrap_or("pop");
+            let _ = writeln!(
+                out,
+                "location_strategy = {{ prefer_ecs = {}, mode = {} }}",
+                q(prefer),
+                q(mode)
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                out,
+                "location_strategy = {{ prefer_ecs = \"proximity\", mode = \"pop\" }}   # Cloudflare's default"
+            );
+        }
+    }
+    for (field, check) in [
+        ("country_pools", countries::is_country as fn(&str) -> bool),
+        ("region_pools", countries::is_region),
+    ] {
+        let Some(Value::Object(map)) = lb.get(field) else {
+            continue;
+        };
+        let mut entries = BTreeMap::new();
+        for (code, ids) in map {
+            if !check(&code.to_ascii_uppercase()) {
+                cx.note(
+                    subject,
+                    &format!("{field}.{code}"),
+                    "an unknown code: left out",
+                );
+                continue;
+            }
+            let list_names = pool_names(cx, subject, field, ids, names, used);
+            if !list_names.is_empty() {
+                entries.insert(code.clone(), list_names);
+            }
+        }
+        if !entries.is_empty() {
+            let items: Vec<String> = entries
+                .iter()
+                .map(|(c, l)| format!("{} = {}", key(c), list(l)))
+                .collect();
+            let _ = writeln!(out, "{field} = {{ {} }}", items.join(", "));
+        }
+    }
+    if lb.get("pop_pools").is_some_and(|v| !is_empty(v)) {
+        cx.note(
+            subject,
+            "pop_pools",
+            "a DNS-only server has no points of presence: left out (country_pools and \
+             region_pools apply)",
+        );
+    }
+    if let Some(Value::Object(rs)) = lb.get("random_steering") {
+        let weights = rs.get("pool_weights").and_then(Value::as_object);
+        let default_weight = rs.get("default_weight").filter(|v| v.is_number());
+        let has_any = weights.is_some_and(|w| !w.is_empty())
+            || default_weight.is_some_and(|w| w.as_f64() != Some(1.0));
+        if policy == "random" {
+            let mut parts = Vec::new();
+            if let Some(w) = weights {
+                let items: Vec<String> = w
+                    .iter()
+                    .filter_map(|(id, x)| match names.get(id.as_str()) {
+                        Some(n) => Some(format!("{} = {}", key(n), num(x))),
+                        None => {
+                            cx.note(
+                                subject,
+                                "random_steering.pool_weights",
+                                format!("pool {id} is not in the pools list: left out"),
+                            );
+                            None
+                        }
+                    })
+                    .collect();
+                if !items.is_empty() {
+                    parts.push(format!("pool_weights = {{ {} }}", items.join(", ")));
+                }
+            }
+            if let Some(d) = default_weight {
+                parts.push(format!("default_weight = {}", num(d)));
+            }
+            if !parts.is_empty() {
+                let _ = writeln!(out, "random_steering = {{ {} }}", parts.join(", "));
+            }
+        } else if has_any {
+            cx.note(
+                subject,
+                "random_steering",
+                format!(
+                    "used by random steering only; this load balancer's steering_policy is \
+                     {policy:?}"
+                ),
+            );
+        }
+    }
+    let affinity = lb
+        .get("session_affinity")
+        .and_then(Value::as_str)
+        .filter(|a| !matches!(*a, "" | "none"));
+    if let Some(a) = affinity {
+        cx.note(
+            subject,
+            "session_affinity",
+            format!(
+                "{a:?}: not available to a DNS-only load balancer (Cloudflare's neither); \
+                 origin_steering = {{ policy = \"hash\" }} keeps a client network on one origin"
+            ),
+        );
+    }
+    if affinity.is_some() {
+        for k in ["session_affinity_attributes", "session_affinity_ttl"] {
+            if lb.get(k).is_some_and(|v| !is_empty(v)) {
+                cx.note(subject, k, "session affinity needs a proxy");
+            }
+        }
+    }
+    if lb.get("adaptive_routing").is_some_and(|v| !is_empty(v)) {
+        cx.note(
+            subject,
+            "adaptive_routing",
+            "failover across pools retries HTTP requests: proxied load balancers only",
+        );
+    }
+    if lb.get("proxied") == Some(&Value::Bool(true)) {
+        cx.note(
+            subject,
+            "proxied",
+            "true: geosteer is a DNS server: it answers the origins' addresses, as a \
+             DNS-only (gray-cloud) load balancer does, not Cloudflare's",
+        );
+    }
+    if let Some(Value::Array(rules)) = lb.get("rules") {
+        for r in rules {
+            let name = r.get("name").and_then(Value::as_str).unwrap_or("(unnamed)");
+            let cond = r.get("condition").and_then(Value::as_str).unwrap_or("");
+            cx.note(
+                subject,
+                &format!("rules[{name}]"),
+                format!("custom rules are not imported (condition {cond:?})"),
+            );
+        }
+    }
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_whole_response_and_a_bare_array_read_alike() {
+        let bare = r#"[{"id": "a", "name": "x"}]"#;
+        let whole = r#"{"success": true, "errors": [], "messages": [], "result": [{"id": "a", "name": "x"}]}"#;
+        assert_eq!(
+            result_list(bare, "pools").unwrap(),
+            result_list(whole, "pools").unwrap()
+        );
+        assert!(result_list(r#"{"success": false, "errors": [{"code": 1000}]}"#, "pools").is_err());
+        assert!(result_list("{}", "pools").is_err());
+        assert!(result_list("[1]", "pools").is_err());
+    }
+
+    #[test]
+    fn keys_are_quoted_when_they_must_be() {
+        assert_eq!(key("eu-central"), "eu-central");
+        assert_eq!(key("a b"), "\"a b\"");
+        assert_eq!(key("example.com."), "\"example.com.\"");
+    }
+
+    #[test]
+    fn slugs() {
+        assert_eq!(slug("HarperDB TCP 9925"), "harperdb-tcp-9925");
+        assert_eq!(slug("  !"), "");
+    }
+}
