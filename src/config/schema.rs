@@ -44,7 +44,7 @@ pub(super) struct RawWebhook {
     pub(super) secret_header: Option<Spanned<String>>,
     pub(super) secret_env: Option<Spanned<String>>,
     pub(super) routing_key_env: Option<Spanned<String>>,
-    pub(super) timeout: Option<Spanned<String>>,
+    pub(super) timeout: Option<Spanned<RawDuration>>,
     pub(super) attempts: Option<Spanned<i64>>,
 }
 
