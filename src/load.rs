@@ -9,14 +9,15 @@ use hickory_proto::rr::rdata::{A, AAAA};
 use hickory_proto::rr::{Name, RData, Record};
 use tracing::warn;
 
-use crate::config::{self, PoolId, SteeringConfig};
+use crate::config::rules::Facts;
+use crate::config::{self, Family, Policy as LbPolicy, PoolId, SteeringConfig};
 use crate::dnssec::key as dnskey;
 use crate::dnssec::sign::KeySet;
 use crate::dnssec::zone::{Policy, Signing};
 use crate::error::{ConfigError, ConfigErrors};
-use crate::geo::{GeoDb, GeoMap};
+use crate::geo::{AsnDb, GeoDb, GeoMap, Location};
 use crate::metrics;
-use crate::state::{CompiledLb, Labels, PoolRecords, Snapshot};
+use crate::state::{CompiledLb, Labels, Plans, PoolRecords, Snapshot, Variant};
 use crate::steering;
 use crate::wire::RecordSet;
 use crate::zone::{Zone, Zones, master};
@@ -50,6 +51,8 @@ pub struct Sources {
     pub zones: PathBuf,
     /// The GeoIP database.
     pub geoip: PathBuf,
+    /// The ASN database (GeoLite2-ASN format), for `asn_pools` and `ip.src.asnum` rules.
+    pub asn_db: Option<PathBuf>,
     /// The DNSSEC key directory (`K<zone>.+<alg>+<tag>.key` / `.private`); `None` for
     /// `<zones>/keys`. A zone with keys there is signed.
     pub keys: Option<PathBuf>,
@@ -63,6 +66,7 @@ impl Sources {
         Self {
             zones: zones.into(),
             geoip: geoip.into(),
+            asn_db: None,
             keys: None,
             dnssec: Policy::default(),
         }
@@ -155,7 +159,7 @@ pub fn load_with_env(
     let needs_location = steering
         .load_balancers
         .iter()
-        .any(|lb| lb.policy.uses_location());
+        .any(|lb| lb.policy.uses_location() || (lb.has_client_rules() && plans_read_location(lb)));
     let geo = match GeoDb::open(&src.geoip) {
         Ok(db) => Some(Arc::new(db)),
         Err(e) if needs_location => {
@@ -168,12 +172,37 @@ pub fn load_with_env(
         }
     };
 
+    let asn = match &src.asn_db {
+        Some(path) => match AsnDb::open(path) {
+            Ok(db) => Some(Arc::new(db)),
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+        },
+        None => {
+            for lb in &steering.load_balancers {
+                if lb.has_client_rules() && plans_read_asn(lb) {
+                    errors.push(ConfigError::at(
+                        &lb.file,
+                        lb.line,
+                        format!(
+                            "load balancer {}: asn_pools and ip.src.asnum need an ASN database (--asn-db, GeoLite2-ASN format)",
+                            lb.name
+                        ),
+                    ));
+                }
+            }
+            None
+        }
+    };
+
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
     let mut compiled = Vec::with_capacity(steering.load_balancers.len());
     for lb in &steering.load_balancers {
-        match compile(&steering, lb, geo.as_deref()) {
+        match compile(&steering, lb, geo.as_deref(), asn.as_deref()) {
             Ok(c) => compiled.push(c),
             Err(e) => return Err(ConfigErrors(vec![e])),
         }
@@ -186,6 +215,7 @@ pub fn load_with_env(
         steering,
         compiled,
         geo,
+        asn,
         labels,
         signing,
     })
@@ -270,6 +300,9 @@ pub fn for_serving(mut snapshot: Snapshot) -> Snapshot {
     if let Some(db) = snapshot.geo.as_mut().and_then(Arc::get_mut) {
         db.release();
     }
+    if let Some(db) = snapshot.asn.as_mut().and_then(Arc::get_mut) {
+        db.release();
+    }
     snapshot
 }
 
@@ -277,35 +310,339 @@ fn compile(
     cfg: &SteeringConfig,
     lb: &config::LoadBalancer,
     geo: Option<&GeoDb>,
+    asn: Option<&AsnDb>,
 ) -> Result<CompiledLb, ConfigError> {
     let mut lists: Vec<Box<[PoolId]>> = Vec::new();
-    let map = match geo {
-        Some(db) if lb.policy.uses_location() => {
-            let mut ids: HashMap<Vec<PoolId>, u32> = HashMap::new();
-            Some(GeoMap::build(db, |loc| {
-                let (list, _) = steering::candidates(cfg, lb, loc);
-                let next = ids.len() as u32;
-                *ids.entry(list.clone()).or_insert_with(|| {
-                    lists.push(list.into_boxed_slice());
-                    next
-                })
-            })?)
+    let mut plans = None;
+    let map = if lb.has_client_rules() {
+        let (map, p, l) = compile_plans(cfg, lb, geo, asn)?;
+        lists = l;
+        let ttls: Vec<u32> = p.variants.iter().map(|v| v.lb.ttl).collect();
+        plans = Some((p, ttls));
+        Some(map)
+    } else {
+        match geo {
+            Some(db) if lb.policy.uses_location() => {
+                let mut ids: HashMap<Vec<PoolId>, u32> = HashMap::new();
+                Some(GeoMap::build(db, |loc| {
+                    let (list, _) = steering::candidates(cfg, lb, loc);
+                    let next = ids.len() as u32;
+                    *ids.entry(list.clone()).or_insert_with(|| {
+                        lists.push(list.into_boxed_slice());
+                        next
+                    })
+                })?)
+            }
+            _ => None,
         }
-        _ => None,
     };
-    let records = lb
-        .pools()
-        .into_iter()
-        .map(|p| pool_records(cfg, lb, p))
+    let mut ttls = vec![lb.ttl];
+    if let Some((_, t)) = &plans {
+        for &x in t {
+            if !ttls.contains(&x) {
+                ttls.push(x);
+            }
+        }
+    }
+    let records = ttls
+        .iter()
+        .flat_map(|&ttl| {
+            lb.pools()
+                .into_iter()
+                .map(move |p| pool_records(cfg, lb, p, ttl))
+        })
         .collect();
     Ok(CompiledLb {
         lists,
         map,
+        plans: plans.map(|p| p.0),
         records,
     })
 }
 
-fn pool_records(cfg: &SteeringConfig, lb: &config::LoadBalancer, pool: PoolId) -> PoolRecords {
+/// Which classes of client a load balancer with custom rules or client maps tells apart,
+/// and what each gets: location (from the GeoIP database), AS (from the ASN database) and
+/// network (`subnet_pools`, `ip.src` tests) are each compiled into a prefix map, the three
+/// are overlaid ([`GeoMap::product`]), and every distinct combination is evaluated once
+/// into a plan. The overlay merges neighbours with equal plans, so its depth is the ECS
+/// scope: a /24 in `subnet_pools` inside a country answers with scope ≥ 24, and the rest of
+/// the country with a scope that leaves the /24 out.
+fn compile_plans(
+    cfg: &SteeringConfig,
+    lb: &config::LoadBalancer,
+    geo: Option<&GeoDb>,
+    asn_db: Option<&AsnDb>,
+) -> Result<(GeoMap, Plans, Vec<Box<[PoolId]>>), ConfigError> {
+    let reads_location = plans_read_location(lb);
+    let reads_asn = plans_read_asn(lb);
+    let proximity = lb.policy == LbPolicy::Proximity
+        || lb
+            .custom_rules
+            .iter()
+            .any(|r| r.overrides.policy == Some(LbPolicy::Proximity));
+
+    // Location classes: what rules and policies read of a location (coordinates only for
+    // proximity), one representative each.
+    let mut locations: Vec<Option<Location>> = Vec::new();
+    let loc_map = match geo {
+        Some(db) if reads_location => {
+            let mut ids: HashMap<Option<Location>, u32> = HashMap::new();
+            GeoMap::build(db, |loc| {
+                let key = loc.map(|l| {
+                    let mut l = *l;
+                    if !proximity {
+                        l.latitude = None;
+                        l.longitude = None;
+                    }
+                    l
+                });
+                *ids.entry(key).or_insert_with(|| {
+                    locations.push(key);
+                    (locations.len() - 1) as u32
+                })
+            })?
+        }
+        Some(_) | None => {
+            locations.push(None);
+            GeoMap::constant(0)
+        }
+    };
+
+    // AS classes: each AS number named anywhere, and "any other".
+    let mut asns: Vec<u32> = lb.asn_pools.iter().map(|x| x.0).collect();
+    for r in &lb.custom_rules {
+        r.condition.asns(&mut asns);
+    }
+    asns.sort_unstable();
+    asns.dedup();
+    let asn_map = match asn_db {
+        Some(db) if reads_asn => db.build(|a| {
+            a.and_then(|a| asns.binary_search(a).ok())
+                .map_or(0, |i| i as u32 + 1)
+        })?,
+        _ => GeoMap::constant(0),
+    };
+
+    // Network classes: the most specific `subnet_pools` entry, and which `ip.src` tests hold.
+    let mut nets: Vec<ipnet::IpNet> = Vec::new();
+    let mut owners: Vec<NetOwner> = Vec::new();
+    for (i, (net, _)) in lb.subnet_pools.iter().enumerate() {
+        nets.push(*net);
+        owners.push(NetOwner::Subnet(i));
+    }
+    for (k, set) in lb.rule_networks.networks.iter().enumerate() {
+        for net in set {
+            nets.push(*net);
+            owners.push(NetOwner::Test(k));
+        }
+    }
+    let mut net_classes: Vec<(Option<usize>, u64)> = Vec::new();
+    let net_map = {
+        let mut ids: HashMap<(Option<usize>, u64), u32> = HashMap::new();
+        GeoMap::from_networks(&nets, |inside| {
+            let mut subnet = None;
+            let mut bits = 0u64;
+            // Widest first: the last subnet entry is the most specific.
+            for &i in inside {
+                match owners[i] {
+                    NetOwner::Subnet(s) => subnet = Some(s),
+                    NetOwner::Test(k) => bits |= 1 << k,
+                }
+            }
+            *ids.entry((subnet, bits)).or_insert_with(|| {
+                net_classes.push((subnet, bits));
+                (net_classes.len() - 1) as u32
+            })
+        })
+    };
+
+    // Overlay location × AS, then × network, evaluating each combination once.
+    let mut pairs: Vec<(u32, u32)> = Vec::new();
+    let mut pair_ids: HashMap<(u32, u32), u32> = HashMap::new();
+    let loc_asn = loc_map.product(&asn_map, |l, a| {
+        *pair_ids.entry((l, a)).or_insert_with(|| {
+            pairs.push((l, a));
+            (pairs.len() - 1) as u32
+        })
+    });
+    let qname = lb
+        .name
+        .to_ascii()
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    let mut plans = PlanBuilder::default();
+    let mut plan_of: HashMap<(u32, u32), u32> = HashMap::new();
+    let map = loc_asn.product(&net_map, |la, n| {
+        *plan_of.entry((la, n)).or_insert_with(|| {
+            let (l, a) = pairs[la as usize];
+            let location = locations[l as usize];
+            let asn = (a > 0).then(|| asns[a as usize - 1]);
+            let (subnet, bits) = net_classes[n as usize];
+            plans.plan(cfg, lb, location.as_ref(), asn, subnet, bits, &qname)
+        })
+    });
+    let PlanBuilder {
+        table,
+        variants,
+        lists,
+        ..
+    } = plans;
+    Ok((map, Plans { table, variants }, lists))
+}
+
+/// Whether the plans of `lb` depend on the location database.
+fn plans_read_location(lb: &config::LoadBalancer) -> bool {
+    lb.policy.uses_location()
+        || lb.custom_rules.iter().any(|r| {
+            r.condition.reads_location() || r.overrides.policy.is_some_and(LbPolicy::uses_location)
+        })
+}
+
+/// Whether the plans of `lb` depend on the ASN database.
+fn plans_read_asn(lb: &config::LoadBalancer) -> bool {
+    !lb.asn_pools.is_empty() || lb.custom_rules.iter().any(|r| r.condition.reads_asn())
+}
+
+#[derive(Clone, Copy)]
+enum NetOwner {
+    Subnet(usize),
+    Test(usize),
+}
+
+/// Variants, lists and plans, each deduplicated as they are made.
+#[derive(Default)]
+struct PlanBuilder {
+    table: Vec<[(u32, u32); 2]>,
+    plan_ids: HashMap<[(u32, u32); 2], u32>,
+    variants: Vec<Variant>,
+    /// By variant: its policy before a client-map entry made it failover.
+    pre_policy: Vec<LbPolicy>,
+    variant_ids: HashMap<(Vec<usize>, Option<Pinned>), u32>,
+    lists: Vec<Box<[PoolId]>>,
+    list_ids: HashMap<Vec<PoolId>, u32>,
+}
+
+/// A client map entry that chose the pools.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Pinned {
+    Subnet(usize),
+    Asn(usize),
+}
+
+impl PlanBuilder {
+    #[allow(clippy::too_many_arguments)]
+    fn plan(
+        &mut self,
+        cfg: &SteeringConfig,
+        lb: &config::LoadBalancer,
+        location: Option<&Location>,
+        asn: Option<u32>,
+        subnet: Option<usize>,
+        networks: u64,
+        qname: &str,
+    ) -> u32 {
+        let mut row = [(0u32, 0u32); 2];
+        for (f, family) in [Family::V4, Family::V6].into_iter().enumerate() {
+            let facts = Facts {
+                location,
+                asn,
+                networks,
+                qname,
+                family,
+            };
+            let mut matched = Vec::new();
+            for (i, r) in lb.custom_rules.iter().enumerate() {
+                if r.condition.eval(&facts) {
+                    matched.push(i);
+                    if r.terminates {
+                        break;
+                    }
+                }
+            }
+            let pinned = subnet.map(Pinned::Subnet).or_else(|| {
+                asn.and_then(|a| lb.asn_pools.iter().position(|x| x.0 == a))
+                    .map(Pinned::Asn)
+            });
+            let key = (matched, pinned);
+            let v = match self.variant_ids.get(&key) {
+                Some(&v) => v,
+                None => {
+                    let mut eff = lb.clone();
+                    let mut why = Vec::new();
+                    for &i in &key.0 {
+                        let r = &lb.custom_rules[i];
+                        eff = eff.overridden(&r.overrides);
+                        why.push(format!(
+                            "rule {:?} (line {}{})",
+                            r.name,
+                            r.line,
+                            if r.terminates { ", terminates" } else { "" }
+                        ));
+                    }
+                    match pinned {
+                        Some(Pinned::Subnet(s)) => {
+                            why.push(format!("subnet_pools {}", lb.subnet_pools[s].0))
+                        }
+                        Some(Pinned::Asn(a)) => {
+                            why.push(format!("asn_pools AS{}", lb.asn_pools[a].0))
+                        }
+                        None => {}
+                    }
+                    let id = self.variants.len() as u32;
+                    self.pre_policy.push(eff.policy);
+                    if pinned.is_some() {
+                        // A client-map entry makes its list a failover list, whatever the
+                        // policy.
+                        eff.policy = LbPolicy::Failover;
+                    }
+                    self.variants.push(Variant { lb: eff, why });
+                    self.variant_ids.insert(key.clone(), id);
+                    id
+                }
+            };
+            let eff = &mut self.variants[v as usize].lb;
+            let pinned_policy = eff.policy;
+            eff.policy = self.pre_policy[v as usize];
+            let (mut list, _) = steering::candidates(cfg, eff, location);
+            eff.policy = pinned_policy;
+            if let Some(p) = pinned {
+                let first = match p {
+                    Pinned::Subnet(s) => &lb.subnet_pools[s].1,
+                    Pinned::Asn(a) => &lb.asn_pools[a].1,
+                };
+                let mut pinned_list = first.clone();
+                for q in list {
+                    if !pinned_list.contains(&q) {
+                        pinned_list.push(q);
+                    }
+                }
+                list = pinned_list;
+            }
+            let l = match self.list_ids.get(&list) {
+                Some(&l) => l,
+                None => {
+                    let l = self.lists.len() as u32;
+                    self.list_ids.insert(list.clone(), l);
+                    self.lists.push(list.into_boxed_slice());
+                    l
+                }
+            };
+            row[f] = (v, l);
+        }
+        let next = self.table.len() as u32;
+        *self.plan_ids.entry(row).or_insert_with(|| {
+            self.table.push(row);
+            next
+        })
+    }
+}
+
+fn pool_records(
+    cfg: &SteeringConfig,
+    lb: &config::LoadBalancer,
+    pool: PoolId,
+    ttl: u32,
+) -> PoolRecords {
     let range = cfg.pools[pool as usize].origins.clone();
     let mut v4 = Vec::new();
     let mut v6 = Vec::new();
@@ -313,13 +650,13 @@ fn pool_records(cfg: &SteeringConfig, lb: &config::LoadBalancer, pool: PoolId) -
     for o in range {
         let origin = &cfg.origins[o as usize];
         let i4 = origin.v4.map(|a| {
-            v4.push(Record::from_rdata(lb.name.clone(), lb.ttl, RData::A(A(a))));
+            v4.push(Record::from_rdata(lb.name.clone(), ttl, RData::A(A(a))));
             (v4.len() - 1) as u16
         });
         let i6 = origin.v6.map(|a| {
             v6.push(Record::from_rdata(
                 lb.name.clone(),
-                lb.ttl,
+                ttl,
                 RData::AAAA(AAAA(a)),
             ));
             (v6.len() - 1) as u16
@@ -328,6 +665,7 @@ fn pool_records(cfg: &SteeringConfig, lb: &config::LoadBalancer, pool: PoolId) -
     }
     PoolRecords {
         pool,
+        ttl,
         v4: RecordSet::new(v4),
         v6: RecordSet::new(v6),
         index: index.into(),

@@ -40,6 +40,8 @@ pub(super) struct RawMonitor {
     pub(super) expected_body: Option<Spanned<String>>,
     pub(super) follow_redirects: Option<bool>,
     pub(super) allow_insecure: Option<bool>,
+    // ---- load signal (issue 15 item 3) ----
+    pub(super) load: Option<Spanned<RawLoadSignal>>,
 }
 
 #[derive(Deserialize)]
@@ -88,4 +90,77 @@ pub(super) struct RawLoadBalancer {
     pub(super) continent_pools: LocationMap,
     #[serde(default)]
     pub(super) pool_weights: BTreeMap<Spanned<String>, Spanned<f64>>,
+    // ---- client maps and custom rules (issue 15 items 4 and 5) ----
+    #[serde(default)]
+    pub(super) subnet_pools: LocationMap,
+    #[serde(default)]
+    pub(super) asn_pools: LocationMap,
+    #[serde(default)]
+    pub(super) rules: Vec<RawRule>,
+}
+
+// ---- custom rules (issue 15 item 4) ----
+
+/// One `[[load_balancers."name".rules]]` entry.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRule {
+    pub(super) name: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) condition: Option<Spanned<String>>,
+    pub(super) disabled: Option<bool>,
+    pub(super) terminates: Option<bool>,
+    pub(super) priority: Option<Spanned<i64>>,
+    pub(super) overrides: Option<Spanned<RawRuleOverrides>>,
+}
+
+/// A rule's `overrides`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRuleOverrides {
+    #[serde(alias = "pools")]
+    pub(super) default_pools: Option<PoolList>,
+    pub(super) fallback_pool: Option<Spanned<String>>,
+    #[serde(alias = "steering")]
+    pub(super) steering_policy: Option<Spanned<String>>,
+    pub(super) ttl: Option<Spanned<i64>>,
+    pub(super) pool_weights: Option<BTreeMap<Spanned<String>, Spanned<f64>>>,
+    pub(super) random_steering: Option<RawRuleRandomSteering>,
+}
+
+/// A rule's `overrides.random_steering`, as Cloudflare writes it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRuleRandomSteering {
+    #[serde(default)]
+    pub(super) pool_weights: BTreeMap<Spanned<String>, Spanned<f64>>,
+    pub(super) default_weight: Option<Spanned<f64>>,
+}
+
+// ---- load signal (issue 15 item 3) ----
+
+/// A monitor's `load = { json = "path" | header = "Name", full = N }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLoadSignal {
+    pub(super) json: Option<String>,
+    pub(super) header: Option<String>,
+    pub(super) full: Option<Spanned<RawNumber>>,
+}
+
+/// A number written as an integer or a float.
+#[derive(Deserialize, Clone, Copy)]
+#[serde(untagged)]
+pub(super) enum RawNumber {
+    Int(i64),
+    Float(f64),
+}
+
+impl RawNumber {
+    pub(super) fn value(self) -> f64 {
+        match self {
+            RawNumber::Int(i) => i as f64,
+            RawNumber::Float(f) => f,
+        }
+    }
 }

@@ -960,15 +960,14 @@ fn steer<'a>(
     qtype: RecordType,
 ) {
     let snap: &'a Snapshot = &state.config;
-    let lb = &snap.steering.load_balancers[lb_id as usize];
     let compiled = &snap.compiled[lb_id as usize];
-    let (candidates, scope): (&[_], u8) = match &compiled.map {
-        Some(map) => {
-            let (list, depth) = map.lookup(client.addr);
-            (&compiled.lists[list as usize], depth)
-        }
-        None => (&lb.default_pools, 0),
-    };
+    // The load balancer as custom rules and client maps make it for this client, its
+    // candidate pools, and the client prefix that choice holds for.
+    let (lb, candidates, scope) = compiled.resolve(
+        &snap.steering.load_balancers[lb_id as usize],
+        client.addr,
+        family,
+    );
     let d = steering::decide(
         &snap.steering,
         lb,
@@ -979,13 +978,13 @@ fn steer<'a>(
         &mut rand::rng(),
     );
     // Before anything else: a NODATA answer carries the scope as much as a positive one.
-    ans.ecs_scope = ans.ecs_scope.max(steering::ecs_scope(lb, &d, scope));
+    ans.ecs_scope = ans.ecs_scope.max(steering::ecs_scope_of(&d, scope));
     ans.steered = Some((
         snap.labels.load_balancers[lb_id as usize],
         d.pool
             .map_or(crate::metrics::NO_ZONE, |p| snap.labels.pools[p as usize]),
     ));
-    let records = d.pool.and_then(|p| compiled.pool_records(p));
+    let records = d.pool.and_then(|p| compiled.pool_records(p, lb.ttl));
     let Some(records) = records.filter(|_| !d.origins.is_empty()) else {
         ans.negative(zone, ResponseCode::NoError, sig);
         if let Some(s) = sig {

@@ -15,6 +15,7 @@
 //! Whatever a database leaves out (continent, region) is derived from the country with the
 //! tables in [`countries`], so a location means the same whichever database it came from.
 
+pub mod asn;
 pub mod centroids;
 pub mod countries;
 pub mod map;
@@ -32,6 +33,7 @@ use tracing::warn;
 
 use crate::error::ConfigError;
 
+pub use asn::AsnDb;
 pub use map::{GeoMap, MapStats};
 
 /// A short code stored inline: a country (`DE`), a continent (`EU`) or a subdivision

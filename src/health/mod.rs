@@ -138,6 +138,8 @@ struct TargetState {
     origin: OriginId,
     machine: Machine,
     rtt_ms: Option<f64>,
+    /// The last load reading (none when the last passing probe carried none).
+    load: Option<f64>,
 }
 
 struct Inner {
@@ -465,6 +467,7 @@ impl Inner {
                         origin: *o,
                         machine: Machine::default(),
                         rtt_ms: None,
+                        load: None,
                     }),
                     record: Arc::new(ProbeCell::new(ProbeRecord::new(&monitor.name))),
                 })
@@ -604,9 +607,11 @@ impl Inner {
             st.machine.record(result.ok(), t.thresholds)
         };
         let mut rtt_moved = false;
-        if result.ok() {
+        if let Ok(success) = &result.outcome {
             let sample = result.time.as_secs_f64() * 1000.0;
             st.rtt_ms = Some(machine::ewma(st.rtt_ms, sample));
+            // A load reading is published like an RTT sample (at most once per interval).
+            st.load = success.load();
             rtt_moved = true;
         }
         // Formatted only when a line is actually logged.
@@ -686,6 +691,7 @@ impl Inner {
         if let Some(h) = cur.view.origins.get_mut(o) {
             h.up = st.machine.up.unwrap_or(false);
             h.rtt_ms = st.rtt_ms;
+            h.load = st.load;
         }
         drop(st);
         if change.changes_state() {
@@ -817,6 +823,7 @@ fn build_view(
                         up: st.machine.up.unwrap_or(false),
                         drained,
                         rtt_ms: st.rtt_ms,
+                        load: st.load,
                     }
                 }
                 // Not monitored: always healthy (steering still leaves disabled ones out).
@@ -824,6 +831,7 @@ fn build_view(
                     up: true,
                     drained,
                     rtt_ms: None,
+                    load: None,
                 },
             }
         })

@@ -28,6 +28,9 @@ pub struct OriginHealth {
     pub drained: bool,
     /// Smoothed probe round-trip time.
     pub rtt_ms: Option<f64>,
+    /// The last load reading of its monitor's load signal, if it has one and the last
+    /// passing probe carried a number.
+    pub load: Option<f64>,
 }
 
 /// One pool's health, as steering uses it.
@@ -46,6 +49,7 @@ impl HealthView {
                     up: true,
                     drained: false,
                     rtt_ms: None,
+                    load: None,
                 };
                 cfg.origins.len()
             ],
@@ -66,6 +70,30 @@ pub enum Success {
     Connected,
     /// HTTP: an expected status (and body, if one is expected).
     Status(u16),
+    /// HTTP: an expected status, and the monitor's load signal read from the response.
+    Loaded(u16, Load),
+}
+
+/// A load reading. Compared by bit pattern, so that [`Success`] stays `Eq`.
+#[derive(Debug, Clone, Copy)]
+pub struct Load(pub f64);
+
+impl PartialEq for Load {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_bits() == other.0.to_bits()
+    }
+}
+
+impl Eq for Load {}
+
+impl Success {
+    /// The load reading, if the probe read one.
+    pub fn load(&self) -> Option<f64> {
+        match self {
+            Success::Loaded(_, l) => Some(l.0),
+            _ => None,
+        }
+    }
 }
 
 /// Why a probe failed.
@@ -127,6 +155,7 @@ impl std::fmt::Display for Success {
         match self {
             Success::Connected => f.write_str("connected"),
             Success::Status(c) => write!(f, "status {c}"),
+            Success::Loaded(c, l) => write!(f, "status {c}, load {}", l.0),
         }
     }
 }
@@ -244,6 +273,8 @@ pub struct OriginStatus {
     pub failures: u32,
     /// Smoothed round-trip time of its successful probes.
     pub rtt_ms: Option<f64>,
+    /// The last load reading (see [`OriginHealth::load`]).
+    pub load: Option<f64>,
     /// The last probe.
     pub last: Option<ProbeResult>,
     /// When the state last changed (the first probe counts as a change).

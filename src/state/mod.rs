@@ -12,13 +12,13 @@ use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Guard};
 
-use crate::config::{Family, OriginId, PoolId, SteeringConfig};
+use crate::config::{Family, LoadBalancer, OriginId, PoolId, SteeringConfig};
 use crate::dnssec::zone::Signing;
-use crate::geo::{GeoDb, GeoMap};
+use crate::geo::{AsnDb, GeoDb, GeoMap};
 use crate::wire::RecordSet;
 use crate::zone::Zones;
 pub use health::{
-    Failure, HealthView, OriginHealth, OriginStatus, PoolHealth, ProbeCell, ProbeRecord,
+    Failure, HealthView, Load, OriginHealth, OriginStatus, PoolHealth, ProbeCell, ProbeRecord,
     ProbeResult, Success,
 };
 
@@ -100,6 +100,7 @@ impl State {
                         .get(o.pool as usize)
                         .is_some_and(|p| p.drained),
                     rtt_ms: h.rtt_ms,
+                    load: h.load,
                     monitor: record.as_ref().map(|r| r.monitor.clone()),
                     successes: record.as_ref().map_or(0, |r| r.successes),
                     failures: record.as_ref().map_or(0, |r| r.failures),
@@ -128,6 +129,8 @@ pub struct Snapshot {
     pub compiled: Vec<CompiledLb>,
     /// The GeoIP database, when one was loaded.
     pub geo: Option<Arc<GeoDb>>,
+    /// The ASN database (`--asn-db`), when one was loaded.
+    pub asn: Option<Arc<AsnDb>>,
     /// Metrics label ids of its names.
     pub labels: Labels,
     /// DNSSEC: keys and signatures of the zones that have keys (`None`: nothing is signed).
@@ -150,8 +153,12 @@ pub struct Labels {
 pub struct CompiledLb {
     /// Distinct ordered candidate pool lists; the geo map's values index this.
     pub lists: Vec<Box<[PoolId]>>,
-    /// Client address → candidate list and ECS scope, for policies that use location.
+    /// Client address → candidate list and ECS scope, for policies that use location; with
+    /// [`CompiledLb::plans`], client address → plan.
     pub map: Option<GeoMap>,
+    /// For a load balancer with custom rules, `subnet_pools` or `asn_pools`: what each
+    /// client network gets. The map's values index `plans.table`.
+    pub plans: Option<Plans>,
     /// Ready-made A and AAAA records for each pool it may answer from.
     pub records: Vec<PoolRecords>,
 }
@@ -160,6 +167,8 @@ pub struct CompiledLb {
 pub struct PoolRecords {
     /// The pool.
     pub pool: PoolId,
+    /// The TTL of its records.
+    pub ttl: u32,
     /// Its origins' A records.
     pub v4: RecordSet,
     /// Its origins' AAAA records.
@@ -170,10 +179,72 @@ pub struct PoolRecords {
 }
 
 impl CompiledLb {
-    /// The records of `pool`, if this load balancer may answer from it.
-    pub fn pool_records(&self, pool: PoolId) -> Option<&PoolRecords> {
-        self.records.iter().find(|r| r.pool == pool)
+    /// The records of `pool` with TTL `ttl`, if this load balancer may answer from it.
+    pub fn pool_records(&self, pool: PoolId, ttl: u32) -> Option<&PoolRecords> {
+        self.records.iter().find(|r| r.pool == pool && r.ttl == ttl)
     }
+
+    /// The load balancer as it applies to `addr` asking for `family`, its candidate list,
+    /// and the ECS scope that choice holds for (0 when nothing about the client chose it).
+    /// Lookups only: this is the query path.
+    #[inline]
+    pub fn resolve<'a>(
+        &'a self,
+        lb: &'a LoadBalancer,
+        addr: std::net::IpAddr,
+        family: Family,
+    ) -> (&'a LoadBalancer, &'a [PoolId], u8) {
+        match (&self.plans, &self.map) {
+            (Some(plans), Some(map)) => {
+                let (plan, depth) = map.lookup(addr);
+                let f = match family {
+                    Family::V4 => 0,
+                    Family::V6 => 1,
+                };
+                let (v, l) = plans.table[plan as usize][f];
+                (
+                    &plans.variants[v as usize].lb,
+                    &self.lists[l as usize][..],
+                    depth,
+                )
+            }
+            (None, Some(map)) => {
+                let (list, depth) = map.lookup(addr);
+                let scope = if lb.policy.uses_location() { depth } else { 0 };
+                (lb, &self.lists[list as usize][..], scope)
+            }
+            _ => (lb, &lb.default_pools[..], 0),
+        }
+    }
+
+    /// The variant that applies to `addr` for `family`, with custom rules.
+    pub fn variant(&self, addr: std::net::IpAddr, family: Family) -> Option<&Variant> {
+        let (plans, map) = (self.plans.as_ref()?, self.map.as_ref()?);
+        let (plan, _) = map.lookup(addr);
+        let f = match family {
+            Family::V4 => 0,
+            Family::V6 => 1,
+        };
+        plans.variants.get(plans.table[plan as usize][f].0 as usize)
+    }
+}
+
+/// What a load balancer with custom rules or client maps does for each class of client.
+pub struct Plans {
+    /// By plan (the map's value): for A and for AAAA, the variant and the candidate list
+    /// (an index into [`CompiledLb::lists`]).
+    pub table: Vec<[(u32, u32); 2]>,
+    /// The load balancer as matched rules and client maps change it.
+    pub variants: Vec<Variant>,
+}
+
+/// The load balancer with some rules' overrides applied.
+pub struct Variant {
+    /// The effective settings.
+    pub lb: LoadBalancer,
+    /// Why: the rules that matched (in order), or the subnet or AS entry that chose the
+    /// pools; empty when nothing matched.
+    pub why: Vec<String>,
 }
 
 impl Snapshot {
