@@ -360,6 +360,9 @@ fn compile(
     })
 }
 
+/// A plan map, its plans, and the candidate lists they index.
+type CompiledPlans = (GeoMap, Plans, Vec<Box<[PoolId]>>);
+
 /// Which classes of client a load balancer with custom rules or client maps tells apart,
 /// and what each gets: location (from the GeoIP database), AS (from the ASN database) and
 /// network (`subnet_pools`, `ip.src` tests) are each compiled into a prefix map, the three
@@ -372,7 +375,7 @@ fn compile_plans(
     lb: &config::LoadBalancer,
     geo: Option<&GeoDb>,
     asn_db: Option<&AsnDb>,
-) -> Result<(GeoMap, Plans, Vec<Box<[PoolId]>>), ConfigError> {
+) -> Result<CompiledPlans, ConfigError> {
     let reads_location = plans_read_location(lb);
     let reads_asn = plans_read_asn(lb);
     let proximity = lb.policy == LbPolicy::Proximity
