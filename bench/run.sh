@@ -16,6 +16,8 @@
 #   bench/run.sh --quick         geosteer alone, unsigned, signed and with RRL (geosteer-rrl),
 #                                1 round of 2 s steps, and the RRL flood step; no peer
 #                                installs (for CI)
+#   bench/run.sh --scale         load/reload time and RSS with 1,000 load balancers on a
+#                                GeoLite2-City-sized database (bench/scale.sh; --help there)
 #   bench/run.sh --xdp           the AF_XDP comparison in network namespaces (bench/xdp.sh:
 #                                geosteer --xdp, Knot XDP, and the socket servers; root)
 #   bench/run.sh --memory        geosteer with the bench config and with the repository's
@@ -24,7 +26,7 @@
 #                                60 s waiting for a quiet machine)
 #
 # Options:
-#   --quick                 geosteer only, short steps, nothing installed but dnsperf
+#   --quick                 geosteer and geosteer-rrl, short steps, nothing installed but dnsperf
 #   --memory                servers geosteer,geosteer-example, 1 round; the report leads
 #                           with RSS (combine with --synthetic-geoip or --geoip)
 #   --servers LIST          comma-separated subset of: geosteer,gdnsd,knot,nsd,pdns-lua,
@@ -106,7 +108,13 @@ PY="python3 $HERE/lib/bench.py"
 
 # --xdp: the XDP comparison has its own topology and harness (bench/xdp.sh, same options
 # where they mean the same; --help there).
+# --scale: load and reload at scale (bench/scale.sh, its own options).
 for a in "$@"; do
+  if [ "$a" = --scale ]; then
+    args=()
+    for b in "$@"; do [ "$b" = --scale ] || args+=("$b"); done
+    exec bash "$HERE/scale.sh" "${args[@]+"${args[@]}"}"
+  fi
   if [ "$a" = --xdp ]; then
     args=()
     for b in "$@"; do [ "$b" = --xdp ] || args+=("$b"); done

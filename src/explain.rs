@@ -95,7 +95,7 @@ pub fn explain(state: &State, req: &Request) -> String {
         let location = snap.geo.as_ref().and_then(|db| db.lookup(req.client));
         let (lb, resolved, depth) = compiled.resolve(base, req.client, family);
         let candidates = resolved.to_vec();
-        let depth = compiled.map.as_ref().map(|_| depth);
+        let depth = (compiled.map.is_some() || compiled.location.is_some()).then_some(depth);
         if let Some(v) = compiled.variant(req.client, family) {
             let why = if v.why.is_empty() {
                 "none matched".to_string()

@@ -151,14 +151,15 @@ impl Ops {
         let _one = self.reloading.lock().await;
         crate::systemd::reloading();
         let sources = self.sources.clone();
-        let generation = self.current().generation + 1;
+        let current = self.current();
+        let generation = current.generation + 1;
         // Loading reads files and walks the GeoIP database: keep it off the async workers. It
         // is bounded (zone files and $INCLUDE work have limits), and the lock is released after
         // RELOAD_TIMEOUT whatever happens, so no reload can block the next ones for good.
         let task = tokio::task::spawn_blocking(move || {
             // A panic while loading fails the reload (counted); the old config stays.
             crate::panics::catch(crate::panics::Site::Reload, || {
-                load::load(&sources).map(load::for_serving)
+                load::reload(&sources, &current).map(load::for_serving)
             })
         });
         let failed = |why: String| {
@@ -183,6 +184,9 @@ impl Ops {
                 snap.generation = generation;
                 let summary = snap.summary();
                 self.monitoring.reconfigure(Arc::new(snap)).await;
+                // The previous snapshot is gone now (queries in flight held it at most for
+                // their answer): give its memory back to the system, not to the arenas.
+                let _ = tokio::task::spawn_blocking(load::release_freed_memory).await;
                 self.reloaded.notify_waiters();
                 info!("reloaded: generation {generation}: {summary}");
                 stats.generation = generation;

@@ -150,9 +150,9 @@ impl Summary {
                 let family = main_family(cfg, lb);
                 let mut groups = vec![group(cfg, lb, &lb.default_pools, health, family)];
                 if let Some(compiled) = state.config.compiled.get(i) {
-                    for list in &compiled.lists {
-                        if **list != *lb.default_pools {
-                            groups.push(group(cfg, lb, list, health, family));
+                    for list in compiled.lists() {
+                        if *list != *lb.default_pools {
+                            groups.push(group(cfg, lb, &list, health, family));
                         }
                     }
                 }

@@ -971,7 +971,7 @@ fn steer<'a>(
     let d = steering::decide(
         &snap.steering,
         lb,
-        candidates,
+        &candidates,
         &state.health,
         client,
         family,

@@ -1,43 +1,94 @@
-//! Compiling a database and a classification into a merged prefix map.
+//! A classification of every address, with the widest prefix on which it holds, as an
+//! overlay on a shared tree.
+//!
+//! A map assigns each key of a [`Base`] (a location, or a projected location) a value. Its
+//! ECS scope for an address is the depth of the merged prefix tree that [`Trie::remap`] would
+//! build from those values: the shallowest node on the address's path below which every leaf
+//! has the same value. Instead of building that tree for every map, a map keeps one bit per
+//! node of the shared tree ("every leaf below has the same value, and no IPv4 alias is below")
+//! and the value of every key. A lookup walks the shared tree to the leaf, taking the depth
+//! of the first node whose bit is set as the scope and the leaf's key's value as the answer.
+//!
+//! So a map costs one bit per node of its base (410 KiB for the 3.3 million of a GeoLite2-City
+//! location tree, a few KiB for a continent projection), a 4 KiB table for the first 12 bits
+//! of IPv4 addresses, and its value table, whatever the shape of its boundaries: a proximity
+//! map, whose pool order changes between most neighbouring cities, is as small as a continent
+//! map over the same base. The walk is over the base, which every map on it shares, so a
+//! thousand load balancers keep one tree warm in the caches rather than a thousand.
+//!
+//! [`Trie::remap`]: super::trie::Trie::remap
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ipnet::{Ipv4Net, Ipv6Net};
-use maxminddb::{LookupResult, WithinOptions};
+use maxminddb::LookupResult;
 
-use super::Bytes;
-
-use super::trie::{self, CoverError, Leaf, MAX_VALUE, Trie, TrieBuilder};
-use super::{GeoDb, Location};
+pub(crate) use super::index::Source;
+use super::index::{Base, GeoIndex};
+use super::trie::{ALIAS, LEAF, MAX_VALUE, Trie, V4_STRIDE};
+use super::{Bytes, GeoDb, Location};
 use crate::error::ConfigError;
 
-/// `::ffff:0:0/96`, which always resolves through the IPv4 tree.
-const MAPPED: (u128, u8) = (0xffff_0000_0000, 96);
+/// In `v4_top`: no node in the first [`V4_STRIDE`] levels of the path is constant.
+const NONE: u8 = u8::MAX;
 
-/// Every address mapped to a value id, with the widest prefix on which that value holds.
-#[derive(Debug, Clone)]
+/// Every address mapped to a value, with the widest prefix on which that value holds.
+#[derive(Clone)]
 pub struct GeoMap {
-    trie: Trie,
+    base: Arc<Base>,
+    values: Values,
+    /// One bit per node of the base: the node's subtree holds one value and no alias.
+    constant: Box<[u64]>,
+    /// For each value of an IPv4 address's first [`V4_STRIDE`] bits: the depth of the first
+    /// constant node on its path above that depth, or [`NONE`].
+    v4_top: Box<[u8]>,
     stats: MapStats,
 }
 
-/// What a build cost; we report these for real databases.
+impl fmt::Debug for GeoMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GeoMap")
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+/// The value of each key, as narrow as the values allow.
+#[derive(Clone)]
+enum Values {
+    Narrow(Box<[u16]>),
+    Wide(Box<[u32]>),
+}
+
+impl Values {
+    #[inline]
+    fn get(&self, key: u32) -> u32 {
+        match self {
+            Values::Narrow(v) => u32::from(v[key as usize]),
+            Values::Wide(v) => v[key as usize],
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Values::Narrow(v) => v.len() * 2,
+            Values::Wide(v) => v.len() * 4,
+        }
+    }
+}
+
+/// What a map holds and cost.
 #[derive(Debug, Clone, Default)]
 pub struct MapStats {
-    /// Networks walked in the database, empty ones included.
-    pub networks: u64,
-    /// Distinct data records decoded.
-    pub records: usize,
-    /// Distinct locations classified (calls of the classifier, besides the one for `None`).
-    pub locations: usize,
-    /// Internal nodes of the merged tree.
+    /// Keys of its base: distinct (projected) locations, and "no data".
+    pub keys: usize,
+    /// Internal nodes of its base, one bit each.
     pub nodes: usize,
-    /// Heap memory of the merged tree.
+    /// Heap memory of the map itself (its base is shared and not counted).
     pub bytes: usize,
-    /// How long building took.
+    /// How long building it took (its base not included).
     pub build_time: Duration,
 }
 
@@ -45,10 +96,8 @@ impl fmt::Display for MapStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} networks, {} records, {} locations -> {} nodes ({} KiB) in {} ms",
-            self.networks,
-            self.records,
-            self.locations,
+            "{} keys over {} nodes -> {} KiB in {} ms",
+            self.keys,
             self.nodes,
             self.bytes.div_ceil(1024),
             self.build_time.as_millis()
@@ -57,249 +106,356 @@ impl fmt::Display for MapStats {
 }
 
 impl GeoMap {
-    /// Walks every network of `db` and maps it to `classify(location)`; addresses the
-    /// database has no data for get `classify(None)`. The classifier is called once for
-    /// `None` and once per distinct location: records are cached by their offset in the
-    /// database (a GeoLite2-City has millions of networks but far fewer records), and
-    /// records by the location they decode to (many cities share a country and region).
-    ///
-    /// IPv4 data is walked once: the aliases of the IPv4 tree inside the IPv6 tree (`::/96`,
-    /// `::ffff:0:0/96`, 6to4, Teredo) stay aliases in the map, looked up through its IPv4
-    /// tree, so their answers and scopes match the database's.
-    ///
-    /// Fails if the database cannot be read to the end (a corrupt or truncated file).
+    /// The map giving each key `k` of `base` the value `values[k]`.
     ///
     /// # Panics
     ///
-    /// If `classify` returns a value above [`trie::MAX_VALUE`].
+    /// If `values` does not have one value per key, or a value is above
+    /// [`super::trie::MAX_VALUE`].
+    pub fn new(base: Arc<Base>, values: &[u32]) -> GeoMap {
+        let started = Instant::now();
+        check_values(&base, values);
+        let constant = constant_bits(base.trie().nodes(), values);
+        GeoMap::finish(base, values, constant, started.elapsed())
+    }
+
+    /// How many maps [`GeoMap::new_many`] builds in one pass.
+    pub const TOGETHER: usize = LANES;
+
+    /// The maps giving each key `k` of `base` the value `values[m][k]`, in the order of
+    /// `values`: the same maps as [`GeoMap::new`] gives, built faster. Maps whose values are
+    /// all below 65,535 are built four at a time, in one pass over the nodes (their values
+    /// held as four 16-bit lanes of a word), which reads the tree once for the four.
+    ///
+    /// # Panics
+    ///
+    /// As [`GeoMap::new`].
+    pub fn new_many(base: &Arc<Base>, values: &[&[u32]]) -> Vec<GeoMap> {
+        let mut out: Vec<Option<GeoMap>> = values.iter().map(|_| None).collect();
+        let (narrow, wide): (Vec<usize>, Vec<usize>) =
+            (0..values.len()).partition(|&m| values[m].iter().all(|&v| v < u32::from(LANE_MIXED)));
+        for m in wide {
+            out[m] = Some(GeoMap::new(base.clone(), values[m]));
+        }
+        for group in narrow.chunks(LANES) {
+            let started = Instant::now();
+            let lanes: Vec<&[u32]> = group.iter().map(|&m| values[m]).collect();
+            for v in &lanes {
+                check_values(base, v);
+            }
+            let constants = constant_bits_lanes(base.trie().nodes(), &lanes);
+            let each = started.elapsed() / group.len() as u32;
+            for ((&m, v), constant) in group.iter().zip(&lanes).zip(constants) {
+                out[m] = Some(GeoMap::finish(base.clone(), v, constant, each));
+            }
+        }
+        out.into_iter()
+            .map(|m| m.expect("every map built"))
+            .collect()
+    }
+
+    fn finish(base: Arc<Base>, values: &[u32], constant: Vec<u64>, took: Duration) -> GeoMap {
+        let started = Instant::now();
+        let nodes = base.trie().nodes();
+        let mut v4_top = vec![NONE; 1 << V4_STRIDE].into_boxed_slice();
+        let (v4_root, _) = base.trie().roots();
+        fill_top(nodes, &constant, v4_root, 0, 0, &mut v4_top);
+
+        let values = if values.iter().all(|&v| v <= u32::from(u16::MAX)) {
+            Values::Narrow(values.iter().map(|&v| v as u16).collect())
+        } else {
+            Values::Wide(values.into())
+        };
+        let bytes = constant.len() * 8 + v4_top.len() + values.heap_bytes();
+        let stats = MapStats {
+            keys: base.keys().len(),
+            nodes: nodes.len(),
+            bytes,
+            build_time: took + started.elapsed(),
+        };
+        GeoMap {
+            base,
+            values,
+            constant: constant.into(),
+            v4_top,
+            stats,
+        }
+    }
+
+    /// Walks `db` and maps every address to `classify(location)` (`classify(None)` where the
+    /// database has no data), calling `classify` once for `None` and then once per distinct
+    /// location, in the order of the walk. For tools and tests: a server walks the database
+    /// once ([`GeoIndex`]) and builds all its maps from that.
+    ///
+    /// # Panics
+    ///
+    /// If `classify` returns a value above [`super::trie::MAX_VALUE`].
     pub fn build(
         db: &GeoDb,
         classify: impl FnMut(Option<&Location>) -> u32,
     ) -> Result<GeoMap, ConfigError> {
-        let reader = db.reader().ok_or_else(|| {
-            ConfigError::file(
-                &db.path,
-                "while building a map, reading it: its data was released after the last build",
-            )
-        })?;
-        let src = Source {
-            reader,
-            path: &db.path,
-            ip_version: db.ip_version(),
-            v4_walked: db.has_ipv4_subtree(),
-        };
-        build_from(&src, |r| db.decode(r), classify)
+        let index = GeoIndex::build(db)?;
+        let base = index.locations().clone();
+        let values: Vec<u32> = base
+            .keys()
+            .iter()
+            .map(Option::as_ref)
+            .map(classify)
+            .collect();
+        Ok(GeoMap::new(base, &values))
+    }
+
+    /// A map whose values are the leaf values of `trie` (a merged tree: its depths are the
+    /// scopes), over a base of its own.
+    pub fn from_trie(trie: Trie, took: Duration) -> GeoMap {
+        let base = Arc::new(Base::from_trie(trie));
+        let values: Vec<u32> = (0..base.keys().len() as u32).collect();
+        let mut map = GeoMap::new(base, &values);
+        map.stats.build_time += took;
+        map
     }
 
     /// A map that sends every address to `value`, with scope 0.
     pub fn constant(value: u32) -> GeoMap {
-        GeoMap {
-            trie: Trie::constant(value).expect("a /0 cover is complete"),
-            stats: MapStats::default(),
-        }
+        let started = Instant::now();
+        let trie = Trie::constant(value).expect("a /0 cover is complete");
+        GeoMap::from_trie(trie, started.elapsed())
     }
 
     /// [`Trie::from_networks`] as a map.
     pub fn from_networks(nets: &[ipnet::IpNet], classify: impl FnMut(&[usize]) -> u32) -> GeoMap {
         let started = Instant::now();
         let trie = Trie::from_networks(nets, classify).expect("a complete cover by construction");
-        let stats = MapStats {
-            networks: nets.len() as u64,
-            nodes: trie.node_count(),
-            bytes: trie.heap_bytes(),
-            build_time: started.elapsed(),
-            ..MapStats::default()
-        };
-        GeoMap { trie, stats }
+        GeoMap::from_trie(trie, started.elapsed())
     }
 
-    /// [`Trie::product`] of two maps: each address maps to `f(a, b)`, merged again so the
-    /// depth stays the scope of the combined value.
-    pub fn product(&self, other: &GeoMap, f: impl FnMut(u32, u32) -> u32) -> GeoMap {
+    /// [`Trie::product`] of two maps: each address maps to `f(a, b)` of its values in the
+    /// two, merged again so the depth stays the scope of the combined value. The result has
+    /// a base of its own (it is not shared).
+    pub fn product(&self, other: &GeoMap, mut f: impl FnMut(u32, u32) -> u32) -> GeoMap {
         let started = Instant::now();
-        let trie = Trie::product(&self.trie, &other.trie, f)
-            .expect("the product of two complete covers is complete");
-        let stats = MapStats {
-            networks: self.stats.networks + other.stats.networks,
-            records: self.stats.records + other.stats.records,
-            locations: self.stats.locations + other.stats.locations,
-            nodes: trie.node_count(),
-            bytes: trie.heap_bytes(),
-            build_time: self.stats.build_time + other.stats.build_time + started.elapsed(),
-        };
-        GeoMap { trie, stats }
+        let trie = Trie::product(self.base.trie(), other.base.trie(), |a, b| {
+            f(self.values.get(a), other.values.get(b))
+        })
+        .expect("the product of two complete covers is complete");
+        GeoMap::from_trie(trie, started.elapsed())
     }
 
     /// The value for `ip` and the ECS scope it holds for: the prefix length, in `ip`'s own
     /// family, of the widest network around `ip` that maps to the same value.
     #[inline]
     pub fn lookup(&self, ip: IpAddr) -> (u32, u8) {
-        self.trie.lookup(ip)
+        match ip {
+            IpAddr::V4(a) => self.lookup_v4(a),
+            IpAddr::V6(a) => self.lookup_v6(a),
+        }
     }
 
-    /// What building it found and made.
+    #[inline]
+    fn is_constant(&self, node: u32) -> bool {
+        self.constant[node as usize / 64] & (1 << (node % 64)) != 0
+    }
+
+    #[inline]
+    fn lookup_v4(&self, ip: Ipv4Addr) -> (u32, u8) {
+        let bits = u32::from(ip);
+        let i = (bits >> (32 - V4_STRIDE)) as usize;
+        let nodes = self.base.trie().nodes();
+        let (mut slot, mut depth) = self.base.trie().v4_start(i);
+        let mut scope = self.v4_top[i];
+        while slot & LEAF == 0 {
+            if scope == NONE && self.is_constant(slot) {
+                scope = depth;
+            }
+            let bit = (bits >> (31 - depth)) & 1;
+            slot = nodes[slot as usize][bit as usize];
+            depth += 1;
+        }
+        (self.values.get(slot & !LEAF), scope.min(depth))
+    }
+
+    #[inline]
+    fn lookup_v6(&self, ip: Ipv6Addr) -> (u32, u8) {
+        if let Some(v4) = ip.to_ipv4_mapped() {
+            let (value, depth) = self.lookup_v4(v4);
+            return (value, 96 + depth);
+        }
+        let bits = u128::from(ip);
+        let nodes = self.base.trie().nodes();
+        let (_, mut slot) = self.base.trie().roots();
+        let mut depth = 0u8;
+        let mut scope = NONE;
+        while slot & LEAF == 0 {
+            if scope == NONE && self.is_constant(slot) {
+                scope = depth;
+            }
+            let bit = (bits >> (127 - depth)) & 1;
+            slot = nodes[slot as usize][bit as usize];
+            depth += 1;
+        }
+        if slot == ALIAS {
+            // No node above an alias is constant; the trie only holds aliases at depth ≤ 96.
+            let v4 = (bits >> (96 - depth)) as u32;
+            let (value, v4_depth) = self.lookup_v4(Ipv4Addr::from(v4));
+            return (value, depth + v4_depth);
+        }
+        (self.values.get(slot & !LEAF), scope.min(depth))
+    }
+
+    /// The tree it is an overlay on.
+    pub fn base(&self) -> &Arc<Base> {
+        &self.base
+    }
+
+    /// What it holds and cost.
     pub fn stats(&self) -> &MapStats {
         &self.stats
     }
 }
 
-/// A MaxMind DB to walk: its reader and what [`build_from`] needs to know of it.
-pub(crate) struct Source<'a> {
-    pub(crate) reader: &'a maxminddb::Reader<Bytes>,
-    pub(crate) path: &'a std::path::Path,
-    pub(crate) ip_version: u16,
-    /// Whether IPv4 data sits in its own subtree at `::/96`.
-    pub(crate) v4_walked: bool,
+fn check_values(base: &Base, values: &[u32]) {
+    assert_eq!(values.len(), base.keys().len(), "one value per key");
+    assert!(
+        values.iter().all(|&v| v <= MAX_VALUE),
+        "a value is above {MAX_VALUE}"
+    );
 }
 
-/// Walks every network of a database and maps it to `classify(decode(record))`; see
-/// [`GeoMap::build`]. Records are cached by offset, and decoded values by equality.
+/// Bit `i` set: every key below node `i` has the same value.
+fn constant_bits(nodes: &[[u32; 2]], values: &[u32]) -> Vec<u64> {
+    let n = nodes.len();
+    // Children come before parents, so one pass in index order sees each node's children
+    // done: the value of its subtree is its children's when they agree, else MIXED.
+    //
+    // Hand-tuned, as this pass is most of the time a load with many maps spends (measured:
+    // ~15 ns a node with a branch per child, ~5 without): a child is read from one array
+    // holding the subtrees' values (by node), then the keys' values, then MIXED (for an
+    // alias), and its index is chosen without a branch.
+    const MIXED: u32 = u32::MAX;
+    let keys = values.len();
+    let mut of: Vec<u32> = Vec::with_capacity(n + keys + 1);
+    of.resize(n, MIXED);
+    of.extend_from_slice(values);
+    of.push(MIXED);
+    let index = |s: u32| -> usize {
+        let key = ((s & !LEAF) as usize).min(keys);
+        if s & LEAF != 0 { n + key } else { s as usize }
+    };
+    let mut constant = vec![0u64; n.div_ceil(64)];
+    let mut word = 0u64;
+    for (i, &[l, r]) in nodes.iter().enumerate() {
+        let (a, b) = (of[index(l)], of[index(r)]);
+        let v = if a == b { a } else { MIXED };
+        of[i] = v;
+        word |= u64::from(v != MIXED) << (i % 64);
+        if i % 64 == 63 {
+            constant[i / 64] = word;
+            word = 0;
+        }
+    }
+    if !n.is_multiple_of(64) {
+        constant[n / 64] = word;
+    }
+    constant
+}
+
+/// Maps built together by [`constant_bits_lanes`].
+const LANES: usize = 4;
+/// A lane's "the keys below differ".
+const LANE_MIXED: u16 = u16::MAX;
+
+/// [`constant_bits`] of up to [`LANES`] value lists (each value below [`LANE_MIXED`]) in one
+/// pass: a node's subtree values are four 16-bit lanes of one word, compared at once (SWAR).
+fn constant_bits_lanes(nodes: &[[u32; 2]], values: &[&[u32]]) -> Vec<Vec<u64>> {
+    debug_assert!(!values.is_empty() && values.len() <= LANES);
+    const LOW: u64 = 0x7fff_7fff_7fff_7fff;
+    const HIGH: u64 = 0x8000_8000_8000_8000;
+    let n = nodes.len();
+    let keys = values[0].len();
+    let mut of: Vec<u64> = Vec::with_capacity(n + keys + 1);
+    of.resize(n, u64::MAX);
+    // Unused lanes hold 0 for every key: constant, and never read.
+    of.extend((0..keys).map(|k| {
+        values
+            .iter()
+            .enumerate()
+            .fold(0u64, |w, (lane, v)| w | (u64::from(v[k]) << (16 * lane)))
+    }));
+    of.push(u64::MAX);
+    let index = |s: u32| -> usize {
+        let key = ((s & !LEAF) as usize).min(keys);
+        if s & LEAF != 0 { n + key } else { s as usize }
+    };
+    let mut constant = vec![vec![0u64; n.div_ceil(64)]; values.len()];
+    let mut words = [0u64; LANES];
+    for (i, &[l, r]) in nodes.iter().enumerate() {
+        let (a, b) = (of[index(l)], of[index(r)]);
+        // A lane's high bit in `differ`: the children's values there are not equal.
+        let x = a ^ b;
+        let differ = (((x & LOW) + LOW) | x) & HIGH;
+        // Those lanes become MIXED (all ones); the others keep the common value.
+        let v = a | ((differ >> 15) * 0xffff);
+        of[i] = v;
+        // A lane's high bit in `mixed`: all 16 bits of the lane are set (MIXED). Each step
+        // ANDs twice as many bits below into bit 15, never reaching below the lane's bit 0.
+        let y = v & (v << 1);
+        let y = y & (y << 2);
+        let y = y & (y << 4);
+        let mixed = y & (y << 8) & HIGH;
+        let bit = i % 64;
+        for (lane, w) in words.iter_mut().enumerate() {
+            *w |= (!(mixed >> (16 * lane + 15)) & 1) << bit;
+        }
+        if bit == 63 {
+            for (c, w) in constant.iter_mut().zip(&mut words) {
+                c[i / 64] = *w;
+                *w = 0;
+            }
+        }
+    }
+    if !n.is_multiple_of(64) {
+        for (c, w) in constant.iter_mut().zip(&words) {
+            c[n / 64] = *w;
+        }
+    }
+    constant
+}
+
+/// Sets `top[p]` for every `V4_STRIDE`-bit prefix `p` below `slot` (at `depth`, reached by the
+/// bits `prefix`) to the depth of the first constant node on its path, if there is one above
+/// depth `V4_STRIDE`.
+fn fill_top(
+    nodes: &[[u32; 2]],
+    constant: &[u64],
+    slot: u32,
+    depth: u8,
+    prefix: u32,
+    top: &mut [u8],
+) {
+    if depth == V4_STRIDE || slot & LEAF != 0 {
+        // The walk from the start table checks this node and those below it itself; a leaf's
+        // depth is the scope already.
+        return;
+    }
+    if constant[slot as usize / 64] & (1 << (slot % 64)) != 0 {
+        let span = 1usize << (V4_STRIDE - depth);
+        let first = (prefix as usize) << (V4_STRIDE - depth);
+        top[first..first + span].fill(depth);
+        return;
+    }
+    let [l, r] = nodes[slot as usize];
+    fill_top(nodes, constant, l, depth + 1, prefix << 1, top);
+    fill_top(nodes, constant, r, depth + 1, (prefix << 1) | 1, top);
+}
+
+/// Walks every network of a database and maps it to `classify(decode(record))`, as
+/// [`GeoMap::build`] does for a location database (the ASN database: [`super::AsnDb`]).
 pub(crate) fn build_from<T: Copy + Eq + std::hash::Hash>(
     src: &Source<'_>,
-    mut decode: impl FnMut(&LookupResult<'_, Bytes>) -> Result<Option<T>, maxminddb::MaxMindDbError>,
-    mut classify: impl FnMut(Option<&T>) -> u32,
+    decode: impl FnMut(&LookupResult<'_, Bytes>) -> Result<Option<T>, maxminddb::MaxMindDbError>,
+    classify: impl FnMut(Option<&T>) -> u32,
 ) -> Result<GeoMap, ConfigError> {
     let started = Instant::now();
-    let fail = |what: &str, e: &dyn fmt::Display| {
-        ConfigError::file(src.path, format!("while building a map, {what}: {e}"))
-    };
-    let reader = src.reader;
-    let mut checked = |item: Option<&T>| {
-        let v = classify(item);
-        assert!(v <= MAX_VALUE, "classifier returned {v}, above {MAX_VALUE}");
-        v
-    };
-    let unknown = checked(None);
-    let mut by_offset: HashMap<usize, u32> = HashMap::new();
-    let mut by_item: HashMap<T, u32> = HashMap::new();
-    let mut value_of = |result: &LookupResult<'_, Bytes>| -> Result<u32, ConfigError> {
-        let Some(offset) = result.offset() else {
-            return Ok(unknown);
-        };
-        if let Some(&v) = by_offset.get(&offset) {
-            return Ok(v);
-        }
-        let item =
-            decode(result).map_err(|e| fail(&format!("record at data offset {offset}"), &e))?;
-        let v = match item {
-            Some(l) => *by_item.entry(l).or_insert_with(|| checked(Some(&l))),
-            None => unknown,
-        };
-        by_offset.insert(offset, v);
-        Ok(v)
-    };
-
-    // Where the walk leaves no network: in an IPv6 database with an IPv4 subtree, those
-    // are the aliases of that subtree (the iterator skips them); otherwise they are the
-    // node the reader took for the IPv4 start, i.e. whatever `::` resolves to.
-    let v4_walked = src.v4_walked;
-    let (v4_fill, hole) = if src.ip_version == 4 {
-        (unknown, Leaf::Value(unknown))
-    } else if v4_walked {
-        (unknown, Leaf::V4Alias)
-    } else {
-        let r = reader
-            .lookup(IpAddr::V6(Ipv6Addr::UNSPECIFIED))
-            .map_err(|e| fail("looking up ::", &e))?;
-        let v = value_of(&r)?;
-        (v, Leaf::Value(v))
-    };
-
-    let cover_err = |e: CoverError| fail("the database's networks do not tile", &e);
-    let mut builder = TrieBuilder::new();
-    let mut networks = 0u64;
-    let walk = reader
-        .networks(WithinOptions::default().include_networks_without_data())
-        .map_err(|e| fail("reading the search tree", &e))?;
-    for item in walk {
-        let item = item.map_err(|e| fail("reading the search tree", &e))?;
-        let net = item
-            .network()
-            .map_err(|e| fail("reading the search tree", &e))?;
-        let value = value_of(&item)?;
-        networks += 1;
-        match net.ip() {
-            IpAddr::V4(a) => {
-                let start = u128::from(u32::from(a));
-                fill_v4(&mut builder, Some(start), v4_fill).map_err(cover_err)?;
-                let net = Ipv4Net::new(a, net.prefix()).map_err(|e| fail("network", &e))?;
-                builder.push_v4(net.trunc(), value).map_err(cover_err)?;
-            }
-            IpAddr::V6(a) => {
-                push_v6(&mut builder, u128::from(a), net.prefix(), value, hole)
-                    .map_err(cover_err)?;
-            }
-        }
-    }
-    fill_v4(&mut builder, None, v4_fill).map_err(cover_err)?;
-    if let Some(next) = builder.v6_next() {
-        for (s, l) in trie::blocks(next, None, 128) {
-            emit_v6(&mut builder, s, l, hole).map_err(cover_err)?;
-        }
-    }
-    let trie = builder.finish().map_err(cover_err)?;
-
-    let stats = MapStats {
-        networks,
-        records: by_offset.len(),
-        locations: by_item.len(),
-        nodes: trie.node_count(),
-        bytes: trie.heap_bytes(),
-        build_time: started.elapsed(),
-    };
-    Ok(GeoMap { trie, stats })
-}
-
-/// Covers the IPv4 space up to `until` (the end when `None`) with `value`.
-fn fill_v4(b: &mut TrieBuilder, until: Option<u128>, value: u32) -> Result<(), CoverError> {
-    let Some(next) = b.v4_next() else {
-        return Ok(());
-    };
-    if until.is_some_and(|u| u <= next) {
-        return Ok(());
-    }
-    for (s, l) in trie::blocks(next, until, 32) {
-        b.push_v4(Ipv4Net::new(Ipv4Addr::from(s as u32), l).unwrap(), value)?;
-    }
-    Ok(())
-}
-
-/// Adds a database network to the IPv6 cover, first filling any hole before it.
-fn push_v6(
-    b: &mut TrieBuilder,
-    start: u128,
-    len: u8,
-    value: u32,
-    hole: Leaf,
-) -> Result<(), CoverError> {
-    // `::ffff:0:0/96` is always an alias, whatever the database holds there.
-    if len >= MAPPED.1 && start & trie::mask(MAPPED.1, 128) == MAPPED.0 {
-        return Ok(());
-    }
-    if let Some(next) = b.v6_next()
-        && next < start
-    {
-        for (s, l) in trie::blocks(next, Some(start), 128) {
-            emit_v6(b, s, l, hole)?;
-        }
-    }
-    emit_v6(b, start, len, Leaf::Value(value))
-}
-
-/// Pushes one aligned block, carving `::ffff:0:0/96` out of any block that contains it.
-fn emit_v6(b: &mut TrieBuilder, start: u128, len: u8, leaf: Leaf) -> Result<(), CoverError> {
-    let contains_mapped = len <= MAPPED.1 && MAPPED.0 & trie::mask(len, 128) == start;
-    if contains_mapped && len == MAPPED.1 {
-        return b.push_v6(net6(start, len), Leaf::V4Alias);
-    }
-    if contains_mapped {
-        let half = 1u128 << (127 - len);
-        emit_v6(b, start, len + 1, leaf)?;
-        return emit_v6(b, start | half, len + 1, leaf);
-    }
-    b.push_v6(net6(start, len), leaf)
-}
-
-fn net6(start: u128, len: u8) -> Ipv6Net {
-    Ipv6Net::new(Ipv6Addr::from(start), len).expect("prefix length ≤ 128")
+    let (trie, _) = super::index::walk_source(src, decode, classify)?;
+    Ok(GeoMap::from_trie(trie, started.elapsed()))
 }

@@ -1,9 +1,10 @@
 //! Client location: the GeoIP database and the per-policy prefix maps compiled from it.
 //!
-//! A [`GeoDb`] is a memory-mapped MaxMind DB file. Queries never read it: at load time every
-//! network in it is classified once (by a policy, into a small value id) and the results are
-//! compiled into a [`GeoMap`], a merged prefix tree whose leaf depth is the ECS scope. The
-//! database is only read directly by tools and tests ([`GeoDb::lookup`]).
+//! A [`GeoDb`] is a memory-mapped MaxMind DB file. Queries never read it: at load time it is
+//! walked once into a [`GeoIndex`], a merged prefix tree of location ids, and every policy's
+//! classification of locations (into small value ids) becomes a [`GeoMap`] over that tree,
+//! whose merged-prefix depth is the ECS scope. The database is only read directly by tools
+//! and tests ([`GeoDb::lookup`]).
 //!
 //! Two record layouts are understood, recognised from the records themselves:
 //! - GeoIP2/GeoLite2 City and Country (`continent.code`, `country.iso_code`,
@@ -18,6 +19,7 @@
 pub mod asn;
 pub mod centroids;
 pub mod countries;
+pub mod index;
 pub mod map;
 pub mod trie;
 
@@ -34,6 +36,7 @@ use tracing::warn;
 use crate::error::ConfigError;
 
 pub use asn::AsnDb;
+pub use index::{Base, Fields, GeoIndex, IndexStats, Projection};
 pub use map::{GeoMap, MapStats};
 
 /// A short code stored inline: a country (`DE`), a continent (`EU`) or a subdivision
@@ -281,10 +284,35 @@ pub struct GeoDb {
     reader: Option<Reader<Bytes>>,
     path: PathBuf,
     schema: Schema,
+    /// The file's identity when it was opened, to tell whether the path still names it.
+    file_id: Option<FileId>,
     database_type: String,
     description: Option<String>,
     build_epoch: u64,
     ip_version: u16,
+}
+
+/// What tells one file from another at the same path: a file renamed over it is another
+/// inode, one rewritten in place has another size or modification time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime_ns: i128,
+}
+
+impl FileId {
+    fn of(path: &Path) -> Option<FileId> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        Some(FileId {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+        })
+    }
 }
 
 impl fmt::Debug for GeoDb {
@@ -305,9 +333,14 @@ impl GeoDb {
     /// one of the two layouts; anything else (an ASN database, a truncated download) is
     /// refused with the reason.
     pub fn open(path: &Path) -> Result<Self, ConfigError> {
+        // Its identity before reading: if it changes during the read, the next reload sees
+        // another identity and reads it again.
+        let file_id = FileId::of(path);
         let bytes = std::fs::read(path)
             .map_err(|e| ConfigError::file(path, format!("cannot read the GeoIP database: {e}")))?;
-        Self::from_bytes(path, bytes)
+        let mut db = Self::from_bytes(path, bytes)?;
+        db.file_id = file_id;
+        Ok(db)
     }
 
     /// [`GeoDb::open`] on bytes already read; `path` names them in errors and status.
@@ -331,6 +364,7 @@ impl GeoDb {
         Ok(Self {
             path: path.to_path_buf(),
             schema,
+            file_id: None,
             database_type: meta.database_type.clone(),
             description,
             build_epoch: meta.build_epoch,
@@ -348,6 +382,17 @@ impl GeoDb {
     /// The reader, unless released.
     fn reader(&self) -> Option<&Reader<Bytes>> {
         self.reader.as_ref()
+    }
+
+    /// Whether its path still names the file it was read from (unchanged), so that reading
+    /// it again would give the same data. Bytes given to [`GeoDb::from_bytes`] name no file.
+    pub fn is_current(&self) -> bool {
+        self.file_id.is_some() && FileId::of(&self.path) == self.file_id
+    }
+
+    /// Whether its data is still held ([`GeoDb::release`] not called): a walk needs it.
+    pub fn has_data(&self) -> bool {
+        self.reader.is_some()
     }
 
     /// The file it was opened from.

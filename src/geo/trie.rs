@@ -25,8 +25,9 @@ use ipnet::{Ipv4Net, Ipv6Net};
 pub const MAX_VALUE: u32 = LEAF - 2;
 
 /// In a child slot: set for a leaf (the rest is its value), clear for a node index.
-const LEAF: u32 = 1 << 31;
-const ALIAS: u32 = LEAF | (LEAF - 1);
+pub(crate) const LEAF: u32 = 1 << 31;
+/// The slot of an IPv4 alias leaf.
+pub(crate) const ALIAS: u32 = LEAF | (LEAF - 1);
 
 /// What a leaf of the IPv6 tree holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,19 +54,20 @@ impl std::error::Error for CoverError {}
 /// depth at which it was reached (the prefix length of the widest network with that value).
 #[derive(Debug, Clone)]
 pub struct Trie {
+    /// Internal nodes, children before parents: a node's index is above its children's.
     nodes: Vec<[u32; 2]>,
     v4_root: u32,
     v6_root: u32,
     /// Where the IPv4 walk stands after the first [`V4_STRIDE`] bits, for each of their
     /// values: the slot reached (a leaf, or a node to continue from) and its depth. The walk
     /// is a chain of dependent loads through a tree much larger than the caches; this table
-    /// does the first 16 steps in one.
+    /// does the first 12 steps in one (the next few levels are few nodes, and stay cached).
     v4_start: Box<[u32]>,
     v4_start_depth: Box<[u8]>,
 }
 
 /// Bits of an IPv4 address resolved by [`Trie::v4_start`].
-const V4_STRIDE: u8 = 16;
+pub(crate) const V4_STRIDE: u8 = 12;
 
 impl Trie {
     /// The value for `ip` and the depth of its leaf, in `ip`'s own family (0–32 for IPv4,
@@ -112,6 +114,18 @@ impl Trie {
         }
     }
 
+    /// The largest leaf value (aliases not counted; 0 when there are none).
+    pub fn max_value(&self) -> u32 {
+        let leaf = |s: u32| (s & LEAF != 0 && s != ALIAS).then_some(s & !LEAF);
+        self.nodes
+            .iter()
+            .flatten()
+            .chain([&self.v4_root, &self.v6_root])
+            .filter_map(|&s| leaf(s))
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Internal nodes of both trees; leaves are stored in their parents.
     pub fn node_count(&self) -> usize {
         self.nodes.len()
@@ -120,6 +134,80 @@ impl Trie {
     /// Heap memory held by the tree.
     pub fn heap_bytes(&self) -> usize {
         self.nodes.capacity() * size_of::<[u32; 2]>() + self.v4_start.len() * 5
+    }
+
+    /// The same tree with every leaf value `v` replaced by `value_of(v)`, siblings that now
+    /// hold equal values merged: the tree [`TrieBuilder`] would have built from the same cover
+    /// with the new values. Aliases stay aliases. One pass over the nodes, children first.
+    ///
+    /// # Panics
+    ///
+    /// If `value_of` returns a value above [`MAX_VALUE`].
+    pub fn remap(&self, value_of: impl Fn(u32) -> u32) -> Trie {
+        let mut nodes: Vec<[u32; 2]> = Vec::new();
+        // The new slot of each old node.
+        let mut new_slot: Vec<u32> = Vec::with_capacity(self.nodes.len());
+        let slot = |s: u32, new_slot: &[u32]| -> u32 {
+            if s == ALIAS {
+                ALIAS
+            } else if s & LEAF != 0 {
+                let v = value_of(s & !LEAF);
+                assert!(v <= MAX_VALUE, "remapped value {v} is above {MAX_VALUE}");
+                LEAF | v
+            } else {
+                new_slot[s as usize]
+            }
+        };
+        for &[l, r] in &self.nodes {
+            let (l, r) = (slot(l, &new_slot), slot(r, &new_slot));
+            new_slot.push(combine(&mut nodes, l, r));
+        }
+        let v4_root = slot(self.v4_root, &new_slot);
+        let v6_root = slot(self.v6_root, &new_slot);
+        drop(new_slot);
+        Trie::from_parts(nodes, v4_root, v6_root)
+    }
+
+    /// A tree from its nodes and roots, with the IPv4 start table computed.
+    fn from_parts(mut nodes: Vec<[u32; 2]>, v4_root: u32, v6_root: u32) -> Trie {
+        nodes.shrink_to_fit();
+        let mut v4_start = Vec::with_capacity(1 << V4_STRIDE);
+        let mut v4_start_depth = Vec::with_capacity(1 << V4_STRIDE);
+        for prefix in 0u32..(1 << V4_STRIDE) {
+            let bits = u128::from(prefix) << (32 - V4_STRIDE);
+            let (mut slot, mut depth) = (v4_root, 0u8);
+            while slot & LEAF == 0 && depth < V4_STRIDE {
+                let bit = (bits >> (31 - depth)) & 1;
+                slot = nodes[slot as usize][bit as usize];
+                depth += 1;
+            }
+            v4_start.push(slot);
+            v4_start_depth.push(depth);
+        }
+        Trie {
+            nodes,
+            v4_root,
+            v6_root,
+            v4_start: v4_start.into(),
+            v4_start_depth: v4_start_depth.into(),
+        }
+    }
+
+    /// The internal nodes, children before parents.
+    pub(crate) fn nodes(&self) -> &[[u32; 2]] {
+        &self.nodes
+    }
+
+    /// The roots' slots: (IPv4, IPv6).
+    pub(crate) fn roots(&self) -> (u32, u32) {
+        (self.v4_root, self.v6_root)
+    }
+
+    /// Where the IPv4 walk stands after the first [`V4_STRIDE`] bits of an address whose top
+    /// bits are `prefix`: the slot and its depth.
+    #[inline]
+    pub(crate) fn v4_start(&self, prefix: usize) -> (u32, u8) {
+        (self.v4_start[prefix], self.v4_start_depth[prefix])
     }
 }
 
@@ -197,30 +285,10 @@ impl TrieBuilder {
     }
 
     /// The finished tree; an error unless both address spaces were covered.
-    pub fn finish(mut self) -> Result<Trie, CoverError> {
+    pub fn finish(self) -> Result<Trie, CoverError> {
         let v4_root = self.v4.root()?;
         let v6_root = self.v6.root()?;
-        self.nodes.shrink_to_fit();
-        let mut v4_start = Vec::with_capacity(1 << V4_STRIDE);
-        let mut v4_start_depth = Vec::with_capacity(1 << V4_STRIDE);
-        for prefix in 0u32..(1 << V4_STRIDE) {
-            let bits = u128::from(prefix) << (32 - V4_STRIDE);
-            let (mut slot, mut depth) = (v4_root, 0u8);
-            while slot & LEAF == 0 && depth < V4_STRIDE {
-                let bit = (bits >> (31 - depth)) & 1;
-                slot = self.nodes[slot as usize][bit as usize];
-                depth += 1;
-            }
-            v4_start.push(slot);
-            v4_start_depth.push(depth);
-        }
-        Ok(Trie {
-            nodes: self.nodes,
-            v4_root,
-            v6_root,
-            v4_start: v4_start.into(),
-            v4_start_depth: v4_start_depth.into(),
-        })
+        Ok(Trie::from_parts(self.nodes, v4_root, v6_root))
     }
 }
 

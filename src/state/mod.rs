@@ -8,13 +8,16 @@
 
 mod health;
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Guard};
+use smallvec::SmallVec;
 
 use crate::config::{Family, LoadBalancer, OriginId, PoolId, SteeringConfig};
 use crate::dnssec::zone::Signing;
-use crate::geo::{AsnDb, GeoDb, GeoMap};
+use crate::geo::{AsnDb, GeoDb, GeoIndex, GeoMap};
 use crate::wire::RecordSet;
 use crate::zone::Zones;
 pub use health::{
@@ -131,6 +134,11 @@ pub struct Snapshot {
     pub geo: Option<Arc<GeoDb>>,
     /// The ASN database (`--asn-db`), when one was loaded.
     pub asn: Option<Arc<AsnDb>>,
+    /// The database walked once, when a load balancer steers by location.
+    pub geo_index: Option<Arc<GeoIndex>>,
+    /// Every distinct set of location rules compiled, by its canonical form (see `load`): a
+    /// reload over the same database reuses those whose rules did not change.
+    pub rule_maps: HashMap<Box<[u8]>, Arc<RuleMap>>,
     /// Metrics label ids of its names.
     pub labels: Labels,
     /// DNSSEC: keys and signatures of the zones that have keys (`None`: nothing is signed).
@@ -151,10 +159,13 @@ pub struct Labels {
 
 /// A load balancer prepared for the query path.
 pub struct CompiledLb {
-    /// Distinct ordered candidate pool lists; the geo map's values index this.
+    /// For policies that use location (and no custom rules or client maps): client address
+    /// → candidate list and ECS scope, shared with every load balancer with the same rules.
+    pub location: Option<LocationSteering>,
+    /// With [`CompiledLb::plans`]: distinct ordered candidate pool lists, which the plans
+    /// index.
     pub lists: Vec<Box<[PoolId]>>,
-    /// Client address → candidate list and ECS scope, for policies that use location; with
-    /// [`CompiledLb::plans`], client address → plan.
+    /// With [`CompiledLb::plans`]: client address → plan, and the ECS scope.
     pub map: Option<GeoMap>,
     /// For a load balancer with custom rules, `subnet_pools` or `asn_pools`: what each
     /// client network gets. The map's values index `plans.table`.
@@ -162,6 +173,66 @@ pub struct CompiledLb {
     /// Ready-made A and AAAA records for each pool it may answer from.
     pub records: Vec<PoolRecords>,
 }
+
+/// A load balancer's location rules: the compiled rules it shares with every load balancer
+/// whose rules are the same up to the names of the pools, and its own pools.
+pub struct LocationSteering {
+    /// The shared compiled rules; their lists hold pool ordinals.
+    pub rules: Arc<RuleMap>,
+    /// This load balancer's pool for each ordinal.
+    pub pools: Box<[PoolId]>,
+}
+
+/// Location rules compiled: every address mapped to a class (with the ECS scope on which it
+/// holds), and each class's ordered candidate list, in pool ordinals (the rules' n-th
+/// distinct pool). Load balancers whose rules differ only in pool names share one.
+pub struct RuleMap {
+    /// Address → class and scope. Shared further, by every rule set that divides the
+    /// locations into the same classes.
+    pub map: Arc<GeoMap>,
+    /// The lists, one after the other.
+    lists: Box<[u16]>,
+    /// Where class `c`'s list starts in `lists`; one more entry than classes.
+    starts: Box<[u32]>,
+}
+
+impl RuleMap {
+    /// `lists[c]` is class `c`'s list.
+    pub fn new(map: Arc<GeoMap>, lists: &[Vec<u16>]) -> RuleMap {
+        let mut flat = Vec::with_capacity(lists.iter().map(Vec::len).sum());
+        let mut starts = Vec::with_capacity(lists.len() + 1);
+        for l in lists {
+            starts.push(flat.len() as u32);
+            flat.extend_from_slice(l);
+        }
+        starts.push(flat.len() as u32);
+        RuleMap {
+            map,
+            lists: flat.into(),
+            starts: starts.into(),
+        }
+    }
+
+    /// Class `class`'s candidate list, in ordinals.
+    #[inline]
+    pub fn list(&self, class: u32) -> &[u16] {
+        let c = class as usize;
+        &self.lists[self.starts[c] as usize..self.starts[c + 1] as usize]
+    }
+
+    /// How many classes.
+    pub fn classes(&self) -> usize {
+        self.starts.len() - 1
+    }
+
+    /// Heap memory of the lists (the map is counted on its own: it may be shared).
+    pub fn heap_bytes(&self) -> usize {
+        self.lists.len() * 2 + self.starts.len() * 4
+    }
+}
+
+/// A load balancer's candidate pools for one client, most preferred first.
+pub type Candidates = SmallVec<[PoolId; 16]>;
 
 /// One pool's addresses as records owned by one load balancer's name, with its TTL.
 pub struct PoolRecords {
@@ -179,6 +250,36 @@ pub struct PoolRecords {
 }
 
 impl CompiledLb {
+    /// Every candidate list the load balancer's location rules (or its plans, with custom
+    /// rules or client maps) can give, in its own pools; none when it does not steer by
+    /// location.
+    pub fn lists(&self) -> impl Iterator<Item = Candidates> + '_ {
+        let shared = self.location.iter().flat_map(|l| {
+            (0..l.rules.classes() as u32).map(move |c| {
+                l.rules
+                    .list(c)
+                    .iter()
+                    .map(|&o| l.pools[o as usize])
+                    .collect()
+            })
+        });
+        let own = self
+            .plans
+            .iter()
+            .flat_map(move |_| self.lists.iter().map(|l| l.iter().copied().collect()));
+        shared.chain(own)
+    }
+
+    /// The candidate pools for a client at `addr`, and the ECS scope of the map that chose
+    /// them (`None` when nothing about the client chose them: `default_pools`). Custom rules
+    /// and client maps as for an A query; see [`CompiledLb::resolve`].
+    #[inline]
+    pub fn candidates(&self, lb: &LoadBalancer, addr: IpAddr) -> (Candidates, Option<u8>) {
+        let (_, list, scope) = self.resolve(lb, addr, Family::V4);
+        let chose = self.location.is_some() || self.plans.is_some();
+        (list, chose.then_some(scope))
+    }
+
     /// The records of `pool` with TTL `ttl`, if this load balancer may answer from it.
     pub fn pool_records(&self, pool: PoolId, ttl: u32) -> Option<&PoolRecords> {
         self.records.iter().find(|r| r.pool == pool && r.ttl == ttl)
@@ -193,7 +294,16 @@ impl CompiledLb {
         lb: &'a LoadBalancer,
         addr: std::net::IpAddr,
         family: Family,
-    ) -> (&'a LoadBalancer, &'a [PoolId], u8) {
+    ) -> (&'a LoadBalancer, Candidates, u8) {
+        if let Some(l) = &self.location {
+            let (class, scope) = l.rules.map.lookup(addr);
+            let list = l.rules.list(class);
+            return (
+                lb,
+                list.iter().map(|&o| l.pools[o as usize]).collect(),
+                scope,
+            );
+        }
         match (&self.plans, &self.map) {
             (Some(plans), Some(map)) => {
                 let (plan, depth) = map.lookup(addr);
@@ -204,16 +314,20 @@ impl CompiledLb {
                 let (v, l) = plans.table[plan as usize][f];
                 (
                     &plans.variants[v as usize].lb,
-                    &self.lists[l as usize][..],
+                    self.lists[l as usize].iter().copied().collect(),
                     depth,
                 )
             }
             (None, Some(map)) => {
                 let (list, depth) = map.lookup(addr);
                 let scope = if lb.policy.uses_location() { depth } else { 0 };
-                (lb, &self.lists[list as usize][..], scope)
+                (
+                    lb,
+                    self.lists[list as usize].iter().copied().collect(),
+                    scope,
+                )
             }
-            _ => (lb, &lb.default_pools[..], 0),
+            _ => (lb, lb.default_pools.iter().copied().collect(), 0),
         }
     }
 

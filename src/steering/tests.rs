@@ -802,6 +802,64 @@ fn hash_moves_at_most_one_nth_of_clients_when_one_of_n_origins_fails() {
     }
 }
 
+#[test]
+fn proximity_order_is_the_order_of_candidates() {
+    use rand::{RngExt, SeedableRng};
+    let mut rng = StdRng::seed_from_u64(0x0c0f_fee5);
+    let coord = |rng: &mut StdRng| {
+        (
+            rng.random::<f64>() * 180.0 - 90.0,
+            rng.random::<f64>() * 360.0 - 180.0,
+        )
+    };
+    let mut fallbacks = 0;
+    for round in 0..2000 {
+        let n = 1 + round % 10;
+        let mut pools: Vec<(f64, f64)> = (0..n).map(|_| coord(&mut rng)).collect();
+        // Ties and near-ties: a pool twice, one a hair away, one at the client's antipode.
+        if round % 5 == 0 && n > 1 {
+            pools[n - 1] = pools[0];
+        }
+        if round % 7 == 0 && n > 2 {
+            pools[n - 2] = (pools[0].0, pools[0].1 + 1e-12);
+        }
+        let client = if round % 11 == 0 {
+            (-pools[0].0, pools[0].1 - 180.0f64.copysign(pools[0].1))
+        } else if round % 13 == 0 {
+            pools[0]
+        } else {
+            coord(&mut rng)
+        };
+        let order = ProximityOrder::new(&pools);
+        let mut got = SmallVec::new();
+        order.order(client, &mut got);
+        let mut want: Vec<(f64, u16)> = pools
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| (great_circle_km(client, p), i as u16))
+            .collect();
+        want.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let want: Vec<u16> = want.iter().map(|x| x.1).collect();
+        assert_eq!(
+            got.as_slice(),
+            want.as_slice(),
+            "pools {pools:?} client {client:?}"
+        );
+        let units: Vec<f64> = pools
+            .iter()
+            .map(|&p| {
+                let (a, b) = (unit(p), unit(client));
+                a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+            })
+            .collect();
+        if units.iter().any(|&d| d < -1.0 + 1e-6) || pools.len() > 1 && round % 5 == 0 {
+            fallbacks += 1;
+        }
+    }
+    // The near-ties were exercised.
+    assert!(fallbacks > 300, "{fallbacks}");
+}
+
 // ---------------------------------------------------------------------------------------
 // The pools answering now (status page, gauges, transition log).
 

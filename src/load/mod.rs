@@ -1,13 +1,17 @@
 //! Loading `zones/` (and the GeoIP database) into an immutable [`Snapshot`]: everything the
 //! query path reads, compiled so that answering is lookups only.
 
+mod geo;
+pub mod par;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use hickory_proto::rr::rdata::{A, AAAA};
 use hickory_proto::rr::{Name, RData, Record};
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::config::rules::Facts;
 use crate::config::{self, Family, Policy as LbPolicy, PoolId, SteeringConfig};
@@ -15,9 +19,9 @@ use crate::dnssec::key as dnskey;
 use crate::dnssec::sign::KeySet;
 use crate::dnssec::zone::{Policy, Signing};
 use crate::error::{ConfigError, ConfigErrors};
-use crate::geo::{AsnDb, GeoDb, GeoMap, Location};
+use crate::geo::{AsnDb, GeoDb, GeoIndex, GeoMap, Location};
 use crate::metrics;
-use crate::state::{CompiledLb, Labels, Plans, PoolRecords, Snapshot, Variant};
+use crate::state::{CompiledLb, Labels, LocationSteering, Plans, PoolRecords, Snapshot, Variant};
 use crate::steering;
 use crate::wire::RecordSet;
 use crate::zone::{Zone, Zones, master};
@@ -84,14 +88,27 @@ pub fn load(src: &Sources) -> Result<Snapshot, ConfigErrors> {
     load_with_env(src, &|k| std::env::var(k).ok())
 }
 
+/// [`load`] for a reload of `previous`: when the GeoIP database is the same file, its walk
+/// and the compiled rules that did not change are reused rather than built again.
+pub fn reload(src: &Sources, previous: &Snapshot) -> Result<Snapshot, ConfigErrors> {
+    load_reusing(src, &|k| std::env::var(k).ok(), Some(previous))
+}
+
 /// [`load`], with `lookup_env` resolving `${VAR}` in monitor headers and bodies.
 pub fn load_with_env(
     src: &Sources,
     lookup_env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Snapshot, ConfigErrors> {
+    load_reusing(src, lookup_env, None)
+}
+
+fn load_reusing(
+    src: &Sources,
+    lookup_env: &dyn Fn(&str) -> Option<String>,
+    previous: Option<&Snapshot>,
+) -> Result<Snapshot, ConfigErrors> {
     let dir = &src.zones;
     let mut errors = Vec::new();
-    let mut zones = Zones::default();
     let files = match zone_files(dir) {
         Ok(f) => f,
         Err(e) => return Err(ConfigErrors(vec![e])),
@@ -102,11 +119,11 @@ pub fn load_with_env(
             "no zone files (<origin>.zone) in this directory",
         )]));
     }
-    let mut steering = SteeringConfig::default();
-    let mut steering_files = Vec::new();
     // Names are case-insensitive, and `example.com.zone` and `example.com..zone` both name
     // example.com.: two files for one zone would otherwise leave one silently unserved.
     let mut seen: HashMap<(Name, u8), PathBuf> = HashMap::new();
+    let mut zone_files_ok: Vec<(&Path, &Name)> = Vec::new();
+    let mut steering_files: Vec<(&Path, &Name)> = Vec::new();
     for f in &files {
         let origin = match &f.origin {
             Ok(o) => o,
@@ -125,20 +142,17 @@ pub fn load_with_env(
         }
         seen.insert(key, f.path.clone());
         match f.kind {
-            Kind::Zone => {
-                let records = master::read_zone_file(&f.path, origin, &mut errors);
-                if let Some(zone) = Zone::build(origin, &f.path, records, &mut errors) {
-                    zones.insert(zone);
-                }
-            }
-            Kind::Steering => steering_files.push((f.path.clone(), origin.clone())),
+            Kind::Zone => zone_files_ok.push((&f.path, origin)),
+            Kind::Steering => steering_files.push((&f.path, origin)),
         }
     }
-    for (path, origin) in &steering_files {
-        if !files
-            .iter()
-            .any(|f| f.kind == Kind::Zone && f.origin.as_ref().ok() == Some(origin))
-        {
+
+    // Steering files first: they are small, and they tell whether the GeoIP database is
+    // needed, so that walking it can run beside the (possibly long) reading of zone files.
+    let mut steering = SteeringConfig::default();
+    let mut lbs_of: Vec<(&Name, std::ops::Range<usize>)> = Vec::new();
+    for &(path, origin) in &steering_files {
+        if !zone_files_ok.iter().any(|(_, o)| *o == origin) {
             errors.push(ConfigError::file(
                 path,
                 format!("steering configuration without a zone file {origin}zone beside it"),
@@ -147,8 +161,62 @@ pub fn load_with_env(
         }
         let first_lb = steering.load_balancers.len();
         config::read_file(path, origin, &mut steering, lookup_env, &mut errors);
+        lbs_of.push((origin, first_lb..steering.load_balancers.len()));
+    }
+    let needs_location = steering
+        .load_balancers
+        .iter()
+        .any(|lb| lb.policy.uses_location() || (lb.has_client_rules() && plans_read_location(lb)));
+
+    // The same file as before (a new one is renamed over the old: another inode): keep it,
+    // and the index walked from it.
+    let same = previous
+        .and_then(|p| p.geo.as_ref().map(|db| (p, db)))
+        .filter(|(_, db)| db.path() == src.geoip && db.is_current());
+    let reused = same.and_then(|(p, _)| p.geo_index.clone());
+    let (geo, index, built) = std::thread::scope(|scope| {
+        let walker = scope.spawn(|| {
+            // Its data may have been released once the last maps were built: a walk (no index
+            // to reuse) reads the file again.
+            let db = match same {
+                Some((_, db)) if reused.is_some() || !needs_location || db.has_data() => {
+                    Ok(db.clone())
+                }
+                _ => GeoDb::open(&src.geoip).map(Arc::new),
+            };
+            let index = match (&db, reused) {
+                (Ok(_), Some(index)) if needs_location => Some(Ok(index)),
+                (Ok(db), None) if needs_location => Some(GeoIndex::build(db).map(|index| {
+                    info!("GeoIP database {}: {}", db.path().display(), index.stats());
+                    Arc::new(index)
+                })),
+                _ => None,
+            };
+            (db, index)
+        });
+        // Zone files, each on its own, spread over the cores.
+        let built: Vec<(Option<Zone>, Vec<ConfigError>)> =
+            par::map(&zone_files_ok, |&(path, origin)| {
+                let mut errors = Vec::new();
+                let records = master::read_zone_file(path, origin, &mut errors);
+                (Zone::build(origin, path, records, &mut errors), errors)
+            });
+        let (db, index) = walker
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (db, index, built)
+    });
+    let mut zones = Zones::default();
+    for (zone, zone_errors) in built {
+        errors.extend(zone_errors);
+        if let Some(zone) = zone {
+            zones.insert(zone);
+        }
+    }
+    for (origin, range) in lbs_of {
         if let Some(zone) = zones.get_mut(origin) {
-            for (i, lb) in steering.load_balancers.iter().enumerate().skip(first_lb) {
+            for i in range {
+                let lb = &steering.load_balancers[i];
                 if let Err(msg) = zone.attach_load_balancer(&lb.name, i as u32) {
                     errors.push(ConfigError::at(&lb.file, lb.line, msg));
                 }
@@ -156,12 +224,8 @@ pub fn load_with_env(
         }
     }
 
-    let needs_location = steering
-        .load_balancers
-        .iter()
-        .any(|lb| lb.policy.uses_location() || (lb.has_client_rules() && plans_read_location(lb)));
-    let geo = match GeoDb::open(&src.geoip) {
-        Ok(db) => Some(Arc::new(db)),
+    let geo = match geo {
+        Ok(db) => Some(db),
         Err(e) if needs_location => {
             errors.push(e);
             None
@@ -197,18 +261,68 @@ pub fn load_with_env(
         }
     };
 
+    let index = match index {
+        Some(Ok(index)) => Some(index),
+        Some(Err(e)) => {
+            errors.push(e);
+            None
+        }
+        None => None,
+    };
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
+
+    let (geo_index, maps) = match index {
+        Some(index) => {
+            let empty = HashMap::new();
+            let previous_maps = match same {
+                Some((p, _)) if p.geo_index.as_ref().is_some_and(|i| Arc::ptr_eq(i, &index)) => {
+                    &p.rule_maps
+                }
+                _ => &empty,
+            };
+            let started = Instant::now();
+            let maps = geo::compile(&steering, &index, previous_maps);
+            info!(
+                "location rules of {} load balancers: {} distinct, {} reused, {} maps built \
+                 ({} KiB) in {} ms; index and projections {} KiB",
+                maps.per_lb.iter().filter(|m| m.is_some()).count(),
+                maps.rule_maps.len(),
+                maps.rule_maps
+                    .keys()
+                    .filter(|k| previous_maps.contains_key(*k))
+                    .count(),
+                maps.built.0,
+                maps.built.1 / 1024,
+                started.elapsed().as_millis(),
+                index.heap_bytes() / 1024,
+            );
+            (Some(index), Some(maps))
+        }
+        None => (None, None),
+    };
+    let (mut per_lb, rule_maps) = match maps {
+        Some(m) => (m.per_lb, m.rule_maps),
+        None => (Vec::new(), HashMap::new()),
+    };
+    per_lb.resize_with(steering.load_balancers.len(), || None);
     let mut compiled = Vec::with_capacity(steering.load_balancers.len());
-    for lb in &steering.load_balancers {
-        match compile(&steering, lb, geo.as_deref(), asn.as_deref()) {
+    for (lb, location) in steering.load_balancers.iter().zip(per_lb) {
+        match compile(
+            &steering,
+            lb,
+            location,
+            geo_index.as_deref(),
+            asn.as_deref(),
+        ) {
             Ok(c) => compiled.push(c),
             Err(e) => return Err(ConfigErrors(vec![e])),
         }
     }
     let labels = labels(&zones, &steering);
     let signing = signing(src, &mut zones, &compiled)?;
+    release_freed_memory();
     Ok(Snapshot {
         generation: 1,
         zones,
@@ -216,6 +330,8 @@ pub fn load_with_env(
         compiled,
         geo,
         asn,
+        geo_index,
+        rule_maps,
         labels,
         signing,
     })
@@ -306,36 +422,27 @@ pub fn for_serving(mut snapshot: Snapshot) -> Snapshot {
     snapshot
 }
 
+/// `location`: its shared location steering, from [`geo::compile`] (none for a load balancer
+/// with custom rules or client maps: its plans overlay location with networks and ASes, and
+/// are built here, on the shared location tree).
 fn compile(
     cfg: &SteeringConfig,
     lb: &config::LoadBalancer,
-    geo: Option<&GeoDb>,
+    location: Option<LocationSteering>,
+    index: Option<&GeoIndex>,
     asn: Option<&AsnDb>,
 ) -> Result<CompiledLb, ConfigError> {
     let mut lists: Vec<Box<[PoolId]>> = Vec::new();
     let mut plans = None;
-    let map = if lb.has_client_rules() {
-        let (map, p, l) = compile_plans(cfg, lb, geo, asn)?;
+    let mut map = None;
+    if lb.has_client_rules() {
+        let (m, p, l) = compile_plans(cfg, lb, index, asn)?;
         lists = l;
         let ttls: Vec<u32> = p.variants.iter().map(|v| v.lb.ttl).collect();
         plans = Some((p, ttls));
-        Some(map)
-    } else {
-        match geo {
-            Some(db) if lb.policy.uses_location() => {
-                let mut ids: HashMap<Vec<PoolId>, u32> = HashMap::new();
-                Some(GeoMap::build(db, |loc| {
-                    let (list, _) = steering::candidates(cfg, lb, loc);
-                    let next = ids.len() as u32;
-                    *ids.entry(list.clone()).or_insert_with(|| {
-                        lists.push(list.into_boxed_slice());
-                        next
-                    })
-                })?)
-            }
-            _ => None,
-        }
-    };
+        map = Some(m);
+    }
+    let location = if plans.is_some() { None } else { location };
     let mut ttls = vec![lb.ttl];
     if let Some((_, t)) = &plans {
         for &x in t {
@@ -353,6 +460,7 @@ fn compile(
         })
         .collect();
     Ok(CompiledLb {
+        location,
         lists,
         map,
         plans: plans.map(|p| p.0),
@@ -373,7 +481,7 @@ type CompiledPlans = (GeoMap, Plans, Vec<Box<[PoolId]>>);
 fn compile_plans(
     cfg: &SteeringConfig,
     lb: &config::LoadBalancer,
-    geo: Option<&GeoDb>,
+    index: Option<&GeoIndex>,
     asn_db: Option<&AsnDb>,
 ) -> Result<CompiledPlans, ConfigError> {
     let reads_location = plans_read_location(lb);
@@ -387,23 +495,29 @@ fn compile_plans(
     // Location classes: what rules and policies read of a location (coordinates only for
     // proximity), one representative each.
     let mut locations: Vec<Option<Location>> = Vec::new();
-    let loc_map = match geo {
-        Some(db) if reads_location => {
+    let loc_map = match index {
+        Some(index) if reads_location => {
+            // Over the shared tree of every location: values only.
+            let base = index.locations().clone();
             let mut ids: HashMap<Option<Location>, u32> = HashMap::new();
-            GeoMap::build(db, |loc| {
-                let key = loc.map(|l| {
-                    let mut l = *l;
-                    if !proximity {
-                        l.latitude = None;
-                        l.longitude = None;
-                    }
-                    l
-                });
-                *ids.entry(key).or_insert_with(|| {
-                    locations.push(key);
-                    (locations.len() - 1) as u32
+            let values: Vec<u32> = base
+                .keys()
+                .iter()
+                .map(|loc| {
+                    let key = loc.map(|mut l| {
+                        if !proximity {
+                            l.latitude = None;
+                            l.longitude = None;
+                        }
+                        l
+                    });
+                    *ids.entry(key).or_insert_with(|| {
+                        locations.push(key);
+                        (locations.len() - 1) as u32
+                    })
                 })
-            })?
+                .collect();
+            GeoMap::new(base, &values)
         }
         Some(_) | None => {
             locations.push(None);
@@ -672,6 +786,18 @@ fn pool_records(
         v4: RecordSet::new(v4),
         v6: RecordSet::new(v6),
         index: index.into(),
+    }
+}
+
+/// Gives the memory that loading used and freed back to the system. A load allocates and
+/// frees a great deal on several threads (projections, maps being built, a zone's records
+/// before they are indexed); glibc keeps freed memory in each thread's arena, where the
+/// server's resident size would show it for as long as it runs.
+pub fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory of the allocator's arenas to the system.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

@@ -1,0 +1,448 @@
+//! Compiling the location rules of every load balancer into prefix maps, sharing whatever
+//! can be shared.
+//!
+//! Three levels of sharing keep a thousand load balancers from costing a thousand walks of
+//! the database and a thousand maps:
+//!
+//! 1. The database is walked once ([`GeoIndex`]); every map is computed from that walk, over
+//!    the projection of locations onto the fields its rules read ([`Fields`]).
+//! 2. Load balancers whose rules are the same up to the names of their pools share one
+//!    [`RuleMap`]: the rules are put in a canonical form with each pool replaced by its
+//!    ordinal (the n-th distinct pool met, in a fixed order), and the candidate lists are
+//!    kept in ordinals, translated to a load balancer's own pools at query time. Proximity
+//!    rules are keyed by the coordinates of `default_pools` alone, in order.
+//! 3. Rule sets that divide the locations into the same classes (equal candidate lists)
+//!    share one [`GeoMap`], whose shape depends on nothing else.
+//!
+//! A reload over the same database reuses the rule maps of the previous snapshot whose
+//! canonical form is unchanged.
+//!
+//! Candidate lists come from [`steering::candidates`] itself (proximity's from
+//! [`ProximityOrder`], which orders exactly as it does), evaluated once per key of the
+//! projection, so the lists and ECS scopes are exactly those of a map built for each load
+//! balancer on its own (`tests` checks this against such maps on random databases).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
+use tracing::debug;
+
+use super::par;
+use crate::config::{LoadBalancer, Policy, PoolId, SteeringConfig};
+use crate::geo::countries;
+use crate::geo::{
+    Base, ContinentCode, CountryCode, Fields, GeoIndex, GeoMap, Projection, SubdivisionCode,
+};
+use crate::state::{LocationSteering, RuleMap};
+use crate::steering::{self, ProximityOrder};
+
+/// The maps of one load.
+pub(super) struct Compiled {
+    /// By load balancer: its location steering, for those that steer by location.
+    pub(super) per_lb: Vec<Option<LocationSteering>>,
+    /// Every rule map, by canonical form.
+    pub(super) rule_maps: HashMap<Box<[u8]>, Arc<RuleMap>>,
+    /// Maps built by this load (not reused), and their heap memory.
+    pub(super) built: (usize, usize),
+}
+
+/// A load balancer's rules in canonical form.
+struct Canonical {
+    /// The form itself: equal for rules that differ only in pool names.
+    key: Box<[u8]>,
+    /// The load balancer's pool for each ordinal.
+    pools: Box<[PoolId]>,
+    /// What the rules read of a location.
+    fields: Fields,
+}
+
+/// The codes any geo rule of the configuration names, by level: a location's code that no
+/// rule names matches no rule, so projections need not tell such codes apart.
+#[derive(Default)]
+struct Named {
+    continents: BTreeSet<ContinentCode>,
+    countries: BTreeSet<CountryCode>,
+    subdivisions: BTreeSet<SubdivisionCode>,
+    regions: BTreeSet<&'static str>,
+}
+
+impl Named {
+    fn of(cfg: &SteeringConfig) -> Named {
+        let mut n = Named::default();
+        for lb in cfg
+            .load_balancers
+            .iter()
+            .filter(|lb| lb.policy == Policy::Geo)
+        {
+            n.continents.extend(
+                lb.rules
+                    .continent
+                    .keys()
+                    .filter_map(|k| ContinentCode::new(k)),
+            );
+            n.countries
+                .extend(lb.rules.country.keys().filter_map(|k| CountryCode::new(k)));
+            n.subdivisions.extend(
+                lb.rules
+                    .subdivision
+                    .keys()
+                    .filter_map(|k| SubdivisionCode::new(k)),
+            );
+            n.regions.extend(
+                lb.rules
+                    .region
+                    .keys()
+                    .filter_map(|k| countries::REGIONS.iter().find(|r| **r == k.as_str())),
+            );
+        }
+        n
+    }
+
+    /// What rules reading `fields` read: those fields, and only the codes named.
+    fn projection(&self, fields: Fields) -> Projection {
+        if fields.contains(Fields::COORDINATES) {
+            // Nearly every location has coordinates of its own (a city's): a projection onto
+            // them would be a copy of the location tree. Use that tree.
+            return Projection::fields(Fields::ALL);
+        }
+        Projection {
+            fields,
+            continents: Some(self.continents.clone()),
+            countries: Some(self.countries.clone()),
+            subdivisions: Some(self.subdivisions.clone()),
+            regions: Some(self.regions.clone()),
+        }
+    }
+}
+
+fn canonical(cfg: &SteeringConfig, lb: &LoadBalancer) -> Option<Canonical> {
+    if lb.has_client_rules() {
+        // Custom rules and client maps overlay location with networks and ASes: such a load
+        // balancer compiles its own plans (`load::compile_plans`), on the shared tree.
+        return None;
+    }
+    let mut key = Vec::with_capacity(64);
+    let mut pools: Vec<PoolId> = Vec::new();
+    match lb.policy {
+        Policy::Geo => {
+            key.push(b'G');
+            let mut list = |key: &mut Vec<u8>, list: &[PoolId]| {
+                key.extend_from_slice(&(list.len() as u16).to_le_bytes());
+                for &p in list {
+                    let ordinal = match pools.iter().position(|&x| x == p) {
+                        Some(i) => i,
+                        None => {
+                            pools.push(p);
+                            pools.len() - 1
+                        }
+                    };
+                    key.extend_from_slice(&(ordinal as u16).to_le_bytes());
+                }
+            };
+            list(&mut key, &lb.default_pools);
+            let mut fields = Fields::NONE;
+            for (field, rules) in [
+                (Fields::SUBDIVISION, &lb.rules.subdivision),
+                (Fields::COUNTRY, &lb.rules.country),
+                (Fields::REGION, &lb.rules.region),
+                (Fields::CONTINENT, &lb.rules.continent),
+            ] {
+                if !rules.is_empty() {
+                    fields = fields.union(field);
+                }
+                let mut entries: Vec<_> = rules.iter().collect();
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                key.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+                for (code, pools) in entries {
+                    key.push(code.len() as u8);
+                    key.extend_from_slice(code.as_bytes());
+                    list(&mut key, pools);
+                }
+            }
+            Some(Canonical {
+                key: key.into(),
+                pools: pools.into(),
+                fields,
+            })
+        }
+        Policy::Proximity => {
+            key.push(b'P');
+            for &p in &lb.default_pools {
+                let (lat, lon) = cfg.pools[p as usize]
+                    .coordinates
+                    .expect("config requires coordinates for proximity");
+                key.extend_from_slice(&lat.to_bits().to_le_bytes());
+                key.extend_from_slice(&lon.to_bits().to_le_bytes());
+            }
+            Some(Canonical {
+                key: key.into(),
+                pools: lb.default_pools.clone().into(),
+                fields: Fields::COORDINATES,
+            })
+        }
+        Policy::Failover | Policy::Random | Policy::Dynamic => None,
+    }
+}
+
+/// A rule set evaluated on every key of its projection.
+struct Evaluated {
+    /// Which of the load's projections it is over.
+    projection: usize,
+    /// The class of each key: classes are numbered in the order of the keys.
+    classes: Vec<u32>,
+    /// Each class's candidate list, in ordinals.
+    lists: Vec<Vec<u16>>,
+}
+
+fn evaluate(
+    cfg: &SteeringConfig,
+    lb: &LoadBalancer,
+    c: &Canonical,
+    base: &Base,
+    units: &[[f64; 3]],
+) -> Evaluated {
+    let mut class_of: FxHashMap<Vec<u16>, u32> = FxHashMap::default();
+    let mut lists: Vec<Vec<u16>> = Vec::new();
+    let mut class = |list: &[u16]| -> u32 {
+        if let Some(&c) = class_of.get(list) {
+            return c;
+        }
+        let c = lists.len() as u32;
+        lists.push(list.to_vec());
+        class_of.insert(list.to_vec(), c);
+        c
+    };
+    let classes = if lb.policy == Policy::Proximity {
+        // Ordinals are positions in `default_pools`; the order comes from the coordinates
+        // alone (see `steering::ProximityOrder`), as fast as a city a few dozen ns.
+        let coords: Vec<(f64, f64)> = c
+            .pools
+            .iter()
+            .map(|&p| {
+                cfg.pools[p as usize]
+                    .coordinates
+                    .expect("config requires coordinates for proximity")
+            })
+            .collect();
+        let order = ProximityOrder::new(&coords);
+        let unknown: Vec<u16> = (0..coords.len() as u16).collect();
+        let mut buf: SmallVec<[u16; 16]> = SmallVec::new();
+        base.keys()
+            .iter()
+            .zip(units)
+            .map(
+                |(location, &unit)| match location.as_ref().and_then(|l| l.coordinates()) {
+                    Some(client) => {
+                        order.order_from(client, unit, &mut buf);
+                        class(&buf)
+                    }
+                    None => class(&unknown),
+                },
+            )
+            .collect()
+    } else {
+        let ordinal: FxHashMap<PoolId, u16> = c
+            .pools
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| (p, i as u16))
+            .collect();
+        let mut buf: Vec<u16> = Vec::new();
+        base.keys()
+            .iter()
+            .map(|location| {
+                let (list, _) = steering::candidates(cfg, lb, location.as_ref());
+                buf.clear();
+                buf.extend(list.iter().map(|p| ordinal[p]));
+                class(&buf)
+            })
+            .collect()
+    };
+    Evaluated {
+        projection: 0,
+        classes,
+        lists,
+    }
+}
+
+/// Compiles every load balancer that steers by location. `previous` holds the rule maps of
+/// the snapshot being replaced, when it was built from the same index.
+pub(super) fn compile(
+    cfg: &SteeringConfig,
+    index: &GeoIndex,
+    previous: &HashMap<Box<[u8]>, Arc<RuleMap>>,
+) -> Compiled {
+    let canon: Vec<Option<Canonical>> = cfg
+        .load_balancers
+        .iter()
+        .map(|lb| canonical(cfg, lb))
+        .collect();
+
+    // The distinct rule sets not compiled before: (canonical form, a load balancer with it).
+    let mut rule_maps: HashMap<Box<[u8]>, Arc<RuleMap>> = HashMap::new();
+    let mut todo: Vec<usize> = Vec::new();
+    let mut seen: HashMap<&[u8], ()> = HashMap::new();
+    for (i, c) in canon.iter().enumerate() {
+        let Some(c) = c else { continue };
+        if seen.insert(&c.key, ()).is_some() {
+            continue;
+        }
+        match previous.get(&c.key) {
+            Some(m) => {
+                rule_maps.insert(c.key.clone(), m.clone());
+            }
+            None => todo.push(i),
+        }
+    }
+    // The projections the new rule sets read, built (or found in use) once each.
+    let named = Named::of(cfg);
+    let mut projections: Vec<Projection> = Vec::new();
+    let projection_of: Vec<usize> = todo
+        .iter()
+        .map(|&i| {
+            let p = named.projection(canon[i].as_ref().expect("queued").fields);
+            match projections.iter().position(|x| *x == p) {
+                Some(k) => k,
+                None => {
+                    projections.push(p);
+                    projections.len() - 1
+                }
+            }
+        })
+        .collect();
+    let bases: Vec<Arc<Base>> = par::map(&projections, |p| index.projection(p));
+    for (p, b) in projections.iter().zip(&bases) {
+        debug!(
+            "projection {:?}: {} keys, {} nodes, {} rule sets",
+            p.fields,
+            b.keys().len(),
+            b.trie().node_count(),
+            projection_of
+                .iter()
+                .filter(|&&k| projections[k] == *p)
+                .count()
+        );
+    }
+
+    // The unit vectors of the places of the keys, for proximity rules (all over one base).
+    let units: Vec<Vec<[f64; 3]>> = bases
+        .iter()
+        .enumerate()
+        .map(|(k, base)| {
+            let proximity = todo
+                .iter()
+                .zip(&projection_of)
+                .any(|(&i, &p)| p == k && cfg.load_balancers[i].policy == Policy::Proximity);
+            if !proximity {
+                return Vec::new();
+            }
+            base.keys()
+                .iter()
+                .map(|l| {
+                    l.as_ref()
+                        .and_then(|l| l.coordinates())
+                        .map_or([0.0; 3], ProximityOrder::unit)
+                })
+                .collect()
+        })
+        .collect();
+
+    // Proximity and fine-grained rules have the most keys: start them first.
+    let mut order: Vec<usize> = (0..todo.len()).collect();
+    order.sort_by_key(|&k| std::cmp::Reverse(bases[projection_of[k]].keys().len()));
+    let mut evaluated: Vec<Option<Evaluated>> = par::map(&order, |&k| {
+        let i = todo[k];
+        let c = canon[i].as_ref().expect("only rule sets are queued");
+        let p = projection_of[k];
+        let mut e = evaluate(cfg, &cfg.load_balancers[i], c, &bases[p], &units[p]);
+        e.projection = projection_of[k];
+        (k, e)
+    })
+    .into_iter()
+    .fold(
+        std::iter::repeat_with(|| None)
+            .take(todo.len())
+            .collect::<Vec<_>>(),
+        |mut v, (k, e)| {
+            v[k] = Some(e);
+            v
+        },
+    );
+    let evaluated: Vec<Evaluated> = evaluated
+        .iter_mut()
+        .map(|e| e.take().expect("every rule set evaluated"))
+        .collect();
+
+    // Rule sets that classify alike share a map.
+    let mut partitions: HashMap<(usize, &[u32]), usize> = HashMap::new();
+    let mut distinct: Vec<&Evaluated> = Vec::new();
+    let map_of: Vec<usize> = evaluated
+        .iter()
+        .map(|e| {
+            *partitions
+                .entry((e.projection, e.classes.as_slice()))
+                .or_insert_with(|| {
+                    distinct.push(e);
+                    distinct.len() - 1
+                })
+        })
+        .collect();
+    // Maps over one base are built together, GeoMap::TOGETHER at a time (one pass over its
+    // nodes for all of them); the biggest bases first, as the jobs are uneven.
+    let mut jobs: Vec<Vec<usize>> = Vec::new();
+    for p in 0..bases.len() {
+        let on: Vec<usize> = (0..distinct.len())
+            .filter(|&d| distinct[d].projection == p)
+            .collect();
+        jobs.extend(on.chunks(GeoMap::TOGETHER).map(<[usize]>::to_vec));
+    }
+    jobs.sort_by_key(|job| {
+        std::cmp::Reverse(bases[distinct[job[0]].projection].trie().node_count())
+    });
+    let mut maps: Vec<Option<Arc<GeoMap>>> = distinct.iter().map(|_| None).collect();
+    let built_jobs = par::map(&jobs, |job| {
+        let values: Vec<&[u32]> = job
+            .iter()
+            .map(|&d| distinct[d].classes.as_slice())
+            .collect();
+        GeoMap::new_many(&bases[distinct[job[0]].projection], &values)
+    });
+    for (job, built) in jobs.iter().zip(built_jobs) {
+        for (&d, m) in job.iter().zip(built) {
+            maps[d] = Some(Arc::new(m));
+        }
+    }
+    let maps: Vec<Arc<GeoMap>> = maps
+        .into_iter()
+        .map(|m| m.expect("every map built"))
+        .collect();
+    for ((&i, e), m) in todo.iter().zip(&evaluated).zip(map_of) {
+        let key = canon[i].as_ref().expect("queued").key.clone();
+        rule_maps.insert(key, Arc::new(RuleMap::new(maps[m].clone(), &e.lists)));
+    }
+
+    let per_lb = canon
+        .into_iter()
+        .map(|c| {
+            c.map(|c| LocationSteering {
+                rules: rule_maps[&c.key].clone(),
+                pools: c.pools,
+            })
+        })
+        .collect();
+    let built = (
+        maps.len(),
+        maps.iter().map(|m| m.stats().bytes).sum::<usize>()
+            + rule_maps.values().map(|r| r.heap_bytes()).sum::<usize>(),
+    );
+    Compiled {
+        per_lb,
+        rule_maps,
+        built,
+    }
+}
+
+#[cfg(test)]
+mod tests;
