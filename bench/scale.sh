@@ -7,6 +7,8 @@
 #                                     and cached, ~1-2 min the first time)
 #   bench/scale.sh --quick            CI: 50 load balancers on a 20,000-network database
 #   bench/scale.sh --geoip FILE       a real GeoLite2/GeoIP2-City file instead
+#   bench/scale.sh --records [...]    a million-record zone in geosteer, NSD and Knot instead
+#                                     (bench/records.sh, its own options; --quick there too)
 #
 # What one run does, on 127.0.0.1 only:
 #   1. writes the seeded configuration (examples/scale_data.rs: 3/7 geo rules at continent,
@@ -58,6 +60,13 @@ REPORT=""
 KEEP=0
 QUICK=0
 QUERY_COST=1
+for a in "$@"; do
+  if [ "$a" = --records ]; then
+    args=()
+    for b in "$@"; do [ "$b" = --records ] || args+=("$b"); done
+    exec bash "$HERE/records.sh" "${args[@]+"${args[@]}"}"
+  fi
+done
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) QUICK=1; LBS=50; NETWORKS=20000; RELOADS=1; QUERY_COST=0 ;;

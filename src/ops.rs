@@ -186,8 +186,8 @@ impl Ops {
                 self.monitoring.reconfigure(Arc::new(snap)).await;
                 // The previous snapshot is gone now (queries in flight held it at most for
                 // their answer): give its memory back to the system, not to the arenas.
-                let _ = tokio::task::spawn_blocking(load::release_freed_memory).await;
                 self.reloaded.notify_waiters();
+                let _ = tokio::task::spawn_blocking(load::release_freed_memory).await;
                 info!("reloaded: generation {generation}: {summary}");
                 stats.generation = generation;
                 stats.last_reload_ok = true;
@@ -447,12 +447,18 @@ impl Ops {
                 .unwrap_or(u64::MAX)
                 .max(retry_after);
             let delay = wake.saturating_sub(now).min(3600);
-            if delay > 0 {
+            let snap = if delay > 0 {
+                // Not held while asleep: the snapshot a reload replaces is freed at the swap
+                // (a million-record zone's worth), not up to an hour later.
+                drop(snap);
                 tokio::select! {
                     _ = tokio::time::sleep(std::time::Duration::from_secs(delay)) => {}
                     _ = reloaded => continue,
                 }
-            }
+                self.current()
+            } else {
+                snap
+            };
             let Some(signing_snap) = snap.signing.as_ref().map(|_| snap.clone()) else {
                 continue;
             };

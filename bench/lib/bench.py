@@ -18,6 +18,8 @@ from PyPI.
   bench.py rss --phase P --out F NAME=PGID...       VmRSS of each server's process group
   bench.py rss-table RSS.jsonl                      the memory table
   bench.py idle-cpu [--seconds S] NAME=PGID...      CPU of idle servers (JSON)
+  bench.py zone DIR [--records N] [--seed S]        a big zone, realistic mix; dnsperf inputs
+  bench.py peak --pgid G --seconds S                highest VmRSS sum of a group (JSON)
   bench.py pcap-ecs FILE.pcap                       DNS IDs, answers and ECS in a capture
   bench.py spin --cpu N --seconds S [--delay D]     SCHED_IDLE spin rate on one CPU (JSON)
   bench.py xdp-table RESULTS.jsonl                  the XDP run's table (spin-measured busy)
@@ -1218,6 +1220,125 @@ def idle_cpu(seconds: float, groups: list[str]) -> None:
     )
 
 
+# --------------------------------------------------------------------------- big zone
+
+
+def gen_zone(outdir: str, origin: str, records: int, seed: int, queries: int) -> dict:
+    """A zone of about `records` records with a realistic mix, seeded: hosts with A (some
+    with two), AAAA (some dual-stack), CNAMEs to hosts, MX pairs, TXT (SPF- and
+    verification-like strings), and delegations (two NS and their glue A each). Names are
+    one or two labels under the apex (`<name>.<group>`: a few thousand empty non-terminals
+    as in a real zone). Addresses are documentation ranges only (RFC 5737, RFC 3849): the
+    zone is data, never a target. Writes `<origin>zone`, `positive.txt` (dnsperf input:
+    `queries` names that exist, with the type asked) and `nxdomain.txt` (as many names that
+    do not); returns the counts by type."""
+    rnd = random.Random(seed)
+    origin = origin.rstrip(".") + "."
+    counts = {"SOA": 1, "NS": 2, "A": 2, "AAAA": 0, "CNAME": 0, "MX": 0, "TXT": 0}
+    delegations = 0
+    positive = []
+    hosts = []
+    words = ["www", "api", "mail", "cdn", "shop", "app", "img", "static", "vpn", "git", "db",
+             "auth", "portal", "m", "blog", "dev", "stage", "edge", "node", "srv"]
+    groups = [f"{rnd.choice(words)}{g}" for g in range(4000)]
+    path = os.path.join(outdir, origin + "zone")
+    n = 5
+    i = 0
+    with open(path, "w") as f:
+        f.write(f"$ORIGIN {origin}\n$TTL 3600\n")
+        f.write(f"@ IN SOA ns1 hostmaster 2026120201 7200 3600 1209600 300\n")
+        f.write("@ IN NS ns1\n@ IN NS ns2\nns1 IN A 192.0.2.1\nns2 IN A 192.0.2.2\n")
+        while n < records:
+            i += 1
+            label = f"{rnd.choice(words)}-{i}"
+            name = label if rnd.random() < 0.6 else f"{label}.{rnd.choice(groups)}"
+            r = rnd.random()
+            if r < 0.40:
+                k = 1 if rnd.random() < 0.8 else 2
+                for _ in range(k):
+                    f.write(f"{name} IN A {rnd.choice(('192.0.2', '198.51.100', '203.0.113'))}.{rnd.randrange(1, 255)}\n")
+                counts["A"] += k
+                n += k
+                hosts.append(name)
+                positive.append((name, "A"))
+            elif r < 0.55:
+                f.write(f"{name} 300 IN AAAA 2001:db8:{rnd.randrange(65536):x}::{rnd.randrange(1, 65536):x}\n")
+                counts["AAAA"] += 1
+                n += 1
+                if rnd.random() < 0.5:
+                    f.write(f"{name} 300 IN A 198.51.100.{rnd.randrange(1, 255)}\n")
+                    counts["A"] += 1
+                    n += 1
+                    hosts.append(name)
+                positive.append((name, "AAAA"))
+            elif r < 0.70 and hosts:
+                f.write(f"{name} IN CNAME {rnd.choice(hosts)}\n")
+                counts["CNAME"] += 1
+                n += 1
+                positive.append((name, "A"))
+            elif r < 0.78 and hosts:
+                f.write(f"{name} IN MX 10 {rnd.choice(hosts)}\n{name} IN MX 20 {rnd.choice(hosts)}\n")
+                counts["MX"] += 2
+                n += 2
+                positive.append((name, "MX"))
+            elif r < 0.90:
+                txt = (f'"v=spf1 ip4:192.0.2.{rnd.randrange(256)}/32 include:_spf.{origin} ~all"'
+                       if rnd.random() < 0.5 else
+                       f'"site-verification={rnd.getrandbits(128):032x}"')
+                f.write(f"{name} IN TXT {txt}\n")
+                counts["TXT"] += 1
+                n += 1
+                positive.append((name, "TXT"))
+            else:
+                delegations += 1
+                f.write(f"{label} 86400 IN NS ns1.{label}\n{label} 86400 IN NS ns2.{label}\n")
+                f.write(f"ns1.{label} 86400 IN A 192.0.2.{rnd.randrange(1, 255)}\n")
+                f.write(f"ns2.{label} 86400 IN A 198.51.100.{rnd.randrange(1, 255)}\n")
+                counts["NS"] += 2
+                counts["A"] += 2
+                n += 4
+                positive.append((f"www.{label}", "A"))
+    sample = rnd.sample(positive, min(queries, len(positive)))
+    with open(os.path.join(outdir, "positive.txt"), "w") as f:
+        for name, t in sample:
+            f.write(f"{name}.{origin} {t}\n")
+    with open(os.path.join(outdir, "nxdomain.txt"), "w") as f:
+        for _ in range(queries):
+            f.write(f"nx{rnd.getrandbits(40):x}.{rnd.choice(groups)}.{origin} A\n")
+    return {"file": path, "records": n, "delegations": delegations, "by_type": counts,
+            "last": f"{positive[-1][0]}.{origin}" if positive else origin}
+
+
+def qps_cell(path: str, server: str, workload: str) -> str:
+    """The last step of `server`/`workload` in a results file, as a table cell."""
+    cell = "–"
+    with open(path) as f:
+        for line in f:
+            r = json.loads(line)
+            if r.get("server") == server and r.get("workload") == workload and r.get("qps_per_core"):
+                cell = (f"{r['qps_per_core'] / 1000:.0f}k ({r['qps'] / 1000:.0f}k at "
+                        f"{r['server_cpu_pct']:.0f} % CPU)")
+    return cell
+
+
+def sample_peak(pgid: int, seconds: float, interval: float = 0.02) -> dict:
+    """The highest VmRSS sum over the process group seen while sampling every `interval`
+    seconds for `seconds` (stops early when the group is gone). Each new peak is printed as
+    it is seen (a JSON line), so that a sampler stopped early has said its last."""
+    peak = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        pids = group_pids(pgid)
+        if not pids:
+            break
+        now = sum(_status_kb(p, "VmRSS") or 0 for p in pids)
+        if now > peak:
+            peak = now
+            print(json.dumps({"peak_rss_kb": peak}), flush=True)
+        time.sleep(interval)
+    return {"peak_rss_kb": peak}
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -1301,11 +1422,30 @@ def main() -> int:
     rs.add_argument("groups", nargs="+", help="NAME=PGID")
     rt = sub.add_parser("rss-table")
     rt.add_argument("path")
+    zn = sub.add_parser("zone")
+    zn.add_argument("outdir")
+    zn.add_argument("--origin", default="example.org.")
+    zn.add_argument("--records", type=int, default=1_000_000)
+    zn.add_argument("--seed", type=int, default=1)
+    zn.add_argument("--queries", type=int, default=100_000)
+    qc = sub.add_parser("qps")
+    qc.add_argument("path")
+    qc.add_argument("server")
+    qc.add_argument("workload")
+    pk = sub.add_parser("peak")
+    pk.add_argument("--pgid", type=int, required=True)
+    pk.add_argument("--seconds", type=float, required=True)
     ic = sub.add_parser("idle-cpu")
     ic.add_argument("--seconds", type=float, default=3.0)
     ic.add_argument("groups", nargs="+", help="NAME=PGID")
     a = ap.parse_args()
-    if a.cmd == "geoip":
+    if a.cmd == "zone":
+        print(json.dumps(gen_zone(a.outdir, a.origin, a.records, a.seed, a.queries)))
+    elif a.cmd == "qps":
+        print(qps_cell(a.path, a.server, a.workload))
+    elif a.cmd == "peak":
+        sample_peak(a.pgid, a.seconds)
+    elif a.cmd == "geoip":
         gen_geoip(a.out, a.networks, a.seed)
     elif a.cmd == "lookup":
         for row in lookup(a.db, a.ips):

@@ -192,6 +192,16 @@ fn load_reusing(
                 })),
                 _ => None,
             };
+            // A reload's database is released once served (`for_serving`); after a walk
+            // nothing of this load reads it: drop its data now, not after the maps are built,
+            // so that a reload with a new database does not hold it beside them.
+            let mut db = db;
+            if previous.is_some()
+                && let (Ok(d), Some(Ok(_))) = (&mut db, &index)
+                && let Some(d) = Arc::get_mut(d)
+            {
+                d.release();
+            }
             (db, index)
         });
         // Zone files, each on its own, spread over the cores.

@@ -10,7 +10,8 @@
 //! parenthesis or quote, a bad `$ORIGIN`) the zone-wide checks that would only repeat the same
 //! problem ("no SOA record") are left out.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 
 use hickory_proto::rr::rdata::NULL;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
@@ -40,8 +41,8 @@ pub const DEFAULT_TTL: u32 = 3600;
 pub struct SourcedRecord {
     /// The record.
     pub record: Record,
-    /// The file it was read from (an `$INCLUDE`d one, say).
-    pub file: PathBuf,
+    /// The file it was read from (an `$INCLUDE`d one, say): shared by the file's records.
+    pub file: Arc<Path>,
     /// The line it starts at.
     pub line: usize,
 }
@@ -166,6 +167,7 @@ fn read_file(
     for (line, msg) in lexed.errors {
         errors.push(ConfigError::at(path, line, msg));
     }
+    let shared_path: Arc<Path> = Arc::from(path);
     for entry in lexed.entries {
         let err = |msg: String| ConfigError::at(path, entry.line, msg);
         let first = &entry.tokens[0];
@@ -237,7 +239,7 @@ fn read_file(
         match parse_record(&entry, path, state) {
             Ok(Some(record)) => out.push(SourcedRecord {
                 record,
-                file: path.to_path_buf(),
+                file: shared_path.clone(),
                 line: entry.line,
             }),
             Ok(None) => {}

@@ -10,7 +10,7 @@ pub mod rdata;
 
 use std::collections::HashMap;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::path::Path;
 
 use hickory_proto::rr::{Name, RData, Record, RecordType};
@@ -107,18 +107,22 @@ impl Zone {
         let errors_before = errors.len();
         let records = read.records;
         let origin_key: Box<[u8]> = WireName::from_name(origin).as_bytes().into();
-        let mut by_name: HashMap<Box<[u8]>, Vec<SourcedRecord>> = HashMap::new();
-        let first_line = records.first().map(|r| r.line).unwrap_or(1);
+        // Records stay where they were read; names map to their indices, and each record is
+        // moved (not copied) into its RRset below: a million-record zone is never held twice.
+        let mut records: Vec<Option<SourcedRecord>> = records.into_iter().map(Some).collect();
+        let mut by_name: HashMap<Box<[u8]>, Vec<u32>> = HashMap::new();
+        let first_line = records.iter().flatten().next().map(|r| r.line).unwrap_or(1);
         let mut soa_line = None;
         // Records outside the zone: the first, and how many.
         let mut outside: Option<(SourcedRecord, usize)> = None;
-        for r in records {
+        for (i, slot) in records.iter_mut().enumerate() {
+            let Some(r) = slot.as_ref() else { continue };
             if !origin.zone_of(&r.record.name) {
                 // BIND and Knot ignore out-of-zone data with a warning (NSD refuses the zone).
                 // A file written for another zone still fails: its SOA is missing here.
                 match &mut outside {
                     Some((_, n)) => *n += 1,
-                    None => outside = Some((r, 1)),
+                    None => outside = slot.take().map(|r| (r, 1)),
                 }
                 continue;
             }
@@ -145,8 +149,13 @@ impl Zone {
                 }
                 soa_line = Some((r.file.clone(), r.line));
             }
-            let key: Box<[u8]> = WireName::from_name(&r.record.name).as_bytes().into();
-            by_name.entry(key).or_default().push(r);
+            let wire = WireName::from_name(&r.record.name);
+            match by_name.get_mut(wire.as_bytes()) {
+                Some(v) => v.push(i as u32),
+                None => {
+                    by_name.insert(wire.as_bytes().into(), vec![i as u32]);
+                }
+            }
         }
         // Zone-wide checks only make sense on a zone read whole: a file that stopped at an
         // unclosed parenthesis has "no SOA" only because the SOA was never read.
@@ -178,14 +187,21 @@ impl Zone {
             ));
         }
 
-        let mut nodes: FxHashMap<Box<[u8]>, Node> =
-            FxHashMap::with_capacity_and_hasher(by_name.len() * 2, Default::default());
+        // Room for the names and some empty non-terminals; more grow the map.
+        let mut nodes: FxHashMap<Box<[u8]>, Node> = FxHashMap::with_capacity_and_hasher(
+            by_name.len() + by_name.len() / 8,
+            Default::default(),
+        );
         // Where each NS RRset and DNAME came from, for the checks below.
         let mut ns_sources: Vec<(Box<[u8]>, SourcedRecord)> = Vec::new();
         let mut dname_sources: Vec<(Box<[u8]>, SourcedRecord)> = Vec::new();
         let mut nsec3: FxHashMap<Box<[u8]>, RecordSet> = FxHashMap::default();
         let mut record_count = 0;
-        for (key, mut recs) in by_name {
+        for (key, indices) in by_name {
+            let mut recs: Vec<SourcedRecord> = indices
+                .iter()
+                .filter_map(|&i| records[i as usize].take())
+                .collect();
             // Stable by type, keeping file order inside each RRset.
             recs.sort_by_key(|r| u16::from(r.record.record_type()));
             let mut node = Node::default();
@@ -210,7 +226,13 @@ impl Zone {
                     ));
                 }
             }
-            for group in recs.chunk_by(|a, b| a.record.record_type() == b.record.record_type()) {
+            let runs: Vec<usize> = recs
+                .chunk_by(|a, b| a.record.record_type() == b.record.record_type())
+                .map(<[SourcedRecord]>::len)
+                .collect();
+            let mut recs = recs.into_iter();
+            for run in runs {
+                let group: Vec<SourcedRecord> = recs.by_ref().take(run).collect();
                 let rtype = group[0].record.record_type();
                 if rtype == RecordType::CNAME && group.len() > 1 {
                     errors.push(ConfigError::at(
@@ -243,7 +265,16 @@ impl Zone {
                         group[0].line
                     );
                 }
+                if rtype == RecordType::NS {
+                    if *key != *origin_key {
+                        node.cut = true;
+                    }
+                    for r in &group {
+                        ns_sources.push((key.clone(), r.clone()));
+                    }
+                }
                 let ttl = group[0].record.ttl;
+                let (first_file, first_line) = (group[0].file.clone(), group[0].line);
                 let mut rs: Vec<Record> = Vec::with_capacity(group.len());
                 for r in group {
                     if r.record.ttl != ttl {
@@ -255,7 +286,7 @@ impl Zone {
                             r.record.ttl
                         );
                     }
-                    let mut rec = r.record.clone();
+                    let mut rec = r.record;
                     rec.ttl = ttl;
                     // An RRset is a set (RFC 2181 §5): repeated records collapse into one.
                     if !rs.iter().any(|x| x.data == rec.data) {
@@ -263,14 +294,6 @@ impl Zone {
                     }
                 }
                 record_count += rs.len();
-                if rtype == RecordType::NS {
-                    if *key != *origin_key {
-                        node.cut = true;
-                    }
-                    for r in group {
-                        ns_sources.push((key.clone(), r.clone()));
-                    }
-                }
                 if rtype == RecordType::NSEC3 {
                     // NSEC3 records hang in a tree of their own (RFC 5155 §7.2.8): their
                     // hashed owner names are not names of the zone, and a query for one is
@@ -283,12 +306,12 @@ impl Zone {
                     // It would be served as an empty TC answer even over TCP: refuse it, as
                     // NSD and Knot refuse what does not fit a message.
                     errors.push(ConfigError::at(
-                        &group[0].file,
-                        group[0].line,
+                        &first_file,
+                        first_line,
                         format!(
                             "the {rtype} RRset of {} ({} records) does not fit in a 64 KiB DNS \
                              message ({} octets at least): it could never be answered",
-                            group[0].record.name,
+                            records[0].name,
                             records.len(),
                             records.min_response_len()
                         ),
@@ -301,18 +324,37 @@ impl Zone {
             }
         }
 
-        let keys: Vec<Box<[u8]>> = nodes.keys().cloned().collect();
-        for key in &keys {
-            add_ancestors(&mut nodes, key, origin_key.len());
+        drop(records);
+
+        // Empty non-terminals: the ancestors of names that own nothing themselves (found
+        // first, borrowing the names, so that the names are not copied).
+        let missing: Vec<Box<[u8]>> = {
+            let mut missing: FxHashSet<&[u8]> = FxHashSet::default();
+            for key in nodes.keys() {
+                let mut off = 0;
+                while key.len() - off > origin_key.len() {
+                    off += key[off] as usize + 1;
+                    let above = &key[off..];
+                    // A name of the zone, or one met before: the walk from it covers the
+                    // rest.
+                    if nodes.contains_key(above) || !missing.insert(above) {
+                        break;
+                    }
+                }
+            }
+            missing.into_iter().map(Box::from).collect()
+        };
+        for key in missing {
+            nodes.entry(key).or_default();
         }
 
         // Data below a DNAME is never reached (RFC 6672 §2.3): BIND warns, Knot refuses.
         // Warned here, once per DNAME.
         dname_sources.sort_by(|a, b| (&a.1.file, a.1.line).cmp(&(&b.1.file, b.1.line)));
         for (dkey, src) in &dname_sources {
-            if let Some(below) = keys
+            if let Some((below, _)) = nodes
                 .iter()
-                .find(|k| k.len() > dkey.len() && is_below(k, dkey))
+                .find(|(k, n)| !n.rrsets.is_empty() && k.len() > dkey.len() && is_below(k, dkey))
             {
                 warn!(
                     "{}:{}: {} has a DNAME, so the data at {} below it is never answered \
