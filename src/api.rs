@@ -464,6 +464,15 @@ async fn status(State(cx): State<Arc<Cx>>) -> Json<Value> {
                 "fallback_pool": pool_name(lb.fallback_pool),
                 "on_all_down": format!("{:?}", lb.on_all_down).to_lowercase(),
                 "max_answers": lb.max_answers,
+                "custom_rules": lb.custom_rules.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
+                "subnet_pools": lb.subnet_pools.iter().map(|(n, l)| json!({
+                    "network": n.to_string(),
+                    "pools": l.iter().map(|&p| pool_name(p)).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+                "asn_pools": lb.asn_pools.iter().map(|(a, l)| json!({
+                    "asn": a,
+                    "pools": l.iter().map(|&p| pool_name(p)).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -474,6 +483,11 @@ async fn status(State(cx): State<Arc<Cx>>) -> Json<Value> {
         "ready": cx.ops.is_ready(),
         "zones": zones,
         "geoip": snap.geo.as_ref().map(|g| json!({
+            "path": g.path().display().to_string(),
+            "database_type": g.database_type(),
+            "build_epoch": g.build_epoch(),
+        })),
+        "asn_db": snap.asn.as_ref().map(|g| json!({
             "path": g.path().display().to_string(),
             "database_type": g.database_type(),
             "build_epoch": g.build_epoch(),
@@ -518,6 +532,8 @@ fn origin_json(cfg: &SteeringConfig, o: &OriginStatus) -> Value {
         "up": o.up,
         "monitor": o.monitor,
         "rtt_ms": o.rtt_ms,
+        "load": o.load,
+        "load_factor": o.load.and_then(|l| cfg.load_signal(o.origin).map(|s| s.factor(l))),
         "last_probe": last,
         "since": o.since.and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_secs_f64()),
     })

@@ -13,6 +13,9 @@ pub struct ConfigError {
     pub file: PathBuf,
     /// The line, 1-based, where there is one.
     pub line: Option<usize>,
+    /// The column, 1-based in characters, where the problem is inside a value (a rule's
+    /// condition).
+    pub column: Option<usize>,
     /// What is wrong, for the operator.
     pub message: String,
 }
@@ -23,6 +26,17 @@ impl ConfigError {
         Self {
             file: file.to_path_buf(),
             line: Some(line),
+            column: None,
+            message: message.into(),
+        }
+    }
+
+    /// A problem at a line and column of `file`.
+    pub fn at_column(file: &Path, line: usize, column: usize, message: impl Into<String>) -> Self {
+        Self {
+            file: file.to_path_buf(),
+            line: Some(line),
+            column: Some(column),
             message: message.into(),
         }
     }
@@ -32,6 +46,7 @@ impl ConfigError {
         Self {
             file: file.to_path_buf(),
             line: None,
+            column: None,
             message: message.into(),
         }
     }
@@ -39,9 +54,12 @@ impl ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "{}:{}: {}", self.file.display(), line, self.message),
-            None => write!(f, "{}: {}", self.file.display(), self.message),
+        match (self.line, self.column) {
+            (Some(line), Some(col)) => {
+                write!(f, "{}:{line}:{col}: {}", self.file.display(), self.message)
+            }
+            (Some(line), None) => write!(f, "{}:{}: {}", self.file.display(), line, self.message),
+            (None, _) => write!(f, "{}: {}", self.file.display(), self.message),
         }
     }
 }

@@ -73,12 +73,38 @@ pub fn explain(state: &State, req: &Request) -> String {
         }
     }
 
+    if let Some(db) = &snap.asn {
+        match db.lookup(req.client) {
+            Some((asn, org)) => {
+                let _ = writeln!(out, "asn         AS{asn} {org}");
+            }
+            None => {
+                let _ = writeln!(out, "asn         unknown (not in the ASN database)");
+            }
+        }
+    }
+
     if let Some(i) = lb_idx {
-        let lb = &snap.steering.load_balancers[i];
+        let base = &snap.steering.load_balancers[i];
         let compiled = &snap.compiled[i];
+        let family = if req.qtype == RecordType::AAAA {
+            Family::V6
+        } else {
+            Family::V4
+        };
         let location = snap.geo.as_ref().and_then(|db| db.lookup(req.client));
+        let (lb, resolved, depth) = compiled.resolve(base, req.client, family);
+        let candidates = resolved.to_vec();
+        let depth = (compiled.map.is_some() || compiled.location.is_some()).then_some(depth);
+        if let Some(v) = compiled.variant(req.client, family) {
+            let why = if v.why.is_empty() {
+                "none matched".to_string()
+            } else {
+                v.why.join(", then ")
+            };
+            let _ = writeln!(out, "rules       {why}");
+        }
         let (_, rule) = steering::candidates(&snap.steering, lb, location.as_ref().map(|l| &l.0));
-        let (candidates, depth) = compiled.candidates(lb, req.client);
         let _ = writeln!(
             out,
             "steering    {:?}, on_all_down = {:?}, ttl {}",
@@ -108,11 +134,6 @@ pub fn explain(state: &State, req: &Request) -> String {
                 network_of(req.client, depth)
             );
         }
-        let family = if req.qtype == RecordType::AAAA {
-            Family::V6
-        } else {
-            Family::V4
-        };
         let _ = writeln!(out, "pools       (in the order tried)");
         for (n, &p) in candidates.iter().enumerate() {
             let pool = &snap.steering.pools[p as usize];
@@ -165,6 +186,9 @@ pub fn explain(state: &State, req: &Request) -> String {
                     })
                 });
                 let rtt = format!("{rtt}{}", fleet.unwrap_or_default());
+                let load = h.load.map_or(String::new(), |l| {
+                    format!(", load {l} (weight x{:.2})", view.load_factor(o))
+                });
                 let p = &probes[o as usize];
                 let probe = match (&p.monitor, &p.last) {
                     (None, _) => ", not monitored".to_string(),
@@ -173,7 +197,7 @@ pub fn explain(state: &State, req: &Request) -> String {
                 };
                 let _ = writeln!(
                     out,
-                    "       - {} [{}] weight {} {state}{rtt}{probe}",
+                    "       - {} [{}] weight {} {state}{rtt}{load}{probe}",
                     origin.name,
                     addrs.join(", "),
                     origin.weight

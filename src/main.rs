@@ -163,6 +163,10 @@ struct DataArgs {
     /// MaxMind-format (GeoIP2/GeoLite2 City or Country, DB-IP Lite) database.
     #[arg(long, default_value = "./geoip/sample-city.mmdb")]
     geoip: PathBuf,
+    /// GeoLite2-ASN-format database (autonomous_system_number), for asn_pools and
+    /// ip.src.asnum rules.
+    #[arg(long)]
+    asn_db: Option<PathBuf>,
     /// DNSSEC key directory: a zone with keys here (K<zone>.+<alg>+<tag>.key/.private) is
     /// signed. Default: <zones>/keys.
     #[arg(long)]
@@ -529,6 +533,7 @@ impl DataArgs {
         Ok(load::Sources {
             zones: self.zones.clone(),
             geoip: self.geoip.clone(),
+            asn_db: self.asn_db.clone(),
             keys: self.keys.clone(),
             dnssec: geosteer::dnssec::zone::Policy {
                 validity,

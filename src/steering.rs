@@ -239,7 +239,13 @@ pub fn ecs_scope(lb: &LoadBalancer, d: &Decision, list_scope: u8) -> u8 {
     } else {
         0
     };
-    list.max(d.hash_prefix)
+    ecs_scope_of(d, list)
+}
+
+/// [`ecs_scope`] when the caller already knows the scope of the choice made for the client
+/// (0 when nothing about the client made it; see [`crate::state::CompiledLb::resolve`]).
+pub fn ecs_scope_of(d: &Decision, choice_scope: u8) -> u8 {
+    choice_scope.max(d.hash_prefix)
 }
 
 /// The client as steering sees it.
@@ -356,7 +362,7 @@ pub fn decide<R: Rng + ?Sized>(
             if origins.is_empty() {
                 return no_data();
             }
-            let (picked, hash_prefix) = pick_origins(cfg, lb, p, &origins, client, rng);
+            let (picked, hash_prefix) = pick_origins(&view, lb, p, &origins, client, rng);
             Decision {
                 pool: Some(p),
                 origins: picked,
@@ -423,7 +429,7 @@ fn random_choices(view: &View<'_>, lb: &LoadBalancer, family: Family) -> SmallVe
         .iter()
         .zip(&lb.pool_weights)
         .filter(|(p, _)| view.pool_up(**p) && !view.usable_origins(**p, family).is_empty())
-        .map(|(&p, &w)| (p, w))
+        .map(|(&p, &w)| (p, w * view.pool_load_factor(p)))
         .collect();
     let any_weight = usable.iter().any(|x| x.1 > 0.0);
     usable
@@ -463,7 +469,7 @@ fn steer<R: Rng + ?Sized>(
                 .iter()
                 .zip(&lb.pool_weights)
                 .filter(|(p, _)| usable(**p))
-                .map(|(&p, &w)| (p, w))
+                .map(|(&p, &w)| (p, w * view.pool_load_factor(p)))
                 .collect();
             weighted_choice(&choices, rng)?
         }
@@ -497,7 +503,7 @@ fn steer<R: Rng + ?Sized>(
         }
     };
     let origins = view.usable_origins(pool, family);
-    let (picked, hash_prefix) = pick_origins(view.cfg, lb, pool, &origins, client, rng);
+    let (picked, hash_prefix) = pick_origins(view, lb, pool, &origins, client, rng);
     Some(Decision {
         pool: Some(pool),
         origins: picked,
@@ -589,6 +595,26 @@ impl<'a> View<'a> {
             .collect()
     }
 
+    /// What the origin's load reading multiplies its weight by (1 without a reading or a
+    /// load signal): see [`crate::config::LoadSignal::factor`].
+    pub fn load_factor(&self, o: OriginId) -> f64 {
+        let Some(load) = self.health.origin(o).and_then(|h| h.load) else {
+            return 1.0;
+        };
+        self.cfg.load_signal(o).map_or(1.0, |s| s.factor(load))
+    }
+
+    /// What a pool's weight is multiplied by for `random` steering: the mean load factor of
+    /// its usable origins (1 when none has a reading).
+    pub fn pool_load_factor(&self, p: PoolId) -> f64 {
+        let (sum, n) = self.cfg.pools[p as usize]
+            .origins
+            .clone()
+            .filter(|&o| self.origin_usable(o))
+            .fold((0.0, 0usize), |(s, n), o| (s + self.load_factor(o), n + 1));
+        if n == 0 { 1.0 } else { sum / n as f64 }
+    }
+
     /// Mean smoothed RTT of the pool's healthy origins, as fleet member `member` measured it
     /// (0: this instance).
     fn pool_rtt(&self, p: PoolId, member: usize) -> Option<f64> {
@@ -628,18 +654,19 @@ pub fn client_network(addr: IpAddr) -> (u128, u8) {
 /// Orders `origins` by the pool's origin steering and keeps `max_answers`. Returns them and
 /// the client prefix length the order depends on (0 for random).
 fn pick_origins<R: Rng + ?Sized>(
-    cfg: &SteeringConfig,
+    view: &View<'_>,
     lb: &LoadBalancer,
     pool: PoolId,
     origins: &[OriginId],
     client: Client,
     rng: &mut R,
 ) -> (SmallVec<[OriginId; 8]>, u8) {
+    let cfg = view.cfg;
     if let [only] = origins {
         // One usable origin: no order to choose, and nothing depends on the client.
         return (SmallVec::from_slice(&[*only]), 0);
     }
-    let weight = |o: OriginId| cfg.origins[o as usize].weight;
+    let weight = |o: OriginId| cfg.origins[o as usize].weight * view.load_factor(o);
     let all_zero = origins.iter().all(|&o| weight(o) <= 0.0);
     // Zero-weight origins are answered only when no other is usable.
     let eff = |o: OriginId| if all_zero { 1.0 } else { weight(o) };

@@ -9,6 +9,7 @@
 //! named constants), the raw file format as serde reads it (`schema`), and the validation
 //! that turns one into the other (`validate`).
 
+pub mod rules;
 mod schema;
 mod validate;
 
@@ -108,7 +109,10 @@ impl Policy {
     fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "failover" | "off" => Policy::Failover,
-            "random" => Policy::Random,
+            // Cloudflare's least outstanding requests and least connections, DNS-only: a
+            // DNS answer opens no connection, so every count is zero and the pool weights
+            // decide, which is weighted random.
+            "random" | "least_outstanding_requests" | "least_connections" => Policy::Random,
             "geo" => Policy::Geo,
             "proximity" => Policy::Proximity,
             "dynamic" | "dynamic_latency" => Policy::Dynamic,
@@ -134,8 +138,12 @@ pub enum OnAllDown {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum OriginSteering {
-    /// Weighted random order of the healthy origins.
+    /// Weighted random order of the healthy origins. Cloudflare's
+    /// `least_outstanding_requests` and `least_connections` mean the same for DNS answers
+    /// (no request or connection passes through the load balancer: all counts are zero and
+    /// the weights decide).
     #[default]
+    #[serde(alias = "least_outstanding_requests", alias = "least_connections")]
     Random,
     /// A stable order per client network (/24, /56): rendezvous hashing.
     Hash,
@@ -278,6 +286,57 @@ pub struct HttpCheck {
     pub follow_redirects: bool,
     /// Accept any certificate.
     pub allow_insecure: bool,
+    /// Where to read the origin's load from a passing response (`load`), if anywhere.
+    pub load: Option<LoadSignal>,
+}
+
+/// An HTTP monitor's load signal: a number read from each passing response that lowers the
+/// origin's weight as it rises. With `full` = F and a reading L, the origin's weight is
+/// multiplied by `1 - clamp(L, 0, F) / F`: idle at 0, nothing at F or above.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LoadSignal {
+    /// Where the number is.
+    pub source: LoadSource,
+    /// The reading at which the origin counts as full, as `f64` bits (so the monitor stays
+    /// `Eq` and `Hash`).
+    full_bits: u64,
+}
+
+/// Where a load reading is in a response.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum LoadSource {
+    /// A JSON body's field, by its path of object keys (`load.current` → `["load",
+    /// "current"]`).
+    Json(Vec<String>),
+    /// A response header (its name, lower case).
+    Header(String),
+}
+
+/// `full` when a load signal leaves it out: the reading is a fraction.
+pub const DEFAULT_LOAD_FULL: f64 = 1.0;
+
+impl LoadSignal {
+    /// A signal read from `source`, full at `full` (> 0).
+    pub fn new(source: LoadSource, full: f64) -> Self {
+        Self {
+            source,
+            full_bits: full.to_bits(),
+        }
+    }
+
+    /// The reading at which the origin counts as full.
+    pub fn full(&self) -> f64 {
+        f64::from_bits(self.full_bits)
+    }
+
+    /// The factor a reading multiplies the origin's weight by: `1 - clamp(load, 0, full) /
+    /// full`, in 0..=1 (a reading that is not a number leaves the weight alone).
+    pub fn factor(&self, load: f64) -> f64 {
+        if !load.is_finite() {
+            return 1.0;
+        }
+        1.0 - load.clamp(0.0, self.full()) / self.full()
+    }
 }
 
 /// A health monitor: what to probe, and how often and how strictly.
@@ -341,6 +400,15 @@ pub struct LoadBalancer {
     pub prefer_ecs: PreferEcs,
     /// `location_strategy.mode` (both modes locate by the resolver's address here).
     pub location_mode: LocationMode,
+    /// `subnet_pools`: client networks and their pool lists; the most specific network
+    /// containing the client wins.
+    pub subnet_pools: Vec<(ipnet::IpNet, Vec<PoolId>)>,
+    /// `asn_pools`: AS numbers and their pool lists.
+    pub asn_pools: Vec<(u32, Vec<PoolId>)>,
+    /// Custom rules, in evaluation order.
+    pub custom_rules: Vec<CustomRule>,
+    /// The network sets the rules' `ip.src` tests refer to.
+    pub rule_networks: rules::RuleSet,
     /// Where it was defined, for messages.
     pub file: std::path::PathBuf,
     /// The line it was defined at.
@@ -369,10 +437,22 @@ impl LoadBalancer {
             &self.rules.continent,
         ];
         let mapped = maps.into_iter().flat_map(|m| m.values().flatten());
+        let subnets = self.subnet_pools.iter().flat_map(|x| &x.1);
+        let asns = self.asn_pools.iter().flat_map(|x| &x.1);
+        let overridden = self.custom_rules.iter().flat_map(|r| {
+            r.overrides
+                .default_pools
+                .iter()
+                .flatten()
+                .chain(&r.overrides.fallback_pool)
+        });
         for &p in self
             .default_pools
             .iter()
             .chain(mapped)
+            .chain(subnets)
+            .chain(asns)
+            .chain(overridden)
             .chain(std::iter::once(&self.fallback_pool))
         {
             if !out.contains(&p) {
@@ -380,6 +460,72 @@ impl LoadBalancer {
             }
         }
         out
+    }
+}
+
+/// One custom rule of a load balancer (`[[load_balancers."name".rules]]`).
+#[derive(Debug, Clone)]
+pub struct CustomRule {
+    /// Its name (`rule N` when the file gives none), for `explain`.
+    pub name: String,
+    /// When it applies.
+    pub condition: rules::Condition,
+    /// A match stops evaluation of the rules after it.
+    pub terminates: bool,
+    /// What a match changes.
+    pub overrides: RuleOverrides,
+    /// The line it was defined at.
+    pub line: usize,
+}
+
+/// What a matching custom rule changes; `None` keeps the load balancer's own (or an earlier
+/// matching rule's) setting.
+#[derive(Debug, Clone, Default)]
+pub struct RuleOverrides {
+    /// `default_pools` (Cloudflare's `pools` is accepted too).
+    pub default_pools: Option<Vec<PoolId>>,
+    /// `fallback_pool`.
+    pub fallback_pool: Option<PoolId>,
+    /// `steering_policy`.
+    pub policy: Option<Policy>,
+    /// `ttl`.
+    pub ttl: Option<u32>,
+    /// Pool weights for `random` steering (`pool_weights`, or `random_steering =
+    /// { pool_weights, default_weight }`): named pools, and the weight of the others.
+    pub pool_weights: Option<(Vec<(PoolId, f64)>, f64)>,
+}
+
+impl LoadBalancer {
+    /// This load balancer with a rule's overrides applied.
+    pub fn overridden(&self, o: &RuleOverrides) -> LoadBalancer {
+        let mut lb = self.clone();
+        if let Some(p) = &o.default_pools {
+            lb.default_pools = p.clone();
+            lb.pool_weights = vec![DEFAULT_POOL_WEIGHT; lb.default_pools.len()];
+        }
+        if let Some(f) = o.fallback_pool {
+            lb.fallback_pool = f;
+        }
+        if let Some(p) = o.policy {
+            lb.policy = p;
+        }
+        if let Some(t) = o.ttl {
+            lb.ttl = t;
+        }
+        if let Some((named, default)) = &o.pool_weights {
+            lb.pool_weights = lb
+                .default_pools
+                .iter()
+                .map(|p| named.iter().find(|x| x.0 == *p).map_or(*default, |x| x.1))
+                .collect();
+        }
+        lb
+    }
+
+    /// Whether anything about the client beyond its location database entry can change the
+    /// answer: subnet or AS maps, or custom rules.
+    pub fn has_client_rules(&self) -> bool {
+        !self.subnet_pools.is_empty() || !self.asn_pools.is_empty() || !self.custom_rules.is_empty()
     }
 }
 
@@ -564,3 +710,14 @@ pub fn check_webhook_url(url: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod cloudflare_tests;
+
+impl SteeringConfig {
+    /// The load signal of the monitor that probes origin `o`, if it has one.
+    pub fn load_signal(&self, o: OriginId) -> Option<&LoadSignal> {
+        let pool = &self.pools[self.origins.get(o as usize)?.pool as usize];
+        match &self.monitors[pool.monitor? as usize].kind {
+            MonitorKind::Http(c) | MonitorKind::Https(c) => c.load.as_ref(),
+            MonitorKind::Tcp => None,
+        }
+    }
+}

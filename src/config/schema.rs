@@ -72,6 +72,8 @@ pub(super) struct RawMonitor {
     #[allow(dead_code)] // read and type-checked: for people, no effect
     pub(super) description: Option<String>,
     pub(super) probe_zone: Option<Spanned<String>>,
+    // ---- load signal (issue 15 item 3) ----
+    pub(super) load: Option<Spanned<RawLoadSignal>>,
 }
 
 #[derive(Deserialize)]
@@ -133,6 +135,13 @@ pub(super) struct RawLoadBalancer {
     pub(super) enabled: Option<bool>,
     pub(super) random_steering: Option<Spanned<RawRandomSteering>>,
     pub(super) location_strategy: Option<Spanned<RawLocationStrategy>>,
+    // ---- client maps and custom rules (issue 15 items 4 and 5) ----
+    #[serde(default)]
+    pub(super) subnet_pools: LocationMap,
+    #[serde(default)]
+    pub(super) asn_pools: LocationMap,
+    #[serde(default)]
+    pub(super) rules: Vec<RawRule>,
 }
 
 // ------------------------------------------------------------------------------------------
@@ -196,4 +205,61 @@ pub(super) struct RawRandomSteering {
 pub(super) struct RawLocationStrategy {
     pub(super) prefer_ecs: Option<Spanned<String>>,
     pub(super) mode: Option<Spanned<String>>,
+}
+
+// ---- custom rules (issue 15 item 4) ----
+
+/// One `[[load_balancers."name".rules]]` entry.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRule {
+    pub(super) name: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) condition: Option<Spanned<String>>,
+    pub(super) disabled: Option<bool>,
+    pub(super) terminates: Option<bool>,
+    pub(super) priority: Option<Spanned<i64>>,
+    pub(super) overrides: Option<Spanned<RawRuleOverrides>>,
+}
+
+/// A rule's `overrides`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRuleOverrides {
+    #[serde(alias = "pools")]
+    pub(super) default_pools: Option<PoolList>,
+    pub(super) fallback_pool: Option<Spanned<String>>,
+    #[serde(alias = "steering")]
+    pub(super) steering_policy: Option<Spanned<String>>,
+    pub(super) ttl: Option<Spanned<i64>>,
+    pub(super) pool_weights: Option<WeightMap>,
+    pub(super) random_steering: Option<RawRandomSteering>,
+}
+
+// ---- load signal (issue 15 item 3) ----
+
+/// A monitor's `load = { json = "path" | header = "Name", full = N }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLoadSignal {
+    pub(super) json: Option<String>,
+    pub(super) header: Option<String>,
+    pub(super) full: Option<Spanned<RawNumber>>,
+}
+
+/// A number written as an integer or a float.
+#[derive(Deserialize, Clone, Copy)]
+#[serde(untagged)]
+pub(super) enum RawNumber {
+    Int(i64),
+    Float(f64),
+}
+
+impl RawNumber {
+    pub(super) fn value(self) -> f64 {
+        match self {
+            RawNumber::Int(i) => i as f64,
+            RawNumber::Float(f) => f,
+        }
+    }
 }

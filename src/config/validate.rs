@@ -10,7 +10,7 @@ use toml::Spanned;
 
 use super::schema::{
     LocationMap, PoolList, RawDuration, RawFile, RawLoadBalancer, RawMonitor, RawOrigin,
-    RawOriginSteering, RawPool, RawWebhook, WeightMap,
+    RawOriginSteering, RawPool, RawRule, RawWebhook, WeightMap,
 };
 use super::*;
 use crate::error::ConfigError;
@@ -19,14 +19,17 @@ use crate::geo::countries;
 type CodeCheck = fn(&str) -> bool;
 
 /// Byte offset → 1-based line number.
-struct Lines {
+struct Lines<'a> {
+    /// The text itself.
+    text: &'a str,
     /// Offsets of the newlines, in order.
     newlines: Vec<usize>,
 }
 
-impl Lines {
-    fn new(text: &str) -> Self {
+impl<'a> Lines<'a> {
+    fn new(text: &'a str) -> Self {
         Self {
+            text,
             newlines: text
                 .bytes()
                 .enumerate()
@@ -243,7 +246,7 @@ pub struct Shared {
 
 struct FileCx<'a> {
     path: &'a Path,
-    lines: Lines,
+    lines: Lines<'a>,
     zone: &'a Name,
     errors: &'a mut Vec<ConfigError>,
 }
@@ -504,7 +507,52 @@ impl FileCx<'_> {
             expected_body: m.expected_body.as_ref().map(|s| s.get_ref().clone()),
             follow_redirects: m.follow_redirects.unwrap_or(DEFAULT_FOLLOW_REDIRECTS),
             allow_insecure: m.allow_insecure.unwrap_or(DEFAULT_ALLOW_INSECURE),
+            load: m.load.as_ref().and_then(|l| self.load_signal(l)),
         }
+    }
+
+    /// `load = { json = "a.b" | header = "X-Load", full = N }`.
+    fn load_signal(&mut self, l: &Spanned<super::schema::RawLoadSignal>) -> Option<LoadSignal> {
+        let raw = l.get_ref();
+        let source = match (&raw.json, &raw.header) {
+            (Some(path), None) => {
+                let parts: Vec<String> = path.split('.').map(str::to_string).collect();
+                if parts.iter().any(String::is_empty) {
+                    self.err(l, format!("load json path {path:?} has an empty part"));
+                    return None;
+                }
+                LoadSource::Json(parts)
+            }
+            (None, Some(h)) => {
+                let ok = !h.is_empty()
+                    && h.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+                if !ok {
+                    self.err(l, format!("load header {h:?} is not a header name"));
+                    return None;
+                }
+                LoadSource::Header(h.to_ascii_lowercase())
+            }
+            _ => {
+                self.err(
+                    l,
+                    "load needs exactly one of json = \"path\" or header = \"Name\"",
+                );
+                return None;
+            }
+        };
+        let full = match &raw.full {
+            Some(f) => {
+                let v = f.get_ref().value();
+                if !(v.is_finite() && v > 0.0) {
+                    self.err(f, format!("load full {v} must be above 0"));
+                    return None;
+                }
+                v
+            }
+            None => DEFAULT_LOAD_FULL,
+        };
+        Some(LoadSignal::new(source, full))
     }
 
     /// A `tcp` monitor: each key that only HTTP monitors have is an error.
@@ -518,6 +566,7 @@ impl FileCx<'_> {
                 m.expected_codes.as_ref().map(|s| s.span()),
             ),
             ("expected_body", m.expected_body.as_ref().map(|s| s.span())),
+            ("load", m.load.as_ref().map(|s| s.span())),
         ];
         for (key, span) in http_only {
             if let Some(span) = span {
@@ -1117,6 +1166,33 @@ impl FileCx<'_> {
         };
         let rules = self.geo_rules(key, &ctx, lb, policy, pools);
         let pool_weights = self.pool_weights(&ctx, lb, policy, pools, &default_pools);
+        let subnet_pools = self.subnet_pools(&ctx, lb, pools);
+        let asn_pools = self.asn_pools(&ctx, lb, pools);
+        let mut rule_networks = rules::RuleSet::default();
+        let empty_policy = if any_map {
+            Policy::Geo
+        } else {
+            Policy::Failover
+        };
+        let custom_rules =
+            self.custom_rules(&ctx, &lb.rules, pools, &mut rule_networks, empty_policy);
+        for r in &custom_rules {
+            if r.overrides.policy != Some(Policy::Proximity) {
+                continue;
+            }
+            for &p in r.overrides.default_pools.as_ref().unwrap_or(&default_pools) {
+                if cfg.pools[p as usize].coordinates.is_none() {
+                    self.errors.push(ConfigError::at(
+                        self.path,
+                        r.line,
+                        format!(
+                            "{ctx}, {}: proximity steering needs latitude and longitude on pool {}",
+                            r.name, cfg.pools[p as usize].name
+                        ),
+                    ));
+                }
+            }
+        }
         if policy == Policy::Proximity {
             for &p in &default_pools {
                 if cfg.pools[p as usize].coordinates.is_none() {
@@ -1145,6 +1221,10 @@ impl FileCx<'_> {
             pool_weights,
             prefer_ecs,
             location_mode,
+            subnet_pools,
+            asn_pools,
+            custom_rules,
+            rule_networks,
             file: self.path.to_path_buf(),
             line: self.line(key),
         })
@@ -1230,6 +1310,252 @@ impl FileCx<'_> {
             }
         }
         rules
+    }
+
+    /// `subnet_pools`: CIDR → pool list.
+    fn subnet_pools(
+        &mut self,
+        ctx: &str,
+        lb: &RawLoadBalancer,
+        pools: &HashMap<String, PoolId>,
+    ) -> Vec<(ipnet::IpNet, Vec<PoolId>)> {
+        let mut out: Vec<(ipnet::IpNet, Vec<PoolId>)> = Vec::new();
+        for (key, list) in &lb.subnet_pools {
+            let text = key.get_ref().trim();
+            let net = match text.parse::<ipnet::IpNet>() {
+                Ok(n) => n,
+                Err(_) => match text.parse::<IpAddr>() {
+                    Ok(a) => ipnet::IpNet::from(a),
+                    Err(_) => {
+                        self.err(
+                            key,
+                            format!("{ctx}: subnet_pools key {text:?} is not a network (CIDR)"),
+                        );
+                        continue;
+                    }
+                },
+            };
+            if net.trunc() != net {
+                self.err(
+                    key,
+                    format!(
+                        "{ctx}: subnet_pools key {text:?} has host bits set (the network is {})",
+                        net.trunc()
+                    ),
+                );
+                continue;
+            }
+            if let ipnet::IpNet::V6(n) = net
+                && n.prefix_len() >= 96
+                && n.network().to_ipv4_mapped().is_some()
+            {
+                self.err(
+                    key,
+                    format!("{ctx}: {text:?} is IPv4-mapped: write its IPv4 form"),
+                );
+                continue;
+            }
+            if let Some((first, _)) = out.iter().find(|x| x.0 == net) {
+                self.err(key, format!("{ctx}: network {first} is mapped twice"));
+                continue;
+            }
+            let ids = self.pool_list(list, pools, &format!("{ctx}, subnet {net}"));
+            out.push((net, ids));
+        }
+        out
+    }
+
+    /// `asn_pools`: AS number (`64500` or `AS64500`) → pool list.
+    fn asn_pools(
+        &mut self,
+        ctx: &str,
+        lb: &RawLoadBalancer,
+        pools: &HashMap<String, PoolId>,
+    ) -> Vec<(u32, Vec<PoolId>)> {
+        let mut out: Vec<(u32, Vec<PoolId>)> = Vec::new();
+        for (key, list) in &lb.asn_pools {
+            let text = key.get_ref().trim();
+            let digits = text
+                .strip_prefix("AS")
+                .or_else(|| text.strip_prefix("as"))
+                .unwrap_or(text);
+            let Ok(asn) = digits.parse::<u32>() else {
+                self.err(
+                    key,
+                    format!("{ctx}: asn_pools key {text:?} is not an AS number"),
+                );
+                continue;
+            };
+            if out.iter().any(|x| x.0 == asn) {
+                self.err(key, format!("{ctx}: AS{asn} is mapped twice"));
+                continue;
+            }
+            let ids = self.pool_list(list, pools, &format!("{ctx}, AS{asn}"));
+            out.push((asn, ids));
+        }
+        out
+    }
+
+    /// Custom rules, in priority order (then file order); disabled ones left out.
+    fn custom_rules(
+        &mut self,
+        ctx: &str,
+        raw: &[RawRule],
+        pools: &HashMap<String, PoolId>,
+        set: &mut rules::RuleSet,
+        empty_policy: Policy,
+    ) -> Vec<CustomRule> {
+        let mut order: Vec<(i64, usize)> = Vec::new();
+        for (i, r) in raw.iter().enumerate() {
+            let prio = match &r.priority {
+                Some(p) => self
+                    .int_in::<u32>(p, "priority", 0..=i64::from(u32::MAX))
+                    .map_or(0, i64::from),
+                None => 0,
+            };
+            order.push((prio, i));
+        }
+        order.sort();
+        let mut out = Vec::new();
+        for (_, i) in order {
+            let r = &raw[i];
+            if r.disabled == Some(true) {
+                continue;
+            }
+            let name = r
+                .name
+                .as_ref()
+                .map_or_else(|| format!("rule {}", i + 1), |n| n.get_ref().clone());
+            let rctx = format!("{ctx}, {name}");
+            let line = r
+                .condition
+                .as_ref()
+                .map(|c| self.line(c))
+                .or_else(|| r.name.as_ref().map(|n| self.line(n)))
+                .or_else(|| r.overrides.as_ref().map(|o| self.line(o)))
+                .unwrap_or(1);
+            let condition = match &r.condition {
+                None => rules::Condition::True,
+                Some(c) => match rules::parse(c.get_ref(), set) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let (line, col) = self.position_in_string(c, e.offset);
+                        self.errors.push(ConfigError::at_column(
+                            self.path,
+                            line,
+                            col,
+                            format!("{rctx}: condition: {}", e.message),
+                        ));
+                        continue;
+                    }
+                },
+            };
+            let mut overrides = RuleOverrides::default();
+            if let Some(o) = &r.overrides {
+                let o = o.get_ref();
+                if let Some(list) = &o.default_pools {
+                    overrides.default_pools = Some(self.pool_list(list, pools, &rctx));
+                }
+                if let Some(f) = &o.fallback_pool {
+                    match pools.get(f.get_ref()) {
+                        Some(&id) => overrides.fallback_pool = Some(id),
+                        None => self.err(
+                            f,
+                            format!("{rctx}: unknown fallback pool {:?}", f.get_ref()),
+                        ),
+                    }
+                }
+                if let Some(p) = &o.steering_policy {
+                    // "" as on the load balancer: geo when it has a location map, else off.
+                    let parsed = match p.get_ref().as_str() {
+                        "" => Some(empty_policy),
+                        s => Policy::parse(s),
+                    };
+                    match parsed {
+                        Some(policy) => overrides.policy = Some(policy),
+                        None => self.err(
+                            p,
+                            format!("{rctx}: unknown steering policy {:?}", p.get_ref()),
+                        ),
+                    }
+                }
+                if let Some(t) = &o.ttl {
+                    overrides.ttl = self.int_in::<u32>(t, "ttl", 0..=86400);
+                }
+                let weights = o.pool_weights.as_ref().map(|w| (w, None)).or_else(|| {
+                    o.random_steering
+                        .as_ref()
+                        .map(|rs| (&rs.pool_weights, rs.default_weight.as_ref()))
+                });
+                if let Some((map, default)) = weights {
+                    let mut named = Vec::new();
+                    for (pool, w) in map {
+                        let x = *w.get_ref();
+                        if !(0.0..=1.0).contains(&x) {
+                            self.err(w, format!("weight {x} is out of range (0..=1)"));
+                            continue;
+                        }
+                        match pools.get(pool.get_ref()) {
+                            Some(&id) => named.push((id, x)),
+                            None => {
+                                self.err(pool, format!("{rctx}: unknown pool {:?}", pool.get_ref()))
+                            }
+                        }
+                    }
+                    let default = match default {
+                        Some(d) if !(0.0..=1.0).contains(d.get_ref()) => {
+                            self.err(
+                                d,
+                                format!("default_weight {} is out of range (0..=1)", d.get_ref()),
+                            );
+                            DEFAULT_POOL_WEIGHT
+                        }
+                        Some(d) => *d.get_ref(),
+                        None => DEFAULT_POOL_WEIGHT,
+                    };
+                    overrides.pool_weights = Some((named, default));
+                }
+            }
+            out.push(CustomRule {
+                name,
+                condition,
+                terminates: r.terminates.unwrap_or(false),
+                overrides,
+                line,
+            });
+        }
+        out
+    }
+
+    /// The line and column (1-based, in characters) of byte `offset` of a string value's
+    /// contents. Exact when the value has no escapes; otherwise the string's start.
+    fn position_in_string(&self, s: &Spanned<String>, offset: usize) -> (usize, usize) {
+        let text = self.lines.text;
+        let span = s.span();
+        let raw = text.get(span.start..span.end).unwrap_or("");
+        let quote = if raw.starts_with("\"\"\"") || raw.starts_with("'''") {
+            3
+        } else {
+            1
+        };
+        let mut start = (span.start + quote).min(text.len());
+        // A newline right after an opening triple quote is not part of the value.
+        if quote == 3 {
+            if text[start..].starts_with("\r\n") {
+                start += 2;
+            } else if text[start..].starts_with('\n') {
+                start += 1;
+            }
+        }
+        let value = s.get_ref();
+        let at = if text.get(start..start + value.len()) == Some(value.as_str()) {
+            start + offset.min(value.len())
+        } else {
+            span.start.min(text.len())
+        };
+        let line = self.lines.of(at);
+        let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+        (line, text[line_start..at].chars().count() + 1)
     }
 
     /// `random_steering` (or geosteer's older `pool_weights`), which only `random` steering

@@ -960,12 +960,14 @@ fn steer<'a>(
     qtype: RecordType,
 ) {
     let snap: &'a Snapshot = &state.config;
-    let lb = &snap.steering.load_balancers[lb_id as usize];
     let compiled = &snap.compiled[lb_id as usize];
-    // `location_strategy.prefer_ecs`: the ECS address, or the resolver's.
-    let client = client.for_lb(lb);
-    let (candidates, scope) = compiled.candidates(lb, client.addr);
-    let scope = scope.unwrap_or(0);
+    let base = &snap.steering.load_balancers[lb_id as usize];
+    // `location_strategy.prefer_ecs`: the ECS address, or the resolver's. Client maps and
+    // custom rules see the same address as the location maps.
+    let client = client.for_lb(base);
+    // The load balancer as custom rules and client maps make it for this client, its
+    // candidate pools, and the client prefix that choice holds for.
+    let (lb, candidates, scope) = compiled.resolve(base, client.addr, family);
     // Dynamic with peers: which instance's RTTs apply depends on the client's region.
     let (client, region_scope) =
         match steering::dynamic_region(snap, &state.health, lb, client.addr) {
@@ -989,10 +991,12 @@ fn steer<'a>(
     );
     // Before anything else: a NODATA answer carries the scope as much as a positive one.
     // A load balancer that ignores ECS answers alike for every client of the resolver: /0.
-    if lb.uses_ecs() {
+    // (Whether it does is the load balancer's own setting: it chose the address the rules
+    // and maps were looked up with.)
+    if base.uses_ecs() {
         ans.ecs_scope = ans
             .ecs_scope
-            .max(steering::ecs_scope(lb, &d, scope))
+            .max(steering::ecs_scope_of(&d, scope))
             .max(region_scope);
     }
     ans.steered = Some((
@@ -1000,7 +1004,7 @@ fn steer<'a>(
         d.pool
             .map_or(crate::metrics::NO_ZONE, |p| snap.labels.pools[p as usize]),
     ));
-    let records = d.pool.and_then(|p| compiled.pool_records(p));
+    let records = d.pool.and_then(|p| compiled.pool_records(p, lb.ttl));
     let Some(records) = records.filter(|_| !d.origins.is_empty()) else {
         ans.negative(zone, ResponseCode::NoError, sig);
         if let Some(s) = sig {

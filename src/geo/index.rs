@@ -147,6 +147,16 @@ impl Base {
         &self.keys
     }
 
+    /// A base over a tree whose leaf values are the values themselves (no location behind
+    /// them): keys `0..=trie.max_value()`, each standing for no location.
+    pub(crate) fn from_trie(trie: Trie) -> Base {
+        let keys = vec![None; trie.max_value() as usize + 1];
+        Base {
+            trie,
+            keys: keys.into(),
+        }
+    }
+
     /// Heap memory held.
     pub fn heap_bytes(&self) -> usize {
         self.trie.heap_bytes() + self.keys.len() * size_of::<Option<Location>>()
@@ -325,22 +335,50 @@ pub(crate) struct Walked {
 /// If `classify` returns a value above [`trie::MAX_VALUE`].
 pub(crate) fn walk(
     db: &GeoDb,
-    mut classify: impl FnMut(Option<&Location>) -> u32,
+    classify: impl FnMut(Option<&Location>) -> u32,
+) -> Result<(Trie, Walked), ConfigError> {
+    let reader = db.reader().ok_or_else(|| {
+        ConfigError::file(
+            &db.path,
+            "while building a map, reading it: its data was released after the last build",
+        )
+    })?;
+    let src = Source {
+        reader,
+        path: &db.path,
+        ip_version: db.ip_version(),
+        v4_walked: db.has_ipv4_subtree(),
+    };
+    walk_source(&src, |r| db.decode(r), classify)
+}
+
+/// A MaxMind DB to walk: its reader and what [`walk_source`] needs to know of it.
+pub(crate) struct Source<'a> {
+    pub(crate) reader: &'a maxminddb::Reader<Bytes>,
+    pub(crate) path: &'a std::path::Path,
+    pub(crate) ip_version: u16,
+    /// Whether IPv4 data sits in its own subtree at `::/96`.
+    pub(crate) v4_walked: bool,
+}
+
+/// [`walk`] over any MaxMind DB, its records decoded by `decode` (the ASN database too).
+pub(crate) fn walk_source<T: Copy + Eq + std::hash::Hash>(
+    src: &Source<'_>,
+    mut decode: impl FnMut(&LookupResult<'_, Bytes>) -> Result<Option<T>, maxminddb::MaxMindDbError>,
+    mut classify: impl FnMut(Option<&T>) -> u32,
 ) -> Result<(Trie, Walked), ConfigError> {
     let fail = |what: &str, e: &dyn fmt::Display| {
-        ConfigError::file(&db.path, format!("while building a map, {what}: {e}"))
+        ConfigError::file(src.path, format!("while building a map, {what}: {e}"))
     };
-    let reader = db
-        .reader()
-        .ok_or_else(|| fail("reading it", &"its data was released after the last build"))?;
-    let mut checked = |location: Option<&Location>| {
+    let reader = src.reader;
+    let mut checked = |location: Option<&T>| {
         let v = classify(location);
         assert!(v <= MAX_VALUE, "classifier returned {v}, above {MAX_VALUE}");
         v
     };
     let unknown = checked(None);
     let mut by_offset: FxHashMap<usize, u32> = FxHashMap::default();
-    let mut by_location: FxHashMap<Location, u32> = FxHashMap::default();
+    let mut by_location: FxHashMap<T, u32> = FxHashMap::default();
     let mut value_of = |result: &LookupResult<'_, Bytes>| -> Result<u32, ConfigError> {
         let Some(offset) = result.offset() else {
             return Ok(unknown);
@@ -348,9 +386,8 @@ pub(crate) fn walk(
         if let Some(&v) = by_offset.get(&offset) {
             return Ok(v);
         }
-        let location = db
-            .decode(result)
-            .map_err(|e| fail(&format!("record at data offset {offset}"), &e))?;
+        let location =
+            decode(result).map_err(|e| fail(&format!("record at data offset {offset}"), &e))?;
         let v = match location {
             Some(l) => *by_location.entry(l).or_insert_with(|| checked(Some(&l))),
             None => unknown,
@@ -362,8 +399,8 @@ pub(crate) fn walk(
     // Where the walk leaves no network: in an IPv6 database with an IPv4 subtree, those
     // are the aliases of that subtree (the iterator skips them); otherwise they are the
     // node the reader took for the IPv4 start, i.e. whatever `::` resolves to.
-    let v4_walked = db.has_ipv4_subtree();
-    let (v4_fill, hole) = if db.ip_version() == 4 {
+    let v4_walked = src.v4_walked;
+    let (v4_fill, hole) = if src.ip_version == 4 {
         (unknown, Leaf::Value(unknown))
     } else if v4_walked {
         (unknown, Leaf::V4Alias)

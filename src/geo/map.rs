@@ -23,9 +23,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use maxminddb::LookupResult;
+
+pub(crate) use super::index::Source;
 use super::index::{Base, GeoIndex};
-use super::trie::{ALIAS, LEAF, MAX_VALUE, V4_STRIDE};
-use super::{GeoDb, Location};
+use super::trie::{ALIAS, LEAF, MAX_VALUE, Trie, V4_STRIDE};
+use super::{Bytes, GeoDb, Location};
 use crate::error::ConfigError;
 
 /// In `v4_top`: no node in the first [`V4_STRIDE`] levels of the path is constant.
@@ -200,6 +203,42 @@ impl GeoMap {
             .map(classify)
             .collect();
         Ok(GeoMap::new(base, &values))
+    }
+
+    /// A map whose values are the leaf values of `trie` (a merged tree: its depths are the
+    /// scopes), over a base of its own.
+    pub fn from_trie(trie: Trie, took: Duration) -> GeoMap {
+        let base = Arc::new(Base::from_trie(trie));
+        let values: Vec<u32> = (0..base.keys().len() as u32).collect();
+        let mut map = GeoMap::new(base, &values);
+        map.stats.build_time += took;
+        map
+    }
+
+    /// A map that sends every address to `value`, with scope 0.
+    pub fn constant(value: u32) -> GeoMap {
+        let started = Instant::now();
+        let trie = Trie::constant(value).expect("a /0 cover is complete");
+        GeoMap::from_trie(trie, started.elapsed())
+    }
+
+    /// [`Trie::from_networks`] as a map.
+    pub fn from_networks(nets: &[ipnet::IpNet], classify: impl FnMut(&[usize]) -> u32) -> GeoMap {
+        let started = Instant::now();
+        let trie = Trie::from_networks(nets, classify).expect("a complete cover by construction");
+        GeoMap::from_trie(trie, started.elapsed())
+    }
+
+    /// [`Trie::product`] of two maps: each address maps to `f(a, b)` of its values in the
+    /// two, merged again so the depth stays the scope of the combined value. The result has
+    /// a base of its own (it is not shared).
+    pub fn product(&self, other: &GeoMap, mut f: impl FnMut(u32, u32) -> u32) -> GeoMap {
+        let started = Instant::now();
+        let trie = Trie::product(self.base.trie(), other.base.trie(), |a, b| {
+            f(self.values.get(a), other.values.get(b))
+        })
+        .expect("the product of two complete covers is complete");
+        GeoMap::from_trie(trie, started.elapsed())
     }
 
     /// The value for `ip` and the ECS scope it holds for: the prefix length, in `ip`'s own
@@ -407,4 +446,16 @@ fn fill_top(
     let [l, r] = nodes[slot as usize];
     fill_top(nodes, constant, l, depth + 1, prefix << 1, top);
     fill_top(nodes, constant, r, depth + 1, (prefix << 1) | 1, top);
+}
+
+/// Walks every network of a database and maps it to `classify(decode(record))`, as
+/// [`GeoMap::build`] does for a location database (the ASN database: [`super::AsnDb`]).
+pub(crate) fn build_from<T: Copy + Eq + std::hash::Hash>(
+    src: &Source<'_>,
+    decode: impl FnMut(&LookupResult<'_, Bytes>) -> Result<Option<T>, maxminddb::MaxMindDbError>,
+    classify: impl FnMut(Option<&T>) -> u32,
+) -> Result<GeoMap, ConfigError> {
+    let started = Instant::now();
+    let (trie, _) = super::index::walk_source(src, decode, classify)?;
+    Ok(GeoMap::from_trie(trie, started.elapsed()))
 }

@@ -16,6 +16,7 @@
 //! Whatever a database leaves out (continent, region) is derived from the country with the
 //! tables in [`countries`], so a location means the same whichever database it came from.
 
+pub mod asn;
 pub mod centroids;
 pub mod countries;
 pub mod index;
@@ -34,6 +35,7 @@ use tracing::warn;
 
 use crate::error::ConfigError;
 
+pub use asn::AsnDb;
 pub use index::{Base, Fields, GeoIndex, IndexStats, Projection};
 pub use map::{GeoMap, MapStats};
 

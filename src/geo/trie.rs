@@ -114,6 +114,18 @@ impl Trie {
         }
     }
 
+    /// The largest leaf value (aliases not counted; 0 when there are none).
+    pub fn max_value(&self) -> u32 {
+        let leaf = |s: u32| (s & LEAF != 0 && s != ALIAS).then_some(s & !LEAF);
+        self.nodes
+            .iter()
+            .flatten()
+            .chain([&self.v4_root, &self.v6_root])
+            .filter_map(|&s| leaf(s))
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Internal nodes of both trees; leaves are stored in their parents.
     pub fn node_count(&self) -> usize {
         self.nodes.len()
@@ -278,6 +290,193 @@ impl TrieBuilder {
         let v6_root = self.v6.root()?;
         Ok(Trie::from_parts(self.nodes, v4_root, v6_root))
     }
+}
+
+impl Trie {
+    /// Every address mapped to `value`, at depth 0.
+    pub fn constant(value: u32) -> Result<Trie, CoverError> {
+        let mut b = TrieBuilder::new();
+        b.push_v4(Ipv4Net::new(Ipv4Addr::UNSPECIFIED, 0).expect("/0"), value)?;
+        b.push_v6(
+            Ipv6Net::new(Ipv6Addr::UNSPECIFIED, 0).expect("/0"),
+            Leaf::Value(value),
+        )?;
+        b.finish()
+    }
+
+    /// The overlay of two trees: every address maps to `f(a, b)` of its values in `a` and in
+    /// `b`, and the result is merged again, so its depth is still the widest prefix on which
+    /// the pair's image is constant. One walk over both trees at once: the result has at
+    /// most as many leaves as the two together, except where one tree reads an IPv6 region
+    /// through its IPv4 tree (an alias) and the other does not; there the IPv4 tree is
+    /// copied under the region (both aliased: the result is an alias too).
+    pub fn product(
+        a: &Trie,
+        b: &Trie,
+        mut f: impl FnMut(u32, u32) -> u32,
+    ) -> Result<Trie, CoverError> {
+        let mut out = TrieBuilder::new();
+        let mut p = Product {
+            a,
+            b,
+            out: &mut out,
+            f: &mut f,
+        };
+        p.walk(32, a.v4_root, b.v4_root, 0, 0)?;
+        p.walk(128, a.v6_root, b.v6_root, 0, 0)?;
+        out.finish()
+    }
+
+    /// A tree over a list of networks: each address maps to `classify(ids)`, where `ids`
+    /// are the indices (into `nets`) of the networks that contain it, widest first (none: an
+    /// empty slice). Networks may nest and repeat; no aliases are made.
+    pub fn from_networks(
+        nets: &[ipnet::IpNet],
+        mut classify: impl FnMut(&[usize]) -> u32,
+    ) -> Result<Trie, CoverError> {
+        let mut v4: Vec<(u128, u8, usize)> = Vec::new();
+        let mut v6: Vec<(u128, u8, usize)> = Vec::new();
+        for (i, n) in nets.iter().enumerate() {
+            match n.trunc() {
+                ipnet::IpNet::V4(n) => {
+                    v4.push((u128::from(u32::from(n.network())), n.prefix_len(), i))
+                }
+                ipnet::IpNet::V6(n) => v6.push((u128::from(n.network()), n.prefix_len(), i)),
+            }
+        }
+        v4.sort_unstable_by_key(|x| (x.0, x.1, x.2));
+        v6.sort_unstable_by_key(|x| (x.0, x.1, x.2));
+        let mut out = TrieBuilder::new();
+        let mut inside = Vec::new();
+        cover(&mut out, 32, &v4, 0, 0, &mut inside, &mut classify)?;
+        cover(&mut out, 128, &v6, 0, 0, &mut inside, &mut classify)?;
+        out.finish()
+    }
+}
+
+/// The state of [`Trie::product`]'s walk.
+struct Product<'t, F> {
+    a: &'t Trie,
+    b: &'t Trie,
+    out: &'t mut TrieBuilder,
+    f: &'t mut F,
+}
+
+impl<F: FnMut(u32, u32) -> u32> Product<'_, F> {
+    fn walk(
+        &mut self,
+        width: u8,
+        mut sa: u32,
+        mut sb: u32,
+        start: u128,
+        depth: u8,
+    ) -> Result<(), CoverError> {
+        // One side reads this region through its IPv4 tree and the other does not (or
+        // differs below): follow the alias, whose next bit is the IPv4 address's first.
+        match (sa == ALIAS, sb == ALIAS) {
+            (true, true) => return self.out.push_v6(net6(start, depth), Leaf::V4Alias),
+            (true, false) => sa = self.a.v4_root,
+            (false, true) => sb = self.b.v4_root,
+            (false, false) => {}
+        }
+        if sa & LEAF != 0 && sb & LEAF != 0 {
+            let v = (self.f)(sa & !LEAF, sb & !LEAF);
+            check_value(v)?;
+            return if width == 32 {
+                self.out.push_v4(
+                    Ipv4Net::new(Ipv4Addr::from(start as u32), depth).expect("depth ≤ 32"),
+                    v,
+                )
+            } else {
+                self.out.push_v6(net6(start, depth), Leaf::Value(v))
+            };
+        }
+        if depth >= width {
+            return Err(CoverError(format!(
+                "overlay walk passed the end of an address at {}",
+                show(start, depth, width)
+            )));
+        }
+        for bit in 0..2usize {
+            let ca = if sa & LEAF != 0 {
+                sa
+            } else {
+                self.a.nodes[sa as usize][bit]
+            };
+            let cb = if sb & LEAF != 0 {
+                sb
+            } else {
+                self.b.nodes[sb as usize][bit]
+            };
+            let s = start | ((bit as u128) << (width - 1 - depth));
+            self.walk(width, ca, cb, s, depth + 1)?;
+        }
+        Ok(())
+    }
+}
+
+fn net6(start: u128, len: u8) -> Ipv6Net {
+    Ipv6Net::new(Ipv6Addr::from(start), len).expect("prefix length ≤ 128")
+}
+
+/// Covers the block `start/depth` for [`Trie::from_networks`]: `nets` are the networks that
+/// lie in it (sorted), `inside` the ids of those that contain it.
+fn cover(
+    out: &mut TrieBuilder,
+    width: u8,
+    nets: &[(u128, u8, usize)],
+    start: u128,
+    depth: u8,
+    inside: &mut Vec<usize>,
+    classify: &mut dyn FnMut(&[usize]) -> u32,
+) -> Result<(), CoverError> {
+    // Networks equal to this block contain it; they sort first.
+    let equal = nets
+        .iter()
+        .take_while(|n| n.0 == start && n.1 == depth)
+        .count();
+    let before = inside.len();
+    inside.extend(nets[..equal].iter().map(|n| n.2));
+    let rest = &nets[equal..];
+    let result = if rest.is_empty() {
+        // Pushed as the walk went down: widest first.
+        let v = classify(&inside[..]);
+        check_value(v).and_then(|()| {
+            if width == 32 {
+                out.push_v4(
+                    Ipv4Net::new(Ipv4Addr::from(start as u32), depth).expect("depth ≤ 32"),
+                    v,
+                )
+            } else {
+                out.push_v6(net6(start, depth), Leaf::Value(v))
+            }
+        })
+    } else {
+        let half = 1u128 << (width - 1 - depth);
+        let split = rest.partition_point(|n| n.0 < start | half);
+        cover(
+            out,
+            width,
+            &rest[..split],
+            start,
+            depth + 1,
+            inside,
+            classify,
+        )
+        .and_then(|()| {
+            cover(
+                out,
+                width,
+                &rest[split..],
+                start | half,
+                depth + 1,
+                inside,
+                classify,
+            )
+        })
+    };
+    inside.truncate(before);
+    result
 }
 
 fn check_value(value: u32) -> Result<(), CoverError> {
@@ -667,5 +866,121 @@ mod tests {
         assert!(b.push_v6("::/97".parse().unwrap(), Leaf::V4Alias).is_err());
         let e = b.finish().unwrap_err();
         assert!(e.to_string().contains("128.0.0.0/32"), "{e}");
+    }
+    /// The widest prefix (of a 12-bit space) containing `a` on which `values` is constant.
+    fn brute_fn(values: &[u32], a: usize) -> (u32, u8) {
+        for len in 0..=12u8 {
+            let size = 1usize << (12 - len);
+            let start = a & !(size - 1);
+            if values[start..start + size].iter().all(|&v| v == values[a]) {
+                return (values[a], len);
+            }
+        }
+        unreachable!()
+    }
+
+    #[test]
+    fn product_matches_brute_force_exhaustively() {
+        let mut rng = StdRng::seed_from_u64(0x5eed);
+        for round in 0..40 {
+            let a_cover: Vec<_> = random_cover(&mut rng, 12, 12, 1 + round % 3)
+                .into_iter()
+                .map(|(s, l, v)| (s << 20, l, v))
+                .collect();
+            let b_cover: Vec<_> = random_cover(&mut rng, 12, 12, 3)
+                .into_iter()
+                .map(|(s, l, v)| (s << 20, l, v))
+                .collect();
+            let (a, b) = (build_v4(&a_cover), build_v4(&b_cover));
+            // A function that forgets part of its input, so the product merges again.
+            let f = |x: u32, y: u32| if y == 2 { 100 } else { x * 10 + y };
+            let p = Trie::product(&a, &b, f).unwrap();
+            let values: Vec<u32> = (0..4096u32)
+                .map(|i| {
+                    let ip = Ipv4Addr::from(i << 20);
+                    f(a.lookup_v4(ip).0, b.lookup_v4(ip).0)
+                })
+                .collect();
+            for i in 0..4096usize {
+                let got = p.lookup_v4(Ipv4Addr::from((i as u32) << 20));
+                assert_eq!(got, brute_fn(&values, i), "round {round}, {i:#x}");
+            }
+            assert_eq!(p.lookup("2001:db8::1".parse().unwrap()), (f(0, 0), 0));
+        }
+    }
+
+    #[test]
+    fn product_follows_one_sided_aliases() {
+        // A: IPv4 0/1 → 1, 128/1 → 2; IPv6 ::/96 and 2002::/16 alias IPv4, the rest 7.
+        let mut b = TrieBuilder::new();
+        b.push_v4("0.0.0.0/1".parse().unwrap(), 1).unwrap();
+        b.push_v4("128.0.0.0/1".parse().unwrap(), 2).unwrap();
+        b.push_v6("::/96".parse().unwrap(), Leaf::V4Alias).unwrap();
+        for (s, l) in blocks(1u128 << 32, Some(0x2002u128 << 112), 128) {
+            b.push_v6(net6(s, l), Leaf::Value(7)).unwrap();
+        }
+        b.push_v6("2002::/16".parse().unwrap(), Leaf::V4Alias)
+            .unwrap();
+        for (s, l) in blocks(0x2003u128 << 112, None, 128) {
+            b.push_v6(net6(s, l), Leaf::Value(7)).unwrap();
+        }
+        let a = b.finish().unwrap();
+        // B: networks only, one inside 2002::/16 (the 6to4 form of 192.0.0.0/8).
+        let nets: Vec<ipnet::IpNet> = vec![
+            "2002:c000::/24".parse().unwrap(),
+            "10.0.0.0/8".parse().unwrap(),
+        ];
+        let b = Trie::from_networks(&nets, |ids| ids.last().map_or(0, |&i| i as u32 + 1)).unwrap();
+        let p = Trie::product(&a, &b, |x, y| x * 10 + y).unwrap();
+        let at = |s: &str| p.lookup(s.parse().unwrap());
+        // Inside the B network: A's IPv4 value of 192.0.2.1 (2), B's 1; scope /24 at least.
+        assert_eq!(at("2002:c000:0201::1"), (21, 24));
+        // Elsewhere in 2002::/16: A through its IPv4 tree, B none.
+        assert_eq!(at("2002:0100:0001::1"), (10, 17));
+        assert_eq!(at("2002:8100:0001::1"), (20, 18));
+        // ::/96 is aliased on one side only: followed, with B's IPv6 value (none).
+        assert_eq!(at("::10.1.2.3"), (10, 97));
+        // IPv4 and IPv4-mapped clients: both trees' IPv4 values.
+        assert_eq!(at("10.1.2.3"), (12, 8));
+        assert_eq!(at("::ffff:10.1.2.3"), (12, 104));
+        assert_eq!(at("2001:db8::1").0, 70);
+        // Both aliased: the product stays an alias (no copy of the IPv4 tree).
+        let q = Trie::product(&a, &a, |x, y| x * 10 + y).unwrap();
+        assert_eq!(q.lookup("2002:8100:0001::1".parse().unwrap()), (22, 17));
+        assert!(q.node_count() <= a.node_count() + 1);
+    }
+
+    #[test]
+    fn networks_nest_and_the_rest_stays_wide() {
+        let nets: Vec<ipnet::IpNet> = ["10.0.0.0/8", "10.1.0.0/16", "2001:db8::/32", "10.1.0.0/16"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let mut seen: Vec<Vec<usize>> = Vec::new();
+        let t = Trie::from_networks(&nets, |ids| {
+            let v = ids.to_vec();
+            match seen.iter().position(|x| *x == v) {
+                Some(i) => i as u32,
+                None => {
+                    seen.push(v);
+                    (seen.len() - 1) as u32
+                }
+            }
+        })
+        .unwrap();
+        let at = |s: &str| {
+            let (v, d) = t.lookup(s.parse().unwrap());
+            (seen[v as usize].clone(), d)
+        };
+        assert_eq!(at("10.1.2.3"), (vec![0, 1, 3], 16));
+        assert_eq!(at("10.2.0.1"), (vec![0], 15));
+        assert_eq!(at("10.0.0.1"), (vec![0], 16));
+        assert_eq!(at("11.0.0.1"), (vec![], 8));
+        assert_eq!(at("2001:db8:1::1"), (vec![2], 32));
+        assert_eq!(at("2001:db9::1"), (vec![], 32));
+        assert_eq!(
+            Trie::constant(5).unwrap().lookup("::1".parse().unwrap()),
+            (5, 0)
+        );
     }
 }

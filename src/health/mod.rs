@@ -138,6 +138,8 @@ struct TargetState {
     origin: OriginId,
     machine: Machine,
     rtt_ms: Option<f64>,
+    /// The last load reading (none when the last passing probe carried none).
+    load: Option<f64>,
 }
 
 struct Inner {
@@ -490,6 +492,7 @@ impl Inner {
                         origin: *o,
                         machine: Machine::default(),
                         rtt_ms: None,
+                        load: None,
                     }),
                     record: Arc::new(ProbeCell::new(ProbeRecord::new(&monitor.name))),
                 })
@@ -629,9 +632,11 @@ impl Inner {
             st.machine.record(result.ok(), t.thresholds)
         };
         let mut rtt_moved = false;
-        if result.ok() {
+        if let Ok(success) = &result.outcome {
             let sample = result.time.as_secs_f64() * 1000.0;
             st.rtt_ms = Some(machine::ewma(st.rtt_ms, sample));
+            // A load reading is published like an RTT sample (at most once per interval).
+            st.load = success.load();
             rtt_moved = true;
         }
         // Formatted only when a line is actually logged.
@@ -712,6 +717,7 @@ impl Inner {
             h.up = st.machine.up.unwrap_or(false);
             h.local_up = h.up;
             h.rtt_ms = st.rtt_ms;
+            h.load = st.load;
         }
         drop(st);
         if change.changes_state() {
@@ -862,6 +868,7 @@ fn build_view(
                         drained,
                         rtt_ms: st.rtt_ms,
                         local_up: up,
+                        load: st.load,
                     }
                 }
                 // Not monitored: always healthy (steering still leaves disabled ones out).
@@ -870,6 +877,7 @@ fn build_view(
                     drained,
                     rtt_ms: None,
                     local_up: true,
+                    load: None,
                 },
             }
         })
@@ -906,6 +914,7 @@ mod origin_host_tests {
                 expected_body: None,
                 follow_redirects: false,
                 allow_insecure: false,
+                load: None,
             }),
             port: 80,
             interval: Duration::from_secs(10),

@@ -177,6 +177,8 @@ struct HttpProbe {
     codes: Vec<(u16, u16)>,
     /// Lower-cased.
     expected_body: Option<String>,
+    /// Where to read the origin's load from a passing response.
+    load: Option<crate::config::LoadSource>,
 }
 
 impl Check {
@@ -328,6 +330,7 @@ fn build_http(
         body: h.body.clone(),
         codes: h.expected_codes.clone(),
         expected_body: h.expected_body.as_ref().map(|b| b.to_lowercase()),
+        load: h.load.as_ref().map(|l| l.source.clone()),
     })
 }
 
@@ -345,8 +348,21 @@ impl HttpProbe {
         if !self.codes.iter().any(|&(a, b)| (a..=b).contains(&code)) {
             return Err(Failure::Status(code));
         }
-        if let Some(want) = &self.expected_body {
-            let mut buf = Vec::new();
+        let header_load = match &self.load {
+            Some(crate::config::LoadSource::Header(name)) => Some(
+                resp.headers()
+                    .get(name.as_str())
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<f64>().ok()),
+            ),
+            _ => None,
+        };
+        let json_path = match &self.load {
+            Some(crate::config::LoadSource::Json(path)) => Some(path),
+            _ => None,
+        };
+        let mut buf = Vec::new();
+        if self.expected_body.is_some() || json_path.is_some() {
             while buf.len() < BODY_LIMIT {
                 match resp.chunk().await.map_err(|e| reqwest_failure(&e))? {
                     Some(c) => {
@@ -356,11 +372,33 @@ impl HttpProbe {
                     None => break,
                 }
             }
-            if !String::from_utf8_lossy(&buf).to_lowercase().contains(want) {
-                return Err(Failure::BodyMismatch);
-            }
         }
-        Ok(Success::Status(code))
+        if let Some(want) = &self.expected_body
+            && !String::from_utf8_lossy(&buf).to_lowercase().contains(want)
+        {
+            return Err(Failure::BodyMismatch);
+        }
+        let load = header_load
+            .flatten()
+            .or_else(|| json_path.and_then(|p| json_number(&buf, p)));
+        Ok(match load {
+            Some(l) if l.is_finite() => Success::Loaded(code, crate::state::Load(l)),
+            _ => Success::Status(code),
+        })
+    }
+}
+
+/// The number at `path` (object keys) in a JSON body; a numeric string counts.
+pub fn json_number(body: &[u8], path: &[String]) -> Option<f64> {
+    let root: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let mut v = &root;
+    for key in path {
+        v = v.get(key.as_str())?;
+    }
+    match v {
+        serde_json::Value::Number(n) => n.as_f64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
     }
 }
 
@@ -425,6 +463,18 @@ fn reqwest_failure(e: &reqwest::Error) -> Failure {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[test]
+    fn json_load_readings_follow_the_path() {
+        let path = |p: &str| p.split('.').map(str::to_string).collect::<Vec<_>>();
+        let body = br#"{"load": {"now": 0.42, "text": " 7 ", "no": true}, "flat": 3}"#;
+        assert_eq!(json_number(body, &path("load.now")), Some(0.42));
+        assert_eq!(json_number(body, &path("load.text")), Some(7.0));
+        assert_eq!(json_number(body, &path("flat")), Some(3.0));
+        assert_eq!(json_number(body, &path("load.no")), None);
+        assert_eq!(json_number(body, &path("load.missing")), None);
+        assert_eq!(json_number(b"not json", &path("flat")), None);
+    }
 
     #[tokio::test]
     async fn retries_stop_at_the_first_success() {
@@ -508,6 +558,7 @@ mod tests {
                 expected_body: None,
                 follow_redirects: false,
                 allow_insecure: false,
+                load: None,
             }),
             port: 80,
             interval: Duration::from_secs(10),

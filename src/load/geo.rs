@@ -118,6 +118,11 @@ impl Named {
 }
 
 fn canonical(cfg: &SteeringConfig, lb: &LoadBalancer) -> Option<Canonical> {
+    if lb.has_client_rules() {
+        // Custom rules and client maps overlay location with networks and ASes: such a load
+        // balancer compiles its own plans (`load::compile_plans`), on the shared tree.
+        return None;
+    }
     let mut key = Vec::with_capacity(64);
     let mut pools: Vec<PoolId> = Vec::new();
     match lb.policy {

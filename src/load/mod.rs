@@ -13,14 +13,16 @@ use hickory_proto::rr::rdata::{A, AAAA};
 use hickory_proto::rr::{Name, RData, Record};
 use tracing::{info, warn};
 
-use crate::config::{self, PoolId, SteeringConfig};
+use crate::config::rules::Facts;
+use crate::config::{self, Family, Policy as LbPolicy, PoolId, SteeringConfig};
 use crate::dnssec::key as dnskey;
 use crate::dnssec::sign::KeySet;
 use crate::dnssec::zone::{Policy, Signing};
 use crate::error::{ConfigError, ConfigErrors};
-use crate::geo::{GeoDb, GeoIndex, GeoMap, countries};
+use crate::geo::{AsnDb, GeoDb, GeoIndex, GeoMap, Location, countries};
 use crate::metrics;
-use crate::state::{CompiledLb, Labels, PoolRecords, Snapshot};
+use crate::state::{CompiledLb, Labels, LocationSteering, Plans, PoolRecords, Snapshot, Variant};
+use crate::steering;
 use crate::wire::RecordSet;
 use crate::zone::{Zone, Zones, master};
 
@@ -53,6 +55,8 @@ pub struct Sources {
     pub zones: PathBuf,
     /// The GeoIP database.
     pub geoip: PathBuf,
+    /// The ASN database (GeoLite2-ASN format), for `asn_pools` and `ip.src.asnum` rules.
+    pub asn_db: Option<PathBuf>,
     /// The DNSSEC key directory (`K<zone>.+<alg>+<tag>.key` / `.private`); `None` for
     /// `<zones>/keys`. A zone with keys there is signed.
     pub keys: Option<PathBuf>,
@@ -66,6 +70,7 @@ impl Sources {
         Self {
             zones: zones.into(),
             geoip: geoip.into(),
+            asn_db: None,
             keys: None,
             dnssec: Policy::default(),
         }
@@ -183,7 +188,7 @@ fn load_reusing(
     let needs_location = steering
         .load_balancers
         .iter()
-        .any(|lb| lb.policy.uses_location());
+        .any(|lb| lb.policy.uses_location() || (lb.has_client_rules() && plans_read_location(lb)));
 
     // The same file as before (a new one is renamed over the old: another inode): keep it,
     // and the index walked from it.
@@ -262,6 +267,32 @@ fn load_reusing(
             None
         }
     };
+
+    let asn = match &src.asn_db {
+        Some(path) => match AsnDb::open(path) {
+            Ok(db) => Some(Arc::new(db)),
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+        },
+        None => {
+            for lb in &steering.load_balancers {
+                if lb.has_client_rules() && plans_read_asn(lb) {
+                    errors.push(ConfigError::at(
+                        &lb.file,
+                        lb.line,
+                        format!(
+                            "load balancer {}: asn_pools and ip.src.asnum need an ASN database (--asn-db, GeoLite2-ASN format)",
+                            lb.name
+                        ),
+                    ));
+                }
+            }
+            None
+        }
+    };
+
     let index = match index {
         Some(Ok(index)) => Some(index),
         Some(Err(e)) => {
@@ -308,28 +339,32 @@ fn load_reusing(
         None => (Vec::new(), HashMap::new()),
     };
     per_lb.resize_with(steering.load_balancers.len(), || None);
-    let compiled: Vec<CompiledLb> = steering
-        .load_balancers
-        .iter()
-        .zip(per_lb)
-        .map(|(lb, location)| CompiledLb {
+    let mut compiled = Vec::with_capacity(steering.load_balancers.len());
+    for (lb, location) in steering.load_balancers.iter().zip(per_lb) {
+        match compile(
+            &steering,
+            lb,
             location,
-            records: lb
-                .pools()
-                .into_iter()
-                .map(|p| pool_records(&steering, lb, p))
-                .collect(),
-        })
-        .collect();
-    // One client → region map for every `dynamic` load balancer: with peers, its answers
-    // follow the RTTs of the instance nearest the client's region. Kept from the previous
-    // snapshot when the database is the same (its data may be released by then).
+            geo_index.as_deref(),
+            asn.as_deref(),
+        ) {
+            Ok(c) => compiled.push(c),
+            Err(e) => return Err(ConfigErrors(vec![e])),
+        }
+    }
+    // One client → region map for every `dynamic` load balancer (or custom rule that makes
+    // one dynamic): with peers, its answers follow the RTTs of the instance nearest the
+    // client's region. Kept from the previous snapshot when the database is the same (its
+    // data may be released by then).
     let regions = match geo.as_ref() {
         Some(db)
-            if steering
-                .load_balancers
-                .iter()
-                .any(|lb| lb.policy == config::Policy::Dynamic) =>
+            if steering.load_balancers.iter().any(|lb| {
+                lb.policy == config::Policy::Dynamic
+                    || lb
+                        .custom_rules
+                        .iter()
+                        .any(|r| r.overrides.policy == Some(config::Policy::Dynamic))
+            }) =>
         {
             let kept = same.and_then(|(p, _)| p.regions.clone());
             if kept.is_some() {
@@ -359,6 +394,7 @@ fn load_reusing(
         steering,
         compiled,
         geo,
+        asn,
         geo_index,
         rule_maps,
         labels,
@@ -446,10 +482,350 @@ pub fn for_serving(mut snapshot: Snapshot) -> Snapshot {
     if let Some(db) = snapshot.geo.as_mut().and_then(Arc::get_mut) {
         db.release();
     }
+    if let Some(db) = snapshot.asn.as_mut().and_then(Arc::get_mut) {
+        db.release();
+    }
     snapshot
 }
 
-fn pool_records(cfg: &SteeringConfig, lb: &config::LoadBalancer, pool: PoolId) -> PoolRecords {
+/// `location`: its shared location steering, from [`geo::compile`] (none for a load balancer
+/// with custom rules or client maps: its plans overlay location with networks and ASes, and
+/// are built here, on the shared location tree).
+fn compile(
+    cfg: &SteeringConfig,
+    lb: &config::LoadBalancer,
+    location: Option<LocationSteering>,
+    index: Option<&GeoIndex>,
+    asn: Option<&AsnDb>,
+) -> Result<CompiledLb, ConfigError> {
+    let mut lists: Vec<Box<[PoolId]>> = Vec::new();
+    let mut plans = None;
+    let mut map = None;
+    if lb.has_client_rules() {
+        let (m, p, l) = compile_plans(cfg, lb, index, asn)?;
+        lists = l;
+        let ttls: Vec<u32> = p.variants.iter().map(|v| v.lb.ttl).collect();
+        plans = Some((p, ttls));
+        map = Some(m);
+    }
+    let location = if plans.is_some() { None } else { location };
+    let mut ttls = vec![lb.ttl];
+    if let Some((_, t)) = &plans {
+        for &x in t {
+            if !ttls.contains(&x) {
+                ttls.push(x);
+            }
+        }
+    }
+    let records = ttls
+        .iter()
+        .flat_map(|&ttl| {
+            lb.pools()
+                .into_iter()
+                .map(move |p| pool_records(cfg, lb, p, ttl))
+        })
+        .collect();
+    Ok(CompiledLb {
+        location,
+        lists,
+        map,
+        plans: plans.map(|p| p.0),
+        records,
+    })
+}
+
+/// A plan map, its plans, and the candidate lists they index.
+type CompiledPlans = (GeoMap, Plans, Vec<Box<[PoolId]>>);
+
+/// Which classes of client a load balancer with custom rules or client maps tells apart,
+/// and what each gets: location (from the GeoIP database), AS (from the ASN database) and
+/// network (`subnet_pools`, `ip.src` tests) are each compiled into a prefix map, the three
+/// are overlaid ([`GeoMap::product`]), and every distinct combination is evaluated once
+/// into a plan. The overlay merges neighbours with equal plans, so its depth is the ECS
+/// scope: a /24 in `subnet_pools` inside a country answers with scope ≥ 24, and the rest of
+/// the country with a scope that leaves the /24 out.
+fn compile_plans(
+    cfg: &SteeringConfig,
+    lb: &config::LoadBalancer,
+    index: Option<&GeoIndex>,
+    asn_db: Option<&AsnDb>,
+) -> Result<CompiledPlans, ConfigError> {
+    let reads_location = plans_read_location(lb);
+    let reads_asn = plans_read_asn(lb);
+    let proximity = lb.policy == LbPolicy::Proximity
+        || lb
+            .custom_rules
+            .iter()
+            .any(|r| r.overrides.policy == Some(LbPolicy::Proximity));
+
+    // Location classes: what rules and policies read of a location (coordinates only for
+    // proximity), one representative each.
+    let mut locations: Vec<Option<Location>> = Vec::new();
+    let loc_map = match index {
+        Some(index) if reads_location => {
+            // Over the shared tree of every location: values only.
+            let base = index.locations().clone();
+            let mut ids: HashMap<Option<Location>, u32> = HashMap::new();
+            let values: Vec<u32> = base
+                .keys()
+                .iter()
+                .map(|loc| {
+                    let key = loc.map(|mut l| {
+                        if !proximity {
+                            l.latitude = None;
+                            l.longitude = None;
+                        }
+                        l
+                    });
+                    *ids.entry(key).or_insert_with(|| {
+                        locations.push(key);
+                        (locations.len() - 1) as u32
+                    })
+                })
+                .collect();
+            GeoMap::new(base, &values)
+        }
+        Some(_) | None => {
+            locations.push(None);
+            GeoMap::constant(0)
+        }
+    };
+
+    // AS classes: each AS number named anywhere, and "any other".
+    let mut asns: Vec<u32> = lb.asn_pools.iter().map(|x| x.0).collect();
+    for r in &lb.custom_rules {
+        r.condition.asns(&mut asns);
+    }
+    asns.sort_unstable();
+    asns.dedup();
+    let asn_map = match asn_db {
+        Some(db) if reads_asn => db.build(|a| {
+            a.and_then(|a| asns.binary_search(a).ok())
+                .map_or(0, |i| i as u32 + 1)
+        })?,
+        _ => GeoMap::constant(0),
+    };
+
+    // Network classes: the most specific `subnet_pools` entry, and which `ip.src` tests hold.
+    let mut nets: Vec<ipnet::IpNet> = Vec::new();
+    let mut owners: Vec<NetOwner> = Vec::new();
+    for (i, (net, _)) in lb.subnet_pools.iter().enumerate() {
+        nets.push(*net);
+        owners.push(NetOwner::Subnet(i));
+    }
+    for (k, set) in lb.rule_networks.networks.iter().enumerate() {
+        for net in set {
+            nets.push(*net);
+            owners.push(NetOwner::Test(k));
+        }
+    }
+    let mut net_classes: Vec<(Option<usize>, u64)> = Vec::new();
+    let net_map = {
+        let mut ids: HashMap<(Option<usize>, u64), u32> = HashMap::new();
+        GeoMap::from_networks(&nets, |inside| {
+            let mut subnet = None;
+            let mut bits = 0u64;
+            // Widest first: the last subnet entry is the most specific.
+            for &i in inside {
+                match owners[i] {
+                    NetOwner::Subnet(s) => subnet = Some(s),
+                    NetOwner::Test(k) => bits |= 1 << k,
+                }
+            }
+            *ids.entry((subnet, bits)).or_insert_with(|| {
+                net_classes.push((subnet, bits));
+                (net_classes.len() - 1) as u32
+            })
+        })
+    };
+
+    // Overlay location × AS, then × network, evaluating each combination once.
+    let mut pairs: Vec<(u32, u32)> = Vec::new();
+    let mut pair_ids: HashMap<(u32, u32), u32> = HashMap::new();
+    let loc_asn = loc_map.product(&asn_map, |l, a| {
+        *pair_ids.entry((l, a)).or_insert_with(|| {
+            pairs.push((l, a));
+            (pairs.len() - 1) as u32
+        })
+    });
+    let qname = lb
+        .name
+        .to_ascii()
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    let mut plans = PlanBuilder::default();
+    let mut plan_of: HashMap<(u32, u32), u32> = HashMap::new();
+    let map = loc_asn.product(&net_map, |la, n| {
+        *plan_of.entry((la, n)).or_insert_with(|| {
+            let (l, a) = pairs[la as usize];
+            let location = locations[l as usize];
+            let asn = (a > 0).then(|| asns[a as usize - 1]);
+            let (subnet, bits) = net_classes[n as usize];
+            plans.plan(cfg, lb, location.as_ref(), asn, subnet, bits, &qname)
+        })
+    });
+    let PlanBuilder {
+        table,
+        variants,
+        lists,
+        ..
+    } = plans;
+    Ok((map, Plans { table, variants }, lists))
+}
+
+/// Whether the plans of `lb` depend on the location database.
+fn plans_read_location(lb: &config::LoadBalancer) -> bool {
+    lb.policy.uses_location()
+        || lb.custom_rules.iter().any(|r| {
+            r.condition.reads_location() || r.overrides.policy.is_some_and(LbPolicy::uses_location)
+        })
+}
+
+/// Whether the plans of `lb` depend on the ASN database.
+fn plans_read_asn(lb: &config::LoadBalancer) -> bool {
+    !lb.asn_pools.is_empty() || lb.custom_rules.iter().any(|r| r.condition.reads_asn())
+}
+
+#[derive(Clone, Copy)]
+enum NetOwner {
+    Subnet(usize),
+    Test(usize),
+}
+
+/// Variants, lists and plans, each deduplicated as they are made.
+#[derive(Default)]
+struct PlanBuilder {
+    table: Vec<[(u32, u32); 2]>,
+    plan_ids: HashMap<[(u32, u32); 2], u32>,
+    variants: Vec<Variant>,
+    /// By variant: its policy before a client-map entry made it failover.
+    pre_policy: Vec<LbPolicy>,
+    variant_ids: HashMap<(Vec<usize>, Option<Pinned>), u32>,
+    lists: Vec<Box<[PoolId]>>,
+    list_ids: HashMap<Vec<PoolId>, u32>,
+}
+
+/// A client map entry that chose the pools.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Pinned {
+    Subnet(usize),
+    Asn(usize),
+}
+
+impl PlanBuilder {
+    #[allow(clippy::too_many_arguments)]
+    fn plan(
+        &mut self,
+        cfg: &SteeringConfig,
+        lb: &config::LoadBalancer,
+        location: Option<&Location>,
+        asn: Option<u32>,
+        subnet: Option<usize>,
+        networks: u64,
+        qname: &str,
+    ) -> u32 {
+        let mut row = [(0u32, 0u32); 2];
+        for (f, family) in [Family::V4, Family::V6].into_iter().enumerate() {
+            let facts = Facts {
+                location,
+                asn,
+                networks,
+                qname,
+                family,
+            };
+            let mut matched = Vec::new();
+            for (i, r) in lb.custom_rules.iter().enumerate() {
+                if r.condition.eval(&facts) {
+                    matched.push(i);
+                    if r.terminates {
+                        break;
+                    }
+                }
+            }
+            let pinned = subnet.map(Pinned::Subnet).or_else(|| {
+                asn.and_then(|a| lb.asn_pools.iter().position(|x| x.0 == a))
+                    .map(Pinned::Asn)
+            });
+            let key = (matched, pinned);
+            let v = match self.variant_ids.get(&key) {
+                Some(&v) => v,
+                None => {
+                    let mut eff = lb.clone();
+                    let mut why = Vec::new();
+                    for &i in &key.0 {
+                        let r = &lb.custom_rules[i];
+                        eff = eff.overridden(&r.overrides);
+                        why.push(format!(
+                            "rule {:?} (line {}{})",
+                            r.name,
+                            r.line,
+                            if r.terminates { ", terminates" } else { "" }
+                        ));
+                    }
+                    match pinned {
+                        Some(Pinned::Subnet(s)) => {
+                            why.push(format!("subnet_pools {}", lb.subnet_pools[s].0))
+                        }
+                        Some(Pinned::Asn(a)) => {
+                            why.push(format!("asn_pools AS{}", lb.asn_pools[a].0))
+                        }
+                        None => {}
+                    }
+                    let id = self.variants.len() as u32;
+                    self.pre_policy.push(eff.policy);
+                    if pinned.is_some() {
+                        // A client-map entry makes its list a failover list, whatever the
+                        // policy.
+                        eff.policy = LbPolicy::Failover;
+                    }
+                    self.variants.push(Variant { lb: eff, why });
+                    self.variant_ids.insert(key.clone(), id);
+                    id
+                }
+            };
+            let eff = &mut self.variants[v as usize].lb;
+            let pinned_policy = eff.policy;
+            eff.policy = self.pre_policy[v as usize];
+            let (mut list, _) = steering::candidates(cfg, eff, location);
+            eff.policy = pinned_policy;
+            if let Some(p) = pinned {
+                let first = match p {
+                    Pinned::Subnet(s) => &lb.subnet_pools[s].1,
+                    Pinned::Asn(a) => &lb.asn_pools[a].1,
+                };
+                let mut pinned_list = first.clone();
+                for q in list {
+                    if !pinned_list.contains(&q) {
+                        pinned_list.push(q);
+                    }
+                }
+                list = pinned_list;
+            }
+            let l = match self.list_ids.get(&list) {
+                Some(&l) => l,
+                None => {
+                    let l = self.lists.len() as u32;
+                    self.list_ids.insert(list.clone(), l);
+                    self.lists.push(list.into_boxed_slice());
+                    l
+                }
+            };
+            row[f] = (v, l);
+        }
+        let next = self.table.len() as u32;
+        *self.plan_ids.entry(row).or_insert_with(|| {
+            self.table.push(row);
+            next
+        })
+    }
+}
+
+fn pool_records(
+    cfg: &SteeringConfig,
+    lb: &config::LoadBalancer,
+    pool: PoolId,
+    ttl: u32,
+) -> PoolRecords {
     let range = cfg.pools[pool as usize].origins.clone();
     let mut v4 = Vec::new();
     let mut v6 = Vec::new();
@@ -457,13 +833,13 @@ fn pool_records(cfg: &SteeringConfig, lb: &config::LoadBalancer, pool: PoolId) -
     for o in range {
         let origin = &cfg.origins[o as usize];
         let i4 = origin.v4.map(|a| {
-            v4.push(Record::from_rdata(lb.name.clone(), lb.ttl, RData::A(A(a))));
+            v4.push(Record::from_rdata(lb.name.clone(), ttl, RData::A(A(a))));
             (v4.len() - 1) as u16
         });
         let i6 = origin.v6.map(|a| {
             v6.push(Record::from_rdata(
                 lb.name.clone(),
-                lb.ttl,
+                ttl,
                 RData::AAAA(AAAA(a)),
             ));
             (v6.len() - 1) as u16
@@ -472,6 +848,7 @@ fn pool_records(cfg: &SteeringConfig, lb: &config::LoadBalancer, pool: PoolId) -
     }
     PoolRecords {
         pool,
+        ttl,
         v4: RecordSet::new(v4),
         v6: RecordSet::new(v6),
         index: index.into(),

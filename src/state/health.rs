@@ -77,6 +77,9 @@ pub struct OriginHealth {
     pub rtt_ms: Option<f64>,
     /// This instance's own verdict (`up` is the fleet's when there are peers).
     pub local_up: bool,
+    /// The last load reading of its monitor's load signal, if it has one and the last
+    /// passing probe carried a number.
+    pub load: Option<f64>,
 }
 
 /// One pool's health, as steering uses it.
@@ -96,6 +99,7 @@ impl HealthView {
                     drained: false,
                     rtt_ms: None,
                     local_up: true,
+                    load: None,
                 };
                 cfg.origins.len()
             ],
@@ -117,6 +121,30 @@ pub enum Success {
     Connected,
     /// HTTP: an expected status (and body, if one is expected).
     Status(u16),
+    /// HTTP: an expected status, and the monitor's load signal read from the response.
+    Loaded(u16, Load),
+}
+
+/// A load reading. Compared by bit pattern, so that [`Success`] stays `Eq`.
+#[derive(Debug, Clone, Copy)]
+pub struct Load(pub f64);
+
+impl PartialEq for Load {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_bits() == other.0.to_bits()
+    }
+}
+
+impl Eq for Load {}
+
+impl Success {
+    /// The load reading, if the probe read one.
+    pub fn load(&self) -> Option<f64> {
+        match self {
+            Success::Loaded(_, l) => Some(l.0),
+            _ => None,
+        }
+    }
 }
 
 /// Why a probe failed.
@@ -178,6 +206,7 @@ impl std::fmt::Display for Success {
         match self {
             Success::Connected => f.write_str("connected"),
             Success::Status(c) => write!(f, "status {c}"),
+            Success::Loaded(c, l) => write!(f, "status {c}, load {}", l.0),
         }
     }
 }
@@ -295,6 +324,8 @@ pub struct OriginStatus {
     pub failures: u32,
     /// Smoothed round-trip time of its successful probes.
     pub rtt_ms: Option<f64>,
+    /// The last load reading (see [`OriginHealth::load`]).
+    pub load: Option<f64>,
     /// The last probe.
     pub last: Option<ProbeResult>,
     /// When the state last changed (the first probe counts as a change).

@@ -17,12 +17,12 @@ use smallvec::SmallVec;
 
 use crate::config::{Family, LoadBalancer, OriginId, PoolId, SteeringConfig};
 use crate::dnssec::zone::Signing;
-use crate::geo::{GeoDb, GeoIndex, GeoMap};
+use crate::geo::{AsnDb, GeoDb, GeoIndex, GeoMap};
 use crate::wire::RecordSet;
 use crate::zone::Zones;
 pub use health::{
-    Failure, FleetView, HealthView, Member, OriginHealth, OriginStatus, PoolHealth, ProbeCell,
-    ProbeRecord, ProbeResult, Success,
+    Failure, FleetView, HealthView, Load, Member, OriginHealth, OriginStatus, PoolHealth,
+    ProbeCell, ProbeRecord, ProbeResult, Success,
 };
 
 /// Where the current [`State`] lives.
@@ -103,6 +103,7 @@ impl State {
                         .get(o.pool as usize)
                         .is_some_and(|p| p.drained),
                     rtt_ms: h.rtt_ms,
+                    load: h.load,
                     monitor: record.as_ref().map(|r| r.monitor.clone()),
                     successes: record.as_ref().map_or(0, |r| r.successes),
                     failures: record.as_ref().map_or(0, |r| r.failures),
@@ -131,6 +132,8 @@ pub struct Snapshot {
     pub compiled: Vec<CompiledLb>,
     /// The GeoIP database, when one was loaded.
     pub geo: Option<Arc<GeoDb>>,
+    /// The ASN database (`--asn-db`), when one was loaded.
+    pub asn: Option<Arc<AsnDb>>,
     /// The database walked once, when a load balancer steers by location.
     pub geo_index: Option<Arc<GeoIndex>>,
     /// Every distinct set of location rules compiled, by its canonical form (see `load`): a
@@ -160,8 +163,17 @@ pub struct Labels {
 
 /// A load balancer prepared for the query path.
 pub struct CompiledLb {
-    /// For policies that use location: client address → candidate list and ECS scope.
+    /// For policies that use location (and no custom rules or client maps): client address
+    /// → candidate list and ECS scope, shared with every load balancer with the same rules.
     pub location: Option<LocationSteering>,
+    /// With [`CompiledLb::plans`]: distinct ordered candidate pool lists, which the plans
+    /// index.
+    pub lists: Vec<Box<[PoolId]>>,
+    /// With [`CompiledLb::plans`]: client address → plan, and the ECS scope.
+    pub map: Option<GeoMap>,
+    /// For a load balancer with custom rules, `subnet_pools` or `asn_pools`: what each
+    /// client network gets. The map's values index `plans.table`.
+    pub plans: Option<Plans>,
     /// Ready-made A and AAAA records for each pool it may answer from.
     pub records: Vec<PoolRecords>,
 }
@@ -230,6 +242,8 @@ pub type Candidates = SmallVec<[PoolId; 16]>;
 pub struct PoolRecords {
     /// The pool.
     pub pool: PoolId,
+    /// The TTL of its records.
+    pub ttl: u32,
     /// Its origins' A records.
     pub v4: RecordSet,
     /// Its origins' AAAA records.
@@ -240,10 +254,11 @@ pub struct PoolRecords {
 }
 
 impl CompiledLb {
-    /// Every candidate list the load balancer's location rules can give (one per class, in
-    /// class order), in its own pools; none when it does not steer by location.
+    /// Every candidate list the load balancer's location rules (or its plans, with custom
+    /// rules or client maps) can give, in its own pools; none when it does not steer by
+    /// location.
     pub fn lists(&self) -> impl Iterator<Item = Candidates> + '_ {
-        self.location.iter().flat_map(|l| {
+        let shared = self.location.iter().flat_map(|l| {
             (0..l.rules.classes() as u32).map(move |c| {
                 l.rules
                     .list(c)
@@ -251,30 +266,103 @@ impl CompiledLb {
                     .map(|&o| l.pools[o as usize])
                     .collect()
             })
-        })
+        });
+        let own = self
+            .plans
+            .iter()
+            .flat_map(move |_| self.lists.iter().map(|l| l.iter().copied().collect()));
+        shared.chain(own)
     }
 
     /// The candidate pools for a client at `addr`, and the ECS scope of the map that chose
-    /// them (`None` when the load balancer does not steer by location: `default_pools`).
+    /// them (`None` when nothing about the client chose them: `default_pools`). Custom rules
+    /// and client maps as for an A query; see [`CompiledLb::resolve`].
     #[inline]
     pub fn candidates(&self, lb: &LoadBalancer, addr: IpAddr) -> (Candidates, Option<u8>) {
-        match &self.location {
-            Some(l) => {
-                let (class, scope) = l.rules.map.lookup(addr);
-                let list = l.rules.list(class);
+        let (_, list, scope) = self.resolve(lb, addr, Family::V4);
+        let chose = self.location.is_some() || self.plans.is_some();
+        (list, chose.then_some(scope))
+    }
+
+    /// The records of `pool` with TTL `ttl`, if this load balancer may answer from it.
+    pub fn pool_records(&self, pool: PoolId, ttl: u32) -> Option<&PoolRecords> {
+        self.records.iter().find(|r| r.pool == pool && r.ttl == ttl)
+    }
+
+    /// The load balancer as it applies to `addr` asking for `family`, its candidate list,
+    /// and the ECS scope that choice holds for (0 when nothing about the client chose it).
+    /// Lookups only: this is the query path.
+    #[inline]
+    pub fn resolve<'a>(
+        &'a self,
+        lb: &'a LoadBalancer,
+        addr: std::net::IpAddr,
+        family: Family,
+    ) -> (&'a LoadBalancer, Candidates, u8) {
+        if let Some(l) = &self.location {
+            let (class, scope) = l.rules.map.lookup(addr);
+            let list = l.rules.list(class);
+            return (
+                lb,
+                list.iter().map(|&o| l.pools[o as usize]).collect(),
+                scope,
+            );
+        }
+        match (&self.plans, &self.map) {
+            (Some(plans), Some(map)) => {
+                let (plan, depth) = map.lookup(addr);
+                let f = match family {
+                    Family::V4 => 0,
+                    Family::V6 => 1,
+                };
+                let (v, l) = plans.table[plan as usize][f];
                 (
-                    list.iter().map(|&o| l.pools[o as usize]).collect(),
-                    Some(scope),
+                    &plans.variants[v as usize].lb,
+                    self.lists[l as usize].iter().copied().collect(),
+                    depth,
                 )
             }
-            None => (lb.default_pools.iter().copied().collect(), None),
+            (None, Some(map)) => {
+                let (list, depth) = map.lookup(addr);
+                let scope = if lb.policy.uses_location() { depth } else { 0 };
+                (
+                    lb,
+                    self.lists[list as usize].iter().copied().collect(),
+                    scope,
+                )
+            }
+            _ => (lb, lb.default_pools.iter().copied().collect(), 0),
         }
     }
 
-    /// The records of `pool`, if this load balancer may answer from it.
-    pub fn pool_records(&self, pool: PoolId) -> Option<&PoolRecords> {
-        self.records.iter().find(|r| r.pool == pool)
+    /// The variant that applies to `addr` for `family`, with custom rules.
+    pub fn variant(&self, addr: std::net::IpAddr, family: Family) -> Option<&Variant> {
+        let (plans, map) = (self.plans.as_ref()?, self.map.as_ref()?);
+        let (plan, _) = map.lookup(addr);
+        let f = match family {
+            Family::V4 => 0,
+            Family::V6 => 1,
+        };
+        plans.variants.get(plans.table[plan as usize][f].0 as usize)
     }
+}
+
+/// What a load balancer with custom rules or client maps does for each class of client.
+pub struct Plans {
+    /// By plan (the map's value): for A and for AAAA, the variant and the candidate list
+    /// (an index into [`CompiledLb::lists`]).
+    pub table: Vec<[(u32, u32); 2]>,
+    /// The load balancer as matched rules and client maps change it.
+    pub variants: Vec<Variant>,
+}
+
+/// The load balancer with some rules' overrides applied.
+pub struct Variant {
+    /// The effective settings.
+    pub lb: LoadBalancer,
+    /// Why: the rules that matched (in order), or the subnet or AS entry that chose the
+    /// pools; empty when nothing matched.
+    pub why: Vec<String>,
 }
 
 impl Snapshot {

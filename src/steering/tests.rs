@@ -1169,3 +1169,150 @@ fn dynamic_follows_the_rtts_of_the_instance_nearest_the_clients_region() {
     let d = decide_in(&h, region_index("ENAM"));
     assert_eq!((d.pool, d.rtt_from), (Some(us), None));
 }
+
+/// Cloudflare's least outstanding requests and least connections, DNS-only: every count is
+/// zero, so the weights decide, at pool and at origin level.
+#[test]
+fn least_outstanding_requests_is_weighted_by_the_weights() {
+    let cfg = parse(
+        r#"
+[load_balancers.lors]
+steering = "least_outstanding_requests"
+default_pools = ["us", "eu"]
+pool_weights = { us = 0.0, eu = 1.0 }
+
+[load_balancers.lc]
+steering = "least_connections"
+default_pools = ["us", "eu"]
+"#,
+    );
+    for name in ["lors", "lc"] {
+        assert_eq!(lb(&cfg, name).policy, Policy::Random, "{name}");
+    }
+    let health = HealthView::all_up(&cfg);
+    let mut rng = StdRng::seed_from_u64(3);
+    let l = lb(&cfg, "lors");
+    for _ in 0..200 {
+        let d = decide(
+            &cfg,
+            l,
+            &l.default_pools,
+            &health,
+            CLIENT,
+            Family::V4,
+            &mut rng,
+        );
+        assert_eq!(d.pool, Some(pool(&cfg, "eu")), "weight 0 is never drawn");
+    }
+    let mut errors = Vec::new();
+    let mut c = SteeringConfig::default();
+    config::read_str(
+        Path::new("t.toml"),
+        "[pools.p]\norigin_steering = \"least_connections\"\norigins = [{ address = \"198.51.100.1\" }]\n",
+        &Name::from_str("example.com.").unwrap(),
+        &mut c,
+        &|_| None,
+        &mut errors,
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(c.pools[0].origin_steering, OriginSteering::Random);
+}
+
+/// A rule's overrides replace only what they name, in the order the rules matched.
+#[test]
+fn rule_overrides_accumulate_on_the_load_balancer() {
+    let cfg = parse(
+        r#"
+[load_balancers.ruled]
+steering = "failover"
+default_pools = ["us", "eu"]
+
+[[load_balancers.ruled.rules]]
+condition = 'ip.src.continent eq "EU"'
+overrides = { pools = ["eu", "ap"], ttl = 60 }
+
+[[load_balancers.ruled.rules]]
+name = "weights"
+priority = 0
+condition = 'dns.qry.type eq "AAAA"'
+overrides = { steering_policy = "random", random_steering = { pool_weights = { ap = 0.25 }, default_weight = 0.5 } }
+terminates = true
+"#,
+    );
+    let l = lb(&cfg, "ruled");
+    assert_eq!(l.custom_rules.len(), 2);
+    assert_eq!(l.custom_rules[0].name, "rule 1");
+    assert!(l.custom_rules[1].terminates);
+    let first = l.overridden(&l.custom_rules[0].overrides);
+    let (eu, ap) = (pool(&cfg, "eu"), pool(&cfg, "ap"));
+    assert_eq!((first.default_pools.clone(), first.ttl), (vec![eu, ap], 60));
+    assert_eq!(first.policy, Policy::Failover);
+    let both = first.overridden(&l.custom_rules[1].overrides);
+    assert_eq!(both.policy, Policy::Random);
+    assert_eq!(both.pool_weights, vec![0.5, 0.25]);
+    assert_eq!(both.ttl, 60, "kept from the earlier rule");
+    assert!(l.pools().contains(&ap), "override pools get records");
+}
+
+/// The load signal: the weight falls linearly with the reading, to nothing at `full`; an
+/// origin at full load leaves the answer while another has room, and a pool's weight for
+/// `random` is its usable origins' mean factor.
+#[test]
+fn load_readings_lower_origin_and_pool_weights() {
+    let text = r#"
+[monitors.agent]
+type = "http"
+load = { json = "load.now", full = 200 }
+
+[pools.busy]
+monitor = "agent"
+origins = [ { address = "198.51.100.31" }, { address = "198.51.100.32" } ]
+
+[load_balancers.shared]
+steering = "least_outstanding_requests"
+default_pools = ["busy", "us"]
+"#;
+    let cfg = parse(text);
+    let busy = pool(&cfg, "busy");
+    let (a, b) = {
+        let o = origins_of(&cfg, "busy");
+        (o[0], o[1])
+    };
+    let signal = cfg.load_signal(a).expect("the monitor's signal");
+    assert_eq!(signal.full(), 200.0);
+    assert_eq!(signal.factor(0.0), 1.0);
+    assert_eq!(signal.factor(50.0), 0.75);
+    assert_eq!(signal.factor(200.0), 0.0);
+    assert_eq!(signal.factor(500.0), 0.0);
+    assert_eq!(signal.factor(-3.0), 1.0);
+    assert_eq!(signal.factor(f64::NAN), 1.0);
+    let mut h = HealthView::all_up(&cfg);
+    h.origins[a as usize].load = Some(200.0);
+    h.origins[b as usize].load = Some(50.0);
+    let view = View::new(&cfg, &h);
+    assert_eq!(view.load_factor(a), 0.0);
+    assert_eq!(view.load_factor(b), 0.75);
+    assert_eq!(view.pool_load_factor(busy), 0.375);
+    // Origins without a signal keep their weight.
+    assert_eq!(view.load_factor(origins_of(&cfg, "us")[0]), 1.0);
+    let l = lb(&cfg, "shared");
+    let mut rng = StdRng::seed_from_u64(9);
+    let mut seen_busy = 0;
+    for _ in 0..400 {
+        let d = decide(&cfg, l, &l.default_pools, &h, CLIENT, Family::V4, &mut rng);
+        if d.pool == Some(busy) {
+            seen_busy += 1;
+            // The full origin is left out while the other has room.
+            assert_eq!(d.origins.as_slice(), &[b]);
+        }
+    }
+    // Weights 0.375 : 1: busy drawn about 27% of the time; bounds far from both 0 and 50%.
+    assert!(
+        (40..=180).contains(&seen_busy),
+        "busy drawn {seen_busy} times of 400"
+    );
+    // Both full: the answer still has them (zero weights only when all are zero).
+    h.origins[b as usize].load = Some(1000.0);
+    let view = View::new(&cfg, &h);
+    assert_eq!(view.pool_load_factor(busy), 0.0);
+}

@@ -314,6 +314,9 @@ fn check(seed: u64) -> (usize, usize, usize) {
                 rules: l.rules.clone(),
                 pools: l.pools.clone(),
             }),
+            lists: Vec::new(),
+            map: None,
+            plans: None,
             records: Vec::new(),
         };
         for &a in &addrs {
