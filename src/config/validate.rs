@@ -962,12 +962,17 @@ impl FileCx<'_> {
             RawOriginSteering::Table(t) => t.policy.as_deref().unwrap_or("random"),
         };
         match name {
-            "random" => OriginSteering::Random,
+            // Cloudflare's least outstanding requests and least connections mean weighted
+            // random for DNS answers (see `OriginSteering::Random`).
+            "random" | "least_outstanding_requests" | "least_connections" => OriginSteering::Random,
             "hash" => OriginSteering::Hash,
             other => {
                 self.err(
                     v,
-                    format!("origin_steering policy {other:?} is not one of random, hash"),
+                    format!(
+                        "origin_steering policy {other:?} is not one of random, hash, \
+                         least_outstanding_requests, least_connections"
+                    ),
                 );
                 OriginSteering::default()
             }
