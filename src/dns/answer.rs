@@ -4,7 +4,7 @@
 //! go with it (RFC 4035 §3.1, RFC 9824 or RFC 4470 for what does not exist).
 
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_proto::rr::{Name, RecordType};
 use smallvec::SmallVec;
 
 use crate::config::Family;
@@ -234,7 +234,10 @@ impl<'a> Answer<'a> {
     pub fn not_authoritative(&mut self) {
         self.authoritative = false;
         self.authority.retain(|rr| match rr.records {
-            Records::All(r) => r.first().is_none_or(|r| r.record_type() != RecordType::SOA),
+            Records::All(r) => r
+                .wire()
+                .first()
+                .is_none_or(|r| r.rtype() != u16::from(RecordType::SOA)),
             Records::Picked(..) | Records::Raw(..) | Records::Rrsigs(..) => true,
         });
     }
@@ -528,7 +531,7 @@ impl<'a> Signer<'a> {
             Scheme::Compact => {
                 let rdatas: SmallVec<[&[u8]; 8]> =
                     rs.records.wire().iter().map(WireRecord::rdata).collect();
-                let ttl = rs.records.first().map_or(0, |r| r.ttl);
+                let ttl = rs.records.ttl().unwrap_or(0);
                 self.online(
                     ans,
                     &self.cx.caches.denial,
@@ -756,16 +759,20 @@ pub fn lookup_signed<'a>(
                         None => Sigs::None,
                     };
                     ans.answer.push(RrRef::signed(owner, &cname.records, sigs));
-                    let RData::CNAME(next) = &cname.records[0].data else {
+                    let Some(next) = cname.records.wire().first().and_then(WireRecord::target)
+                    else {
+                        return ans;
+                    };
+                    let Some(next_key) = WireName::from_wire(next) else {
                         return ans;
                     };
                     // Chase only inside this zone, as NSD and Knot do: data from another zone may
                     // be served by another server set, and the resolver will follow it anyway.
-                    if !zone.origin.zone_of(&next.0) {
+                    if !zone.contains(next_key.as_bytes()) {
                         return ans;
                     }
-                    spelled = Owner::Name(&next.0);
-                    name = WireName::from_name(&next.0);
+                    spelled = Owner::Wire(next);
+                    name = next_key;
                     continue;
                 }
                 ans.negative(zone, ResponseCode::NoError, sig);
@@ -797,7 +804,7 @@ fn rrsig_answer<'a>(
     };
     for (rs, set) in node.rrsets.iter().zip(ns.sets.iter()) {
         if !set.is_empty() {
-            let ttl = rs.records.first().map_or(0, |r| r.ttl);
+            let ttl = rs.records.ttl().unwrap_or(0);
             ans.answer.push(RrRef {
                 owner,
                 records: Records::Rrsigs(set, ttl),
@@ -810,7 +817,7 @@ fn rrsig_answer<'a>(
             .into_iter()
             .flatten()
         {
-            let ttl = set.records.first().map_or(0, |r| r.ttl);
+            let ttl = set.records.ttl().unwrap_or(0);
             ans.answer.push(RrRef {
                 owner,
                 records: Records::Rrsigs(&set.sigs, ttl),
@@ -920,17 +927,20 @@ fn add_target_addresses<'a>(
     ans: &mut Answer<'a>,
     sig: Option<&Signer<'a>>,
 ) {
-    for rec in records.iter().take(MAX_ADDITIONAL_TARGETS) {
-        let target = match &rec.data {
-            RData::NS(ns) => &ns.0,
-            RData::MX(mx) => &mx.exchange,
-            RData::SRV(srv) => &srv.target,
-            _ => return,
+    for rec in records.wire().iter().take(MAX_ADDITIONAL_TARGETS) {
+        if !matches!(
+            RecordType::from(rec.rtype()),
+            RecordType::NS | RecordType::MX | RecordType::SRV
+        ) {
+            return;
+        }
+        let Some(target) = rec.target().and_then(WireName::from_wire) else {
+            continue;
         };
-        if !zone.origin.zone_of(target) {
+        if !zone.contains(target.as_bytes()) {
             continue;
         }
-        let Some(node) = zone.node(WireName::from_name(target).as_bytes()) else {
+        let Some(node) = zone.node(target.as_bytes()) else {
             continue;
         };
         for rtype in [RecordType::A, RecordType::AAAA] {
@@ -1049,7 +1059,7 @@ fn steer<'a>(
                 Family::V4 => types_a(),
                 Family::V6 => types_aaaa(),
             };
-            let ttl = all.first().map_or(lb.ttl, |r| r.ttl);
+            let ttl = all.ttl().unwrap_or(lb.ttl);
             if wildcard {
                 // A load balancer at a wildcard: the expansion, signed as such.
                 let (owner_wire, cache): (SmallVec<[u8; 256]>, &SigCache) = match s.cx.scheme {

@@ -265,9 +265,9 @@ pub fn sign_zone(zone: &Zone, input: &SignInput<'_>) -> Result<SignedZone, SignE
     let apex = zone.node(apex_key).expect("a built zone has its apex");
     let soa_ttl = apex
         .get(RecordType::SOA)
-        .and_then(|s| s.records.first())
-        .map_or(3600, |r| r.ttl);
-    let negative_ttl = zone.negative_soa.first().map_or(soa_ttl, |r| r.ttl);
+        .and_then(|s| s.records.ttl())
+        .unwrap_or(3600);
+    let negative_ttl = zone.negative_soa.ttl().unwrap_or(soa_ttl);
     let reuse_ok = |prev: &SigSet, fresh_rdata_same: bool| {
         fresh_rdata_same
             && !prev.is_empty()
@@ -292,9 +292,8 @@ pub fn sign_zone(zone: &Zone, input: &SignInput<'_>) -> Result<SignedZone, SignE
             .iter()
             .map(|r| unknown_record(&zone.origin, rtype, soa_ttl, r.clone()))
             .collect();
-        let same = prev.is_some_and(|p| {
-            p.records.len() == records.len() && p.records.iter().zip(&records).all(|(a, b)| a == b)
-        });
+        let records = RecordSet::new(records);
+        let same = prev.is_some_and(|p| p.records == records);
         if let Some(p) = prev
             && reuse_ok(&p.sigs, same)
         {
@@ -313,7 +312,7 @@ pub fn sign_zone(zone: &Zone, input: &SignInput<'_>) -> Result<SignedZone, SignE
             .first()
             .map_or(0, |s| validity.refresh_at(s.expiration, soa_ttl));
         Ok(Some(ApexSet {
-            records: RecordSet::new(records),
+            records,
             sigs: SigSet::new(&sigs, refresh),
         }))
     };
@@ -467,7 +466,7 @@ fn sign_node(
         }
         rdatas.clear();
         rdatas.extend(rs.records.wire().iter().map(|w| w.rdata()));
-        let ttl = rs.records[0].ttl;
+        let ttl = rs.records.ttl().unwrap_or(0);
         if let Some(p) = prev.and_then(|p| p.sets.get(i))
             && reuse_ok(p, true)
         {

@@ -13,4 +13,4 @@ mod record;
 
 pub use error::WireError;
 pub use name::{MAX_NAME_LEN, Pointers, WireName, name_end, name_wire, walk_name};
-pub use record::{NameWriter, RecordSet, WireRecord};
+pub use record::{NameWriter, RecordSet, WireRecord, check_rdata, rdata_from_wire, wire_to_name};

@@ -6,23 +6,24 @@
 //! response is written, names are compressed against the question's name, which is where
 //! nearly all the repetition in an authoritative answer is (zone apex, the name itself).
 
-use std::ops::Deref;
-
-use hickory_proto::rr::{Record, RecordType};
-use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
+use hickory_proto::rr::rdata::NULL;
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecoder, BinEncodable, BinEncoder, NameEncoding, Restrict};
 
 use super::name::{Pointers, name_end, name_wire};
 
-/// One record, rendered.
-#[derive(Debug, Clone)]
+/// One record, rendered: all that is kept of it (the typed form is decoded again from these
+/// octets when a cold path needs it, [`WireRecord::to_record`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WireRecord {
-    /// Owner name, uncompressed, as spelled in the data.
-    owner: Box<[u8]>,
+    /// Owner name (uncompressed, as spelled in the data), then RDATA (its names
+    /// uncompressed): one allocation per record.
+    data: Box<[u8]>,
+    /// Length of the owner name at the start of `data`.
+    owner_len: u8,
     /// TYPE, CLASS, TTL.
     head: [u8; 8],
-    /// RDATA with its names uncompressed.
-    rdata: Box<[u8]>,
-    /// (offset, length) of compressible names within `rdata`.
+    /// (offset, length) of compressible names within the RDATA.
     names: [(u16, u16); 2],
     name_count: u8,
 }
@@ -37,52 +38,65 @@ impl WireRecord {
             // RDATA of records that parsed from text always encodes.
             let _ = rec.data.emit(&mut enc);
         }
+        Self::from_parts(
+            &name_wire(&rec.name),
+            u16::from(rec.record_type()),
+            u16::from(rec.dns_class),
+            rec.ttl,
+            &rdata,
+        )
+    }
+
+    /// A record from its parts: `owner` an uncompressed wire name (at most 255 octets),
+    /// `rdata` with its names uncompressed.
+    pub fn from_parts(owner: &[u8], rtype: u16, class: u16, ttl: u32, rdata: &[u8]) -> Self {
         let mut head = [0u8; 8];
-        head[0..2].copy_from_slice(&u16::from(rec.record_type()).to_be_bytes());
-        head[2..4].copy_from_slice(&u16::from(rec.dns_class).to_be_bytes());
-        head[4..8].copy_from_slice(&rec.ttl.to_be_bytes());
+        head[0..2].copy_from_slice(&rtype.to_be_bytes());
+        head[2..4].copy_from_slice(&class.to_be_bytes());
+        head[4..8].copy_from_slice(&ttl.to_be_bytes());
         let mut names = [(0u16, 0u16); 2];
         let mut name_count = 0u8;
-        let mut add = |off: usize, rd: &[u8]| -> Option<usize> {
-            let end = name_end(rd, off, Pointers::Refused).ok()?;
+        let mut add = |off: usize| -> Option<usize> {
+            let end = name_end(rdata, off, Pointers::Refused).ok()?;
             names[name_count as usize] = (off as u16, (end - off) as u16);
             name_count += 1;
             Some(end)
         };
-        match rec.record_type() {
+        match RecordType::from(rtype) {
             RecordType::NS | RecordType::CNAME | RecordType::PTR => {
-                add(0, &rdata);
+                add(0);
             }
             RecordType::MX => {
-                add(2, &rdata);
+                add(2);
             }
             RecordType::SOA => {
-                if let Some(next) = add(0, &rdata) {
-                    add(next, &rdata);
+                if let Some(next) = add(0) {
+                    add(next);
                 }
             }
             _ => {}
         }
+        let mut data = Vec::with_capacity(owner.len() + rdata.len());
+        data.extend_from_slice(owner);
+        data.extend_from_slice(rdata);
         Self {
-            owner: name_wire(&rec.name).into(),
+            data: data.into(),
+            owner_len: owner.len() as u8,
             head,
-            rdata: rdata.into(),
             names,
             name_count,
         }
     }
-}
 
-impl WireRecord {
     /// The fewest octets this record takes in a message: its owner as a compression pointer,
     /// TYPE, CLASS, TTL, RDLENGTH and its RDATA (names in it uncompressed, as at worst).
     pub fn min_len(&self) -> usize {
-        2 + self.head.len() + 2 + self.rdata.len()
+        2 + self.head.len() + 2 + self.rdata().len()
     }
 
     /// The owner name, uncompressed, as spelled in the data.
     pub fn owner(&self) -> &[u8] {
-        &self.owner
+        &self.data[..self.owner_len as usize]
     }
 
     /// The TYPE code.
@@ -100,48 +114,165 @@ impl WireRecord {
         u32::from_be_bytes([self.head[4], self.head[5], self.head[6], self.head[7]])
     }
 
+    /// Sets the TTL.
+    pub fn set_ttl(&mut self, ttl: u32) {
+        self.head[4..8].copy_from_slice(&ttl.to_be_bytes());
+    }
+
     /// The RDATA, its names uncompressed.
     pub fn rdata(&self) -> &[u8] {
-        &self.rdata
+        &self.data[self.owner_len as usize..]
+    }
+
+    /// The name an NS, CNAME, DNAME, PTR, MX or SRV record points to (uncompressed, as
+    /// spelled), read from its RDATA; `None` for other types.
+    pub fn target(&self) -> Option<&[u8]> {
+        let at = match RecordType::from(self.rtype()) {
+            RecordType::NS | RecordType::CNAME | RecordType::DNAME | RecordType::PTR => 0,
+            RecordType::MX => 2,
+            RecordType::SRV => 6,
+            _ => return None,
+        };
+        let rdata = self.rdata();
+        let end = name_end(rdata, at, Pointers::Refused).ok()?;
+        Some(&rdata[at..end])
+    }
+
+    /// The owner name as a hickory `Name` (for messages and cold paths).
+    pub fn owner_name(&self) -> Name {
+        wire_to_name(self.owner())
+    }
+
+    /// The record in hickory's typed form, decoded again from the stored octets as the zone
+    /// reader keeps it ([`rdata_from_wire`]). For cold paths (transfers, explanations): the
+    /// answer path writes the stored octets.
+    pub fn to_record(&self) -> Record {
+        let rtype = self.rtype();
+        let data = rdata_from_wire(rtype, self.rdata()).unwrap_or_else(|_| unknown(rtype, self.rdata()));
+        let mut rec = Record::from_rdata(self.owner_name(), self.ttl(), data);
+        rec.dns_class = DNSClass::from(self.class());
+        rec
     }
 }
 
-/// Records of one RRset (or a pool's addresses) with their wire forms, index for index.
-#[derive(Debug, Clone, Default)]
+/// A hickory `Name` from a well-formed uncompressed wire name (the root for anything else).
+pub fn wire_to_name(wire: &[u8]) -> Name {
+    let mut labels: Vec<&[u8]> = Vec::new();
+    let mut i = 0;
+    while i < wire.len() && wire[i] != 0 {
+        let end = (i + 1 + wire[i] as usize).min(wire.len());
+        labels.push(&wire[i + 1..end]);
+        i = end;
+    }
+    Name::from_labels(labels).unwrap_or_else(|_| Name::root())
+}
+
+fn unknown(rtype: u16, wire: &[u8]) -> RData {
+    let mut rdata = NULL::new();
+    // (`NULL::with` refuses empty data in debug builds; empty RDATA is valid for APL and
+    // RFC 3597 `\# 0`.)
+    rdata.anything = wire.to_vec();
+    RData::Unknown {
+        code: RecordType::from(rtype),
+        rdata,
+    }
+}
+
+/// The typed form of RDATA as zone data keeps it. Types the answer path and the zone checks
+/// read by field (SOA, NS, CNAME, MX, SRV) are decoded by hickory, which must write back the
+/// same octets; every other type is kept as its RFC 3597 octets, so that it is served exactly
+/// as written whatever hickory knows of it.
+pub fn rdata_from_wire(code: u16, wire: &[u8]) -> Result<RData, String> {
+    match typed_rdata(code, wire)? {
+        Some(data) => Ok(data),
+        None => Ok(unknown(code, wire)),
+    }
+}
+
+/// Checks RDATA as [`rdata_from_wire`] would, without making the RFC 3597 form of the types
+/// kept as octets.
+pub fn check_rdata(code: u16, wire: &[u8]) -> Result<(), String> {
+    typed_rdata(code, wire).map(drop)
+}
+
+/// The typed form of the types decoded by hickory; `None` for the others.
+fn typed_rdata(code: u16, wire: &[u8]) -> Result<Option<RData>, String> {
+    let rtype = RecordType::from(code);
+    if matches!(
+        rtype,
+        RecordType::SOA | RecordType::NS | RecordType::CNAME | RecordType::MX | RecordType::SRV
+    ) {
+        let len = u16::try_from(wire.len()).map_err(|_| "data too long")?;
+        let mut decoder = BinDecoder::new(wire);
+        let data = RData::read(&mut decoder, rtype, Restrict::new(len))
+            .map_err(|e| format!("cannot decode its data: {e}"))?;
+        if decoder.index() != wire.len() {
+            return Err("trailing data after the last field".into());
+        }
+        // Served from the typed form: it must write back the same octets.
+        let mut again = Vec::with_capacity(wire.len());
+        let mut enc = BinEncoder::new(&mut again);
+        enc.set_name_encoding(NameEncoding::Uncompressed);
+        data.emit(&mut enc).map_err(|e| e.to_string())?;
+        if again != wire {
+            return Err("its data does not survive decoding unchanged".into());
+        }
+        return Ok(Some(data));
+    }
+    Ok(None)
+}
+
+/// The records of one RRset (or a pool's addresses), in wire form only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecordSet {
-    records: Box<[Record]>,
     wire: Box<[WireRecord]>,
 }
 
 impl RecordSet {
     /// `records`, rendered.
     pub fn new(records: Vec<Record>) -> Self {
-        let wire = records.iter().map(WireRecord::new).collect();
         Self {
-            records: records.into(),
-            wire,
+            wire: records.iter().map(WireRecord::new).collect(),
         }
     }
 
-    /// The rendered records, in the same order.
+    /// Records already rendered.
+    pub fn from_wire(wire: Vec<WireRecord>) -> Self {
+        Self { wire: wire.into() }
+    }
+
+    /// The rendered records, in order.
     pub fn wire(&self) -> &[WireRecord] {
         &self.wire
+    }
+
+    /// How many records.
+    pub fn len(&self) -> usize {
+        self.wire.len()
+    }
+
+    /// No records.
+    pub fn is_empty(&self) -> bool {
+        self.wire.is_empty()
+    }
+
+    /// The TTL of the first record (an RRset has one TTL).
+    pub fn ttl(&self) -> Option<u32> {
+        self.wire.first().map(WireRecord::ttl)
+    }
+
+    /// The records in hickory's typed form, decoded from the stored octets (cold paths only:
+    /// this allocates).
+    pub fn records(&self) -> Vec<Record> {
+        self.wire.iter().map(WireRecord::to_record).collect()
     }
 
     /// The fewest octets a response answering this whole RRset takes: a header, the
     /// question (the owner, uncompressed), and each record at its most compressed. Over
     /// 65,535 it can never be sent, even over TCP.
     pub fn min_response_len(&self) -> usize {
-        let owner = self.wire.first().map_or(1, |w| w.owner.len());
+        let owner = self.wire.first().map_or(1, |w| w.owner().len());
         12 + owner + 4 + self.wire.iter().map(WireRecord::min_len).sum::<usize>()
-    }
-}
-
-impl Deref for RecordSet {
-    type Target = [Record];
-
-    fn deref(&self) -> &[Record] {
-        &self.records
     }
 }
 
@@ -214,20 +345,21 @@ impl<'q> NameWriter<'q> {
         match owner {
             Some([]) => out.extend_from_slice(&[0xC0, 0x0C]),
             Some(name) => self.write(out, name),
-            None => self.write(out, &rec.owner),
+            None => self.write(out, rec.owner()),
         }
         out.extend_from_slice(&rec.head);
         let len_at = out.len();
         out.extend_from_slice(&[0, 0]);
         let start = out.len();
         let mut from = 0;
+        let rdata = rec.rdata();
         for &(off, len) in &rec.names[..rec.name_count as usize] {
             let (off, len) = (off as usize, len as usize);
-            out.extend_from_slice(&rec.rdata[from..off]);
-            self.write(out, &rec.rdata[off..off + len]);
+            out.extend_from_slice(&rdata[from..off]);
+            self.write(out, &rdata[off..off + len]);
             from = off + len;
         }
-        out.extend_from_slice(&rec.rdata[from..]);
+        out.extend_from_slice(&rdata[from..]);
         let rdlen = (out.len() - start) as u16;
         out[len_at..len_at + 2].copy_from_slice(&rdlen.to_be_bytes());
     }
@@ -312,6 +444,6 @@ mod tests {
         NameWriter::new(&lower).record(&mut out, &w, None);
         // owner: pointer (2) + head (8) + rdlen (2) + preference (2) + "mail" (5) + pointer (2)
         assert_eq!(out.len(), 21);
-        assert!(w.owner.len() + 10 + w.rdata.len() > out.len());
+        assert!(w.owner().len() + 10 + w.rdata().len() > out.len());
     }
 }

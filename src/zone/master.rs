@@ -13,13 +13,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use hickory_proto::rr::rdata::NULL;
-use hickory_proto::rr::{Name, RData, Record, RecordType};
-use hickory_proto::serialize::binary::{BinDecoder, BinEncodable, BinEncoder, Restrict};
+use hickory_proto::rr::{Name, RecordType};
 use tracing::warn;
 
 use super::rdata::{self, Tok};
 use crate::error::ConfigError;
+use crate::wire::{WireRecord, check_rdata};
 
 /// Nesting limit for `$INCLUDE`, so that a file including itself fails cleanly.
 const MAX_INCLUDE_DEPTH: usize = 16;
@@ -39,8 +38,8 @@ pub const DEFAULT_TTL: u32 = 3600;
 /// A record with the place it came from.
 #[derive(Debug, Clone)]
 pub struct SourcedRecord {
-    /// The record.
-    pub record: Record,
+    /// The record, in the wire form it is served in.
+    pub record: WireRecord,
     /// The file it was read from (an `$INCLUDE`d one, say): shared by the file's records.
     pub file: Arc<Path>,
     /// The line it starts at.
@@ -90,7 +89,7 @@ struct FileState {
     default_ttl: Option<u32>,
     /// The owner blank-owner lines inherit: `Err(())` after a bad owner, so that the lines
     /// that inherit it are skipped rather than reported again or given to another name.
-    last_owner: Option<Result<Name, ()>>,
+    last_owner: Option<Result<Box<[u8]>, ()>>,
     default_ttl_warned: bool,
     signed_reported: bool,
     /// Files and bytes read so far for this zone (see [`MAX_ZONE_FILES`]).
@@ -163,12 +162,12 @@ fn read_file(
         Ok(t) => t,
         Err(e) => escape_non_utf8(e.as_bytes()),
     };
-    let lexed = lex(&text);
-    for (line, msg) in lexed.errors {
-        errors.push(ConfigError::at(path, line, msg));
-    }
+    // Entries are read as they are lexed, so that a big file's tokens are never all held
+    // at once; errors come out as if it were lexed first (the lexer's, then the entries').
+    let mut lexer = Lexer::new(&text);
+    let mut found: Vec<ConfigError> = Vec::new();
     let shared_path: Arc<Path> = Arc::from(path);
-    for entry in lexed.entries {
+    for entry in lexer.by_ref() {
         let err = |msg: String| ConfigError::at(path, entry.line, msg);
         let first = &entry.tokens[0];
         if !entry.blank_owner && !first.quoted && first.text.starts_with('$') {
@@ -179,26 +178,26 @@ fn read_file(
                     Ok(name) => state.origin = name,
                     Err(msg) => {
                         // Relative names that follow would land under the wrong origin.
-                        errors.push(err(msg));
-                        return;
+                        found.push(err(msg));
+                        break;
                     }
                 },
                 "$TTL" => match entry.tokens.get(1).map(|t| rdata::period(&t.text)) {
                     Some(Some(ttl)) if entry.tokens.len() == 2 => state.default_ttl = Some(ttl),
-                    Some(Some(_)) => errors.push(err("$TTL takes exactly one value".into())),
-                    Some(None) => errors.push(err(format!(
+                    Some(Some(_)) => found.push(err("$TTL takes exactly one value".into())),
+                    Some(None) => found.push(err(format!(
                         "bad $TTL {:?}: a number of seconds (or 1h30m style) up to 4294967295",
                         entry.tokens[1].text
                     ))),
-                    None => errors.push(err("$TTL needs a value".into())),
+                    None => found.push(err("$TTL needs a value".into())),
                 },
                 "$INCLUDE" => {
                     let Some(file_tok) = entry.tokens.get(1) else {
-                        errors.push(err("$INCLUDE needs a file name".into()));
+                        found.push(err("$INCLUDE needs a file name".into()));
                         continue;
                     };
                     if depth >= MAX_INCLUDE_DEPTH {
-                        errors.push(err(format!(
+                        found.push(err(format!(
                             "$INCLUDE nested more than {MAX_INCLUDE_DEPTH} deep (a loop?)"
                         )));
                         continue;
@@ -214,25 +213,25 @@ fn read_file(
                         match rdata::name_wire(&tok.text, &state.origin) {
                             Ok(name) => state.origin = name,
                             Err(e) => {
-                                errors
+                                found
                                     .push(err(format!("bad $INCLUDE origin {:?}: {e}", tok.text)));
                                 continue;
                             }
                         }
                     }
                     if !include.is_file() {
-                        errors.push(err(format!("$INCLUDE {}: no such file", include.display())));
+                        found.push(err(format!("$INCLUDE {}: no such file", include.display())));
                     } else {
-                        read_file(&include, state, depth + 1, out, errors);
+                        read_file(&include, state, depth + 1, out, &mut found);
                     }
                     state.origin = saved_origin;
                 }
-                "$GENERATE" => errors.push(err(
+                "$GENERATE" => found.push(err(
                     "$GENERATE is a BIND extension that NSD and Knot do not read; write the \
                      records out"
                         .into(),
                 )),
-                other => errors.push(err(format!("unknown directive {other:?}"))),
+                other => found.push(err(format!("unknown directive {other:?}"))),
             }
             continue;
         }
@@ -243,9 +242,16 @@ fn read_file(
                 line: entry.line,
             }),
             Ok(None) => {}
-            Err(msg) => errors.push(err(msg)),
+            Err(msg) => found.push(err(msg)),
         }
     }
+    // The rest of the file is lexed for its errors even when reading stopped (a bad
+    // $ORIGIN).
+    for _ in lexer.by_ref() {}
+    for (line, msg) in std::mem::take(&mut lexer.errors) {
+        errors.push(ConfigError::at(path, line, msg));
+    }
+    errors.append(&mut found);
 }
 
 /// Text that is not UTF-8, with each byte of an invalid sequence written as a `\DDD` escape
@@ -280,7 +286,7 @@ fn parse_record(
     entry: &Entry,
     path: &Path,
     state: &mut FileState,
-) -> Result<Option<Record>, String> {
+) -> Result<Option<WireRecord>, String> {
     let mut tokens = entry.tokens.iter().peekable();
     let owner = if entry.blank_owner {
         match &state.last_owner {
@@ -297,7 +303,8 @@ fn parse_record(
         let parsed = if tok.quoted {
             Err("an owner name is not a quoted string".to_string())
         } else {
-            rdata::name_wire(&tok.text, &state.origin).and_then(|w| wire_to_name(&w))
+            rdata::name_wire(&tok.text, &state.origin)
+                .and_then(|w| wire_to_name(&w).map(|_| Box::<[u8]>::from(w)))
         };
         match parsed {
             Ok(name) => {
@@ -390,42 +397,10 @@ fn parse_record(
         })
         .collect();
     let wire = rdata::parse(code, &toks, &state.origin)?;
-    let data = to_rdata(code, wire).map_err(|e| format!("bad {tname} record: {e}"))?;
-    Ok(Some(Record::from_rdata(owner, ttl, data)))
-}
-
-/// The record data to store. Types the answer path reads (SOA for negative answers, NS, MX
-/// and SRV for additional addresses, CNAME for chains) are decoded by hickory into their typed
-/// form; every other type is kept as the RFC 3597 octets parsed from the file, so that it is
-/// served exactly as written whatever hickory knows of it.
-fn to_rdata(code: u16, wire: Vec<u8>) -> Result<RData, String> {
-    let rtype = RecordType::from(code);
-    if matches!(
-        rtype,
-        RecordType::SOA | RecordType::NS | RecordType::CNAME | RecordType::MX | RecordType::SRV
-    ) {
-        let len = u16::try_from(wire.len()).map_err(|_| "data too long")?;
-        let mut decoder = BinDecoder::new(&wire);
-        let data = RData::read(&mut decoder, rtype, Restrict::new(len))
-            .map_err(|e| format!("cannot decode its data: {e}"))?;
-        if decoder.index() != wire.len() {
-            return Err("trailing data after the last field".into());
-        }
-        // Served from the typed form: it must write back the same octets.
-        let mut again = Vec::with_capacity(wire.len());
-        let mut enc = BinEncoder::new(&mut again);
-        enc.set_name_encoding(hickory_proto::serialize::binary::NameEncoding::Uncompressed);
-        data.emit(&mut enc).map_err(|e| e.to_string())?;
-        if again != wire {
-            return Err("its data does not survive decoding unchanged".into());
-        }
-        return Ok(data);
-    }
-    let mut rdata = NULL::new();
-    // (`NULL::with` refuses empty data in debug builds; empty RDATA is valid for APL and
-    // RFC 3597 `\# 0`.)
-    rdata.anything = wire;
-    Ok(RData::Unknown { code: rtype, rdata })
+    // The typed types must decode and write back the same octets; the checks and the cold
+    // paths decode them again from the stored form.
+    check_rdata(code, &wire).map_err(|e| format!("bad {tname} record: {e}"))?;
+    Ok(Some(WireRecord::from_parts(&owner, code, 1, ttl, &wire)))
 }
 
 /// One logical entry of a master file: a directive or a resource record, possibly spread over
@@ -448,6 +423,7 @@ struct Token {
 /// The entries of a file, and the lexical errors found (with the line each starts on). An
 /// error costs the entry it is in, not the file: reading goes on after it wherever the
 /// structure allows.
+#[cfg(test)]
 #[derive(Debug, Default)]
 struct Lexed {
     entries: Vec<Entry>,
@@ -455,142 +431,187 @@ struct Lexed {
 }
 
 /// Splits master-file text into entries.
+#[cfg(test)]
 fn lex(text: &str) -> Lexed {
-    let mut lexed = Lexed::default();
-    let mut tokens: Vec<Token> = Vec::new();
-    let mut entry_line = 1;
-    let mut blank_owner = false;
-    let mut at_line_start = true;
-    let mut depth = 0usize;
-    let mut paren_line = 0;
-    // The entry being read had an error already reported: drop it when it ends.
-    let mut entry_bad = false;
-    let mut line = 1;
-    let mut cur = String::new();
-    let mut chars = text.chars().peekable();
+    let mut lexer = Lexer::new(text);
+    let entries = lexer.by_ref().collect();
+    Lexed {
+        entries,
+        errors: lexer.errors,
+    }
+}
 
-    fn flush(cur: &mut String, tokens: &mut Vec<Token>) {
-        if !cur.is_empty() {
-            tokens.push(Token {
-                text: std::mem::take(cur),
+/// Splits master-file text into entries, one at a time; errors gather in `errors`.
+struct Lexer<'t> {
+    chars: std::iter::Peekable<std::str::Chars<'t>>,
+    /// (line, message) of each error met so far.
+    errors: Vec<(usize, String)>,
+    tokens: Vec<Token>,
+    entry_line: usize,
+    blank_owner: bool,
+    at_line_start: bool,
+    depth: usize,
+    paren_line: usize,
+    /// The entry being read had an error already reported: drop it when it ends.
+    entry_bad: bool,
+    line: usize,
+    cur: String,
+    done: bool,
+}
+
+impl<'t> Lexer<'t> {
+    fn new(text: &'t str) -> Self {
+        Self {
+            chars: text.chars().peekable(),
+            errors: Vec::new(),
+            tokens: Vec::new(),
+            entry_line: 1,
+            blank_owner: false,
+            at_line_start: true,
+            depth: 0,
+            paren_line: 0,
+            entry_bad: false,
+            line: 1,
+            cur: String::new(),
+            done: false,
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.cur.is_empty() {
+            self.tokens.push(Token {
+                text: std::mem::take(&mut self.cur),
                 quoted: false,
             });
         }
     }
+}
 
-    while let Some(c) = chars.next() {
-        if at_line_start {
-            at_line_start = false;
-            if depth == 0 {
-                entry_line = line;
-                blank_owner = c == ' ' || c == '\t';
-            }
+impl Iterator for Lexer<'_> {
+    type Item = Entry;
+
+    fn next(&mut self) -> Option<Entry> {
+        if self.done {
+            return None;
         }
-        match c {
-            '\n' => {
-                flush(&mut cur, &mut tokens);
-                if depth == 0 {
-                    if !tokens.is_empty() && !entry_bad {
-                        lexed.entries.push(Entry {
-                            line: entry_line,
-                            blank_owner,
-                            tokens: std::mem::take(&mut tokens),
-                        });
-                    }
-                    tokens.clear();
-                    entry_bad = false;
-                }
-                line += 1;
-                at_line_start = true;
-            }
-            ';' => {
-                flush(&mut cur, &mut tokens);
-                while chars.peek().is_some_and(|&c| c != '\n') {
-                    chars.next();
+        while let Some(c) = self.chars.next() {
+            if self.at_line_start {
+                self.at_line_start = false;
+                if self.depth == 0 {
+                    self.entry_line = self.line;
+                    self.blank_owner = c == ' ' || c == '\t';
                 }
             }
-            ' ' | '\t' | '\r' => flush(&mut cur, &mut tokens),
-            '(' => {
-                flush(&mut cur, &mut tokens);
-                if depth == 0 {
-                    paren_line = line;
-                }
-                depth += 1;
-            }
-            ')' => {
-                flush(&mut cur, &mut tokens);
-                if depth == 0 {
-                    lexed
-                        .errors
-                        .push((line, "')' without a matching '('".into()));
-                    entry_bad = true;
-                } else {
-                    depth -= 1;
-                }
-            }
-            '"' => {
-                flush(&mut cur, &mut tokens);
-                let start = line;
-                let mut s = String::new();
-                loop {
-                    match chars.next() {
-                        None => {
-                            // The rest of the file is inside the string: nothing more to read.
-                            lexed
-                                .errors
-                                .push((start, "unterminated quoted string".into()));
-                            return lexed;
+            match c {
+                '\n' => {
+                    self.flush();
+                    let mut entry = None;
+                    if self.depth == 0 {
+                        if !self.tokens.is_empty() && !self.entry_bad {
+                            entry = Some(Entry {
+                                line: self.entry_line,
+                                blank_owner: self.blank_owner,
+                                tokens: std::mem::take(&mut self.tokens),
+                            });
                         }
-                        Some('\\') => {
-                            s.push('\\');
-                            if let Some(n) = chars.next() {
+                        self.tokens.clear();
+                        self.entry_bad = false;
+                    }
+                    self.line += 1;
+                    self.at_line_start = true;
+                    if entry.is_some() {
+                        return entry;
+                    }
+                }
+                ';' => {
+                    self.flush();
+                    while self.chars.peek().is_some_and(|&c| c != '\n') {
+                        self.chars.next();
+                    }
+                }
+                ' ' | '\t' | '\r' => self.flush(),
+                '(' => {
+                    self.flush();
+                    if self.depth == 0 {
+                        self.paren_line = self.line;
+                    }
+                    self.depth += 1;
+                }
+                ')' => {
+                    self.flush();
+                    if self.depth == 0 {
+                        self.errors
+                            .push((self.line, "')' without a matching '('".into()));
+                        self.entry_bad = true;
+                    } else {
+                        self.depth -= 1;
+                    }
+                }
+                '"' => {
+                    self.flush();
+                    let start = self.line;
+                    let mut s = String::new();
+                    loop {
+                        match self.chars.next() {
+                            None => {
+                                // The rest of the file is inside the string: nothing more to
+                                // read.
+                                self.errors
+                                    .push((start, "unterminated quoted string".into()));
+                                self.done = true;
+                                return None;
+                            }
+                            Some('\\') => {
+                                s.push('\\');
+                                if let Some(n) = self.chars.next() {
+                                    if n == '\n' {
+                                        self.line += 1;
+                                    }
+                                    s.push(n);
+                                }
+                            }
+                            Some('"') => break,
+                            Some(n) => {
                                 if n == '\n' {
-                                    line += 1;
+                                    self.line += 1;
                                 }
                                 s.push(n);
                             }
                         }
-                        Some('"') => break,
-                        Some(n) => {
-                            if n == '\n' {
-                                line += 1;
-                            }
-                            s.push(n);
+                    }
+                    self.tokens.push(Token {
+                        text: s,
+                        quoted: true,
+                    });
+                }
+                '\\' => {
+                    self.cur.push('\\');
+                    if let Some(n) = self.chars.next() {
+                        if n == '\n' {
+                            self.line += 1;
                         }
+                        self.cur.push(n);
                     }
                 }
-                tokens.push(Token {
-                    text: s,
-                    quoted: true,
-                });
+                c => self.cur.push(c),
             }
-            '\\' => {
-                cur.push('\\');
-                if let Some(n) = chars.next() {
-                    if n == '\n' {
-                        line += 1;
-                    }
-                    cur.push(n);
-                }
-            }
-            c => cur.push(c),
         }
+        self.done = true;
+        if self.depth > 0 {
+            self.errors
+                .push((self.paren_line, "'(' is never closed".into()));
+            return None;
+        }
+        self.flush();
+        if !self.tokens.is_empty() && !self.entry_bad {
+            return Some(Entry {
+                line: self.entry_line,
+                blank_owner: self.blank_owner,
+                tokens: std::mem::take(&mut self.tokens),
+            });
+        }
+        None
     }
-    if depth > 0 {
-        lexed
-            .errors
-            .push((paren_line, "'(' is never closed".into()));
-        return lexed;
-    }
-    flush(&mut cur, &mut tokens);
-    if !tokens.is_empty() && !entry_bad {
-        lexed.entries.push(Entry {
-            line: entry_line,
-            blank_owner,
-            tokens,
-        });
-    }
-    lexed
 }
 
 #[cfg(test)]

@@ -8,16 +8,15 @@
 pub mod master;
 pub mod rdata;
 
-use std::collections::HashMap;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::path::Path;
 
-use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::rr::{Name, RecordType};
 use tracing::warn;
 
 use crate::error::ConfigError;
-use crate::wire::{RecordSet, WireName};
+use crate::wire::{RecordSet, WireName, WireRecord};
 use master::{SourcedRecord, ZoneRecords};
 
 /// All records of one type at one name.
@@ -33,7 +32,7 @@ pub struct RRset {
 #[derive(Debug, Default)]
 pub struct Node {
     /// Its RRsets, by type.
-    pub rrsets: Vec<RRset>,
+    pub rrsets: Box<[RRset]>,
     /// A delegation point: NS records below the apex.
     pub cut: bool,
     /// A load balancer answers A and AAAA here (index into the snapshot's load balancers).
@@ -105,19 +104,21 @@ impl Zone {
         errors: &mut Vec<ConfigError>,
     ) -> Option<Zone> {
         let errors_before = errors.len();
-        let records = read.records;
         let origin_key: Box<[u8]> = WireName::from_name(origin).as_bytes().into();
-        // Records stay where they were read; names map to their indices, and each record is
-        // moved (not copied) into its RRset below: a million-record zone is never held twice.
-        let mut records: Vec<Option<SourcedRecord>> = records.into_iter().map(Some).collect();
-        let mut by_name: HashMap<Box<[u8]>, Vec<u32>> = HashMap::new();
+        // Records stay where they were read, in their compact wire form; their indices are
+        // sorted by name, and each record is moved (not copied) into its RRset below: a
+        // million-record zone is never held twice, nor as hickory records.
+        let mut records: Vec<Option<SourcedRecord>> = read.records.into_iter().map(Some).collect();
+        let mut order: Vec<u32> = Vec::with_capacity(records.len());
         let first_line = records.iter().flatten().next().map(|r| r.line).unwrap_or(1);
         let mut soa_line = None;
         // Records outside the zone: the first, and how many.
         let mut outside: Option<(SourcedRecord, usize)> = None;
         for (i, slot) in records.iter_mut().enumerate() {
             let Some(r) = slot.as_ref() else { continue };
-            if !origin.zone_of(&r.record.name) {
+            let in_zone = WireName::from_wire(r.record.owner())
+                .is_some_and(|k| is_below(k.as_bytes(), &origin_key));
+            if !in_zone {
                 // BIND and Knot ignore out-of-zone data with a warning (NSD refuses the zone).
                 // A file written for another zone still fails: its SOA is missing here.
                 match &mut outside {
@@ -126,15 +127,15 @@ impl Zone {
                 }
                 continue;
             }
-            if r.record.record_type() == RecordType::SOA {
-                if r.record.name != *origin {
+            if r.record.rtype() == u16::from(RecordType::SOA) {
+                if !lower_eq(r.record.owner(), &origin_key) {
                     errors.push(ConfigError::at(
                         &r.file,
                         r.line,
                         format!(
                             "SOA for {} is not at the zone apex {origin} (a zone file's name, \
                              <origin>.zone, sets its zone)",
-                            r.record.name
+                            wire_display(r.record.owner())
                         ),
                     ));
                     continue;
@@ -149,14 +150,17 @@ impl Zone {
                 }
                 soa_line = Some((r.file.clone(), r.line));
             }
-            let wire = WireName::from_name(&r.record.name);
-            match by_name.get_mut(wire.as_bytes()) {
-                Some(v) => v.push(i as u32),
-                None => {
-                    by_name.insert(wire.as_bytes().into(), vec![i as u32]);
-                }
-            }
+            order.push(i as u32);
         }
+        fn owner_of(records: &[Option<SourcedRecord>], i: u32) -> &[u8] {
+            records[i as usize]
+                .as_ref()
+                .map_or(&[][..], |r| r.record.owner())
+        }
+        // By name (case-insensitively), in file order within a name.
+        order.sort_unstable_by(|&a, &b| {
+            lower_cmp(owner_of(&records, a), owner_of(&records, b)).then(a.cmp(&b))
+        });
         // Zone-wide checks only make sense on a zone read whole: a file that stopped at an
         // unclosed parenthesis has "no SOA" only because the SOA was never read.
         if let Some((first, n)) = &outside {
@@ -165,7 +169,7 @@ impl Zone {
                  out-of-zone record{} in all)",
                 first.file.display(),
                 first.line,
-                first.record.name,
+                wire_display(first.record.owner()),
                 if *n == 1 { "" } else { "s" }
             );
         }
@@ -174,7 +178,7 @@ impl Zone {
                 Some((first, _)) => format!(
                     " ({} at {}:{} and the other records outside it were ignored: is the \
                      file named for its zone, <origin>.zone?)",
-                    first.record.name,
+                    wire_display(first.record.owner()),
                     first.file.display(),
                     first.line
                 ),
@@ -187,9 +191,23 @@ impl Zone {
             ));
         }
 
+        // Each run of `order` with one name.
+        let mut runs: Vec<(u32, u32)> = Vec::new();
+        {
+            let mut i = 0;
+            while i < order.len() {
+                let mut j = i + 1;
+                let first = owner_of(&records, order[i]);
+                while j < order.len() && lower_eq(first, owner_of(&records, order[j])) {
+                    j += 1;
+                }
+                runs.push((i as u32, j as u32));
+                i = j;
+            }
+        }
         // Room for the names and some empty non-terminals; more grow the map.
         let mut nodes: FxHashMap<Box<[u8]>, Node> = FxHashMap::with_capacity_and_hasher(
-            by_name.len() + by_name.len() / 8,
+            runs.len() + runs.len() / 8,
             Default::default(),
         );
         // Where each NS RRset and DNAME came from, for the checks below.
@@ -197,23 +215,23 @@ impl Zone {
         let mut dname_sources: Vec<(Box<[u8]>, SourcedRecord)> = Vec::new();
         let mut nsec3: FxHashMap<Box<[u8]>, RecordSet> = FxHashMap::default();
         let mut record_count = 0;
-        for (key, indices) in by_name {
-            let mut recs: Vec<SourcedRecord> = indices
+        for (from, to) in runs {
+            let mut recs: Vec<SourcedRecord> = order[from as usize..to as usize]
                 .iter()
                 .filter_map(|&i| records[i as usize].take())
                 .collect();
+            let Some(key) = WireName::from_wire(recs[0].record.owner()) else {
+                continue;
+            };
+            let key: Box<[u8]> = key.as_bytes().into();
             // Stable by type, keeping file order inside each RRset.
-            recs.sort_by_key(|r| u16::from(r.record.record_type()));
+            recs.sort_by_key(|r| r.record.rtype());
             let mut node = Node::default();
-            let has_cname = recs
-                .iter()
-                .any(|r| r.record.record_type() == RecordType::CNAME);
+            let is = |r: &SourcedRecord, t: RecordType| r.record.rtype() == u16::from(t);
+            let has_cname = recs.iter().any(|r| is(r, RecordType::CNAME));
             if has_cname {
                 let other = recs.iter().find(|r| {
-                    !matches!(
-                        r.record.record_type(),
-                        RecordType::CNAME | RecordType::RRSIG | RecordType::NSEC
-                    )
+                    !(is(r, RecordType::CNAME) || is(r, RecordType::RRSIG) || is(r, RecordType::NSEC))
                 });
                 if let Some(o) = other {
                     errors.push(ConfigError::at(
@@ -221,24 +239,28 @@ impl Zone {
                         o.line,
                         format!(
                             "{} has a CNAME and other data (RFC 1034 §3.6.2)",
-                            o.record.name
+                            wire_display(o.record.owner())
                         ),
                     ));
                 }
             }
             let runs: Vec<usize> = recs
-                .chunk_by(|a, b| a.record.record_type() == b.record.record_type())
+                .chunk_by(|a, b| a.record.rtype() == b.record.rtype())
                 .map(<[SourcedRecord]>::len)
                 .collect();
+            let mut rrsets: Vec<RRset> = Vec::with_capacity(runs.len());
             let mut recs = recs.into_iter();
             for run in runs {
                 let group: Vec<SourcedRecord> = recs.by_ref().take(run).collect();
-                let rtype = group[0].record.record_type();
+                let rtype = RecordType::from(group[0].record.rtype());
                 if rtype == RecordType::CNAME && group.len() > 1 {
                     errors.push(ConfigError::at(
                         &group[1].file,
                         group[1].line,
-                        format!("{} has more than one CNAME", group[1].record.name),
+                        format!(
+                            "{} has more than one CNAME",
+                            wire_display(group[1].record.owner())
+                        ),
                     ));
                 }
                 if rtype == RecordType::DNAME {
@@ -248,7 +270,7 @@ impl Zone {
                             group[1].line,
                             format!(
                                 "{} has more than one DNAME (RFC 6672 §2.4)",
-                                group[1].record.name
+                                wire_display(group[1].record.owner())
                             ),
                         ));
                     }
@@ -273,23 +295,23 @@ impl Zone {
                         ns_sources.push((key.clone(), r.clone()));
                     }
                 }
-                let ttl = group[0].record.ttl;
+                let ttl = group[0].record.ttl();
                 let (first_file, first_line) = (group[0].file.clone(), group[0].line);
-                let mut rs: Vec<Record> = Vec::with_capacity(group.len());
+                let mut rs: Vec<WireRecord> = Vec::with_capacity(group.len());
                 for r in group {
-                    if r.record.ttl != ttl {
+                    if r.record.ttl() != ttl {
                         // Knot does the same: one TTL per RRset (RFC 2181 §5.2), the first wins.
                         warn!(
                             "{}:{}: TTL {} differs from the RRset's TTL {ttl}; using {ttl}",
                             r.file.display(),
                             r.line,
-                            r.record.ttl
+                            r.record.ttl()
                         );
                     }
                     let mut rec = r.record;
-                    rec.ttl = ttl;
+                    rec.set_ttl(ttl);
                     // An RRset is a set (RFC 2181 §5): repeated records collapse into one.
-                    if !rs.iter().any(|x| x.data == rec.data) {
+                    if !rs.iter().any(|x| same_rdata(x, &rec)) {
                         rs.push(rec);
                     }
                 }
@@ -298,10 +320,10 @@ impl Zone {
                     // NSEC3 records hang in a tree of their own (RFC 5155 §7.2.8): their
                     // hashed owner names are not names of the zone, and a query for one is
                     // answered as NSD and Knot answer it, NXDOMAIN.
-                    nsec3.insert(key.clone(), RecordSet::new(rs));
+                    nsec3.insert(key.clone(), RecordSet::from_wire(rs));
                     continue;
                 }
-                let records = RecordSet::new(rs);
+                let records = RecordSet::from_wire(rs);
                 if records.min_response_len() > 65535 {
                     // It would be served as an empty TC answer even over TCP: refuse it, as
                     // NSD and Knot refuse what does not fit a message.
@@ -311,20 +333,22 @@ impl Zone {
                         format!(
                             "the {rtype} RRset of {} ({} records) does not fit in a 64 KiB DNS \
                              message ({} octets at least): it could never be answered",
-                            records[0].name,
+                            wire_display(records.wire()[0].owner()),
                             records.len(),
                             records.min_response_len()
                         ),
                     ));
                 }
-                node.rrsets.push(RRset { rtype, records });
+                rrsets.push(RRset { rtype, records });
             }
-            if !node.rrsets.is_empty() {
+            if !rrsets.is_empty() {
+                node.rrsets = rrsets.into_boxed_slice();
                 nodes.insert(key, node);
             }
         }
 
         drop(records);
+        drop(order);
 
         // Empty non-terminals: the ancestors of names that own nothing themselves (found
         // first, borrowing the names, so that the names are not copied).
@@ -361,7 +385,7 @@ impl Zone {
                      (RFC 6672 §2.3)",
                     src.file.display(),
                     src.line,
-                    src.record.name,
+                    wire_display(src.record.owner()),
                     wire_display(below)
                 );
             }
@@ -381,23 +405,24 @@ impl Zone {
         }
         if read.complete {
             ns_sources.sort_by(|a, b| (&a.1.file, a.1.line).cmp(&(&b.1.file, b.1.line)));
-            warn_missing_glue(origin, &nodes, &ns_sources);
+            warn_missing_glue(origin, &origin_key, &nodes, &ns_sources);
         }
         if errors.len() > errors_before {
             // In file order, whatever order the names were checked in.
             errors[errors_before..].sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
             return None;
         }
-        let mut negative = soa?.records[0].clone();
-        if let RData::SOA(s) = &negative.data {
-            negative.ttl = negative.ttl.min(s.minimum);
+        let mut negative = soa?.records.wire().first()?.clone();
+        // MINIMUM is the SOA's last field.
+        if let Some(min) = negative.rdata().last_chunk::<4>().map(|m| u32::from_be_bytes(*m)) {
+            negative.set_ttl(negative.ttl().min(min));
         }
         let has_cuts = nodes.values().any(|n| n.cut);
         let has_dnames = !dname_sources.is_empty();
         Some(Zone {
             origin: origin.clone(),
             origin_key,
-            negative_soa: RecordSet::new(vec![negative]),
+            negative_soa: RecordSet::from_wire(vec![negative]),
             nodes,
             has_cuts,
             has_dnames,
@@ -577,18 +602,22 @@ fn wire_display(wire: &[u8]) -> String {
 /// once per server name, at the first NS record naming it.
 fn warn_missing_glue(
     origin: &Name,
+    origin_key: &[u8],
     nodes: &FxHashMap<Box<[u8]>, Node>,
     ns_sources: &[(Box<[u8]>, SourcedRecord)],
 ) {
     let mut warned: Vec<Box<[u8]>> = Vec::new();
     for (_, src) in ns_sources {
-        let RData::NS(target) = &src.record.data else {
+        let Some(target) = src.record.target() else {
             continue;
         };
-        if !origin.zone_of(&target.0) {
+        let Some(key) = WireName::from_wire(target) else {
+            continue;
+        };
+        if !is_below(key.as_bytes(), origin_key) {
             continue;
         }
-        let key: Box<[u8]> = WireName::from_name(&target.0).as_bytes().into();
+        let key: Box<[u8]> = key.as_bytes().into();
         let has_address = nodes
             .get(&key)
             .is_some_and(|n| n.get(RecordType::A).is_some() || n.get(RecordType::AAAA).is_some());
@@ -600,10 +629,43 @@ fn warn_missing_glue(
              in the zone file (missing glue: resolvers cannot reach it through this zone)",
             src.file.display(),
             src.line,
-            target.0,
-            src.record.name
+            wire_display(target),
+            wire_display(src.record.owner())
         );
         warned.push(key);
+    }
+}
+
+/// Two wire names equal but for the case of ASCII letters (length octets are below 64, so
+/// never letters).
+fn lower_eq(a: &[u8], b: &[u8]) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+/// Wire names ordered by their lower-cased octets.
+fn lower_cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    a.iter()
+        .map(u8::to_ascii_lowercase)
+        .cmp(b.iter().map(u8::to_ascii_lowercase))
+}
+
+/// Whether two records of one type hold the same data, as hickory compares them (names in
+/// typed RDATA case-insensitively, RFC 3597 octets exactly): the test that collapses a
+/// repeated record into one.
+fn same_rdata(a: &WireRecord, b: &WireRecord) -> bool {
+    let (x, y) = (a.rdata(), b.rdata());
+    if x == y {
+        return true;
+    }
+    if !x.eq_ignore_ascii_case(y) {
+        return false;
+    }
+    match (
+        crate::wire::rdata_from_wire(a.rtype(), x),
+        crate::wire::rdata_from_wire(b.rtype(), y),
+    ) {
+        (Ok(p), Ok(q)) => p == q,
+        _ => false,
     }
 }
 
@@ -672,5 +734,98 @@ impl Zones {
     pub fn get_mut(&mut self, origin: &Name) -> Option<&mut Zone> {
         self.by_origin
             .get_mut(WireName::from_name(origin).as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    /// Reads `text` as the zone example.com. and builds it.
+    fn build(text: &str) -> (Option<Zone>, Vec<ConfigError>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("example.com.zone");
+        std::fs::write(&path, text).unwrap();
+        let origin = Name::from_str("example.com.").unwrap();
+        let mut errors = Vec::new();
+        let read = master::read_zone_file(&path, &origin, &mut errors);
+        let zone = Zone::build(&origin, &path, read, &mut errors);
+        (zone, errors)
+    }
+
+    fn key(name: &str) -> Vec<u8> {
+        WireName::from_name(&Name::from_str(name).unwrap())
+            .as_bytes()
+            .to_vec()
+    }
+
+    const HEAD: &str = "$TTL 300\n@ SOA ns1 host 1 2 3 4 60\n@ NS ns1\nns1 A 192.0.2.1\n";
+
+    #[test]
+    fn names_group_whatever_their_case_and_keep_their_spelling() {
+        let (zone, errors) = build(&format!(
+            "{HEAD}WWW A 192.0.2.2\nmail MX 10 ns1\nwww A 192.0.2.3\nWww AAAA 2001:db8::1\n"
+        ));
+        assert!(errors.is_empty(), "{errors:?}");
+        let zone = zone.unwrap();
+        let node = zone.node(&key("www.example.com.")).unwrap();
+        let a = node.get(RecordType::A).unwrap();
+        assert_eq!(a.records.len(), 2);
+        // File order inside the RRset, each record with its owner as written.
+        assert_eq!(a.records.wire()[0].owner(), &name_wire_of("WWW.example.com.")[..]);
+        assert_eq!(a.records.wire()[1].rdata(), &[192, 0, 2, 3]);
+        assert!(node.get(RecordType::AAAA).is_some());
+        assert_eq!(zone.record_count, 7);
+    }
+
+    fn name_wire_of(name: &str) -> Vec<u8> {
+        crate::wire::name_wire(&Name::from_str(name).unwrap())
+    }
+
+    #[test]
+    fn repeated_records_collapse_names_compared_as_hickory_compares_them() {
+        // NS targets differing only in case are one record (names compare case-blind); TXT
+        // strings differing in case are two.
+        let (zone, errors) = build(&format!(
+            "{HEAD}sub NS ns.Other.net.\nsub NS ns.other.net.\nt TXT \"A\"\nt TXT \"a\"\nt TXT \"A\"\n"
+        ));
+        assert!(errors.is_empty(), "{errors:?}");
+        let zone = zone.unwrap();
+        let sub = zone.node(&key("sub.example.com.")).unwrap();
+        assert_eq!(sub.get(RecordType::NS).unwrap().records.len(), 1);
+        assert!(sub.cut);
+        let t = zone.node(&key("t.example.com.")).unwrap();
+        assert_eq!(t.get(RecordType::TXT).unwrap().records.len(), 2);
+    }
+
+    #[test]
+    fn the_negative_soa_takes_the_minimum_and_records_decode_again() {
+        let (zone, errors) = build(&format!("{HEAD}c CNAME ns1\n"));
+        assert!(errors.is_empty(), "{errors:?}");
+        let zone = zone.unwrap();
+        assert_eq!(zone.negative_soa.ttl(), Some(60));
+        let soa = zone.negative_soa.records();
+        let hickory_proto::rr::RData::SOA(s) = &soa[0].data else {
+            panic!("{soa:?}");
+        };
+        assert_eq!((s.serial, s.minimum), (1, 60));
+        let c = zone.node(&key("c.example.com.")).unwrap();
+        let rec = &c.get(RecordType::CNAME).unwrap().records.records()[0];
+        assert_eq!(rec.name, Name::from_str("c.example.com.").unwrap());
+        let hickory_proto::rr::RData::CNAME(t) = &rec.data else {
+            panic!("{rec:?}");
+        };
+        assert_eq!(t.0, Name::from_str("ns1.example.com.").unwrap());
+        assert_eq!(rec.ttl, 300);
+    }
+
+    #[test]
+    fn errors_keep_file_order_lexer_first_when_entries_are_read_as_lexed() {
+        // A lexer error late in the file is reported before a record error early in it, as
+        // when the whole file was lexed first.
+        let (_, errors) = build(&format!("{HEAD}bad A 999.0.0.1\nok A 192.0.2.9\n)\n"));
+        let lines: Vec<Option<usize>> = errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![Some(7), Some(5)], "{errors:?}");
     }
 }
