@@ -181,6 +181,7 @@ impl Ops {
         let sources = self.sources.clone();
         let current = self.current();
         let generation = current.generation + 1;
+        let replaced = Arc::downgrade(&current);
         // Loading reads files and walks the GeoIP database: keep it off the async workers. It
         // is bounded (zone files and $INCLUDE work have limits), and the lock is released after
         // RELOAD_TIMEOUT whatever happens, so no reload can block the next ones for good.
@@ -216,6 +217,18 @@ impl Ops {
                 // their answer): give its memory back to the system, not to the arenas.
                 self.reloaded.notify_waiters();
                 let _ = tokio::task::spawn_blocking(load::release_freed_memory).await;
+                // A query in flight, an API request or a signing task may hold the replaced
+                // snapshot a little longer, and memory it frees then would stay in the
+                // allocator's arenas: give it back again once the snapshot is gone (bounded).
+                tokio::spawn(async move {
+                    for _ in 0..1200 {
+                        if replaced.strong_count() == 0 {
+                            let _ = tokio::task::spawn_blocking(load::release_freed_memory).await;
+                            return;
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                });
                 info!("reloaded: generation {generation}: {summary}");
                 stats.generation = generation;
                 stats.last_reload_ok = true;

@@ -105,17 +105,16 @@ impl Zone {
     ) -> Option<Zone> {
         let errors_before = errors.len();
         let origin_key: Box<[u8]> = WireName::from_name(origin).as_bytes().into();
-        // Records stay where they were read, in their compact wire form; their indices are
-        // sorted by name, and each record is moved (not copied) into its RRset below: a
-        // million-record zone is never held twice, nor as hickory records.
-        let mut records: Vec<Option<SourcedRecord>> = read.records.into_iter().map(Some).collect();
-        let mut order: Vec<u32> = Vec::with_capacity(records.len());
-        let first_line = records.iter().flatten().next().map(|r| r.line).unwrap_or(1);
+        // Records stay where they were read, in their compact wire form, and are sorted there
+        // by name; each is then moved (not copied) into its RRset, and the reader's vector
+        // shrinks as the nodes grow: a million-record zone is never held twice, nor as
+        // hickory records.
+        let mut records = read.records;
+        let first_line = records.first().map_or(1, |r| r.line);
         let mut soa_line = None;
         // Records outside the zone: the first, and how many.
         let mut outside: Option<(SourcedRecord, usize)> = None;
-        for (i, slot) in records.iter_mut().enumerate() {
-            let Some(r) = slot.as_ref() else { continue };
+        records.retain(|r| {
             let in_zone = WireName::from_wire(r.record.owner())
                 .is_some_and(|k| is_below(k.as_bytes(), &origin_key));
             if !in_zone {
@@ -123,9 +122,9 @@ impl Zone {
                 // A file written for another zone still fails: its SOA is missing here.
                 match &mut outside {
                     Some((_, n)) => *n += 1,
-                    None => outside = slot.take().map(|r| (r, 1)),
+                    None => outside = Some((r.clone(), 1)),
                 }
-                continue;
+                return false;
             }
             if r.record.rtype() == u16::from(RecordType::SOA) {
                 if !lower_eq(r.record.owner(), &origin_key) {
@@ -138,7 +137,7 @@ impl Zone {
                             wire_display(r.record.owner())
                         ),
                     ));
-                    continue;
+                    return false;
                 }
                 if soa_line.is_some() {
                     errors.push(ConfigError::at(
@@ -146,21 +145,14 @@ impl Zone {
                         r.line,
                         "second SOA record in zone",
                     ));
-                    continue;
+                    return false;
                 }
                 soa_line = Some((r.file.clone(), r.line));
             }
-            order.push(i as u32);
-        }
-        fn owner_of(records: &[Option<SourcedRecord>], i: u32) -> &[u8] {
-            records[i as usize]
-                .as_ref()
-                .map_or(&[][..], |r| r.record.owner())
-        }
-        // By name (case-insensitively), in file order within a name.
-        order.sort_unstable_by(|&a, &b| {
-            lower_cmp(owner_of(&records, a), owner_of(&records, b)).then(a.cmp(&b))
+            true
         });
+        // By name (case-insensitively), in file order within a name (a stable sort).
+        records.sort_by(|a, b| lower_cmp(a.record.owner(), b.record.owner()));
         // Zone-wide checks only make sense on a zone read whole: a file that stopped at an
         // unclosed parenthesis has "no SOA" only because the SOA was never read.
         if let Some((first, n)) = &outside {
@@ -191,35 +183,28 @@ impl Zone {
             ));
         }
 
-        // Each run of `order` with one name.
-        let mut runs: Vec<(u32, u32)> = Vec::new();
-        {
-            let mut i = 0;
-            while i < order.len() {
-                let mut j = i + 1;
-                let first = owner_of(&records, order[i]);
-                while j < order.len() && lower_eq(first, owner_of(&records, order[j])) {
-                    j += 1;
-                }
-                runs.push((i as u32, j as u32));
-                i = j;
-            }
-        }
+        let names = 1 + records
+            .windows(2)
+            .filter(|w| !lower_eq(w[0].record.owner(), w[1].record.owner()))
+            .count();
         // Room for the names and some empty non-terminals; more grow the map.
-        let mut nodes: FxHashMap<Box<[u8]>, Node> = FxHashMap::with_capacity_and_hasher(
-            runs.len() + runs.len() / 8,
-            Default::default(),
-        );
+        let mut nodes: FxHashMap<Box<[u8]>, Node> =
+            FxHashMap::with_capacity_and_hasher(names + names / 8, Default::default());
         // Where each NS RRset and DNAME came from, for the checks below.
         let mut ns_sources: Vec<(Box<[u8]>, SourcedRecord)> = Vec::new();
         let mut dname_sources: Vec<(Box<[u8]>, SourcedRecord)> = Vec::new();
         let mut nsec3: FxHashMap<Box<[u8]>, RecordSet> = FxHashMap::default();
         let mut record_count = 0;
-        for (from, to) in runs {
-            let mut recs: Vec<SourcedRecord> = order[from as usize..to as usize]
-                .iter()
-                .filter_map(|&i| records[i as usize].take())
-                .collect();
+        // Name by name from the end, so that the records taken are cut off the vector.
+        while let Some(last) = records.last() {
+            let mut from = records.len() - 1;
+            while from > 0 && lower_eq(records[from - 1].record.owner(), last.record.owner()) {
+                from -= 1;
+            }
+            let mut recs: Vec<SourcedRecord> = records.drain(from..).collect();
+            if records.capacity() > 2 * records.len() + 4096 {
+                records.shrink_to_fit();
+            }
             let Some(key) = WireName::from_wire(recs[0].record.owner()) else {
                 continue;
             };
@@ -348,7 +333,6 @@ impl Zone {
         }
 
         drop(records);
-        drop(order);
 
         // Empty non-terminals: the ancestors of names that own nothing themselves (found
         // first, borrowing the names, so that the names are not copied).
