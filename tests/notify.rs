@@ -14,9 +14,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::TcpOrigin;
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RData, RecordType};
 use serde_json::Value;
@@ -263,59 +265,6 @@ impl Drop for Server {
 fn rand_id() -> u16 {
     static NEXT: AtomicU16 = AtomicU16::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed)
-}
-
-// ------------------------------------------------------------------------------------------
-// Origins: TCP listeners that can be closed and opened again.
-
-struct TcpOrigin {
-    addr: SocketAddr,
-    running: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
-}
-
-impl TcpOrigin {
-    fn new(ip: &str, port: u16) -> Self {
-        let mut o = Self {
-            addr: SocketAddr::new(ip.parse().unwrap(), port),
-            running: None,
-        };
-        o.open();
-        o
-    }
-
-    fn open(&mut self) {
-        if self.running.is_some() {
-            return;
-        }
-        let listener = TcpListener::bind(self.addr)
-            .unwrap_or_else(|e| panic!("cannot listen on {}: {e}", self.addr));
-        listener.set_nonblocking(true).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let handle = std::thread::spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((conn, _)) => drop(conn),
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
-        });
-        self.running = Some((stop, handle));
-    }
-
-    /// Stops listening: connections are refused from now on.
-    fn close(&mut self) {
-        if let Some((stop, handle)) = self.running.take() {
-            stop.store(true, Ordering::Relaxed);
-            handle.join().unwrap();
-        }
-    }
-}
-
-impl Drop for TcpOrigin {
-    fn drop(&mut self) {
-        self.close();
-    }
 }
 
 // ------------------------------------------------------------------------------------------
