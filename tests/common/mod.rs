@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
-use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use tempfile::TempDir;
 
 /// How long any single wait in the harness may take before the test fails. Generous: this is a
@@ -819,4 +819,31 @@ pub fn in_ns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
             .join()
             .unwrap_or_else(|e| std::panic::resume_unwind(e))
     })
+}
+
+/// The A records answered for `name` by the server at `dns` over UDP, as a set; `None` when
+/// five tries in a row (500 ms each) get no answer.
+pub fn a_records(dns: SocketAddr, name: &str) -> Option<std::collections::BTreeSet<Ipv4Addr>> {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let query = encode(&query(name, RecordType::A));
+    let mut buf = [0u8; 1500];
+    for _ in 0..5 {
+        sock.send_to(&query, dns).unwrap();
+        let Ok((n, _)) = sock.recv_from(&mut buf) else {
+            continue;
+        };
+        return Some(
+            decode(&buf[..n])
+                .answers
+                .iter()
+                .filter_map(|r| match &r.data {
+                    RData::A(a) => Some(a.0),
+                    _ => None,
+                })
+                .collect(),
+        );
+    }
+    None
 }
