@@ -8,7 +8,9 @@
 
 use hickory_proto::rr::rdata::NULL;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
-use hickory_proto::serialize::binary::{BinDecoder, BinEncodable, BinEncoder, NameEncoding, Restrict};
+use hickory_proto::serialize::binary::{
+    BinDecoder, BinEncodable, BinEncoder, NameEncoding, Restrict,
+};
 
 use super::name::{Pointers, name_end, name_wire};
 
@@ -148,7 +150,8 @@ impl WireRecord {
     /// answer path writes the stored octets.
     pub fn to_record(&self) -> Record {
         let rtype = self.rtype();
-        let data = rdata_from_wire(rtype, self.rdata()).unwrap_or_else(|_| unknown(rtype, self.rdata()));
+        let data =
+            rdata_from_wire(rtype, self.rdata()).unwrap_or_else(|_| unknown(rtype, self.rdata()));
         let mut rec = Record::from_rdata(self.owner_name(), self.ttl(), data);
         rec.dns_class = DNSClass::from(self.class());
         rec

@@ -213,8 +213,7 @@ fn read_file(
                         match rdata::name_wire(&tok.text, &state.origin) {
                             Ok(name) => state.origin = name,
                             Err(e) => {
-                                found
-                                    .push(err(format!("bad $INCLUDE origin {:?}: {e}", tok.text)));
+                                found.push(err(format!("bad $INCLUDE origin {:?}: {e}", tok.text)));
                                 continue;
                             }
                         }

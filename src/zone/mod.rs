@@ -8,7 +8,6 @@
 pub mod master;
 pub mod rdata;
 
-
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::path::Path;
 
@@ -216,7 +215,9 @@ impl Zone {
             let has_cname = recs.iter().any(|r| is(r, RecordType::CNAME));
             if has_cname {
                 let other = recs.iter().find(|r| {
-                    !(is(r, RecordType::CNAME) || is(r, RecordType::RRSIG) || is(r, RecordType::NSEC))
+                    !(is(r, RecordType::CNAME)
+                        || is(r, RecordType::RRSIG)
+                        || is(r, RecordType::NSEC))
                 });
                 if let Some(o) = other {
                     errors.push(ConfigError::at(
@@ -398,7 +399,11 @@ impl Zone {
         }
         let mut negative = soa?.records.wire().first()?.clone();
         // MINIMUM is the SOA's last field.
-        if let Some(min) = negative.rdata().last_chunk::<4>().map(|m| u32::from_be_bytes(*m)) {
+        if let Some(min) = negative
+            .rdata()
+            .last_chunk::<4>()
+            .map(|m| u32::from_be_bytes(*m))
+        {
             negative.set_ttl(negative.ttl().min(min));
         }
         let has_cuts = nodes.values().any(|n| n.cut);
@@ -757,7 +762,10 @@ mod tests {
         let a = node.get(RecordType::A).unwrap();
         assert_eq!(a.records.len(), 2);
         // File order inside the RRset, each record with its owner as written.
-        assert_eq!(a.records.wire()[0].owner(), &name_wire_of("WWW.example.com.")[..]);
+        assert_eq!(
+            a.records.wire()[0].owner(),
+            &name_wire_of("WWW.example.com.")[..]
+        );
         assert_eq!(a.records.wire()[1].rdata(), &[192, 0, 2, 3]);
         assert!(node.get(RecordType::AAAA).is_some());
         assert_eq!(zone.record_count, 7);
