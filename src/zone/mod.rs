@@ -764,15 +764,11 @@ mod tests {
         // File order inside the RRset, each record with its owner as written.
         assert_eq!(
             a.records.wire()[0].owner(),
-            &name_wire_of("WWW.example.com.")[..]
+            b"\x03WWW\x07example\x03com\x00"
         );
         assert_eq!(a.records.wire()[1].rdata(), &[192, 0, 2, 3]);
         assert!(node.get(RecordType::AAAA).is_some());
         assert_eq!(zone.record_count, 7);
-    }
-
-    fn name_wire_of(name: &str) -> Vec<u8> {
-        crate::wire::name_wire(&Name::from_str(name).unwrap())
     }
 
     #[test]
