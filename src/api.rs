@@ -953,7 +953,7 @@ async fn add_operator_status(cx: &Cx, state: &crate::state::State, out: &mut Val
             let active = s.active();
             lb["active"] = json!({
                 "pools": active.answering,
-                "outcome": crate::status_page::outcome_name(active.outcome),
+                "outcome": active.outcome.name(),
                 "all_down": active.all_down,
                 "type": match s.family {
                     crate::config::Family::V4 => "A",

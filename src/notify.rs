@@ -32,7 +32,9 @@ use crate::config::{EventClass, Webhook, WebhookFormat};
 use crate::health::probe::TlsConfigs;
 use crate::state::{Snapshot, State};
 use crate::steering::Outcome;
-use crate::transitions::{self, Clients, GroupSummary, PoolSummary, Summary, Transition};
+use crate::transitions::{
+    self, Clients, GroupSummary, LbChangeText, PoolSummary, Summary, Transition, pool_list,
+};
 
 /// Notifications waiting for one webhook, at most; beyond it the oldest is dropped.
 pub const QUEUE_CAPACITY: usize = 256;
@@ -261,24 +263,6 @@ fn pool_event(kind: EventKind, p: &PoolSummary, at_start: bool) -> Event {
     }
 }
 
-fn pool_list(pools: &[String]) -> String {
-    match pools {
-        [] => "no pool".to_string(),
-        [one] => format!("pool {one}"),
-        many => format!("pools {} (random)", many.join(", ")),
-    }
-}
-
-/// The name of an answer's outcome in payloads (`outcome`), as in the logs.
-pub fn outcome_name(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Steered => "steered",
-        Outcome::Fallback => "fallback",
-        Outcome::AllDownIgnoringHealth => "all_down_ignoring_health",
-        Outcome::NoData => "nodata",
-    }
-}
-
 /// Whether the clients `clients` of load balancer `name` were answered by `on_all_down` in
 /// `old`.
 fn was_all_down(old: &Summary, name: &Name, clients: &Clients) -> bool {
@@ -320,28 +304,12 @@ fn lb_event(
         .and_then(|i| new.lb_zones.get(i))
         .cloned()
         .unwrap_or_else(|| name.base_name());
-    let (who, group) = match clients {
-        Clients::All => (String::new(), "all"),
-        Clients::DefaultPools => (
-            " clients of default_pools (location unknown or unmatched)".to_string(),
-            "default_pools",
-        ),
-        Clients::Candidates(list) => (
-            format!(" clients whose pools are [{}]", list.join(", ")),
-            "candidates",
-        ),
-    };
-    let how = match now.outcome {
-        Outcome::Steered => "",
-        Outcome::Fallback => " (every pool down: fallback_pool)",
-        Outcome::AllDownIgnoringHealth => " (every pool down: on_all_down = all, health ignored)",
-        Outcome::NoData => " (NODATA: every pool down or no address)",
-    };
-    let was_text = if was.is_empty() {
-        String::new()
-    } else {
-        format!(", was {}", pool_list(was))
-    };
+    let LbChangeText {
+        who,
+        group,
+        how,
+        was: was_text,
+    } = LbChangeText::new(clients, now.outcome, was);
     let mut details = Map::new();
     details.insert("load_balancer".into(), json!(name.to_string()));
     details.insert("clients".into(), json!(group));
@@ -350,7 +318,7 @@ fn lb_event(
     }
     details.insert("pools".into(), json!(now.answering));
     details.insert("previous_pools".into(), json!(was));
-    details.insert("outcome".into(), json!(outcome_name(now.outcome)));
+    details.insert("outcome".into(), json!(now.outcome.name()));
     let subject = if kind == EventKind::LoadBalancerPoolChanged {
         format!("load_balancer/{name}/pool")
     } else {

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::config::{Family, LoadBalancer, Policy, SteeringConfig};
 use crate::geo::{Location, centroids, countries};
 use crate::state::State;
-use crate::steering::{self, Outcome, Rule, View};
+use crate::steering::{self, Rule, View};
 
 /// `/`: the page.
 pub const INDEX_HTML: &str = include_str!("../assets/index.html");
@@ -36,16 +36,6 @@ pub fn asset(name: &str) -> Option<(&'static str, &'static str)> {
         "world.json" => ("application/json", WORLD_JSON),
         _ => return None,
     })
-}
-
-/// The name an outcome has in the API.
-pub fn outcome_name(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Steered => "steered",
-        Outcome::Fallback => "fallback",
-        Outcome::AllDownIgnoringHealth => "all_down_ignoring_health",
-        Outcome::NoData => "nodata",
-    }
 }
 
 /// The name a policy has in the configuration.
@@ -84,7 +74,7 @@ fn answer(
     let (pools, outcome) = steering::answering_pools(cfg, lb, candidates, &state.health, family);
     json!({
         "pools": pools.iter().map(|&p| cfg.pools[p as usize].name.as_str()).collect::<Vec<_>>(),
-        "outcome": outcome_name(outcome),
+        "outcome": outcome.name(),
     })
 }
 

@@ -201,6 +201,18 @@ pub enum Outcome {
     NoData,
 }
 
+impl Outcome {
+    /// Its name in logs, payloads and the API (`outcome`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Steered => "steered",
+            Outcome::Fallback => "fallback",
+            Outcome::AllDownIgnoringHealth => "all_down_ignoring_health",
+            Outcome::NoData => "nodata",
+        }
+    }
+}
+
 /// What steering decided for one query.
 #[derive(Debug, Clone)]
 pub struct Decision {

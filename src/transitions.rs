@@ -192,6 +192,56 @@ pub enum Transition {
     },
 }
 
+/// The parts of the message about a load balancer's change, shared by the log line and the
+/// notifications.
+pub struct LbChangeText {
+    /// Whose answers changed: empty for all clients, else " clients whose pools are [...]" or
+    /// " clients of default_pools (...)".
+    pub who: String,
+    /// The clients' group in structured fields: `all`, `default_pools` or `candidates`.
+    pub group: &'static str,
+    /// How the answer is arrived at when not by steering: " (every pool down: ...)" or empty.
+    pub how: &'static str,
+    /// ", was pool x" (empty at start).
+    pub was: String,
+}
+
+impl LbChangeText {
+    /// The texts for `clients` now answered with `outcome`, having been answered from `was`.
+    pub fn new(clients: &Clients, outcome: Outcome, was: &[String]) -> Self {
+        let (who, group) = match clients {
+            Clients::All => (String::new(), "all"),
+            Clients::DefaultPools => (
+                " clients of default_pools (location unknown or unmatched)".to_string(),
+                "default_pools",
+            ),
+            Clients::Candidates(list) => (
+                format!(" clients whose pools are [{}]", list.join(", ")),
+                "candidates",
+            ),
+        };
+        let how = match outcome {
+            Outcome::Steered => "",
+            Outcome::Fallback => " (every pool down: fallback_pool)",
+            Outcome::AllDownIgnoringHealth => {
+                " (every pool down: on_all_down = all, health ignored)"
+            }
+            Outcome::NoData => " (NODATA: every pool down or no address)",
+        };
+        let was = if was.is_empty() {
+            String::new()
+        } else {
+            format!(", was {}", pool_list(was))
+        };
+        Self {
+            who,
+            group,
+            how,
+            was,
+        }
+    }
+}
+
 /// The clients of a load balancer a transition is about.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Clients {
@@ -300,20 +350,12 @@ pub fn diff(old: Option<&Summary>, new: &Summary) -> Vec<Transition> {
     out
 }
 
-fn pool_list(pools: &[String]) -> String {
+/// "pool a", "pools a, b (random)" or "no pool", as messages name the pools answered from.
+pub fn pool_list(pools: &[String]) -> String {
     match pools {
         [] => "no pool".to_string(),
         [one] => format!("pool {one}"),
         many => format!("pools {} (random)", many.join(", ")),
-    }
-}
-
-fn outcome_name(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Steered => "steered",
-        Outcome::Fallback => "fallback",
-        Outcome::AllDownIgnoringHealth => "all_down_ignoring_health",
-        Outcome::NoData => "nodata",
     }
 }
 
@@ -377,30 +419,12 @@ impl Transition {
                 now,
                 was,
             } => {
-                let (who, group) = match clients {
-                    Clients::All => (String::new(), "all"),
-                    Clients::DefaultPools => (
-                        " clients of default_pools (location unknown or unmatched)".to_string(),
-                        "default_pools",
-                    ),
-                    Clients::Candidates(list) => (
-                        format!(" clients whose pools are [{}]", list.join(", ")),
-                        "candidates",
-                    ),
-                };
-                let how = match now.outcome {
-                    Outcome::Steered => String::new(),
-                    Outcome::Fallback => " (every pool down: fallback_pool)".to_string(),
-                    Outcome::AllDownIgnoringHealth => {
-                        " (every pool down: on_all_down = all, health ignored)".to_string()
-                    }
-                    Outcome::NoData => " (NODATA: every pool down or no address)".to_string(),
-                };
-                let was_text = if was.is_empty() {
-                    String::new()
-                } else {
-                    format!(", was {}", pool_list(was))
-                };
+                let LbChangeText {
+                    who,
+                    group,
+                    how,
+                    was: was_text,
+                } = LbChangeText::new(clients, now.outcome, was);
                 let pool = now.answering.join(",");
                 let previous = was.join(",");
                 let msg = format_args!(
@@ -413,7 +437,7 @@ impl Transition {
                         load_balancer = %name,
                         pool,
                         previous_pool = previous,
-                        outcome = outcome_name(now.outcome),
+                        outcome = now.outcome.name(),
                         clients = group,
                         "{msg}"
                     );
@@ -423,7 +447,7 @@ impl Transition {
                         load_balancer = %name,
                         pool,
                         previous_pool = previous,
-                        outcome = outcome_name(now.outcome),
+                        outcome = now.outcome.name(),
                         clients = group,
                         "{msg}"
                     );

@@ -22,13 +22,12 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use common::{BIN, WAIT, ZoneDir, query, query_ecs};
+use common::{BIN, WAIT, ZoneDir, in_ns, query, query_ecs};
 use hickory_proto::op::Message;
 use hickory_proto::rr::RecordType;
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
@@ -250,23 +249,6 @@ impl Drop for Net {
             let _ = ip(&["netns", "del", ns]);
         }
     }
-}
-
-/// Runs `f` on a thread inside network namespace `ns`: sockets it makes live there.
-fn in_ns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
-    let path = format!("/run/netns/{ns}");
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                let file = std::fs::File::open(&path).expect("open the namespace");
-                // SAFETY: setns on a valid namespace fd; it changes this thread only.
-                let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-                assert_eq!(rc, 0, "setns {ns}: {}", std::io::Error::last_os_error());
-                f()
-            })
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e))
-    })
 }
 
 /// The origins: a TCP listener on each origin address, accepting until dropped.

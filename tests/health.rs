@@ -7,16 +7,15 @@
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::{Message, MessageType, OpCode, Query};
-use hickory_proto::rr::{Name, RData, RecordType};
+mod common;
+
+use common::TcpOrigin;
 
 const ZONE: &str = "$ORIGIN example.test.
 $TTL 300
@@ -95,29 +94,7 @@ impl Server {
 
     /// The A records answered for `name`, as a set.
     fn a(&self, name: &str) -> BTreeSet<Ipv4Addr> {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(500)))
-            .unwrap();
-        let mut msg = Message::new(rand_id(), MessageType::Query, OpCode::Query);
-        msg.add_query(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
-        let query = msg.to_vec().unwrap();
-        let mut buf = [0u8; 1500];
-        for _ in 0..5 {
-            sock.send_to(&query, self.dns).unwrap();
-            let Ok((n, _)) = sock.recv_from(&mut buf) else {
-                continue;
-            };
-            let resp = Message::from_vec(&buf[..n]).unwrap();
-            return resp
-                .answers
-                .iter()
-                .filter_map(|r| match &r.data {
-                    RData::A(a) => Some(a.0),
-                    _ => None,
-                })
-                .collect();
-        }
-        panic!("no answer from {}", self.dns);
+        common::a_records(self.dns, name).unwrap_or_else(|| panic!("no answer from {}", self.dns))
     }
 
     /// Polls until `name` is answered with exactly `want`; returns how long that took.
@@ -169,64 +146,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn rand_id() -> u16 {
-    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
-}
-
-// ------------------------------------------------------------------------------------------
-// TCP stand-in origins: a listener that can be closed and opened again.
-
-struct TcpOrigin {
-    addr: SocketAddr,
-    running: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
-}
-
-impl TcpOrigin {
-    fn new(ip: &str, port: u16) -> Self {
-        let mut o = Self {
-            addr: SocketAddr::new(ip.parse().unwrap(), port),
-            running: None,
-        };
-        o.open();
-        o
-    }
-
-    fn open(&mut self) {
-        if self.running.is_some() {
-            return;
-        }
-        let listener = TcpListener::bind(self.addr)
-            .unwrap_or_else(|e| panic!("cannot listen on {}: {e}", self.addr));
-        listener.set_nonblocking(true).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let handle = std::thread::spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((conn, _)) => drop(conn),
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
-        });
-        self.running = Some((stop, handle));
-    }
-
-    /// Stops listening: connections are refused from now on.
-    fn close(&mut self) {
-        if let Some((stop, handle)) = self.running.take() {
-            stop.store(true, Ordering::Relaxed);
-            handle.join().unwrap();
-        }
-    }
-}
-
-impl Drop for TcpOrigin {
-    fn drop(&mut self) {
-        self.close();
     }
 }
 

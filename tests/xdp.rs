@@ -17,12 +17,11 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use common::{BIN, WAIT, ZoneDir, decode, encode, query, query_ecs, query_edns};
+use common::{BIN, WAIT, ZoneDir, decode, encode, in_ns, query, query_ecs, query_edns};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::rdata::opt::ClientSubnet;
 use hickory_proto::rr::{DNSClass, RData, RecordType};
@@ -177,23 +176,6 @@ impl Drop for Topology {
             let _ = ip(&["netns", "del", ns]);
         }
     }
-}
-
-/// Runs `f` on a thread inside network namespace `ns`: sockets it makes live there.
-fn in_ns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
-    let path = format!("/run/netns/{ns}");
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                let file = std::fs::File::open(&path).expect("open the namespace");
-                // SAFETY: setns on a valid namespace fd; it changes this thread only.
-                let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-                assert_eq!(rc, 0, "setns {ns}: {}", std::io::Error::last_os_error());
-                f()
-            })
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e))
-    })
 }
 
 /// A `geosteer serve` inside a namespace, killed on drop.

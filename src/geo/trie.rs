@@ -586,7 +586,9 @@ pub(crate) fn mask(len: u8, width: u8) -> u128 {
     } else {
         (1u128 << width) - 1
     };
-    if len == 0 { 0 } else { all & !(all >> len) }
+    // `checked_shr`: a full-width prefix (/128) shifts by the type's width, which overflows
+    // (found by the geoip_map fuzz target).
+    all & !all.checked_shr(u32::from(len)).unwrap_or(0)
 }
 
 /// The aligned blocks `(start, prefix length)` that exactly tile `[start, end)` in a
@@ -699,6 +701,41 @@ mod tests {
         }
         b.push_v6("::/0".parse().unwrap(), Leaf::Value(0)).unwrap();
         b.finish().unwrap()
+    }
+
+    #[test]
+    fn masks_at_every_length_including_the_full_width() {
+        assert_eq!(mask(0, 32), 0);
+        assert_eq!(mask(24, 32), 0xffff_ff00);
+        assert_eq!(mask(32, 32), 0xffff_ffff);
+        assert_eq!(mask(0, 128), 0);
+        assert_eq!(mask(1, 128), 1u128 << 127);
+        assert_eq!(mask(127, 128), u128::MAX - 1);
+        // A /128 shifts by the type's width: it overflowed (the geoip_map fuzz target found it).
+        assert_eq!(mask(128, 128), u128::MAX);
+    }
+
+    #[test]
+    fn an_ipv6_host_route_is_its_own_leaf() {
+        // The geoip_map fuzz target's crash: one /128 network in the IPv6 tree.
+        let host: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        let h = u128::from(host);
+        let mut b = TrieBuilder::new();
+        b.push_v4("0.0.0.0/0".parse().unwrap(), 0).unwrap();
+        for (s, l) in blocks(0, Some(h), 128) {
+            b.push_v6(Ipv6Net::new(Ipv6Addr::from(s), l).unwrap(), Leaf::Value(0))
+                .unwrap();
+        }
+        b.push_v6(Ipv6Net::new(host, 128).unwrap(), Leaf::Value(7))
+            .unwrap();
+        for (s, l) in blocks(h + 1, None, 128) {
+            b.push_v6(Ipv6Net::new(Ipv6Addr::from(s), l).unwrap(), Leaf::Value(0))
+                .unwrap();
+        }
+        let trie = b.finish().unwrap();
+        assert_eq!(trie.lookup_v6(host), (7, 128));
+        assert_eq!(trie.lookup_v6(Ipv6Addr::from(h + 1)).0, 0);
+        assert_eq!(trie.lookup_v6(Ipv6Addr::from(h - 1)).0, 0);
     }
 
     #[test]

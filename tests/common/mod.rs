@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
-use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use tempfile::TempDir;
 
 /// How long any single wait in the harness may take before the test fails. Generous: this is a
@@ -739,4 +739,111 @@ impl Origins {
         self.listeners
             .insert(a, std::net::TcpListener::bind((a, self.port)).unwrap());
     }
+}
+
+// ------------------------------------------------------------------------------------------
+// Stand-in origins: TCP listeners that can be closed and opened again (health monitors
+// see them go down and come back).
+
+/// A TCP listener on a fixed address that accepts and closes connections until closed.
+pub struct TcpOrigin {
+    addr: SocketAddr,
+    running: Option<(
+        Arc<std::sync::atomic::AtomicBool>,
+        std::thread::JoinHandle<()>,
+    )>,
+}
+
+impl TcpOrigin {
+    /// Listens on `ip`:`port` at once.
+    pub fn new(ip: &str, port: u16) -> Self {
+        let mut o = Self {
+            addr: SocketAddr::new(ip.parse().unwrap(), port),
+            running: None,
+        };
+        o.open();
+        o
+    }
+
+    /// Listens again (no-op when listening).
+    pub fn open(&mut self) {
+        if self.running.is_some() {
+            return;
+        }
+        let listener = std::net::TcpListener::bind(self.addr)
+            .unwrap_or_else(|e| panic!("cannot listen on {}: {e}", self.addr));
+        listener.set_nonblocking(true).unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::spawn(move || {
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((conn, _)) => drop(conn),
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        self.running = Some((stop, handle));
+    }
+
+    /// Stops listening: connections are refused from now on.
+    pub fn close(&mut self) {
+        if let Some((stop, handle)) = self.running.take() {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            handle.join().unwrap();
+        }
+    }
+}
+
+impl Drop for TcpOrigin {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Runs `f` on a thread inside network namespace `ns` (one `ip netns add` made, under
+/// /run/netns): sockets it makes live there.
+pub fn in_ns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
+    let path = format!("/run/netns/{ns}");
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let file = std::fs::File::open(&path).expect("open the namespace");
+                // SAFETY: setns on a valid namespace fd; it changes this thread only.
+                let rc = unsafe {
+                    libc::setns(std::os::fd::AsRawFd::as_raw_fd(&file), libc::CLONE_NEWNET)
+                };
+                assert_eq!(rc, 0, "setns {ns}: {}", std::io::Error::last_os_error());
+                f()
+            })
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e))
+    })
+}
+
+/// The A records answered for `name` by the server at `dns` over UDP, as a set; `None` when
+/// five tries in a row (500 ms each) get no answer.
+pub fn a_records(dns: SocketAddr, name: &str) -> Option<std::collections::BTreeSet<Ipv4Addr>> {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let query = encode(&query(name, RecordType::A));
+    let mut buf = [0u8; 1500];
+    for _ in 0..5 {
+        sock.send_to(&query, dns).unwrap();
+        let Ok((n, _)) = sock.recv_from(&mut buf) else {
+            continue;
+        };
+        return Some(
+            decode(&buf[..n])
+                .answers
+                .iter()
+                .filter_map(|r| match &r.data {
+                    RData::A(a) => Some(a.0),
+                    _ => None,
+                })
+                .collect(),
+        );
+    }
+    None
 }
