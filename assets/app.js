@@ -307,6 +307,11 @@
     return how ? `${pools} (${how})` : pools;
   }
 
+  function rulesText(a) {
+    if (!a || !a.rules || !a.rules.length) return "";
+    return `rules ${a.rules.join(", ")}`;
+  }
+
   function fillOf(a) {
     if (!a || !a.pools.length) return NODATA;
     return a.pools.length > 1 ? SEVERAL : colour(a.pools[0]);
@@ -352,7 +357,8 @@
     $("legend").replaceChildren(...legend);
     $("map-note").textContent =
       `${map.load_balancer} (${map.steering}), ${map.type} queries. Clients of unknown location: ${answerText(map.unknown_location)}. ` +
-      "Countries are placed at country level (subdivision rules do not apply on the map).";
+      "Countries are placed at country level (subdivision rules do not apply on the map)" +
+      ((map.variants || []).length ? "; custom rules as for a client in no network or AS they name." : ".");
     const rows = world.countries
       .filter((c) => map.countries[c.id])
       .concat(Object.keys(map.countries).filter((cc) => !world.countries.some((c) => c.id === cc)).map((cc) => ({ id: cc, name: cc })))
@@ -365,10 +371,24 @@
           el("th", { scope: "row", text: c.name }),
           el("td", { text: c.id }),
           el("td", {}, poolNames(a.pools, a.pools.length > 1 ? "random" : "")),
-          el("td", { text: [a.rule, OUTCOME_TEXT[a.outcome]].filter(Boolean).join("; ") }),
+          el("td", { text: [rulesText(a), a.rule, OUTCOME_TEXT[a.outcome]].filter(Boolean).join("; ") }),
         );
       });
     $("countries-table").tBodies[0].replaceChildren(...rows);
+    const variants = map.variants || [];
+    $("variants-details").hidden = variants.length === 0;
+    $("variants-table").tBodies[0].replaceChildren(
+      ...variants.map((v) =>
+        el(
+          "tr",
+          {},
+          el("th", { scope: "row", text: v.when }),
+          el("td", { text: v.steering }),
+          el("td", {}, poolNames(v.default_pools, "")),
+          el("td", { text: v.fallback_pool }),
+          el("td", { text: String(v.ttl) }),
+        )),
+    );
   }
 
   // --- Refresh loop ---------------------------------------------------------------------

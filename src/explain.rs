@@ -110,12 +110,14 @@ pub fn explain(state: &State, req: &Request) -> String {
             "steering    {:?}, on_all_down = {:?}, ttl {}",
             lb.policy, lb.on_all_down, lb.ttl
         );
-        if !lb.uses_ecs() {
+        // As the query path decides: by the load balancer's own policy (the address the
+        // rules were matched with).
+        if !base.uses_ecs() {
             let _ = writeln!(
                 out,
                 "location    location_strategy prefer_ecs = {:?} for {:?}: steered by the \
                  resolver's address, not ECS (explain shows the client as its own resolver)",
-                lb.prefer_ecs, lb.policy
+                base.prefer_ecs, base.policy
             );
         }
         let rule_text = match &rule {

@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 use hickory_proto::rr::Name;
 use serde_json::{Map, Value};
 
+use crate::config::rules::{self, RuleSet};
 use crate::geo::countries;
 
 /// Something the import could not carry over as it was, and why.
@@ -684,35 +685,9 @@ fn load_balancer<'a>(
             );
         }
     }
-    for (field, check) in [
-        ("country_pools", countries::is_country as fn(&str) -> bool),
-        ("region_pools", countries::is_region),
-    ] {
-        let Some(Value::Object(map)) = lb.get(field) else {
-            continue;
-        };
-        let mut entries = BTreeMap::new();
-        for (code, ids) in map {
-            if !check(&code.to_ascii_uppercase()) {
-                cx.note(
-                    subject,
-                    &format!("{field}.{code}"),
-                    "an unknown code: left out",
-                );
-                continue;
-            }
-            let list_names = pool_names(cx, subject, field, ids, names, used);
-            if !list_names.is_empty() {
-                entries.insert(code.clone(), list_names);
-            }
-        }
-        if !entries.is_empty() {
-            let items: Vec<String> = entries
-                .iter()
-                .map(|(c, l)| format!("{} = {}", key(c), list(l)))
-                .collect();
-            let _ = writeln!(out, "{field} = {{ {} }}", items.join(", "));
-        }
+    let maps = location_maps(cx, subject, "", lb, names, used);
+    for m in &maps {
+        let _ = writeln!(out, "{m}");
     }
     if lb.get("pop_pools").is_some_and(|v| !is_empty(v)) {
         cx.note(
@@ -728,31 +703,8 @@ fn load_balancer<'a>(
         let has_any = weights.is_some_and(|w| !w.is_empty())
             || default_weight.is_some_and(|w| w.as_f64() != Some(1.0));
         if policy == "random" {
-            let mut parts = Vec::new();
-            if let Some(w) = weights {
-                let items: Vec<String> = w
-                    .iter()
-                    .filter_map(|(id, x)| match names.get(id.as_str()) {
-                        Some(n) => Some(format!("{} = {}", key(n), num(x))),
-                        None => {
-                            cx.note(
-                                subject,
-                                "random_steering.pool_weights",
-                                format!("pool {id} is not in the pools list: left out"),
-                            );
-                            None
-                        }
-                    })
-                    .collect();
-                if !items.is_empty() {
-                    parts.push(format!("pool_weights = {{ {} }}", items.join(", ")));
-                }
-            }
-            if let Some(d) = default_weight {
-                parts.push(format!("default_weight = {}", num(d)));
-            }
-            if !parts.is_empty() {
-                let _ = writeln!(out, "random_steering = {{ {} }}", parts.join(", "));
+            if let Some(text) = random_steering(cx, subject, "random_steering", rs, names, used) {
+                let _ = writeln!(out, "{text}");
             }
         } else if has_any {
             cx.note(
@@ -801,19 +753,384 @@ fn load_balancer<'a>(
              DNS-only (gray-cloud) load balancer does, not Cloudflare's",
         );
     }
-    if let Some(Value::Array(rules)) = lb.get("rules") {
-        for r in rules {
-            let name = r.get("name").and_then(Value::as_str).unwrap_or("(unnamed)");
-            let cond = r.get("condition").and_then(Value::as_str).unwrap_or("");
+    if let Some(Value::Array(list)) = lb.get("rules") {
+        let lb_key = key(relative);
+        let prefer = match lb.get("location_strategy") {
+            Some(Value::Object(ls)) => ls.get("prefer_ecs").and_then(Value::as_str),
+            _ => None,
+        }
+        .unwrap_or("proximity");
+        let implicit_policy = policy.is_empty();
+        let lb_policy = match policy.as_str() {
+            "" if !maps.is_empty() => "geo",
+            "" => "off",
+            p => p,
+        };
+        let mut set = RuleSet::default();
+        let live = list
+            .iter()
+            .filter(|r| r.get("disabled") != Some(&Value::Bool(true)))
+            .count();
+        if lb_policy == "geo" && live > 0 {
             cx.note(
                 subject,
-                &format!("rules[{name}]"),
-                format!("custom rules are not imported (condition {cond:?})"),
+                "rules",
+                "Cloudflare documents custom rules as incompatible with geo steering; \
+                 geosteer applies them (each matching rule's overrides, then the location maps)",
             );
+        }
+        for (i, r) in list.iter().enumerate() {
+            let Some(r) = r.as_object() else {
+                cx.note(subject, &format!("rules[{i}]"), "not an object: left out");
+                continue;
+            };
+            let cx_rule = RuleCx {
+                lb_key: &lb_key,
+                lb_policy,
+                implicit_policy,
+                prefer_ecs: prefer,
+                index: i,
+            };
+            if let Some(text) = rule(cx, subject, &cx_rule, r, names, used, &mut set) {
+                out.push('\n');
+                out.push_str(&text);
+            }
         }
     }
     out.push('\n');
     out
+}
+
+/// `country_pools` and `region_pools` of a load balancer or a rule's overrides, as TOML
+/// `key = { … }` lines; unknown codes and pools noted. `prefix` goes before field names in
+/// notes (`rules[x].overrides.`).
+fn location_maps<'a>(
+    cx: &mut Ctx,
+    subject: &str,
+    prefix: &str,
+    obj: &'a Map<String, Value>,
+    names: &HashMap<&str, String>,
+    used: &mut Vec<&'a str>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (field, check) in [
+        ("country_pools", countries::is_country as fn(&str) -> bool),
+        ("region_pools", countries::is_region),
+    ] {
+        let Some(Value::Object(map)) = obj.get(field) else {
+            continue;
+        };
+        let mut entries = BTreeMap::new();
+        for (code, ids) in map {
+            if !check(&code.to_ascii_uppercase()) {
+                cx.note(
+                    subject,
+                    &format!("{prefix}{field}.{code}"),
+                    "an unknown code: left out",
+                );
+                continue;
+            }
+            let list_names = pool_names(cx, subject, &format!("{prefix}{field}"), ids, names, used);
+            if !list_names.is_empty() {
+                entries.insert(code.clone(), list_names);
+            }
+        }
+        if !entries.is_empty() {
+            let items: Vec<String> = entries
+                .iter()
+                .map(|(c, l)| format!("{} = {}", key(c), list(l)))
+                .collect();
+            out.push(format!("{field} = {{ {} }}", items.join(", ")));
+        }
+    }
+    out
+}
+
+/// `random_steering = { … }` from Cloudflare's object, pool ids as names; `None` when it
+/// gives nothing.
+fn random_steering<'a>(
+    cx: &mut Ctx,
+    subject: &str,
+    field: &str,
+    rs: &'a Map<String, Value>,
+    names: &HashMap<&str, String>,
+    used: &mut Vec<&'a str>,
+) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(w) = rs.get("pool_weights").and_then(Value::as_object) {
+        let items: Vec<String> = w
+            .iter()
+            .filter_map(|(id, x)| match names.get(id.as_str()) {
+                Some(n) => {
+                    if !used.contains(&id.as_str()) {
+                        used.push(id.as_str());
+                    }
+                    Some(format!("{} = {}", key(n), num(x)))
+                }
+                None => {
+                    cx.note(
+                        subject,
+                        &format!("{field}.pool_weights"),
+                        format!("pool {id} is not in the pools list: left out"),
+                    );
+                    None
+                }
+            })
+            .collect();
+        if !items.is_empty() {
+            parts.push(format!("pool_weights = {{ {} }}", items.join(", ")));
+        }
+    }
+    if let Some(d) = rs.get("default_weight").filter(|v| v.is_number()) {
+        parts.push(format!("default_weight = {}", num(d)));
+    }
+    (!parts.is_empty()).then(|| format!("random_steering = {{ {} }}", parts.join(", ")))
+}
+
+/// What a rule's translation needs to know of its load balancer.
+struct RuleCx<'a> {
+    /// The load balancer's TOML key.
+    lb_key: &'a str,
+    /// Its steering policy as written (`off` for Cloudflare's "" without maps).
+    lb_policy: &'a str,
+    /// Whether its policy was Cloudflare's "" (decided by the location maps).
+    implicit_policy: bool,
+    /// Its `location_strategy.prefer_ecs`.
+    prefer_ecs: &'a str,
+    /// The rule's position in `rules`.
+    index: usize,
+}
+
+/// Whether a load balancer with `prefer_ecs` locates clients by ECS under `policy`.
+fn uses_ecs(prefer_ecs: &str, policy: &str) -> bool {
+    match prefer_ecs {
+        "never" => false,
+        "proximity" => policy == "proximity",
+        "geo" => policy == "geo",
+        _ => true,
+    }
+}
+
+/// One custom rule as a `[[load_balancers.KEY.rules]]` table, or `None` (noted) when it
+/// cannot be carried over: a condition outside the subset geosteer evaluates.
+fn rule<'a>(
+    cx: &mut Ctx,
+    subject: &str,
+    rc: &RuleCx<'_>,
+    r: &'a Map<String, Value>,
+    names: &HashMap<&str, String>,
+    used: &mut Vec<&'a str>,
+    set: &mut RuleSet,
+) -> Option<String> {
+    let name = str_of(r, "name")
+        .filter(|n| !n.is_empty())
+        .map_or_else(|| format!("rule {}", rc.index + 1), str::to_string);
+    let field = format!("rules[{name}]");
+    let cond = str_of(r, "condition").unwrap_or("");
+    if let Err(e) = rules::parse(cond, set) {
+        cx.note(
+            subject,
+            &format!("{field}.condition"),
+            format!(
+                "{cond:?} is outside the part of the Rules language a DNS load balancer \
+                 evaluates ({e}): the rule is left out"
+            ),
+        );
+        return None;
+    }
+    let mut out = format!("[[load_balancers.{}.rules]]\n", rc.lb_key);
+    let _ = writeln!(out, "name = {}", q(&name));
+    if let Some(p) = r.get("priority").and_then(Value::as_i64) {
+        let _ = writeln!(out, "priority = {}", p.max(0));
+    }
+    if !cond.is_empty() {
+        let _ = writeln!(out, "condition = {}", q(cond));
+    }
+    if r.get("disabled") == Some(&Value::Bool(true)) {
+        let _ = writeln!(out, "disabled = true");
+    }
+    let fixed = r.get("fixed_response").is_some_and(|v| !is_empty(v));
+    if fixed {
+        cx.note(
+            subject,
+            &format!("{field}.fixed_response"),
+            "an HTTP response, which a DNS answer cannot carry: written as terminates = true \
+             without overrides, so matching queries get the load balancer's own answer and no \
+             later rule applies (Cloudflare marks such a rule terminating)",
+        );
+    }
+    if fixed || r.get("terminates") == Some(&Value::Bool(true)) {
+        let _ = writeln!(out, "terminates = true");
+    }
+    let overrides = match r.get("overrides") {
+        Some(Value::Object(o)) if !fixed => o,
+        Some(Value::Object(o)) => {
+            if !o.values().all(is_empty) {
+                cx.note(
+                    subject,
+                    &format!("{field}.overrides"),
+                    "ignored: the rule has a fixed_response",
+                );
+            }
+            return Some(out);
+        }
+        _ => return Some(out),
+    };
+    let of = |k: &str| format!("{field}.overrides.{k}");
+    let mut items: Vec<String> = Vec::new();
+    let mut has_pools = false;
+    for k in ["default_pools", "pools"] {
+        if let Some(ids) = overrides.get(k).filter(|v| !is_empty(v)) {
+            let l = pool_names(cx, subject, &of(k), ids, names, used);
+            if !l.is_empty() && !has_pools {
+                items.push(format!("default_pools = {}", list(&l)));
+                has_pools = true;
+            }
+        }
+    }
+    if let Some(Value::String(f)) = overrides.get("fallback_pool")
+        && !f.is_empty()
+    {
+        match names.get(f.as_str()) {
+            Some(n) => {
+                items.push(format!("fallback_pool = {}", q(n)));
+                if !used.contains(&f.as_str()) {
+                    used.push(f.as_str());
+                }
+            }
+            None => cx.note(
+                subject,
+                &of("fallback_pool"),
+                format!("pool {f} is not in the pools list: left out"),
+            ),
+        }
+    }
+    let mut policy = overrides
+        .get("steering_policy")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    if let Some(p) = policy.as_deref()
+        && matches!(p, "least_outstanding_requests" | "least_connections")
+    {
+        cx.note(
+            subject,
+            &of("steering_policy"),
+            format!(
+                "{p:?}: a DNS-only load balancer has no outstanding requests or connections, \
+                 so the weights decide: written as random"
+            ),
+        );
+        policy = Some("random".into());
+    }
+    let maps = location_maps(
+        cx,
+        subject,
+        &format!("{field}.overrides."),
+        overrides,
+        names,
+        used,
+    );
+    // The policy in force under this rule, as Cloudflare decides "": geo once a map is set.
+    let effective = match policy.as_deref() {
+        Some("") if !maps.is_empty() => "geo",
+        Some("") => rc.lb_policy,
+        Some(p) => p,
+        None if !maps.is_empty() && rc.implicit_policy => "geo",
+        None => rc.lb_policy,
+    };
+    if let Some(p) = &policy {
+        items.push(format!("steering_policy = {}", q(p)));
+    }
+    if !maps.is_empty() {
+        if effective == "geo" {
+            items.extend(maps);
+        } else {
+            cx.note(
+                subject,
+                &of("country_pools"),
+                format!(
+                    "the steering policy under this rule is {effective:?}, which reads no \
+                     location map: country_pools and region_pools left out"
+                ),
+            );
+        }
+    }
+    if uses_ecs(rc.prefer_ecs, effective) != uses_ecs(rc.prefer_ecs, rc.lb_policy) {
+        cx.note(
+            subject,
+            &of("steering_policy"),
+            format!(
+                "with location_strategy.prefer_ecs = {:?}, Cloudflare would {} the ECS address \
+                 under this rule's {effective:?} steering; geosteer locates the client before \
+                 the rules, by the load balancer's own {:?} steering, and {} it",
+                rc.prefer_ecs,
+                if uses_ecs(rc.prefer_ecs, effective) {
+                    "use"
+                } else {
+                    "ignore"
+                },
+                rc.lb_policy,
+                if uses_ecs(rc.prefer_ecs, rc.lb_policy) {
+                    "uses"
+                } else {
+                    "ignores"
+                },
+            ),
+        );
+    }
+    if let Some(t) = overrides.get("ttl").and_then(Value::as_i64) {
+        items.push(format!("ttl = {t}"));
+    }
+    if let Some(Value::Object(rs)) = overrides.get("random_steering") {
+        if effective == "random" {
+            if let Some(text) =
+                random_steering(cx, subject, &of("random_steering"), rs, names, used)
+            {
+                items.push(text);
+            }
+        } else if rs.get("pool_weights").is_some_and(|w| !is_empty(w))
+            || rs
+                .get("default_weight")
+                .and_then(Value::as_f64)
+                .is_some_and(|w| w != 1.0)
+        {
+            cx.note(
+                subject,
+                &of("random_steering"),
+                format!(
+                    "used by random steering only; the policy under this rule is {effective:?}"
+                ),
+            );
+        }
+    }
+    for (k, v) in overrides {
+        if is_empty(v) {
+            continue;
+        }
+        let why = match k.as_str() {
+            "default_pools" | "pools" | "fallback_pool" | "steering_policy" | "country_pools"
+            | "region_pools" | "ttl" | "random_steering" => continue,
+            "pop_pools" => "a DNS-only server has no points of presence: left out",
+            "location_strategy" => {
+                "the address that stands for the client is chosen before the rules are \
+                 evaluated (the rules match on it): the load balancer's own location_strategy \
+                 applies"
+            }
+            "adaptive_routing" => {
+                "failover across pools retries HTTP requests: proxied load balancers only"
+            }
+            "session_affinity" | "session_affinity_ttl" | "session_affinity_attributes" => {
+                "session affinity is not available to a DNS-only load balancer: \
+                 origin_steering = { policy = \"hash\" } keeps a client network on one origin"
+            }
+            _ => "not a field geosteer knows in a rule's overrides: left out",
+        };
+        cx.note(subject, &of(k), why);
+    }
+    if !items.is_empty() {
+        let _ = writeln!(out, "overrides = {{ {} }}", items.join(", "));
+    }
+    Some(out)
 }
 
 #[cfg(test)]

@@ -11,9 +11,13 @@
 //! coordinates of the country's representative point ([`crate::geo::centroids`]). Its pools
 //! come from the same functions queries use: [`steering::candidates`] for the ordered list,
 //! [`steering::answering_pools`] for the pool answering now, with the current health.
+//! Custom rules apply as to a client of the country in no network or AS they (or
+//! `subnet_pools`, `asn_pools`) name; every variant the rules and client maps make of the load
+//! balancer is listed beside (`variants`), as the loaded configuration compiled them.
 
 use serde_json::{Value, json};
 
+use crate::config::rules::Facts;
 use crate::config::{Family, LoadBalancer, Policy, SteeringConfig};
 use crate::geo::{Location, centroids, countries};
 use crate::state::State;
@@ -81,18 +85,54 @@ fn answer(
 /// `GET /v1/map`: for load balancer `lb` (an index into the state's configuration), the pools
 /// answering a client in each country now, the answer for clients of unknown location, and
 /// the load balancer's pools with their coordinates and state.
-pub fn country_map(state: &State, lb: usize, family: Family) -> Value {
+pub fn country_map(state: &State, lb_index: usize, family: Family) -> Value {
     let cfg = &state.config.steering;
-    let lb = &cfg.load_balancers[lb];
+    let lb = &cfg.load_balancers[lb_index];
     let view = View::new(cfg, &state.health);
+    let qname = lb
+        .name
+        .to_ascii()
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
     let mut by_country = serde_json::Map::new();
     for cc in countries::all() {
         let loc = country_location(cc);
-        let (candidates, rule) = steering::candidates(cfg, lb, Some(&loc));
-        let mut a = answer(cfg, lb, state, &candidates, family);
+        // Custom rules as for a client of the country outside every network and AS they
+        // name: the rules that match, and the load balancer as they leave it.
+        let (eff, matched) = with_rules(lb, Some(&loc), &qname, family);
+        let (candidates, rule) = steering::candidates(cfg, &eff, Some(&loc));
+        let mut a = answer(cfg, &eff, state, &candidates, family);
         a["rule"] = json!(rule_text(&rule));
+        if !lb.custom_rules.is_empty() {
+            a["rules"] = json!(matched);
+        }
         by_country.insert(cc.to_string(), a);
     }
+    let (eff, matched) = with_rules(lb, None, &qname, family);
+    let mut unknown = answer(cfg, &eff, state, &eff.default_pools, family);
+    if !lb.custom_rules.is_empty() {
+        unknown["rules"] = json!(matched);
+    }
+    // Every variant the rules and client maps make of the load balancer, as compiled.
+    let pool_names = |l: &[crate::config::PoolId]| {
+        l.iter()
+            .map(|&p| cfg.pools[p as usize].name.clone())
+            .collect::<Vec<_>>()
+    };
+    let variants: Vec<Value> = state.config.compiled[lb_index]
+        .plans
+        .iter()
+        .flat_map(|p| &p.variants)
+        .map(|v| {
+            json!({
+                "when": if v.why.is_empty() { "no rule or map entry".to_string() } else { v.why.join(", then ") },
+                "steering": policy_name(v.lb.policy),
+                "default_pools": pool_names(&v.lb.default_pools),
+                "fallback_pool": cfg.pools[v.lb.fallback_pool as usize].name,
+                "ttl": v.lb.ttl,
+            })
+        })
+        .collect();
     let pools: Vec<Value> = lb
         .pools()
         .into_iter()
@@ -117,9 +157,39 @@ pub fn country_map(state: &State, lb: usize, family: Family) -> Value {
         "location": "continent and region from the country tables, coordinates of the \
                      country's representative point, no subdivision",
         "pools": pools,
-        "unknown_location": answer(cfg, lb, state, &lb.default_pools, family),
+        "unknown_location": unknown,
         "countries": by_country,
+        "variants": variants,
     })
+}
+
+/// `lb` with the overrides of every custom rule that matches a client at `loc` (in no
+/// network or AS the rules name) asking for `family`, and the names of those rules.
+fn with_rules(
+    lb: &LoadBalancer,
+    loc: Option<&Location>,
+    qname: &str,
+    family: Family,
+) -> (LoadBalancer, Vec<String>) {
+    let facts = Facts {
+        location: loc,
+        asn: None,
+        networks: 0,
+        qname,
+        family,
+    };
+    let mut eff = lb.clone();
+    let mut names = Vec::new();
+    for r in &lb.custom_rules {
+        if r.condition.eval(&facts) {
+            eff = eff.overridden(&r.overrides);
+            names.push(r.name.clone());
+            if r.terminates {
+                break;
+            }
+        }
+    }
+    (eff, names)
 }
 
 #[cfg(test)]

@@ -121,3 +121,99 @@ fn a_zone_may_not_redefine_a_shared_pool() {
         "{stderr}"
     );
 }
+
+/// The wrapper that runs a program in its own mount namespace with `hosts` bind-mounted on
+/// /etc/hosts and `nsswitch` on /etc/nsswitch.conf (`hosts: files`: no lookup leaves the
+/// machine), or `None` (with the reason) where that cannot be done here.
+fn private_hosts(hosts: &Path, nsswitch: &Path) -> Result<Vec<String>, String> {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let mut w: Vec<String> = vec!["unshare".into()];
+    if !root {
+        // An unprivileged user maps itself to root in a user namespace to mount.
+        w.push("-r".into());
+    }
+    w.push("-m".into());
+    w.extend([
+        "sh".into(),
+        "-c".into(),
+        "mount --bind \"$0\" /etc/hosts && mount --bind \"$1\" /etc/nsswitch.conf && \
+         shift && exec \"$@\""
+            .into(),
+        hosts.display().to_string(),
+        nsswitch.display().to_string(),
+    ]);
+    let probe = Command::new(&w[0])
+        .args(&w[1..])
+        .args(["grep", "-q", "geosteer-hosts-probe", "/etc/hosts"])
+        .output()
+        .map_err(|e| format!("cannot run unshare: {e}"))?;
+    if !probe.status.success() {
+        return Err(format!(
+            "unshare -m with a bind mount failed: {}",
+            String::from_utf8_lossy(&probe.stderr).trim()
+        ));
+    }
+    Ok(w)
+}
+
+/// `--resolve-interval`: an origin given by host name is resolved again through the system
+/// resolver (getaddrinfo, which reads /etc/hosts on every lookup), and the answers follow its
+/// address; a name that stops resolving keeps the addresses answered before. The server runs
+/// in a mount namespace of its own, with a private /etc/hosts this test rewrites.
+#[test]
+fn host_name_origins_are_resolved_again_and_answers_follow() {
+    let dir = ZoneDir::with_zone("example.com", &format!("$ORIGIN example.com.\n{SOA}"));
+    let hosts_text = |addr: &str| {
+        format!(
+            "# geosteer-hosts-probe\n127.0.0.1 localhost\n::1 localhost\n{addr} db.geosteer.test\n"
+        )
+    };
+    let hosts = dir.write("etc/hosts", &hosts_text("127.0.31.1"));
+    let nsswitch = dir.write("etc/nsswitch.conf", "hosts: files\n");
+    let wrapper = match private_hosts(&hosts, &nsswitch) {
+        Ok(w) => w,
+        Err(why) => {
+            eprintln!("SKIPPED host_name_origins_are_resolved_again_and_answers_follow: {why}");
+            return;
+        }
+    };
+    dir.write(
+        "example.com.toml",
+        "[pools.db]\norigins = [ { address = \"db.geosteer.test\" } ]\n\n\
+         [load_balancers.db]\nsteering_policy = \"off\"\ndefault_pools = [\"db\"]\n",
+    );
+    let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+    let s = Server::start_wrapped(&wrapper, dir.path(), &["--resolve-interval", "1s"]);
+    let answer = || rdata_strings(&udp(s.addr, &query("db.example.com.", RecordType::A)).answers);
+    assert_eq!(answer(), vec!["A 127.0.31.1"]);
+    // Written in place: the bind mount follows the file, not its name.
+    std::fs::write(&hosts, hosts_text("127.0.31.2")).unwrap();
+    s.wait_for_stderr("origin host db.geosteer.test now resolves to 127.0.31.2: reloading");
+    let deadline = std::time::Instant::now() + WAIT;
+    while answer() != vec!["A 127.0.31.2"] {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the answer did not follow /etc/hosts: {:?}\n{}",
+            answer(),
+            s.stderr().join("\n")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // The name stops resolving: the reload fails and the last addresses stay.
+    std::fs::write(&hosts, "# geosteer-hosts-probe\n127.0.0.1 localhost\n").unwrap();
+    s.wait_for_stderr("origin host db.geosteer.test does not resolve");
+    let failed_reloads = |s: &Server| {
+        s.stderr()
+            .iter()
+            .filter(|l| l.contains("does not resolve"))
+            .count()
+    };
+    let seen = failed_reloads(&s);
+    // One more round after the failure was logged: still the old address.
+    let deadline = std::time::Instant::now() + WAIT;
+    while failed_reloads(&s) == seen && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(answer(), vec!["A 127.0.31.2"], "{}", s.stderr().join("\n"));
+}

@@ -59,10 +59,15 @@ fn text(b: &[u8]) -> String {
 
 /// Imports the fixtures (with `monitors` as the monitors' JSON) into a zones directory.
 fn imported(monitors: &str) -> (ZoneDir, Output) {
+    imported_from("load_balancers.json", monitors)
+}
+
+/// Imports the load balancers of fixture `lbs`, with the fixtures' pools.
+fn imported_from(lbs: &str, monitors: &str) -> (ZoneDir, Output) {
     let dir = ZoneDir::with_zone("example.com", ZONE);
     let m = dir.write("cf/monitors.json", monitors);
     let p = dir.write("cf/pools.json", &fixture("pools.json"));
-    let l = dir.write("cf/load_balancers.json", &fixture("load_balancers.json"));
+    let l = dir.write("cf/load_balancers.json", &fixture(lbs));
     let out = dir.path().join("example.com.toml");
     let o = import(dir.path(), &l, &p, &m, &out);
     assert!(o.status.success(), "import failed:\n{}", text(&o.stderr));
@@ -78,7 +83,6 @@ fn import_writes_a_file_check_accepts_and_lists_every_field_not_honoured() {
         "load balancer api.example.net: name: outside zone example.com: skipped",
         "load balancer harperdb.example.com: pop_pools:",
         "load balancer harperdb-random.example.com: session_affinity:",
-        "load balancer harperdb-random.example.com: rules[route-aaaa-to-frankfurt]:",
         "load balancer harperdb-lors.example.com: steering_policy: \"least_outstanding_requests\"",
         "load balancer harperdb-lors.example.com: proxied:",
         "load balancer harperdb-lors.example.com: adaptive_routing:",
@@ -113,6 +117,17 @@ fn import_writes_a_file_check_accepts_and_lists_every_field_not_honoured() {
         "{toml}"
     );
     assert!(!toml.contains("staging"), "{toml}");
+    // The custom rule is carried over, not listed.
+    assert!(
+        !stderr.contains("rules[route-aaaa-to-frankfurt]"),
+        "{stderr}"
+    );
+    assert!(
+        toml.contains(
+            "[[load_balancers.harperdb-random.rules]]\nname = \"route-aaaa-to-frankfurt\""
+        ),
+        "{toml}"
+    );
     assert!(!toml.contains("example.net"), "{toml}");
     let c = check(dir.path());
     assert!(
@@ -209,14 +224,7 @@ fn ask(s: &Server, name: &str, net: Option<(Ipv4Addr, u8)>) -> (Vec<String>, u32
 fn imported_configuration_answers_as_the_cloudflare_one_implies() {
     // The stand-in origins: every one up but usw2-b (127.0.15.6), which leaves us-west
     // (minimum_origins 2) critical. Sydney answers the HTTP monitor.
-    let probe = TcpListener::bind((Ipv4Addr::new(127, 0, 15, 1), 0)).unwrap();
-    let port = probe.local_addr().unwrap().port();
-    drop(probe);
-    for last in [1, 2, 5, 11, 12] {
-        listen(Ipv4Addr::new(127, 0, 15, last), port, false);
-    }
-    listen(Ipv4Addr::new(127, 0, 15, 21), port, true);
-    let monitors = fixture("monitors.json").replace("9925,", &format!("{port},"));
+    let monitors = origins_up();
     let (dir, _) = imported(&monitors);
     let c = check(dir.path());
     assert!(c.status.success(), "{}", text(&c.stderr));
@@ -305,4 +313,121 @@ fn imported_configuration_answers_as_the_cloudflare_one_implies() {
         ask(&s, "harperdb-old", None).0,
         vec!["192.0.2.55".to_string()]
     );
+}
+
+/// Starts the stand-in origins of the fixtures (every one up but usw2-b, 127.0.15.6) on a
+/// free port; returns the monitors' JSON with that port.
+fn origins_up() -> String {
+    let probe = TcpListener::bind((Ipv4Addr::new(127, 0, 15, 1), 0)).unwrap();
+    let port = probe.local_addr().unwrap().port();
+    drop(probe);
+    for last in [1, 2, 5, 11, 12] {
+        listen(Ipv4Addr::new(127, 0, 15, last), port, false);
+    }
+    listen(Ipv4Addr::new(127, 0, 15, 21), port, true);
+    fixture("monitors.json").replace("9925,", &format!("{port},"))
+}
+
+#[test]
+fn imported_custom_rules_answer_as_the_cloudflare_rules_imply() {
+    let monitors = origins_up();
+    let (dir, o) = imported_from("load_balancers_rules.json", &monitors);
+    let stderr = text(&o.stderr);
+    let toml = std::fs::read_to_string(dir.path().join("example.com.toml")).unwrap();
+    let lb = "load balancer harperdb-rules.example.com: ";
+    // What cannot be carried over is listed, with the reason; the rest is written.
+    for expected in [
+        "rules[maintenance-page].fixed_response: an HTTP response",
+        "rules[office].overrides.session_affinity: session affinity",
+        "rules[office].overrides.session_affinity_ttl:",
+        "rules[office].overrides.session_affinity_attributes:",
+        "rules[europe].overrides.pop_pools: a DNS-only server has no points of presence",
+        "rules[api-path].condition: \"http.request.uri.path contains \\\"/api\\\"\" is outside",
+        "rules[us-by-weight].overrides.steering_policy: \"least_outstanding_requests\"",
+        "rules[us-by-weight].overrides.adaptive_routing:",
+        "rules[us-by-weight].overrides.location_strategy:",
+    ] {
+        assert!(
+            stderr.contains(&format!("{lb}{expected}")),
+            "stderr lacks {expected:?}:\n{stderr}"
+        );
+    }
+    assert!(!stderr.contains("not imported"), "{stderr}");
+    for name in [
+        "maintenance-page",
+        "office",
+        "europe",
+        "us-by-weight",
+        "retired-australia",
+    ] {
+        assert!(
+            toml.contains(&format!("name = \"{name}\"")),
+            "{name} not written:\n{toml}"
+        );
+    }
+    assert!(!toml.contains("api-path"), "{toml}");
+    assert!(toml.contains("disabled = true"), "{toml}");
+    let c = check(dir.path());
+    assert!(
+        c.status.success(),
+        "check rejects the import:\n{}\n{toml}",
+        text(&c.stderr)
+    );
+    let s = Server::start(dir.path(), &[]);
+    let us_east = ["127.0.15.1", "127.0.15.2"];
+    let eu = ["127.0.15.11", "127.0.15.12"];
+    let one_of = |got: &[String], pool: &[&str], what: &str| {
+        assert_eq!(got.len(), 1, "{what}: one endpoint: {got:?}");
+        assert!(
+            pool.contains(&got[0].as_str()),
+            "{what}: {got:?} not in {pool:?}"
+        );
+    };
+    let name = "harperdb-rules";
+    // "office" (terminates): its pools and TTL, scoped to its network.
+    let (a, ttl, scope) = ask(&s, name, Some((Ipv4Addr::new(198, 51, 100, 0), 24)));
+    one_of(&a, &eu, "office");
+    assert_eq!((ttl, scope), (15, 24), "office: TTL and scope");
+    // The fixed-response rule comes first and terminates: "office" does not apply to its
+    // network, which gets the load balancer's own answer.
+    let (a, ttl, scope) = ask(&s, name, Some((Ipv4Addr::new(203, 0, 113, 0), 24)));
+    one_of(&a, &us_east, "maintenance-page terminates");
+    assert_eq!((ttl, scope), (30, 24));
+    // "europe" overrides country_pools and region_pools: the load balancer's "" policy
+    // becomes geo under it. NL by country, GB by region WEU, RU (EEU) by neither.
+    let (a, _, scope) = ask(&s, name, Some((Ipv4Addr::new(193, 0, 6, 0), 24)));
+    one_of(&a, &["127.0.15.21"], "europe: country_pools NL");
+    assert!(scope > 0, "a location answer has a scope");
+    let (a, _, _) = ask(&s, name, Some((Ipv4Addr::new(81, 2, 69, 0), 24)));
+    one_of(&a, &eu, "europe: region_pools WEU");
+    let (a, _, _) = ask(&s, name, Some((Ipv4Addr::new(5, 3, 0, 0), 24)));
+    one_of(&a, &us_east, "europe: EEU has no entry: default_pools");
+    // "us-by-weight": least outstanding requests as weighted random, us-east weighing 0.
+    for _ in 0..10 {
+        one_of(
+            &ask(&s, name, Some((Ipv4Addr::new(4, 1, 2, 0), 24))).0,
+            &eu,
+            "us-by-weight",
+        );
+    }
+    // The disabled rule does not apply to Australia; nothing does to the resolver itself.
+    one_of(
+        &ask(&s, name, Some((Ipv4Addr::new(1, 1, 1, 0), 24))).0,
+        &us_east,
+        "retired-australia is disabled",
+    );
+    one_of(&ask(&s, name, None).0, &us_east, "no rule");
+    // dig sees the same as the harness: the office's pool and its /24 scope.
+    let d = dig(
+        s.port(),
+        &["harperdb-rules.example.com", "A", "+subnet=198.51.100.0/24"],
+    );
+    assert_eq!(d.status(), "NOERROR");
+    let answers: Vec<String> = d
+        .section("ANSWER")
+        .iter()
+        .map(|r| r.last().unwrap().clone())
+        .collect();
+    one_of(&answers, &eu, "dig: office");
+    assert_eq!(d.client_subnet().as_deref(), Some("198.51.100.0/24/24"));
 }

@@ -65,6 +65,15 @@ overrides = { ttl = 5 }
 name = "transit-customers"
 condition = 'ip.src.asnum in {64501} and not dns.qry.name eq "other.example.com"'
 overrides = { pools = ["transit"] }
+
+# No policy (Cloudflare's ""): off, until a rule's location maps make it geo.
+[load_balancers.ruled-geo]
+default_pools = ["us"]
+
+[[load_balancers.ruled-geo.rules]]
+name = "europe-by-country"
+condition = 'ip.src.continent eq "EU" and dns.qry.type eq "A"'
+overrides = { country_pools = { FR = ["office", "eu"] }, region_pools = { WEU = ["eu"] }, ttl = 45 }
 "#;
 
 #[derive(Serialize)]
@@ -142,19 +151,22 @@ fn databases(tag: &str) -> (PathBuf, PathBuf) {
 }
 
 fn start(tag: &str) -> Fixture {
+    start_with(tag, &[])
+}
+
+fn start_with(tag: &str, extra: &[&str]) -> Fixture {
     let (geoip, asn) = databases(tag);
     let zones = ZoneDir::example();
     zones.write("example.com.toml", STEERING);
     let path = zones.path().to_path_buf();
-    let server = Server::start_owned(
-        zones,
-        &[
-            "--geoip",
-            geoip.to_str().unwrap(),
-            "--asn-db",
-            asn.to_str().unwrap(),
-        ],
-    );
+    let mut args = vec![
+        "--geoip",
+        geoip.to_str().unwrap(),
+        "--asn-db",
+        asn.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let server = Server::start_owned(zones, &args);
     Fixture {
         server,
         zones: path,
@@ -258,6 +270,81 @@ fn custom_rules_match_accumulate_and_terminate() {
     // The US: no rule, default pools; the scope is the network without any rule.
     let (addrs, ttls, _) = ask(&f, name, RecordType::A, "8.8.8.8/32");
     assert_eq!((addrs, ttls), (one("127.0.1.1"), BTreeSet::from([30])));
+}
+
+#[test]
+fn rule_overrides_of_country_and_region_pools_steer_and_keep_the_scope_truthful() {
+    let f = start("rule-maps");
+    let name = "ruled-geo.example.com.";
+    // (client, answer, scope): France by its country entry, Germany by region WEU, each
+    // /16 of the city database its own class. The US matches no rule and answers as every
+    // client outside Europe does: its scope is the widest network that holds no European
+    // one (8.0.0.0 and 81.0.0.0 part at the second bit).
+    for (client, want, ttl, scope) in [
+        ("81.1.9.1/32", "127.0.5.1", 45, 16),
+        ("81.0.9.1/32", "127.0.2.1", 45, 16),
+        ("8.8.8.8/32", "127.0.1.1", 30, 2),
+    ] {
+        let (addrs, ttls, got) = ask(&f, name, RecordType::A, client);
+        assert_eq!(
+            (addrs, ttls),
+            (one(want), BTreeSet::from([ttl])),
+            "{client}"
+        );
+        assert_eq!(got, scope, "{client}: scope");
+    }
+    // The rule is for A only: France asking AAAA gets the load balancer's own pools.
+    let (addrs, _, _) = ask(&f, name, RecordType::AAAA, "81.1.9.1/32");
+    assert_eq!(addrs, one("2001:db8:1::1"));
+    // explain names the rule and the map entry that chose the pool.
+    let text = explain(&f, "ruled-geo.example.com", "81.1.9.1");
+    assert!(text.contains("rule \"europe-by-country\""), "{text}");
+    assert!(text.contains("country FR"), "{text}");
+}
+
+/// The status page's map data (`GET /v1/map`) applies custom rules per country and lists
+/// the load balancer's rule variants.
+#[test]
+fn the_status_map_shows_the_rules_per_country_and_the_variants() {
+    let f = start_with("status-map", &["--http", "127.0.0.1:0"]);
+    let (code, body) = http_get(f.server.http_addr(), "/v1/map?lb=ruled-geo.example.com");
+    assert_eq!(code, 200, "{body}");
+    let map: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let fr = &map["countries"]["FR"];
+    assert_eq!(
+        fr["rules"],
+        serde_json::json!(["europe-by-country"]),
+        "{fr}"
+    );
+    assert_eq!(fr["pools"], serde_json::json!(["office"]), "{fr}");
+    assert_eq!(fr["rule"], "country FR", "{fr}");
+    let de = &map["countries"]["DE"];
+    assert_eq!(de["pools"], serde_json::json!(["eu"]), "{de}");
+    let us = &map["countries"]["US"];
+    assert_eq!(us["rules"], serde_json::json!([]), "{us}");
+    assert_eq!(us["pools"], serde_json::json!(["us"]), "{us}");
+    let variants = map["variants"].as_array().expect("variants");
+    assert!(
+        variants.iter().any(|v| v["when"]
+            .as_str()
+            .is_some_and(|w| w.contains("rule \"europe-by-country\""))
+            && v["steering"] == "geo"
+            && v["ttl"] == 45),
+        "{variants:?}"
+    );
+    assert!(
+        variants
+            .iter()
+            .any(|v| v["when"] == "no rule or map entry" && v["steering"] == "failover"),
+        "{variants:?}"
+    );
+    // AAAA: the rule is for A only.
+    let (_, body) = http_get(
+        f.server.http_addr(),
+        "/v1/map?lb=ruled-geo.example.com&type=AAAA",
+    );
+    let map: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(map["countries"]["FR"]["pools"], serde_json::json!(["us"]));
 }
 
 #[test]
@@ -540,4 +627,177 @@ default_pools = ["p"]
     );
     assert!(text.contains("load 90 (weight x0.10)"), "{text}");
     assert!(text.contains("load 10 (weight x0.90)"), "{text}");
+}
+
+#[test]
+fn check_reports_rule_location_maps_that_cannot_apply_with_their_line() {
+    let toml = r#"
+[pools.eu]
+origins = [{ address = "127.0.2.1" }]
+
+[pools.us]
+origins = [{ address = "127.0.1.1" }]
+
+[load_balancers.weighted]
+steering_policy = "random"
+default_pools = ["us", "eu"]
+
+[[load_balancers.weighted.rules]]
+name = "maps-under-random"
+overrides = { country_pools = { DE = ["eu"] } }
+
+[[load_balancers.weighted.rules]]
+name = "maps-under-proximity"
+overrides = { steering_policy = "proximity", region_pools = { WEU = ["eu"] } }
+
+[[load_balancers.weighted.rules]]
+name = "bad-code"
+overrides = { steering_policy = "geo", country_pools = { XX = ["eu"] } }
+
+[[load_balancers.weighted.rules]]
+name = "fine"
+overrides = { steering_policy = "geo", region_pools = { WEU = ["eu"] }, country_pools = { DE = ["us"] } }
+"#;
+    let zones = ZoneDir::example();
+    let path = zones.write("example.com.toml", toml);
+    let o = check(zones.path(), &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let at = |needle: &str| {
+        let line = toml.lines().position(|l| l.contains(needle)).unwrap() + 1;
+        format!("{}:{line}: ", path.display())
+    };
+    for (needle, reason) in [
+        (
+            "country_pools = { DE = [\"eu\"] } }",
+            "maps-under-random: location maps in overrides",
+        ),
+        (
+            "steering_policy = \"proximity\"",
+            "maps-under-proximity: location maps in overrides",
+        ),
+        ("XX = ", "bad-code: unknown country code \"XX\""),
+    ] {
+        let want = at(needle);
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with(&want) && l.contains(reason)),
+            "no `{want}…{reason}` in:\n{err}"
+        );
+    }
+    assert!(!err.contains(", fine:"), "{err}");
+}
+
+const RESOLVER_STEERING: &str = r#"
+[pools.eu]
+origins = [{ address = "127.0.2.1" }]
+
+[pools.us]
+origins = [{ address = "127.0.1.1" }]
+
+[pools.office]
+origins = [{ address = "127.0.5.1" }]
+
+[pools.transit]
+origins = [{ address = "127.0.6.1" }]
+
+[load_balancers.resolver]
+steering_policy = "off"
+default_pools = ["us"]
+location_strategy = { prefer_ecs = "never" }
+subnet_pools = { "127.0.0.2/32" = ["office"], "81.0.1.0/24" = ["eu"] }
+
+[[load_balancers.resolver.rules]]
+name = "third-loopback"
+condition = 'ip.src in {127.0.0.3}'
+overrides = { default_pools = ["transit"], ttl = 7 }
+
+[load_balancers.ecs]
+steering_policy = "off"
+default_pools = ["us"]
+location_strategy = { prefer_ecs = "always" }
+subnet_pools = { "127.0.0.2/32" = ["office"], "81.0.1.0/24" = ["eu"] }
+
+[[load_balancers.ecs.rules]]
+name = "third-loopback"
+condition = 'ip.src in {127.0.0.3}'
+overrides = { default_pools = ["transit"], ttl = 7 }
+"#;
+
+/// Asks `name` A from source address `src` (a loopback address) with ECS `subnet`: the
+/// addresses, the TTL, and the ECS option of the answer.
+fn ask_from(
+    server: std::net::SocketAddr,
+    src: &str,
+    name: &str,
+    subnet: &str,
+) -> (BTreeSet<String>, u32, ClientSubnet) {
+    let q = query_ecs(name, RecordType::A, subnet.parse::<ClientSubnet>().unwrap());
+    let sock = std::net::UdpSocket::bind((src, 0)).expect("bind a loopback source");
+    sock.set_read_timeout(Some(WAIT)).unwrap();
+    sock.send_to(&encode(&q), server).unwrap();
+    let mut buf = [0u8; 4096];
+    let n = sock.recv(&mut buf).expect("an answer");
+    let msg = decode(&buf[..n]);
+    assert_response_to(&q, &msg);
+    let addrs = msg
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(a.0.to_string()),
+            _ => None,
+        })
+        .collect();
+    let ttl = msg.answers.first().map_or(0, |r| r.ttl);
+    let ecs = match msg.edns.as_ref().and_then(|e| e.option(EdnsCode::Subnet)) {
+        Some(EdnsOption::Subnet(cs)) => *cs,
+        _ => panic!("no ECS in the answer from {src} for {subnet}"),
+    };
+    (addrs, ttl, ecs)
+}
+
+/// `prefer_ecs = "never"`: subnet_pools and an `ip.src` rule see the resolver's address, the
+/// ECS address is ignored, and the answer (which depends on no client network) carries
+/// SCOPE PREFIX-LENGTH 0 with FAMILY, SOURCE PREFIX-LENGTH and ADDRESS copied from the query
+/// (RFC 7871 section 7.2.1: scope 0 says the answer suits every address of the family). The
+/// same configuration with prefer_ecs = "always" shows the ECS address deciding.
+#[test]
+fn prefer_ecs_never_steers_client_maps_and_rules_by_the_resolver_with_scope_zero() {
+    let zones = ZoneDir::example();
+    zones.write("example.com.toml", RESOLVER_STEERING);
+    let s = Server::start_owned(zones, &[]);
+    let never = "resolver.example.com.";
+    let always = "ecs.example.com.";
+    // (source, ECS, answer under never, TTL under never)
+    for (src, ecs, want, ttl) in [
+        // The ECS network is in subnet_pools, the resolver is not: default pools.
+        ("127.0.0.1", "81.0.1.0/24", "127.0.1.1", 30),
+        // The resolver is in subnet_pools; the ECS address is not.
+        ("127.0.0.2", "81.0.9.0/24", "127.0.5.1", 30),
+        ("127.0.0.2", "127.0.0.1/32", "127.0.5.1", 30),
+        // The rule's ip.src test matches the resolver, whatever ECS says.
+        ("127.0.0.3", "127.0.0.2/32", "127.0.6.1", 7),
+    ] {
+        let (addrs, got_ttl, cs) = ask_from(s.addr, src, never, ecs);
+        assert_eq!((addrs, got_ttl), (one(want), ttl), "never: {src} ECS {ecs}");
+        let sent: ClientSubnet = ecs.parse().unwrap();
+        assert_eq!(cs.scope_prefix(), 0, "never: {src} ECS {ecs}: scope");
+        assert_eq!(
+            (cs.addr(), cs.source_prefix()),
+            (sent.addr(), sent.source_prefix()),
+            "never: the option is echoed as sent"
+        );
+    }
+    // prefer_ecs = "always": the ECS address decides, scoped to the network that decided.
+    for (src, ecs, want, scope) in [
+        ("127.0.0.1", "81.0.1.0/24", "127.0.2.1", 24),
+        ("127.0.0.1", "127.0.0.2/32", "127.0.5.1", 32),
+        // 127.0.0.0/31 holds no listed address: the answer holds for all of it.
+        ("127.0.0.3", "127.0.0.1/32", "127.0.1.1", 31),
+        ("127.0.0.1", "127.0.0.3/32", "127.0.6.1", 32),
+    ] {
+        let (addrs, _, cs) = ask_from(s.addr, src, always, ecs);
+        assert_eq!(addrs, one(want), "always: {src} ECS {ecs}");
+        assert_eq!(cs.scope_prefix(), scope, "always: {src} ECS {ecs}: scope");
+    }
 }

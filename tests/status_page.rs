@@ -42,6 +42,12 @@ steering = "geo"
 default_pools = ["us-east", "eu-central"]
 continent_pools = {{ EU = ["eu-central", "us-east"], AF = ["eu-central", "us-east"] }}
 
+# A custom rule for one network: no country matches it, and the page lists its variant.
+[[load_balancers.app.rules]]
+name = "lab"
+condition = 'ip.src in {{198.51.100.0/24}}'
+overrides = {{ ttl = 5 }}
+
 [load_balancers.api]
 steering = "failover"
 default_pools = ["eu-central", "us-east"]
@@ -154,6 +160,19 @@ fn the_status_page_shows_pools_health_and_the_map_in_a_browser() {
     // The table alternative says the same.
     let row = b.eval("document.querySelector('#countries-table tr[data-cc=DE]').textContent");
     assert!(row.as_str().unwrap().contains("eu-central"), "{row}");
+    // The rule variants of `app`: the lab network's rule, and no rule.
+    let variants = b.eval(
+        "document.getElementById('variants-details').hidden ? null : \
+         [...document.querySelectorAll('#variants-table tbody tr')].map(r => r.textContent)",
+    );
+    let variants = variants.as_array().expect("the variants table is shown");
+    assert_eq!(variants.len(), 2, "{variants:?}");
+    assert!(
+        variants
+            .iter()
+            .any(|v| v.as_str().unwrap().contains("rule \"lab\"")),
+        "{variants:?}"
+    );
 
     // Kill the one eu-central origin's listener: the page shows it DOWN, the pool DOWN, and
     // the map moves Europe to us-east.

@@ -445,6 +445,7 @@ impl LoadBalancer {
                 .iter()
                 .flatten()
                 .chain(&r.overrides.fallback_pool)
+                .chain(r.overrides.location_maps.pools())
         });
         for &p in self
             .default_pools
@@ -493,6 +494,46 @@ pub struct RuleOverrides {
     /// Pool weights for `random` steering (`pool_weights`, or `random_steering =
     /// { pool_weights, default_weight }`): named pools, and the weight of the others.
     pub pool_weights: Option<(Vec<(PoolId, f64)>, f64)>,
+    /// Location maps (`country_pools`, `region_pools`, `subdivision_pools`,
+    /// `continent_pools`): each one given replaces that map of the load balancer; the
+    /// others stay. A rule with one steers `geo` (checked at load).
+    pub location_maps: LocationMapOverrides,
+}
+
+/// The location maps a rule replaces; `None` keeps the load balancer's.
+#[derive(Debug, Clone, Default)]
+pub struct LocationMapOverrides {
+    /// `subdivision_pools`.
+    pub subdivision: Option<HashMap<String, Vec<PoolId>>>,
+    /// `country_pools`.
+    pub country: Option<HashMap<String, Vec<PoolId>>>,
+    /// `region_pools`.
+    pub region: Option<HashMap<String, Vec<PoolId>>>,
+    /// `continent_pools`.
+    pub continent: Option<HashMap<String, Vec<PoolId>>>,
+}
+
+impl LocationMapOverrides {
+    /// Whether any map is replaced.
+    pub fn any(&self) -> bool {
+        self.subdivision.is_some()
+            || self.country.is_some()
+            || self.region.is_some()
+            || self.continent.is_some()
+    }
+
+    /// The pools of every replaced map.
+    pub fn pools(&self) -> impl Iterator<Item = &PoolId> {
+        [
+            &self.subdivision,
+            &self.country,
+            &self.region,
+            &self.continent,
+        ]
+        .into_iter()
+        .flatten()
+        .flat_map(|m| m.values().flatten())
+    }
 }
 
 impl LoadBalancer {
@@ -511,6 +552,17 @@ impl LoadBalancer {
         }
         if let Some(t) = o.ttl {
             lb.ttl = t;
+        }
+        let maps = &o.location_maps;
+        for (given, target) in [
+            (&maps.subdivision, &mut lb.rules.subdivision),
+            (&maps.country, &mut lb.rules.country),
+            (&maps.region, &mut lb.rules.region),
+            (&maps.continent, &mut lb.rules.continent),
+        ] {
+            if let Some(m) = given {
+                target.clone_from(m);
+            }
         }
         if let Some((named, default)) = &o.pool_weights {
             lb.pool_weights = lb

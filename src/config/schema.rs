@@ -234,6 +234,12 @@ pub(super) struct RawRuleOverrides {
     pub(super) ttl: Option<Spanned<i64>>,
     pub(super) pool_weights: Option<WeightMap>,
     pub(super) random_steering: Option<RawRandomSteering>,
+    // Location maps: each one given replaces the load balancer's (Cloudflare's
+    // `country_pools` and `region_pools`, and geosteer's other two levels).
+    pub(super) subdivision_pools: Option<Spanned<LocationMap>>,
+    pub(super) country_pools: Option<Spanned<LocationMap>>,
+    pub(super) region_pools: Option<Spanned<LocationMap>>,
+    pub(super) continent_pools: Option<Spanned<LocationMap>>,
 }
 
 // ---- load signal (issue 15 item 3) ----

@@ -1179,8 +1179,21 @@ impl FileCx<'_> {
         } else {
             Policy::Failover
         };
-        let custom_rules =
-            self.custom_rules(&ctx, &lb.rules, pools, &mut rule_networks, empty_policy);
+        // The load balancer's policy when it names one; Cloudflare's "" (or none) is decided
+        // by the maps, the rule's as the load balancer's.
+        let explicit_policy = lb
+            .steering_policy
+            .as_ref()
+            .filter(|s| !s.get_ref().is_empty())
+            .map(|_| policy);
+        let custom_rules = self.custom_rules(
+            &ctx,
+            &lb.rules,
+            pools,
+            &mut rule_networks,
+            empty_policy,
+            explicit_policy,
+        );
         for r in &custom_rules {
             if r.overrides.policy != Some(Policy::Proximity) {
                 continue;
@@ -1293,28 +1306,42 @@ impl FileCx<'_> {
             ));
         }
         for (kind, map, valid) in maps {
-            for (code, list) in map {
-                let code_text = code.get_ref().to_ascii_uppercase();
-                if !valid(&code_text) {
-                    self.err(
-                        code,
-                        format!("{ctx}: unknown {kind} code {:?}", code.get_ref()),
-                    );
-                    continue;
-                }
-                let ids = self.pool_list(list, pools, &format!("{ctx}, {kind} {code_text}"));
-                let target = match kind {
-                    "subdivision" => &mut rules.subdivision,
-                    "country" => &mut rules.country,
-                    "region" => &mut rules.region,
-                    _ => &mut rules.continent,
-                };
-                if target.insert(code_text.clone(), ids).is_some() {
-                    self.err(code, format!("{ctx}: {kind} {code_text} is mapped twice"));
-                }
-            }
+            let target = match kind {
+                "subdivision" => &mut rules.subdivision,
+                "country" => &mut rules.country,
+                "region" => &mut rules.region,
+                _ => &mut rules.continent,
+            };
+            *target = self.location_map(ctx, kind, map, valid, pools);
         }
         rules
+    }
+
+    /// One location map (`country_pools`, …): code → pool list, codes checked.
+    fn location_map(
+        &mut self,
+        ctx: &str,
+        kind: &str,
+        map: &LocationMap,
+        valid: CodeCheck,
+        pools: &HashMap<String, PoolId>,
+    ) -> HashMap<String, Vec<PoolId>> {
+        let mut out = HashMap::new();
+        for (code, list) in map {
+            let code_text = code.get_ref().to_ascii_uppercase();
+            if !valid(&code_text) {
+                self.err(
+                    code,
+                    format!("{ctx}: unknown {kind} code {:?}", code.get_ref()),
+                );
+                continue;
+            }
+            let ids = self.pool_list(list, pools, &format!("{ctx}, {kind} {code_text}"));
+            if out.insert(code_text.clone(), ids).is_some() {
+                self.err(code, format!("{ctx}: {kind} {code_text} is mapped twice"));
+            }
+        }
+        out
     }
 
     /// `subnet_pools`: CIDR → pool list.
@@ -1409,6 +1436,7 @@ impl FileCx<'_> {
         pools: &HashMap<String, PoolId>,
         set: &mut rules::RuleSet,
         empty_policy: Policy,
+        explicit_policy: Option<Policy>,
     ) -> Vec<CustomRule> {
         let mut order: Vec<(i64, usize)> = Vec::new();
         for (i, r) in raw.iter().enumerate() {
@@ -1458,6 +1486,29 @@ impl FileCx<'_> {
             let mut overrides = RuleOverrides::default();
             if let Some(o) = &r.overrides {
                 let o = o.get_ref();
+                let maps: [(&str, &Option<Spanned<LocationMap>>, CodeCheck); 4] = [
+                    (
+                        "subdivision",
+                        &o.subdivision_pools,
+                        countries::is_subdivision,
+                    ),
+                    ("country", &o.country_pools, countries::is_country),
+                    ("region", &o.region_pools, countries::is_region),
+                    ("continent", &o.continent_pools, countries::is_continent),
+                ];
+                let mut first_map = None;
+                for (kind, map, valid) in maps {
+                    let Some(map) = map else { continue };
+                    first_map.get_or_insert(self.line(map));
+                    let m = self.location_map(&rctx, kind, map.get_ref(), valid, pools);
+                    let target = match kind {
+                        "subdivision" => &mut overrides.location_maps.subdivision,
+                        "country" => &mut overrides.location_maps.country,
+                        "region" => &mut overrides.location_maps.region,
+                        _ => &mut overrides.location_maps.continent,
+                    };
+                    *target = Some(m);
+                }
                 if let Some(list) = &o.default_pools {
                     overrides.default_pools = Some(self.pool_list(list, pools, &rctx));
                 }
@@ -1471,17 +1522,43 @@ impl FileCx<'_> {
                     }
                 }
                 if let Some(p) = &o.steering_policy {
-                    // "" as on the load balancer: geo when it has a location map, else off.
+                    // "" as on the load balancer: geo when it (or this rule) has a location
+                    // map, else off.
                     let parsed = match p.get_ref().as_str() {
+                        "" if first_map.is_some() => Some(Policy::Geo),
                         "" => Some(empty_policy),
                         s => Policy::parse(s),
                     };
                     match parsed {
+                        Some(policy) if first_map.is_some() && policy != Policy::Geo => self.err(
+                            p,
+                            format!(
+                                "{rctx}: location maps in overrides (country_pools, \
+                                 region_pools, …) need steering_policy \"geo\", not {:?}",
+                                p.get_ref()
+                            ),
+                        ),
                         Some(policy) => overrides.policy = Some(policy),
                         None => self.err(
                             p,
                             format!("{rctx}: unknown steering policy {:?}", p.get_ref()),
                         ),
+                    }
+                } else if let Some(line) = first_map {
+                    match explicit_policy {
+                        // Cloudflare's "" on the load balancer: geo once a map is set.
+                        None => overrides.policy = Some(Policy::Geo),
+                        Some(Policy::Geo) => {}
+                        Some(other) => self.errors.push(ConfigError::at(
+                            self.path,
+                            line,
+                            format!(
+                                "{rctx}: location maps in overrides (country_pools, \
+                                 region_pools, …) need steering_policy \"geo\" (the load \
+                                 balancer's is {:?}): set it in the overrides too",
+                                crate::status_page::policy_name(other)
+                            ),
+                        )),
                     }
                 }
                 if let Some(t) = &o.ttl {

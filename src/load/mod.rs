@@ -692,7 +692,9 @@ fn compile_plans(
 fn plans_read_location(lb: &config::LoadBalancer) -> bool {
     lb.policy.uses_location()
         || lb.custom_rules.iter().any(|r| {
-            r.condition.reads_location() || r.overrides.policy.is_some_and(LbPolicy::uses_location)
+            r.condition.reads_location()
+                || r.overrides.policy.is_some_and(LbPolicy::uses_location)
+                || r.overrides.location_maps.any()
         })
 }
 

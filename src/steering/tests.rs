@@ -1254,6 +1254,56 @@ terminates = true
     assert!(l.pools().contains(&ap), "override pools get records");
 }
 
+/// A rule's `country_pools` and `region_pools` replace those maps of the load balancer (the
+/// others stay), and a load balancer with no policy (Cloudflare's "") steers geo under it.
+#[test]
+fn rule_location_maps_replace_the_load_balancers_and_make_it_geo() {
+    let cfg = parse(
+        r#"
+[load_balancers.implicit]
+default_pools = ["us"]
+continent_pools = { OC = ["ap"] }
+
+[[load_balancers.implicit.rules]]
+name = "europe"
+condition = 'ip.src.continent eq "EU"'
+overrides = { country_pools = { FR = ["ap", "eu"] }, region_pools = { WEU = ["eu"] } }
+
+[load_balancers.off]
+default_pools = ["us"]
+
+[[load_balancers.off.rules]]
+overrides = { country_pools = { DE = ["eu"] } }
+"#,
+    );
+    let (us, eu, ap) = (pool(&cfg, "us"), pool(&cfg, "eu"), pool(&cfg, "ap"));
+    let l = lb(&cfg, "implicit");
+    assert_eq!(l.policy, Policy::Geo, "a map on the load balancer: geo");
+    let v = l.overridden(&l.custom_rules[0].overrides);
+    let fr = loc("EU", "FR", None, "WEU");
+    let de = loc("EU", "DE", None, "WEU");
+    let au = loc("OC", "AU", None, "OC");
+    let (list, rule) = candidates(&cfg, &v, Some(&fr));
+    assert_eq!(
+        (list, rule),
+        (vec![ap, eu, us], Rule::Geo("country", "FR".into()))
+    );
+    let (list, rule) = candidates(&cfg, &v, Some(&de));
+    assert_eq!(
+        (list, rule),
+        (vec![eu, us], Rule::Geo("region", "WEU".into()))
+    );
+    // The continent map is not replaced.
+    assert_eq!(candidates(&cfg, &v, Some(&au)).0, vec![ap, us]);
+    // Without a map or policy of its own the load balancer is off, and the rule makes it geo.
+    let l = lb(&cfg, "off");
+    assert_eq!(l.policy, Policy::Failover);
+    let v = l.overridden(&l.custom_rules[0].overrides);
+    assert_eq!(v.policy, Policy::Geo);
+    assert_eq!(candidates(&cfg, &v, Some(&de)).0, vec![eu, us]);
+    assert!(l.pools().contains(&eu), "a rule map's pools get records");
+}
+
 /// The load signal: the weight falls linearly with the reading, to nothing at `full`; an
 /// origin at full load leaves the answer while another has room, and a pool's weight for
 /// `random` is its usable origins' mean factor.

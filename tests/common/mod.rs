@@ -163,7 +163,24 @@ impl Server {
         rust_log: Option<&str>,
         vars: &[(&str, &str)],
     ) -> Self {
-        let mut cmd = Command::new(BIN);
+        Self::start_cmd(Command::new(BIN), zones, extra, rust_log, vars)
+    }
+
+    /// Like [`Server::start`], run through `wrapper`: its program and arguments come first,
+    /// then the geosteer binary and its arguments (e.g. `unshare -m sh -c '…; exec "$@"' x`).
+    pub fn start_wrapped(wrapper: &[&str], zones: &Path, extra: &[&str]) -> Self {
+        let mut cmd = Command::new(wrapper[0]);
+        cmd.args(&wrapper[1..]).arg(BIN);
+        Self::start_cmd(cmd, zones, extra, Some("info"), &[])
+    }
+
+    fn start_cmd(
+        mut cmd: Command,
+        zones: &Path,
+        extra: &[&str],
+        rust_log: Option<&str>,
+        vars: &[(&str, &str)],
+    ) -> Self {
         match rust_log {
             Some(l) => cmd.env("RUST_LOG", l),
             None => cmd.env_remove("RUST_LOG"),
