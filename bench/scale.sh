@@ -27,6 +27,9 @@
 #      (examples/scale_query.rs): the same ECS queries answered in process by a configuration
 #      of the first 70 load balancers and by the whole one, per policy, best of 5 rounds.
 #
+# Where the memory of a load and of reloads goes, phase by phase (heap in use and RSS):
+# `cargo run --release --example scale_mem -- ZONES_DIR GEOIP.mmdb` on a --keep'd work directory.
+#
 # Options:
 #   --quick               50 load balancers, a 20,000-network database, 1 reload of each kind,
 #                         no per-query step

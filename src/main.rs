@@ -399,6 +399,7 @@ impl ServeArgs {
 
 fn main() -> ExitCode {
     geosteer::metrics::process::mark_start();
+    load::tune_allocator();
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve(cli.serve));
     match command {
@@ -547,13 +548,19 @@ impl DataArgs {
     }
 
     /// Loads everything, or hands each error found to `report` and returns how many there
-    /// were.
-    fn load(&self, report: fn(&ConfigError)) -> Result<Snapshot, usize> {
+    /// were. `serving`: as a server loads ([`load::load_to_serve`]: the GeoIP database is
+    /// dropped once walked), else keeping the database for lookups.
+    fn load(&self, report: fn(&ConfigError), serving: bool) -> Result<Snapshot, usize> {
         let sources = self.sources().map_err(|e| {
             report(&ConfigError::file(&self.zones, e));
             1usize
         })?;
-        load::load(&sources).map_err(|errors| {
+        let loaded = if serving {
+            load::load_to_serve(&sources)
+        } else {
+            load::load(&sources)
+        };
+        loaded.map_err(|errors| {
             errors.0.iter().for_each(report);
             errors.0.len()
         })
@@ -659,7 +666,7 @@ fn import_cloudflare(args: &CloudflareImportArgs) -> ExitCode {
 }
 
 fn check(args: &DataArgs) -> ExitCode {
-    match args.load(to_stderr) {
+    match args.load(to_stderr, true) {
         Ok(snapshot) => {
             output(&format!("ok: {}\n", snapshot.summary()));
             ExitCode::SUCCESS
@@ -675,7 +682,7 @@ fn explain(args: &ExplainArgs) -> ExitCode {
     if let Some(server) = &args.server {
         return explain_remote(args, server);
     }
-    let Ok(snapshot) = args.data.load(to_stderr).map(Arc::new) else {
+    let Ok(snapshot) = args.data.load(to_stderr, false).map(Arc::new) else {
         return ExitCode::FAILURE;
     };
     let name = match hickory_proto::rr::Name::from_ascii(&args.name) {
@@ -740,7 +747,7 @@ fn probe_once(snapshot: &Arc<Snapshot>) -> std::io::Result<Arc<State>> {
 }
 
 fn serve(args: ServeArgs, log_drops: ErrorCounter) -> ExitCode {
-    let Ok(snapshot) = args.data.load(to_log) else {
+    let Ok(snapshot) = args.data.load(to_log, true) else {
         return ExitCode::FAILURE;
     };
     info!(
@@ -771,7 +778,7 @@ fn serve(args: ServeArgs, log_drops: ErrorCounter) -> ExitCode {
         .filter(|i| !i.is_empty())
         .or(args.identity().server_id)
         .unwrap_or_else(|| "geosteer".to_string());
-    let snapshot = Arc::new(load::for_serving(snapshot));
+    let snapshot = Arc::new(snapshot);
     let state = Arc::new(Published::new(State::new(snapshot.clone())));
     let responder = Arc::new(Responder::with_identity(state.clone(), &args.identity()));
     let mut opts = ServerOptions {

@@ -55,14 +55,40 @@ impl fmt::Debug for GeoMap {
     }
 }
 
-/// The value of each key, as narrow as the values allow.
-#[derive(Clone)]
-enum Values {
+/// The value of each key, as narrow as the values allow: 16 bits each when they fit
+/// (always, for the classes of a rule set with fewer than 65,536 candidate lists).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Values {
     Narrow(Box<[u16]>),
     Wide(Box<[u32]>),
 }
 
 impl Values {
+    /// `values`, narrowed when they all fit in 16 bits (two equal lists give equal
+    /// `Values`).
+    pub(crate) fn new(values: Vec<u32>) -> Values {
+        if values.iter().all(|&v| v <= u32::from(u16::MAX)) {
+            Values::Narrow(values.iter().map(|&v| v as u16).collect())
+        } else {
+            Values::Wide(values.into())
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Values::Narrow(v) => v.len(),
+            Values::Wide(v) => v.len(),
+        }
+    }
+
+    /// Whether every value is below `limit`.
+    fn all_below(&self, limit: u32) -> bool {
+        match self {
+            Values::Narrow(v) => v.iter().all(|&x| u32::from(x) < limit),
+            Values::Wide(v) => v.iter().all(|&x| x < limit),
+        }
+    }
+
     #[inline]
     fn get(&self, key: u32) -> u32 {
         match self {
@@ -113,9 +139,14 @@ impl GeoMap {
     /// If `values` does not have one value per key, or a value is above
     /// [`super::trie::MAX_VALUE`].
     pub fn new(base: Arc<Base>, values: &[u32]) -> GeoMap {
+        GeoMap::with_values(base, Values::new(values.to_vec()))
+    }
+
+    /// [`GeoMap::new`] with the values already in their final form, which the map keeps.
+    fn with_values(base: Arc<Base>, values: Values) -> GeoMap {
         let started = Instant::now();
-        check_values(&base, values);
-        let constant = constant_bits(base.trie().nodes(), values);
+        check_values(&base, &values);
+        let constant = constant_bits(base.trie().nodes(), &values);
         GeoMap::finish(base, values, constant, started.elapsed())
     }
 
@@ -131,21 +162,36 @@ impl GeoMap {
     ///
     /// As [`GeoMap::new`].
     pub fn new_many(base: &Arc<Base>, values: &[&[u32]]) -> Vec<GeoMap> {
+        GeoMap::new_many_owned(
+            base,
+            values.iter().map(|v| Values::new(v.to_vec())).collect(),
+        )
+    }
+
+    /// [`GeoMap::new_many`] with the values in their final form, which the maps keep (no
+    /// copy of them is made).
+    pub(crate) fn new_many_owned(base: &Arc<Base>, values: Vec<Values>) -> Vec<GeoMap> {
         let mut out: Vec<Option<GeoMap>> = values.iter().map(|_| None).collect();
-        let (narrow, wide): (Vec<usize>, Vec<usize>) =
-            (0..values.len()).partition(|&m| values[m].iter().all(|&v| v < u32::from(LANE_MIXED)));
-        for m in wide {
-            out[m] = Some(GeoMap::new(base.clone(), values[m]));
+        let mut narrow: Vec<(usize, Values)> = Vec::new();
+        for (m, v) in values.into_iter().enumerate() {
+            if v.all_below(u32::from(LANE_MIXED)) {
+                narrow.push((m, v));
+            } else {
+                out[m] = Some(GeoMap::with_values(base.clone(), v));
+            }
         }
-        for group in narrow.chunks(LANES) {
+        let mut narrow = narrow.into_iter().peekable();
+        while narrow.peek().is_some() {
+            let group: Vec<(usize, Values)> = narrow.by_ref().take(LANES).collect();
             let started = Instant::now();
-            let lanes: Vec<&[u32]> = group.iter().map(|&m| values[m]).collect();
-            for v in &lanes {
+            for (_, v) in &group {
                 check_values(base, v);
             }
+            let lanes: Vec<&Values> = group.iter().map(|(_, v)| v).collect();
             let constants = constant_bits_lanes(base.trie().nodes(), &lanes);
+            drop(lanes);
             let each = started.elapsed() / group.len() as u32;
-            for ((&m, v), constant) in group.iter().zip(&lanes).zip(constants) {
+            for ((m, v), constant) in group.into_iter().zip(constants) {
                 out[m] = Some(GeoMap::finish(base.clone(), v, constant, each));
             }
         }
@@ -154,18 +200,13 @@ impl GeoMap {
             .collect()
     }
 
-    fn finish(base: Arc<Base>, values: &[u32], constant: Vec<u64>, took: Duration) -> GeoMap {
+    fn finish(base: Arc<Base>, values: Values, constant: Vec<u64>, took: Duration) -> GeoMap {
         let started = Instant::now();
         let nodes = base.trie().nodes();
         let mut v4_top = vec![NONE; 1 << V4_STRIDE].into_boxed_slice();
         let (v4_root, _) = base.trie().roots();
         fill_top(nodes, &constant, v4_root, 0, 0, &mut v4_top);
 
-        let values = if values.iter().all(|&v| v <= u32::from(u16::MAX)) {
-            Values::Narrow(values.iter().map(|&v| v as u16).collect())
-        } else {
-            Values::Wide(values.into())
-        };
         let bytes = constant.len() * 8 + v4_top.len() + values.heap_bytes();
         let stats = MapStats {
             keys: base.keys().len(),
@@ -313,16 +354,16 @@ impl GeoMap {
     }
 }
 
-fn check_values(base: &Base, values: &[u32]) {
+fn check_values(base: &Base, values: &Values) {
     assert_eq!(values.len(), base.keys().len(), "one value per key");
     assert!(
-        values.iter().all(|&v| v <= MAX_VALUE),
+        values.all_below(MAX_VALUE + 1),
         "a value is above {MAX_VALUE}"
     );
 }
 
 /// Bit `i` set: every key below node `i` has the same value.
-fn constant_bits(nodes: &[[u32; 2]], values: &[u32]) -> Vec<u64> {
+fn constant_bits(nodes: &[[u32; 2]], values: &Values) -> Vec<u64> {
     let n = nodes.len();
     // Children come before parents, so one pass in index order sees each node's children
     // done: the value of its subtree is its children's when they agree, else MIXED.
@@ -335,7 +376,7 @@ fn constant_bits(nodes: &[[u32; 2]], values: &[u32]) -> Vec<u64> {
     let keys = values.len();
     let mut of: Vec<u32> = Vec::with_capacity(n + keys + 1);
     of.resize(n, MIXED);
-    of.extend_from_slice(values);
+    of.extend((0..keys as u32).map(|k| values.get(k)));
     of.push(MIXED);
     let index = |s: u32| -> usize {
         let key = ((s & !LEAF) as usize).min(keys);
@@ -366,7 +407,7 @@ const LANE_MIXED: u16 = u16::MAX;
 
 /// [`constant_bits`] of up to [`LANES`] value lists (each value below [`LANE_MIXED`]) in one
 /// pass: a node's subtree values are four 16-bit lanes of one word, compared at once (SWAR).
-fn constant_bits_lanes(nodes: &[[u32; 2]], values: &[&[u32]]) -> Vec<Vec<u64>> {
+fn constant_bits_lanes(nodes: &[[u32; 2]], values: &[&Values]) -> Vec<Vec<u64>> {
     debug_assert!(!values.is_empty() && values.len() <= LANES);
     const LOW: u64 = 0x7fff_7fff_7fff_7fff;
     const HIGH: u64 = 0x8000_8000_8000_8000;
@@ -375,11 +416,10 @@ fn constant_bits_lanes(nodes: &[[u32; 2]], values: &[&[u32]]) -> Vec<Vec<u64>> {
     let mut of: Vec<u64> = Vec::with_capacity(n + keys + 1);
     of.resize(n, u64::MAX);
     // Unused lanes hold 0 for every key: constant, and never read.
-    of.extend((0..keys).map(|k| {
-        values
-            .iter()
-            .enumerate()
-            .fold(0u64, |w, (lane, v)| w | (u64::from(v[k]) << (16 * lane)))
+    of.extend((0..keys as u32).map(|k| {
+        values.iter().enumerate().fold(0u64, |w, (lane, v)| {
+            w | (u64::from(v.get(k)) << (16 * lane))
+        })
     }));
     of.push(u64::MAX);
     let index = |s: u32| -> usize {

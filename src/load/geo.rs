@@ -23,7 +23,7 @@
 //! balancer on its own (`tests` checks this against such maps on random databases).
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
@@ -32,6 +32,7 @@ use tracing::debug;
 use super::par;
 use crate::config::{LoadBalancer, Policy, PoolId, SteeringConfig};
 use crate::geo::countries;
+use crate::geo::map::Values;
 use crate::geo::{
     Base, ContinentCode, CountryCode, Fields, GeoIndex, GeoMap, Projection, SubdivisionCode,
 };
@@ -186,14 +187,21 @@ fn canonical(cfg: &SteeringConfig, lb: &LoadBalancer) -> Option<Canonical> {
     }
 }
 
+/// Maps to build over one base (by its projection): each map's number and values, taken
+/// by the thread that builds them.
+type Job = (usize, Mutex<Vec<(usize, Values)>>);
+
 /// A rule set evaluated on every key of its projection.
 struct Evaluated {
     /// Which of the load's projections it is over.
     projection: usize,
-    /// The class of each key: classes are numbered in the order of the keys.
-    classes: Vec<u32>,
-    /// Each class's candidate list, in ordinals.
-    lists: Vec<Vec<u16>>,
+    /// The class of each key: classes are numbered in the order of the keys. They become
+    /// the values of the rule set's map (moved, not copied).
+    classes: Values,
+    /// Each class's candidate list, in ordinals, end to end: class `c`'s is
+    /// `lists[starts[c]..starts[c + 1]]`.
+    lists: Vec<u16>,
+    starts: Vec<u32>,
 }
 
 fn evaluate(
@@ -203,18 +211,20 @@ fn evaluate(
     base: &Base,
     units: &[[f64; 3]],
 ) -> Evaluated {
-    let mut class_of: FxHashMap<Vec<u16>, u32> = FxHashMap::default();
-    let mut lists: Vec<Vec<u16>> = Vec::new();
+    let mut class_of: FxHashMap<Box<[u16]>, u32> = FxHashMap::default();
+    let mut lists: Vec<u16> = Vec::new();
+    let mut starts: Vec<u32> = vec![0];
     let mut class = |list: &[u16]| -> u32 {
         if let Some(&c) = class_of.get(list) {
             return c;
         }
-        let c = lists.len() as u32;
-        lists.push(list.to_vec());
-        class_of.insert(list.to_vec(), c);
+        let c = starts.len() as u32 - 1;
+        lists.extend_from_slice(list);
+        starts.push(lists.len() as u32);
+        class_of.insert(list.into(), c);
         c
     };
-    let classes = if lb.policy == Policy::Proximity {
+    let classes: Vec<u32> = if lb.policy == Policy::Proximity {
         // Ordinals are positions in `default_pools`; the order comes from the coordinates
         // alone (see `steering::ProximityOrder`), as fast as a city a few dozen ns.
         let coords: Vec<(f64, f64)> = c
@@ -262,8 +272,9 @@ fn evaluate(
     };
     Evaluated {
         projection: 0,
-        classes,
+        classes: Values::new(classes),
         lists,
+        starts,
     }
 }
 
@@ -375,52 +386,80 @@ pub(super) fn compile(
         .map(|e| e.take().expect("every rule set evaluated"))
         .collect();
 
-    // Rule sets that classify alike share a map.
-    let mut partitions: HashMap<(usize, &[u32]), usize> = HashMap::new();
-    let mut distinct: Vec<&Evaluated> = Vec::new();
-    let map_of: Vec<usize> = evaluated
+    // Rule sets that classify alike share a map: the first of them gives its classes to
+    // the map, the others' are dropped before any map is built.
+    let mut first_of: Vec<usize> = Vec::new();
+    let map_of: Vec<usize> = {
+        let mut partitions: HashMap<(usize, &Values), usize> = HashMap::new();
+        evaluated
+            .iter()
+            .enumerate()
+            .map(|(k, e)| {
+                *partitions
+                    .entry((e.projection, &e.classes))
+                    .or_insert_with(|| {
+                        first_of.push(k);
+                        first_of.len() - 1
+                    })
+            })
+            .collect()
+    };
+    let mut lists: Vec<(Vec<u16>, Vec<u32>)> = Vec::with_capacity(evaluated.len());
+    let mut classes: Vec<Option<(usize, Values)>> = Vec::with_capacity(evaluated.len());
+    for e in evaluated {
+        lists.push((e.lists, e.starts));
+        classes.push(Some((e.projection, e.classes)));
+    }
+    let distinct: Vec<(usize, Values)> = first_of
         .iter()
-        .map(|e| {
-            *partitions
-                .entry((e.projection, e.classes.as_slice()))
-                .or_insert_with(|| {
-                    distinct.push(e);
-                    distinct.len() - 1
-                })
-        })
+        .map(|&k| classes[k].take().expect("one map per partition"))
         .collect();
+    drop(classes);
+
     // Maps over one base are built together, GeoMap::TOGETHER at a time (one pass over its
-    // nodes for all of them); the biggest bases first, as the jobs are uneven.
-    let mut jobs: Vec<Vec<usize>> = Vec::new();
+    // nodes for all of them); the biggest bases first, as the jobs are uneven. Each job
+    // takes its rule sets' classes: they become the maps' values.
+    let mut jobs: Vec<(usize, Vec<usize>)> = Vec::new();
     for p in 0..bases.len() {
         let on: Vec<usize> = (0..distinct.len())
-            .filter(|&d| distinct[d].projection == p)
+            .filter(|&d| distinct[d].0 == p)
             .collect();
-        jobs.extend(on.chunks(GeoMap::TOGETHER).map(<[usize]>::to_vec));
+        jobs.extend(on.chunks(GeoMap::TOGETHER).map(|c| (p, c.to_vec())));
     }
-    jobs.sort_by_key(|job| {
-        std::cmp::Reverse(bases[distinct[job[0]].projection].trie().node_count())
+    jobs.sort_by_key(|(p, _)| std::cmp::Reverse(bases[*p].trie().node_count()));
+    let mut distinct: Vec<Option<Values>> = distinct.into_iter().map(|(_, v)| Some(v)).collect();
+    let jobs: Vec<Job> = jobs
+        .into_iter()
+        .map(|(p, ds)| {
+            let values = ds
+                .into_iter()
+                .map(|d| (d, distinct[d].take().expect("one job per map")))
+                .collect();
+            (p, Mutex::new(values))
+        })
+        .collect();
+    drop(distinct);
+    let built_jobs = par::map(&jobs, |(p, job)| {
+        let taken = std::mem::take(&mut *job.lock().unwrap_or_else(|e| e.into_inner()));
+        let (ds, values): (Vec<usize>, Vec<Values>) = taken.into_iter().unzip();
+        ds.into_iter()
+            .zip(GeoMap::new_many_owned(&bases[*p], values))
+            .collect::<Vec<_>>()
     });
-    let mut maps: Vec<Option<Arc<GeoMap>>> = distinct.iter().map(|_| None).collect();
-    let built_jobs = par::map(&jobs, |job| {
-        let values: Vec<&[u32]> = job
-            .iter()
-            .map(|&d| distinct[d].classes.as_slice())
-            .collect();
-        GeoMap::new_many(&bases[distinct[job[0]].projection], &values)
-    });
-    for (job, built) in jobs.iter().zip(built_jobs) {
-        for (&d, m) in job.iter().zip(built) {
-            maps[d] = Some(Arc::new(m));
-        }
+    let mut maps: Vec<Option<Arc<GeoMap>>> = first_of.iter().map(|_| None).collect();
+    for (d, m) in built_jobs.into_iter().flatten() {
+        maps[d] = Some(Arc::new(m));
     }
     let maps: Vec<Arc<GeoMap>> = maps
         .into_iter()
         .map(|m| m.expect("every map built"))
         .collect();
-    for ((&i, e), m) in todo.iter().zip(&evaluated).zip(map_of) {
+    for ((&i, (lists, starts)), m) in todo.iter().zip(lists).zip(map_of) {
         let key = canon[i].as_ref().expect("queued").key.clone();
-        rule_maps.insert(key, Arc::new(RuleMap::new(maps[m].clone(), &e.lists)));
+        rule_maps.insert(
+            key,
+            Arc::new(RuleMap::from_flat(maps[m].clone(), lists, starts)),
+        );
     }
 
     let per_lb = canon

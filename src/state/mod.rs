@@ -217,6 +217,21 @@ impl RuleMap {
         }
     }
 
+    /// [`RuleMap::new`] with the lists already laid end to end: class `c`'s is
+    /// `lists[starts[c]..starts[c + 1]]`.
+    pub fn from_flat(map: Arc<GeoMap>, lists: Vec<u16>, starts: Vec<u32>) -> RuleMap {
+        assert!(
+            starts.last().is_some_and(|&e| e as usize == lists.len())
+                && starts.windows(2).all(|w| w[0] <= w[1]),
+            "starts must rise to the end of the lists"
+        );
+        RuleMap {
+            map,
+            lists: lists.into(),
+            starts: starts.into(),
+        }
+    }
+
     /// Class `class`'s candidate list, in ordinals.
     #[inline]
     pub fn list(&self, class: u32) -> &[u16] {

@@ -476,3 +476,69 @@ fn reloads_reuse_the_index_without_the_bytes_and_reread_a_changed_file() {
     assert!(!db(&fourth).has_data());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A `dynamic` load balancer's client → region map is made from the walk (no walk of its
+/// own) on a server's first load, whose database is dropped once walked, and again on a
+/// reload that walks a replaced database: the same map as one built from the database alone.
+#[test]
+fn the_region_map_comes_from_the_walk_and_follows_a_replaced_database() {
+    use crate::geo::countries;
+    use crate::load::{Sources, for_serving, load_to_serve, reload};
+    use crate::state::Snapshot;
+
+    let dir = std::env::temp_dir().join(format!("geosteer-regions-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = Sources::new(dir.clone(), dir.join("city.mmdb"));
+    std::fs::write(
+        dir.join("example.test.zone"),
+        "$ORIGIN example.test.\n$TTL 300\n@ IN SOA ns1 hostmaster 1 7200 3600 1209600 300\n\
+         @ IN NS ns1\nns1 IN A 127.0.0.53\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("example.test.toml"),
+        "[pools.us]\norigins = [ { address = \"127.0.70.1\" } ]\n\
+         [pools.eu]\norigins = [ { address = \"127.0.71.1\" } ]\n\
+         [load_balancers.www]\nsteering = \"dynamic\"\ndefault_pools = [\"us\", \"eu\"]\n",
+    )
+    .unwrap();
+    let coords = [(52.37, 4.90), (39.04, -77.49)];
+    let mut rng = StdRng::seed_from_u64(17);
+    let same_as_the_database = |snap: &Snapshot, nets: &[IpNet], rng: &mut StdRng| {
+        let db = GeoDb::open(&src.geoip).unwrap();
+        let want = GeoMap::build(&db, |loc| {
+            loc.and_then(|l| l.region())
+                .and_then(countries::region_index)
+                .unwrap_or(countries::UNKNOWN_REGION)
+                .into()
+        })
+        .unwrap();
+        let got = snap.regions.as_ref().expect("a region map");
+        let addrs = addresses(rng, nets);
+        assert!(addrs.len() > 50);
+        let mut known = 0;
+        for a in addrs {
+            assert_eq!(got.lookup(a), want.lookup(a), "{a}");
+            known += usize::from(got.lookup(a).0 != u32::from(countries::UNKNOWN_REGION));
+        }
+        assert!(known > 0, "some addresses have a region");
+    };
+
+    let nets = database(&mut rng, &src.geoip, &coords);
+    let first = load_to_serve(&src).unwrap_or_else(|e| panic!("{:?}", e.0));
+    assert!(!first.geo.as_ref().unwrap().has_data(), "released");
+    same_as_the_database(&first, &nets, &mut rng);
+
+    // Another database renamed over it: walked anew, the map made again from the new walk.
+    let tmp = dir.join("city.new");
+    let nets = database(&mut rng, &tmp, &coords);
+    std::fs::rename(&tmp, &src.geoip).unwrap();
+    let second = for_serving(reload(&src, &first).unwrap_or_else(|e| panic!("{:?}", e.0)));
+    assert!(!Arc::ptr_eq(
+        first.geo_index.as_ref().unwrap(),
+        second.geo_index.as_ref().unwrap()
+    ));
+    same_as_the_database(&second, &nets, &mut rng);
+    let _ = std::fs::remove_dir_all(&dir);
+}
