@@ -16,13 +16,15 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use ipnet::{Ipv4Net, Ipv6Net};
 use maxminddb::{LookupResult, WithinOptions};
 use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 
+use super::proximity::ProximityOrder;
 use super::trie::{self, CoverError, Leaf, MAX_VALUE, Trie, TrieBuilder};
 use super::{Bytes, ContinentCode, CountryCode, GeoDb, Location, SubdivisionCode};
 use crate::error::ConfigError;
@@ -95,6 +97,25 @@ impl Projection {
         }
     }
 
+    /// Whether this projection tells apart every two locations `coarser` tells apart: it
+    /// reads every field `coarser` reads, and of each, every code.
+    pub fn refines(&self, coarser: &Projection) -> bool {
+        fn keeps<T: Ord>(fine: &Option<BTreeSet<T>>, coarse: &Option<BTreeSet<T>>) -> bool {
+            match (fine, coarse) {
+                (None, _) => true,
+                (Some(_), None) => false,
+                (Some(f), Some(c)) => c.is_subset(f),
+            }
+        }
+        let f = coarser.fields;
+        self.fields.contains(f)
+            && (!f.contains(Fields::CONTINENT) || keeps(&self.continents, &coarser.continents))
+            && (!f.contains(Fields::COUNTRY) || keeps(&self.countries, &coarser.countries))
+            && (!f.contains(Fields::SUBDIVISION)
+                || keeps(&self.subdivisions, &coarser.subdivisions))
+            && (!f.contains(Fields::REGION) || keeps(&self.regions, &coarser.regions))
+    }
+
     fn is_identity(&self) -> bool {
         self.fields == Fields::ALL
             && self.continents.is_none()
@@ -134,6 +155,8 @@ impl Location {
 pub struct Base {
     trie: Trie,
     keys: Box<[Option<Location>]>,
+    /// The unit vector of each key's coordinates, made on first use ([`Base::units`]).
+    units: OnceLock<Box<[[f64; 3]]>>,
 }
 
 impl Base {
@@ -147,6 +170,44 @@ impl Base {
         &self.keys
     }
 
+    /// The unit vector of each key's place ([`ProximityOrder::unit`]), NaN for a key without
+    /// coordinates: computed once, for proximity maps, which order pools from it for each
+    /// query ([`crate::state::RuleMap::candidates`]).
+    pub fn units(&self) -> &[[f64; 3]] {
+        self.units.get_or_init(|| {
+            self.keys
+                .iter()
+                .map(|l| {
+                    l.as_ref()
+                        .and_then(Location::coordinates)
+                        .map_or([f64::NAN; 3], ProximityOrder::unit)
+                })
+                .collect()
+        })
+    }
+
+    /// `order`'s pools ordered from key `key`'s place, nearest first, into `out`; for a key
+    /// without coordinates (or none at all), in configured order, as
+    /// [`crate::steering::candidates`] leaves them. The one computation behind a proximity
+    /// map's classes (at load) and its answers (at each query), so they always agree.
+    #[inline]
+    pub fn proximity_order(&self, key: u32, order: &ProximityOrder, out: &mut SmallVec<[u16; 16]>) {
+        let key = key as usize;
+        match self.units().get(key) {
+            Some(&unit) if !unit[0].is_nan() => {
+                let at = || {
+                    let location = self.keys[key].as_ref();
+                    location.and_then(Location::coordinates).unwrap_or_default()
+                };
+                order.order_unit(unit, at, out);
+            }
+            _ => {
+                out.clear();
+                out.extend(0..order.len() as u16);
+            }
+        }
+    }
+
     /// A base over a tree whose leaf values are the values themselves (no location behind
     /// them): keys `0..=trie.max_value()`, each standing for no location.
     pub(crate) fn from_trie(trie: Trie) -> Base {
@@ -154,12 +215,18 @@ impl Base {
         Base {
             trie,
             keys: keys.into(),
+            units: OnceLock::new(),
         }
     }
 
     /// Heap memory held.
     pub fn heap_bytes(&self) -> usize {
-        self.trie.heap_bytes() + self.keys.len() * size_of::<Option<Location>>()
+        self.trie.heap_bytes()
+            + self.keys.len() * size_of::<Option<Location>>()
+            + self
+                .units
+                .get()
+                .map_or(0, |u| u.len() * size_of::<[f64; 3]>())
     }
 }
 
@@ -234,6 +301,7 @@ impl GeoIndex {
             locations: Arc::new(Base {
                 trie,
                 keys: keys.into(),
+                units: OnceLock::new(),
             }),
             projections: Mutex::new(HashMap::new()),
             stats,
@@ -310,6 +378,7 @@ fn project(locations: &Base, p: &Projection) -> Base {
     Base {
         trie: locations.trie.remap(|v| key_of[v as usize]),
         keys: keys.into(),
+        units: OnceLock::new(),
     }
 }
 

@@ -13,7 +13,9 @@
 //! location tree, a few KiB for a continent projection), a 4 KiB table for the first 12 bits
 //! of IPv4 addresses, and its value table, whatever the shape of its boundaries: a proximity
 //! map, whose pool order changes between most neighbouring cities, is as small as a continent
-//! map over the same base. The walk is over the base, which every map on it shares, so a
+//! map over the same base. A map whose values are computed from the key's location more
+//! cheaply than they are stored drops its value table once built and gives keys
+//! ([`GeoMap::into_keyed`]): a proximity map's table is one 16-bit class per city. The walk is over the base, which every map on it shares, so a
 //! thousand load balancers keep one tree warm in the caches rather than a thousand.
 //!
 //! [`Trie::remap`]: super::trie::Trie::remap
@@ -61,6 +63,8 @@ impl fmt::Debug for GeoMap {
 pub(crate) enum Values {
     Narrow(Box<[u16]>),
     Wide(Box<[u32]>),
+    /// No table: each of this many keys is its own value ([`GeoMap::into_keyed`]).
+    Keys(u32),
 }
 
 impl Values {
@@ -78,6 +82,7 @@ impl Values {
         match self {
             Values::Narrow(v) => v.len(),
             Values::Wide(v) => v.len(),
+            Values::Keys(n) => *n as usize,
         }
     }
 
@@ -86,6 +91,7 @@ impl Values {
         match self {
             Values::Narrow(v) => v.iter().all(|&x| u32::from(x) < limit),
             Values::Wide(v) => v.iter().all(|&x| x < limit),
+            Values::Keys(n) => *n <= limit,
         }
     }
 
@@ -94,6 +100,7 @@ impl Values {
         match self {
             Values::Narrow(v) => u32::from(v[key as usize]),
             Values::Wide(v) => v[key as usize],
+            Values::Keys(_) => key,
         }
     }
 
@@ -101,6 +108,7 @@ impl Values {
         match self {
             Values::Narrow(v) => v.len() * 2,
             Values::Wide(v) => v.len() * 4,
+            Values::Keys(_) => 0,
         }
     }
 }
@@ -282,6 +290,18 @@ impl GeoMap {
         GeoMap::from_trie(trie, started.elapsed())
     }
 
+    /// The same map with its value table dropped: a lookup gives the key of `ip`'s location
+    /// in the base ([`Base::keys`]) instead of its value, with the same scope (still the
+    /// widest prefix on which the dropped values are constant). For values that are computed
+    /// from the location at lookup more cheaply than they are stored: a proximity map's
+    /// (the pools' order by distance) is one 16-bit class per city of the database, for each
+    /// load balancer with its own pools.
+    pub(crate) fn into_keyed(mut self) -> GeoMap {
+        self.stats.bytes -= self.values.heap_bytes();
+        self.values = Values::Keys(self.values.len() as u32);
+        self
+    }
+
     /// The value for `ip` and the ECS scope it holds for: the prefix length, in `ip`'s own
     /// family, of the widest network around `ip` that maps to the same value.
     #[inline]
@@ -364,40 +384,50 @@ fn check_values(base: &Base, values: &Values) {
 
 /// Bit `i` set: every key below node `i` has the same value.
 fn constant_bits(nodes: &[[u32; 2]], values: &Values) -> Vec<u64> {
-    let n = nodes.len();
-    // Children come before parents, so one pass in index order sees each node's children
-    // done: the value of its subtree is its children's when they agree, else MIXED.
-    //
-    // Hand-tuned, as this pass is most of the time a load with many maps spends (measured:
-    // ~15 ns a node with a branch per child, ~5 without): a child is read from one array
-    // holding the subtrees' values (by node), then the keys' values, then MIXED (for an
-    // alias), and its index is chosen without a branch.
+    // A subtree's value is its children's when they agree, else MIXED (an alias is MIXED).
     const MIXED: u32 = u32::MAX;
-    let keys = values.len();
-    let mut of: Vec<u32> = Vec::with_capacity(n + keys + 1);
-    of.resize(n, MIXED);
-    of.extend((0..keys as u32).map(|k| values.get(k)));
-    of.push(MIXED);
-    let index = |s: u32| -> usize {
-        let key = ((s & !LEAF) as usize).min(keys);
-        if s & LEAF != 0 { n + key } else { s as usize }
-    };
+    let keys = values.len() as u32;
+    let n = nodes.len();
     let mut constant = vec![0u64; n.div_ceil(64)];
-    let mut word = 0u64;
-    for (i, &[l, r]) in nodes.iter().enumerate() {
-        let (a, b) = (of[index(l)], of[index(r)]);
-        let v = if a == b { a } else { MIXED };
-        of[i] = v;
-        word |= u64::from(v != MIXED) << (i % 64);
-        if i % 64 == 63 {
-            constant[i / 64] = word;
-            word = 0;
+    let mut word = Word::default();
+    super::trie::fold(
+        nodes,
+        |s| {
+            let key = s & !LEAF;
+            if s != ALIAS && key < keys {
+                values.get(key)
+            } else {
+                MIXED
+            }
+        },
+        |i, a, b| {
+            let v = if a == b { a } else { MIXED };
+            word.put(&mut constant, i, n, v != MIXED);
+            v
+        },
+    );
+    constant
+}
+
+/// A bit vector's word being filled, node by node in index order: kept in a register and
+/// stored whole when complete, so that a pass made again ([`super::trie::fold`]) stores
+/// over the first one's words.
+#[derive(Default, Clone, Copy)]
+struct Word(u64);
+
+impl Word {
+    /// Bit `i` (of `n`) of `bits` is `on`.
+    #[inline]
+    fn put(&mut self, bits: &mut [u64], i: usize, n: usize, on: bool) {
+        let bit = i % 64;
+        if bit == 0 {
+            self.0 = 0;
+        }
+        self.0 |= u64::from(on) << bit;
+        if bit == 63 || i + 1 == n {
+            bits[i / 64] = self.0;
         }
     }
-    if !n.is_multiple_of(64) {
-        constant[n / 64] = word;
-    }
-    constant
 }
 
 /// Maps built together by [`constant_bits_lanes`].
@@ -407,57 +437,48 @@ const LANE_MIXED: u16 = u16::MAX;
 
 /// [`constant_bits`] of up to [`LANES`] value lists (each value below [`LANE_MIXED`]) in one
 /// pass: a node's subtree values are four 16-bit lanes of one word, compared at once (SWAR).
+///
+/// Hand-tuned, as this pass is most of the time a load with many maps spends: the keys'
+/// lane words are laid out once, and a node's lanes are merged without a branch.
 fn constant_bits_lanes(nodes: &[[u32; 2]], values: &[&Values]) -> Vec<Vec<u64>> {
     debug_assert!(!values.is_empty() && values.len() <= LANES);
     const LOW: u64 = 0x7fff_7fff_7fff_7fff;
     const HIGH: u64 = 0x8000_8000_8000_8000;
     let n = nodes.len();
     let keys = values[0].len();
-    let mut of: Vec<u64> = Vec::with_capacity(n + keys + 1);
-    of.resize(n, u64::MAX);
-    // Unused lanes hold 0 for every key: constant, and never read.
-    of.extend((0..keys as u32).map(|k| {
+    // The keys' lane words, and MIXED (an alias) after them. Unused lanes hold 0 for every
+    // key: constant, and never read.
+    let mut of_key: Vec<u64> = Vec::with_capacity(keys + 1);
+    of_key.extend((0..keys as u32).map(|k| {
         values.iter().enumerate().fold(0u64, |w, (lane, v)| {
             w | (u64::from(v.get(k)) << (16 * lane))
         })
     }));
-    of.push(u64::MAX);
-    let index = |s: u32| -> usize {
-        let key = ((s & !LEAF) as usize).min(keys);
-        if s & LEAF != 0 { n + key } else { s as usize }
-    };
+    of_key.push(u64::MAX);
     let mut constant = vec![vec![0u64; n.div_ceil(64)]; values.len()];
-    let mut words = [0u64; LANES];
-    for (i, &[l, r]) in nodes.iter().enumerate() {
-        let (a, b) = (of[index(l)], of[index(r)]);
-        // A lane's high bit in `differ`: the children's values there are not equal.
-        let x = a ^ b;
-        let differ = (((x & LOW) + LOW) | x) & HIGH;
-        // Those lanes become MIXED (all ones); the others keep the common value.
-        let v = a | ((differ >> 15) * 0xffff);
-        of[i] = v;
-        // A lane's high bit in `mixed`: all 16 bits of the lane are set (MIXED). Each step
-        // ANDs twice as many bits below into bit 15, never reaching below the lane's bit 0.
-        let y = v & (v << 1);
-        let y = y & (y << 2);
-        let y = y & (y << 4);
-        let mixed = y & (y << 8) & HIGH;
-        let bit = i % 64;
-        for (lane, w) in words.iter_mut().enumerate() {
-            *w |= (!(mixed >> (16 * lane + 15)) & 1) << bit;
-        }
-        if bit == 63 {
-            for (c, w) in constant.iter_mut().zip(&mut words) {
-                c[i / 64] = *w;
-                *w = 0;
+    let mut words = [Word::default(); LANES];
+    super::trie::fold(
+        nodes,
+        |s| of_key[((s & !LEAF) as usize).min(keys)],
+        |i, a, b| {
+            // A lane's high bit in `differ`: the children's values there are not equal.
+            let x = a ^ b;
+            let differ = (((x & LOW) + LOW) | x) & HIGH;
+            // Those lanes become MIXED (all ones); the others keep the common value.
+            let v = a | ((differ >> 15) * 0xffff);
+            // A lane's high bit in `mixed`: all 16 bits of the lane are set (MIXED). Each
+            // step ANDs twice as many bits below into bit 15, never reaching below the
+            // lane's bit 0.
+            let y = v & (v << 1);
+            let y = y & (y << 2);
+            let y = y & (y << 4);
+            let mixed = y & (y << 8) & HIGH;
+            for (lane, (c, w)) in constant.iter_mut().zip(&mut words).enumerate() {
+                w.put(c, i, n, (mixed >> (16 * lane + 15)) & 1 == 0);
             }
-        }
-    }
-    if !n.is_multiple_of(64) {
-        for (c, w) in constant.iter_mut().zip(&words) {
-            c[n / 64] = *w;
-        }
-    }
+            v
+        },
+    );
     constant
 }
 

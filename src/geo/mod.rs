@@ -21,6 +21,7 @@ pub mod centroids;
 pub mod countries;
 pub mod index;
 pub mod map;
+pub mod proximity;
 pub mod trie;
 
 use std::fmt;

@@ -33,11 +33,12 @@ use super::par;
 use crate::config::{LoadBalancer, Policy, PoolId, SteeringConfig};
 use crate::geo::countries;
 use crate::geo::map::Values;
+use crate::geo::proximity::ProximityOrder;
 use crate::geo::{
     Base, ContinentCode, CountryCode, Fields, GeoIndex, GeoMap, Projection, SubdivisionCode,
 };
 use crate::state::{LocationSteering, RuleMap};
-use crate::steering::{self, ProximityOrder};
+use crate::steering;
 
 /// The maps of one load.
 pub(super) struct Compiled {
@@ -47,6 +48,8 @@ pub(super) struct Compiled {
     pub(super) rule_maps: HashMap<Box<[u8]>, Arc<RuleMap>>,
     /// Maps built by this load (not reused), and their heap memory.
     pub(super) built: (usize, usize),
+    /// Rule sets whose maps were built over a finer projection than their own ([`coarsen`]).
+    pub(super) moved: usize,
 }
 
 /// A load balancer's rules in canonical form.
@@ -204,13 +207,7 @@ struct Evaluated {
     starts: Vec<u32>,
 }
 
-fn evaluate(
-    cfg: &SteeringConfig,
-    lb: &LoadBalancer,
-    c: &Canonical,
-    base: &Base,
-    units: &[[f64; 3]],
-) -> Evaluated {
+fn evaluate(cfg: &SteeringConfig, lb: &LoadBalancer, c: &Canonical, base: &Base) -> Evaluated {
     let mut class_of: FxHashMap<Box<[u16]>, u32> = FxHashMap::default();
     let mut lists: Vec<u16> = Vec::new();
     let mut starts: Vec<u32> = vec![0];
@@ -226,31 +223,14 @@ fn evaluate(
     };
     let classes: Vec<u32> = if lb.policy == Policy::Proximity {
         // Ordinals are positions in `default_pools`; the order comes from the coordinates
-        // alone (see `steering::ProximityOrder`), as fast as a city a few dozen ns.
-        let coords: Vec<(f64, f64)> = c
-            .pools
-            .iter()
-            .map(|&p| {
-                cfg.pools[p as usize]
-                    .coordinates
-                    .expect("config requires coordinates for proximity")
-            })
-            .collect();
-        let order = ProximityOrder::new(&coords);
-        let unknown: Vec<u16> = (0..coords.len() as u16).collect();
+        // alone (see `ProximityOrder`), as fast as a city a few dozen ns.
+        let order = ProximityOrder::new(&coordinates(cfg, &c.pools));
         let mut buf: SmallVec<[u16; 16]> = SmallVec::new();
-        base.keys()
-            .iter()
-            .zip(units)
-            .map(
-                |(location, &unit)| match location.as_ref().and_then(|l| l.coordinates()) {
-                    Some(client) => {
-                        order.order_from(client, unit, &mut buf);
-                        class(&buf)
-                    }
-                    None => class(&unknown),
-                },
-            )
+        (0..base.keys().len() as u32)
+            .map(|key| {
+                base.proximity_order(key, &order, &mut buf);
+                class(&buf)
+            })
             .collect()
     } else {
         let ordinal: FxHashMap<PoolId, u16> = c
@@ -307,6 +287,10 @@ pub(super) fn compile(
             None => todo.push(i),
         }
     }
+    // Proximity rule sets are built apart (see `compile_proximity`).
+    let (proximity, todo): (Vec<usize>, Vec<usize>) = todo
+        .into_iter()
+        .partition(|&i| cfg.load_balancers[i].policy == Policy::Proximity);
     // The projections the new rule sets read, built (or found in use) once each.
     let named = Named::of(cfg);
     let mut projections: Vec<Projection> = Vec::new();
@@ -323,51 +307,27 @@ pub(super) fn compile(
             }
         })
         .collect();
-    let bases: Vec<Arc<Base>> = par::map(&projections, |p| index.projection(p));
-    for (p, b) in projections.iter().zip(&bases) {
+    let mut bases: Vec<Arc<Base>> = par::map(&projections, |p| index.projection(p));
+    let mut projection_of = projection_of;
+    let moved = coarsen(&projections, &mut bases, &mut projection_of);
+    for (k, (p, b)) in projections.iter().zip(&bases).enumerate() {
         debug!(
             "projection {:?}: {} keys, {} nodes, {} rule sets",
             p.fields,
             b.keys().len(),
             b.trie().node_count(),
-            projection_of
-                .iter()
-                .filter(|&&k| projections[k] == *p)
-                .count()
+            projection_of.iter().filter(|&&x| x == k).count()
         );
     }
 
-    // The unit vectors of the places of the keys, for proximity rules (all over one base).
-    let units: Vec<Vec<[f64; 3]>> = bases
-        .iter()
-        .enumerate()
-        .map(|(k, base)| {
-            let proximity = todo
-                .iter()
-                .zip(&projection_of)
-                .any(|(&i, &p)| p == k && cfg.load_balancers[i].policy == Policy::Proximity);
-            if !proximity {
-                return Vec::new();
-            }
-            base.keys()
-                .iter()
-                .map(|l| {
-                    l.as_ref()
-                        .and_then(|l| l.coordinates())
-                        .map_or([0.0; 3], ProximityOrder::unit)
-                })
-                .collect()
-        })
-        .collect();
-
-    // Proximity and fine-grained rules have the most keys: start them first.
+    // Fine-grained rules have the most keys: start them first.
     let mut order: Vec<usize> = (0..todo.len()).collect();
     order.sort_by_key(|&k| std::cmp::Reverse(bases[projection_of[k]].keys().len()));
     let mut evaluated: Vec<Option<Evaluated>> = par::map(&order, |&k| {
         let i = todo[k];
         let c = canon[i].as_ref().expect("only rule sets are queued");
         let p = projection_of[k];
-        let mut e = evaluate(cfg, &cfg.load_balancers[i], c, &bases[p], &units[p]);
+        let mut e = evaluate(cfg, &cfg.load_balancers[i], c, &bases[p]);
         e.projection = projection_of[k];
         (k, e)
     })
@@ -462,6 +422,21 @@ pub(super) fn compile(
         );
     }
 
+    let mut built = (
+        maps.len(),
+        maps.iter().map(|m| m.stats().bytes).sum::<usize>()
+            + rule_maps.values().map(|r| r.heap_bytes()).sum::<usize>(),
+    );
+    if !proximity.is_empty() {
+        let base = index.projection(&named.projection(Fields::COORDINATES));
+        for (i, r) in compile_proximity(cfg, &canon, &proximity, &base) {
+            built.0 += 1;
+            built.1 += r.map.stats().bytes + r.heap_bytes();
+            let key = canon[i].as_ref().expect("queued").key.clone();
+            rule_maps.insert(key, r);
+        }
+    }
+
     let per_lb = canon
         .into_iter()
         .map(|c| {
@@ -471,16 +446,117 @@ pub(super) fn compile(
             })
         })
         .collect();
-    let built = (
-        maps.len(),
-        maps.iter().map(|m| m.stats().bytes).sum::<usize>()
-            + rule_maps.values().map(|r| r.heap_bytes()).sum::<usize>(),
-    );
     Compiled {
         per_lb,
         rule_maps,
         built,
+        moved,
     }
+}
+
+/// Moves the rule sets of a projection onto a finer one in use when that saves memory and
+/// hardly any time: a map costs one bit per node of its tree, a tree 64 (two 32-bit
+/// children), so a tree not much smaller than a finer one costs more than the bits its maps
+/// would add over the finer one (a subdivision projection beside one of every field named,
+/// say: nearly as many nodes). Building a map takes time in proportion to its tree's nodes,
+/// so the move is made only when the bits added are under a quarter of the tree saved.
+/// Maps over the finer tree classify its keys as they classify the coarser ones (a finer
+/// projection keeps every field and code the coarser one does), so the answers and scopes
+/// are the same. `bases[p]` of a projection left becomes the finer one's tree (its own is
+/// dropped); `projection_of` is renumbered. Returns how many rule sets moved.
+fn coarsen(
+    projections: &[Projection],
+    bases: &mut [Arc<Base>],
+    projection_of: &mut [usize],
+) -> usize {
+    let n = projections.len();
+    let nodes: Vec<usize> = bases.iter().map(|b| b.trie().node_count()).collect();
+    let sets: Vec<usize> = (0..n)
+        .map(|p| projection_of.iter().filter(|&&x| x == p).count())
+        .collect();
+    // Each projection's target: itself, or the smallest finer tree worth moving onto.
+    let mut onto: Vec<usize> = (0..n).collect();
+    for p in 0..n {
+        let finer = (0..n)
+            .filter(|&q| q != p && projections[q].refines(&projections[p]))
+            .min_by_key(|&q| nodes[q]);
+        if let Some(q) = finer
+            && nodes[p] * 64 > 4 * nodes[q].saturating_sub(nodes[p]) * sets[p]
+        {
+            onto[p] = q;
+        }
+    }
+    // Refinement is a strict order between distinct projections: the chains end.
+    let last = |mut p: usize| {
+        while onto[p] != p {
+            p = onto[p];
+        }
+        p
+    };
+    let targets: Vec<usize> = (0..n).map(last).collect();
+    let mut moved = 0;
+    for p in projection_of.iter_mut() {
+        moved += usize::from(targets[*p] != *p);
+        *p = targets[*p];
+    }
+    for p in 0..n {
+        if targets[p] != p {
+            bases[p] = bases[targets[p]].clone();
+        }
+    }
+    moved
+}
+
+/// The maps of proximity rule sets (`todo`, by load balancer; all over `base`, the location
+/// tree). Each is evaluated, built and stripped of its values in one job, a few at a time
+/// ([`GeoMap::TOGETHER`]), so that no more than those few value tables (one 16-bit class per
+/// location each) exist at once: the maps keep only their scope bits and give a client's
+/// location, from which its order is computed when asked ([`RuleMap::proximity`]).
+fn compile_proximity(
+    cfg: &SteeringConfig,
+    canon: &[Option<Canonical>],
+    todo: &[usize],
+    base: &Arc<Base>,
+) -> Vec<(usize, Arc<RuleMap>)> {
+    let jobs: Vec<&[usize]> = todo.chunks(GeoMap::TOGETHER).collect();
+    par::map(&jobs, |job| {
+        let evaluated: Vec<(Evaluated, ProximityOrder)> = job
+            .iter()
+            .map(|&i| {
+                let c = canon[i].as_ref().expect("only rule sets are queued");
+                let e = evaluate(cfg, &cfg.load_balancers[i], c, base);
+                (e, ProximityOrder::new(&coordinates(cfg, &c.pools)))
+            })
+            .collect();
+        let (rest, values): (Vec<_>, Vec<Values>) = evaluated
+            .into_iter()
+            .map(|(e, order)| ((e.lists, e.starts, order), e.classes))
+            .unzip();
+        let maps = GeoMap::new_many_owned(base, values);
+        job.iter()
+            .zip(rest)
+            .zip(maps)
+            .map(|((&i, (lists, starts, order)), m)| {
+                let map = Arc::new(m.into_keyed());
+                (i, Arc::new(RuleMap::proximity(map, lists, starts, order)))
+            })
+            .collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// The coordinates of `pools`, which a proximity load balancer's configuration has.
+fn coordinates(cfg: &SteeringConfig, pools: &[PoolId]) -> Vec<(f64, f64)> {
+    pools
+        .iter()
+        .map(|&p| {
+            cfg.pools[p as usize]
+                .coordinates
+                .expect("config requires coordinates for proximity")
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -338,7 +338,7 @@ fn load_reusing(
             let maps = geo::compile(&steering, &index, previous_maps);
             info!(
                 "location rules of {} load balancers: {} distinct, {} reused, {} maps built \
-                 ({} KiB) in {} ms; index and projections {} KiB",
+                 ({} KiB; {} over a finer projection) in {} ms; index and projections {} KiB",
                 maps.per_lb.iter().filter(|m| m.is_some()).count(),
                 maps.rule_maps.len(),
                 maps.rule_maps
@@ -347,6 +347,7 @@ fn load_reusing(
                     .count(),
                 maps.built.0,
                 maps.built.1 / 1024,
+                maps.moved,
                 started.elapsed().as_millis(),
                 index.heap_bytes() / 1024,
             );

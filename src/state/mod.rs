@@ -17,6 +17,7 @@ use smallvec::SmallVec;
 
 use crate::config::{Family, LoadBalancer, OriginId, PoolId, SteeringConfig};
 use crate::dnssec::zone::Signing;
+use crate::geo::proximity::ProximityOrder;
 use crate::geo::{AsnDb, GeoDb, GeoIndex, GeoMap};
 use crate::wire::RecordSet;
 use crate::zone::Zones;
@@ -192,12 +193,17 @@ pub struct LocationSteering {
 /// distinct pool). Load balancers whose rules differ only in pool names share one.
 pub struct RuleMap {
     /// Address → class and scope. Shared further, by every rule set that divides the
-    /// locations into the same classes.
+    /// locations into the same classes. For proximity, address → the key of the client's
+    /// location in the map's base, and scope ([`GeoMap::into_keyed`]).
     pub map: Arc<GeoMap>,
     /// The lists, one after the other.
     lists: Box<[u16]>,
     /// Where class `c`'s list starts in `lists`; one more entry than classes.
     starts: Box<[u32]>,
+    /// Proximity: the pools' coordinates, in ordinal order. A client's list is their order
+    /// from its location, computed when asked (the same computation that made the map's
+    /// classes, so the list is always one of `lists` and the scope holds for it).
+    order: Option<ProximityOrder>,
 }
 
 impl RuleMap {
@@ -214,6 +220,7 @@ impl RuleMap {
             map,
             lists: flat.into(),
             starts: starts.into(),
+            order: None,
         }
     }
 
@@ -229,7 +236,39 @@ impl RuleMap {
             map,
             lists: lists.into(),
             starts: starts.into(),
+            order: None,
         }
+    }
+
+    /// Proximity: `map` gives the client's location key ([`GeoMap::into_keyed`]), and `order`
+    /// (the pools' coordinates by ordinal) orders the pools from it. `lists` and `starts`
+    /// are every order the map's locations give, as for [`RuleMap::from_flat`].
+    pub fn proximity(
+        map: Arc<GeoMap>,
+        lists: Vec<u16>,
+        starts: Vec<u32>,
+        order: ProximityOrder,
+    ) -> RuleMap {
+        RuleMap {
+            order: Some(order),
+            ..RuleMap::from_flat(map, lists, starts)
+        }
+    }
+
+    /// The candidate list for what a lookup in [`RuleMap::map`] gave (`value`), in
+    /// `pools` (the load balancer's pool of each ordinal).
+    #[inline]
+    pub fn candidates(&self, value: u32, pools: &[PoolId]) -> Candidates {
+        let Some(order) = &self.order else {
+            return self
+                .list(value)
+                .iter()
+                .map(|&o| pools[o as usize])
+                .collect();
+        };
+        let mut ordinals: SmallVec<[u16; 16]> = SmallVec::new();
+        self.map.base().proximity_order(value, order, &mut ordinals);
+        ordinals.iter().map(|&o| pools[o as usize]).collect()
     }
 
     /// Class `class`'s candidate list, in ordinals.
@@ -315,13 +354,8 @@ impl CompiledLb {
         family: Family,
     ) -> (&'a LoadBalancer, Candidates, u8) {
         if let Some(l) = &self.location {
-            let (class, scope) = l.rules.map.lookup(addr);
-            let list = l.rules.list(class);
-            return (
-                lb,
-                list.iter().map(|&o| l.pools[o as usize]).collect(),
-                scope,
-            );
+            let (value, scope) = l.rules.map.lookup(addr);
+            return (lb, l.rules.candidates(value, &l.pools), scope);
         }
         match (&self.plans, &self.map) {
             (Some(plans), Some(map)) => {

@@ -846,7 +846,7 @@ fn proximity_order_is_the_order_of_candidates() {
         let units: Vec<f64> = pools
             .iter()
             .map(|&p| {
-                let (a, b) = (unit(p), unit(client));
+                let (a, b) = (ProximityOrder::unit(p), ProximityOrder::unit(client));
                 a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
             })
             .collect();

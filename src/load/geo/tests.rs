@@ -260,7 +260,7 @@ fn addresses(rng: &mut StdRng, nets: &[IpNet]) -> Vec<IpAddr> {
 }
 
 /// One random case; returns (addresses compared, rule maps, load balancers).
-fn check(seed: u64) -> (usize, usize, usize) {
+fn check(seed: u64) -> (usize, usize, usize, usize, usize) {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut coords: Vec<(f64, f64)> = (0..rng.random_range(2..12))
         .map(|_| {
@@ -332,24 +332,42 @@ fn check(seed: u64) -> (usize, usize, usize) {
             checked += 1;
         }
     }
-    (checked, compiled.rule_maps.len(), cfg.load_balancers.len())
+    let proximity = cfg
+        .load_balancers
+        .iter()
+        .filter(|lb| lb.policy == config::Policy::Proximity)
+        .count();
+    (
+        checked,
+        compiled.rule_maps.len(),
+        cfg.load_balancers.len(),
+        compiled.moved,
+        proximity,
+    )
 }
 
 #[test]
 fn shared_maps_answer_as_maps_built_per_load_balancer() {
-    let (mut checked, mut rule_maps, mut lbs) = (0, 0, 0);
+    let (mut checked, mut rule_maps, mut lbs, mut moved, mut proximity) = (0, 0, 0, 0, 0);
     for seed in 0..40 {
-        let (c, r, l) = check(seed);
+        let (c, r, l, m, p) = check(seed);
         checked += c;
         rule_maps += r;
         lbs += l;
+        moved += m;
+        proximity += p;
     }
-    // Twins shared rule maps; hundreds of thousands of lookups compared.
+    // Twins shared rule maps; hundreds of thousands of lookups compared, some by proximity
+    // (answered from the location key) and some by maps built over a finer projection.
     assert!(
         rule_maps < lbs,
         "{rule_maps} rule maps for {lbs} load balancers"
     );
     assert!(checked > 200_000, "{checked}");
+    assert!(
+        moved > 0 && proximity > 0,
+        "{moved} moved, {proximity} proximity"
+    );
 }
 
 /// Maps built together (four 16-bit lanes in one pass) are the maps built one by one: same
