@@ -606,8 +606,8 @@ fn combine(nodes: &mut Vec<[u32; 2]>, left: u32, right: u32) -> u32 {
 ///
 /// Hand-written without a branch on the children's kinds (leaf or node: as good as random,
 /// and this pass is most of what building many maps costs): both a child's candidate
-/// results are read and one is chosen. `leaf` is called for internal slots too (its result
-/// is then discarded), so it must accept any slot. The order is checked as the pass goes;
+/// results are read and one is chosen. `leaf` is called with [`ALIAS`] in place of an
+/// internal child (its result is then discarded). The order is checked as the pass goes;
 /// a tree not in it (none is built so) is done again with every node's result kept, so
 /// `node` may be called twice for a node and must store, not accumulate. Returns whether
 /// the tree was in stack order (the one pass sufficed).
@@ -616,28 +616,33 @@ pub(crate) fn fold<T: Copy + Default>(
     leaf: impl Fn(u32) -> T,
     mut node: impl FnMut(usize, T, T) -> T,
 ) -> bool {
-    // The stack, as node indices and results; two sentinels below, never a node's child.
-    let mut at: Vec<u32> = Vec::with_capacity(256);
-    let mut of: Vec<T> = Vec::with_capacity(256);
-    at.extend([u32::MAX; 2]);
-    of.extend([T::default(); 2]);
+    // The stack of (node index, result), in a fixed array: a tree in stack order never
+    // holds more than a path's worth (≤ 33 IPv4 subtrees under the IPv6 path's ≤ 129, and
+    // two sentinels, never a node's child, at the bottom). One out of order may overflow
+    // it: the index wraps (no bounds to pass), and the results are thrown away anyway.
+    const DEPTH: usize = 256;
+    let mut stack = [(u32::MAX, T::default()); DEPTH];
+    let mut top = 2usize; // entries 0 and 1: the sentinels
     let mut out_of_order = false;
     for (i, &[l, r]) in nodes.iter().enumerate() {
         let (l_node, r_node) = (l & LEAF == 0, r & LEAF == 0);
-        let n = at.len();
         // The right subtree was finished last: on top; the left one below it if both are
         // nodes.
-        let (r_at, l_at) = (n - 1, n - 1 - usize::from(r_node));
-        out_of_order |= (r_node & (at[r_at] != r)) | (l_node & (at[l_at] != l));
-        let (r_leaf, l_leaf) = (leaf(r), leaf(l));
-        let (r_kept, l_kept) = (of[r_at], of[l_at]);
-        let b = if r_node { r_kept } else { r_leaf };
-        let a = if l_node { l_kept } else { l_leaf };
-        let keep = (n - usize::from(r_node) - usize::from(l_node)).max(2);
-        at.truncate(keep);
-        of.truncate(keep);
-        at.push(i as u32);
-        of.push(node(i, a, b));
+        let r_at = (top - 1) % DEPTH;
+        let l_at = (top - 1 - usize::from(r_node)) % DEPTH;
+        let (r_kept, l_kept) = (stack[r_at], stack[l_at]);
+        out_of_order |= (r_node & (r_kept.0 != r)) | (l_node & (l_kept.0 != l));
+        // An internal child's leaf result is thrown away: ask for the alias's, always the
+        // same (cached) one, rather than some key's by the node's index.
+        let (r_leaf, l_leaf) = (
+            leaf(if r_node { ALIAS } else { r }),
+            leaf(if l_node { ALIAS } else { l }),
+        );
+        let b = if r_node { r_kept.1 } else { r_leaf };
+        let a = if l_node { l_kept.1 } else { l_leaf };
+        top = (top - usize::from(r_node) - usize::from(l_node)).max(2);
+        stack[top % DEPTH] = (i as u32, node(i, a, b));
+        top += 1;
     }
     if !out_of_order {
         return true;
