@@ -17,6 +17,12 @@
 //! A reload over the same database reuses the rule maps of the previous snapshot whose
 //! canonical form is unchanged.
 //!
+//! Memory, which a reload with a new database needs twice (the serving maps and the new
+//! ones): a proximity map keeps no class per location once built (its lookups give the
+//! location, from which the order is computed again: [`compile_proximity`]); a projection
+//! nearly as big as a finer one in use is not kept ([`coarsen`]); and the pass that builds a
+//! map's bits keeps its partial results on a stack, not in an array over the tree.
+//!
 //! Candidate lists come from [`steering::candidates`] itself (proximity's from
 //! [`ProximityOrder`], which orders exactly as it does), evaluated once per key of the
 //! projection, so the lists and ECS scopes are exactly those of a map built for each load
