@@ -37,6 +37,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 BENCH="python3 $HERE/lib/bench.py"
+# wait_answer and nsd_conf, shared with run.sh and scale.sh.
+. "$HERE/lib/serve.sh"
 
 RECORDS=1000000
 SEED=1
@@ -123,35 +125,7 @@ group_pss() {
 }
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
-# Waits (bounded: 300 s) until ns1.<origin> A answers with records; prints the time (ms
-# since the epoch) it did.
-wait_answer() { # port pgid
-  python3 - "$1" "ns1.$ORIGIN" "$2" <<'PY'
-import os, socket, struct, sys, time
-port, name, pgid = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-q = struct.pack(">HHHHHH", 0x5ca1, 0, 1, 0, 0, 0)
-q += b"".join(bytes([len(l)]) + l.encode() for l in name.rstrip(".").split(".")) + b"\0"
-q += struct.pack(">HH", 1, 1)
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.settimeout(0.02)
-deadline = time.monotonic() + 300
-while time.monotonic() < deadline:
-    try:
-        os.killpg(pgid, 0)
-    except OSError:
-        sys.exit(1)
-    s.sendto(q, ("127.0.0.1", port))
-    try:
-        while True:
-            r = s.recv(4096)
-            if r[:2] == q[:2] and r[3] & 0x0F == 0 and struct.unpack(">H", r[6:8])[0] > 0:
-                print(time.time_ns() // 1_000_000)
-                sys.exit(0)
-    except (socket.timeout, ConnectionRefusedError):
-        time.sleep(0.02)
-sys.exit(1)
-PY
-}
+# wait_answer: bench/lib/serve.sh (shared with scale.sh).
 
 RESULTS="$WORK/results.jsonl"
 ROWS=()
@@ -163,7 +137,7 @@ run_server() {
   start=$(ms)
   setsid taskset -c "$SERVER_CPU" "$@" >"$WORK/$name.log" 2>&1 </dev/null &
   PGID=$!
-  ready=$(wait_answer "$port" "$PGID") || { tail -20 "$WORK/$name.log" >&2; die "$name: no answer in 300 s"; }
+  ready=$(wait_answer "$port" "ns1.$ORIGIN" 300 "-$PGID") || { tail -20 "$WORK/$name.log" >&2; die "$name: no answer in 300 s"; }
   local load_ms=$(( ready - start ))
   local hwm_ready rss_ready
   hwm_ready=$(group_max "$PGID" VmHWM)
@@ -230,30 +204,7 @@ fi
 if want nsd; then
   if ! command -v nsd >/dev/null; then log "nsd is not installed: skipped"; else
     d="$WORK/nsd"; mkdir -p "$d"
-    cat >"$d/nsd.conf" <<EOF
-server:
-    ip-address: 127.0.0.1@$((PORT + 2))
-    server-count: 1
-    username: ""
-    chroot: ""
-    zonesdir: "$WORK/data"
-    database: ""
-    zonelistfile: "$d/zone.list"
-    xfrdfile: "$d/xfrd.state"
-    xfrdir: "$d"
-    pidfile: "$d/nsd.pid"
-    logfile: "$d/nsd.log"
-    verbosity: 0
-    rrl-ratelimit: 0
-    rrl-whitelist-ratelimit: 0
-    minimal-responses: yes
-    zonefiles-write: 0
-remote-control:
-    control-enable: no
-zone:
-    name: $ORIGIN
-    zonefile: ${ORIGIN}zone
-EOF
+    nsd_conf "$d" "$((PORT + 2))" "$WORK/data" "$ORIGIN" "${ORIGIN}zone"
     run_server nsd "$((PORT + 2))" nsd -d -c "$d/nsd.conf"
   fi
 fi

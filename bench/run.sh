@@ -107,6 +107,8 @@ REPO=$(cd "$HERE/.." && pwd)
 PY="python3 $HERE/lib/bench.py"
 # The zone and Knot's configuration, shared with xdp.sh.
 . "$HERE/lib/config.sh"
+# nsd_conf, shared with records.sh.
+. "$HERE/lib/serve.sh"
 
 # --xdp: the XDP comparison has its own topology and harness (bench/xdp.sh, same options
 # where they mean the same; --help there).
@@ -825,34 +827,7 @@ if want nsd; then
   if ! command -v nsd >/dev/null; then skip_row nsd all "nsd is not installed"; else
     d="$WORK/nsd"; mkdir -p "$d"
     write_zone "$d/example.com.zone" "harperdb 30 IN A $US"
-    cat >"$d/nsd.conf" <<EOF
-# Loopback only, one server process. Debian's NSD has response rate limiting on
-# (200 qps per source /24): off here, as it would cap a loopback benchmark.
-server:
-    ip-address: 127.0.0.1@$port
-    server-count: 1
-    username: ""
-    chroot: ""
-    zonesdir: "$d"
-    database: ""
-    zonelistfile: "$d/zone.list"
-    xfrdfile: "$d/xfrd.state"
-    xfrdir: "$d"
-    pidfile: "$d/nsd.pid"
-    logfile: "$d/nsd.log"
-    verbosity: 0
-    rrl-ratelimit: 0
-    rrl-whitelist-ratelimit: 0
-    # Answer-only positive responses like the other servers (NSD adds the NS RRset
-    # and glue by default: 86 bytes instead of 52 for static.example.com).
-    minimal-responses: yes
-    zonefiles-write: 0
-remote-control:
-    control-enable: no
-zone:
-    name: example.com
-    zonefile: example.com.zone
-EOF
+    nsd_conf "$d" "$port" "$d" example.com example.com.zone
     add_server nsd "$port" "NSD has no geo steering (static zones only)" nsd -d -c "$d/nsd.conf"
   fi
 fi

@@ -52,6 +52,8 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
+# wait_answer, shared with records.sh.
+. "$HERE/lib/serve.sh"
 
 LBS=1000
 NETWORKS=geolite2
@@ -163,34 +165,8 @@ GEOSTEER_API_TOKEN=$TOKEN /usr/bin/time -v -o "$WORK/time.txt" \
   --listen "127.0.0.1:$PORT" --http "127.0.0.1:$HTTP_PORT" --udp-sockets 1 \
   > "$WORK/geosteer.log" 2>&1 &
 PID=$!
-# One small process asks every 20 ms (bounded: 60 s) until an answer with records comes,
-# and prints when (ms since the epoch): a dig per poll would take a core from the load.
-READY=$(python3 - "$PORT" "$FIRST" "$PID" <<'PY'
-import os, socket, struct, sys, time
-port, name, pid = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-q = struct.pack(">HHHHHH", 0x5ca1, 0, 1, 0, 0, 0)
-q += b"".join(bytes([len(l)]) + l.encode() for l in name.rstrip(".").split(".")) + b"\0"
-q += struct.pack(">HH", 1, 1)
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.settimeout(0.02)
-deadline = time.monotonic() + 60
-while time.monotonic() < deadline:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        sys.exit(1)
-    s.sendto(q, ("127.0.0.1", port))
-    try:
-        while True:
-            r = s.recv(4096)
-            if r[:2] == q[:2] and r[3] & 0x0F == 0 and struct.unpack(">H", r[6:8])[0] > 0:
-                print(time.time_ns() // 1_000_000)
-                sys.exit(0)
-    except (socket.timeout, ConnectionRefusedError):
-        time.sleep(0.02)
-sys.exit(1)
-PY
-) || READY=""
+# wait_answer (bench/lib/serve.sh): one small process polls every 20 ms (bounded: 60 s).
+READY=$(wait_answer "$PORT" "$FIRST" 60 "$PID") || READY=""
 [ -n "$READY" ] || { tail -20 "$WORK/geosteer.log" >&2; die "no answer for $FIRST in 60 s"; }
 LOAD_MS=$((READY - START))
 # /usr/bin/time's child is geosteer.

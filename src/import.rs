@@ -579,21 +579,35 @@ fn pool_names<'a>(
         .flatten()
         .filter_map(Value::as_str)
     {
-        match names.get(id) {
-            Some(n) => {
-                out.push(n.clone());
-                if !used.contains(&id) {
-                    used.push(id);
-                }
-            }
-            None => cx.note(
-                subject,
-                field,
-                format!("pool {id} is not in the pools list: left out"),
-            ),
+        if let Some(n) = pool_name(cx, subject, field, id, names, used) {
+            out.push(n.clone());
         }
     }
     out
+}
+
+/// The name of pool `id`, which is marked used; `None`, noted under `field`, when the pools
+/// list has no such pool.
+fn pool_name<'a, 'n>(
+    cx: &mut Ctx,
+    subject: &str,
+    field: &str,
+    id: &'a str,
+    names: &'n HashMap<&str, String>,
+    used: &mut Vec<&'a str>,
+) -> Option<&'n String> {
+    let Some(n) = names.get(id) else {
+        cx.note(
+            subject,
+            field,
+            format!("pool {id} is not in the pools list: left out"),
+        );
+        return None;
+    };
+    if !used.contains(&id) {
+        used.push(id);
+    }
+    Some(n)
 }
 
 fn load_balancer<'a>(
@@ -858,23 +872,12 @@ fn random_steering<'a>(
 ) -> Option<String> {
     let mut parts = Vec::new();
     if let Some(w) = rs.get("pool_weights").and_then(Value::as_object) {
+        let weights_field = format!("{field}.pool_weights");
         let items: Vec<String> = w
             .iter()
-            .filter_map(|(id, x)| match names.get(id.as_str()) {
-                Some(n) => {
-                    if !used.contains(&id.as_str()) {
-                        used.push(id.as_str());
-                    }
-                    Some(format!("{} = {}", key(n), num(x)))
-                }
-                None => {
-                    cx.note(
-                        subject,
-                        &format!("{field}.pool_weights"),
-                        format!("pool {id} is not in the pools list: left out"),
-                    );
-                    None
-                }
+            .filter_map(|(id, x)| {
+                pool_name(cx, subject, &weights_field, id, names, used)
+                    .map(|n| format!("{} = {}", key(n), num(x)))
             })
             .collect();
         if !items.is_empty() {
@@ -991,18 +994,8 @@ fn rule<'a>(
     if let Some(Value::String(f)) = overrides.get("fallback_pool")
         && !f.is_empty()
     {
-        match names.get(f.as_str()) {
-            Some(n) => {
-                items.push(format!("fallback_pool = {}", q(n)));
-                if !used.contains(&f.as_str()) {
-                    used.push(f.as_str());
-                }
-            }
-            None => cx.note(
-                subject,
-                &of("fallback_pool"),
-                format!("pool {f} is not in the pools list: left out"),
-            ),
+        if let Some(n) = pool_name(cx, subject, &of("fallback_pool"), f, names, used) {
+            items.push(format!("fallback_pool = {}", q(n)));
         }
     }
     let mut policy = overrides
@@ -1155,6 +1148,34 @@ mod tests {
         assert_eq!(key("eu-central"), "eu-central");
         assert_eq!(key("a b"), "\"a b\"");
         assert_eq!(key("example.com."), "\"example.com.\"");
+    }
+
+    #[test]
+    fn unknown_pool_ids_are_noted_and_left_out() {
+        let lb: Map<String, Value> = serde_json::from_str(
+            r#"{"id": "lb1", "name": "www.example.com", "default_pools": ["p1", "nope1"],
+                "fallback_pool": "p1", "steering_policy": "random",
+                "random_steering": {"pool_weights": {"p1": 0.5, "nope2": 0.2}},
+                "rules": [{"name": "r", "condition": "ip.src.country == \"DE\"", "disabled": false,
+                           "overrides": {"fallback_pool": "nope3"}}]}"#,
+        )
+        .unwrap();
+        let pool: Map<String, Value> = serde_json::from_str(
+            r#"{"id": "p1", "name": "eu", "origins": [{"name": "a", "address": "192.0.2.1"}]}"#,
+        )
+        .unwrap();
+        let zone = Name::from_ascii("example.com.").unwrap();
+        let imported = cloudflare(&[lb], &[pool], &[], &zone).unwrap();
+        for id in ["nope1", "nope2", "nope3"] {
+            let reason = format!("pool {id} is not in the pools list: left out");
+            assert!(
+                imported.notes.iter().any(|n| n.reason == reason),
+                "{id}: {:#?}",
+                imported.notes
+            );
+        }
+        assert!(!imported.toml.contains("nope"), "{}", imported.toml);
+        assert!(imported.toml.contains("eu"), "{}", imported.toml);
     }
 
     #[test]

@@ -20,14 +20,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{BIN, WAIT, ZoneDir, in_ns, query, query_ecs};
+use common::{BIN, WAIT, ZoneDir, in_ns, query, query_ecs, spawn_serve};
 use hickory_proto::op::Message;
 use hickory_proto::rr::RecordType;
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
@@ -309,34 +309,12 @@ impl Instance {
                 &format!("{}:{HTTP_PORT}", Net::peer_address(i, j)),
             ]);
         }
-        let mut child = cmd
-            .env("RUST_LOG", "info")
-            .env("GEOSTEER_API_TOKEN", TOKEN)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn geosteer");
-        let stderr = child.stderr.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let (ready_tx, ready_rx) = mpsc::channel();
-        {
-            let lines = lines.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines() {
-                    let Ok(line) = line else { break };
-                    let ready = line.contains("listening on");
-                    lines.lock().unwrap().push(line);
-                    if ready {
-                        let _ = ready_tx.send(());
-                    }
-                }
-            });
-        }
+        let (child, out) = spawn_serve(cmd.env("GEOSTEER_API_TOKEN", TOKEN));
+        let ready_rx = out.ready;
         let mut s = Instance {
             child,
             ns,
-            stderr: lines,
+            stderr: out.lines,
         };
         let deadline = Instant::now() + WAIT;
         loop {

@@ -425,6 +425,19 @@ fn check(dir: &Path, extra: &[&str]) -> Output {
         .expect("run geosteer check")
 }
 
+/// `geosteer check` of `dir` with the GeoIP and ASN databases.
+fn check_with_dbs(dir: &Path, geoip: &Path, asn: &Path) -> Output {
+    check(
+        dir,
+        &[
+            "--geoip",
+            geoip.to_str().unwrap(),
+            "--asn-db",
+            asn.to_str().unwrap(),
+        ],
+    )
+}
+
 #[test]
 fn check_reports_rule_errors_with_line_and_column() {
     let (geoip, asn) = databases("check");
@@ -437,15 +450,7 @@ fn check_reports_rule_errors_with_line_and_column() {
         )
         .replace(r#""64501" = ["office"]"#, r#""AS-x" = ["office"]"#);
     let path = zones.write("example.com.toml", &bad);
-    let o = check(
-        zones.path(),
-        &[
-            "--geoip",
-            geoip.to_str().unwrap(),
-            "--asn-db",
-            asn.to_str().unwrap(),
-        ],
-    );
+    let o = check_with_dbs(zones.path(), &geoip, &asn);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     let line = bad.lines().position(|l| l.contains("\"XX\"")).unwrap() + 1;
@@ -471,15 +476,7 @@ fn check_reports_rule_errors_with_line_and_column() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("need an ASN database (--asn-db"), "{err}");
     // And with it, the configuration is valid.
-    let o = check(
-        zones.path(),
-        &[
-            "--geoip",
-            geoip.to_str().unwrap(),
-            "--asn-db",
-            asn.to_str().unwrap(),
-        ],
-    );
+    let o = check_with_dbs(zones.path(), &geoip, &asn);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
@@ -503,15 +500,7 @@ fn the_readme_example_is_valid() {
     zones.write("example.com.toml", &format!("{shipped}\n{block}"));
     let (geoip, asn) = databases("readme");
     let _files = Files(vec![geoip.clone(), asn.clone()]);
-    let o = check(
-        zones.path(),
-        &[
-            "--geoip",
-            geoip.to_str().unwrap(),
-            "--asn-db",
-            asn.to_str().unwrap(),
-        ],
-    );
+    let o = check_with_dbs(zones.path(), &geoip, &asn);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 

@@ -15,13 +15,15 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use common::{BIN, WAIT, ZoneDir, decode, encode, in_ns, query, query_ecs, query_edns};
+use common::{
+    BIN, WAIT, ZoneDir, decode, encode, in_ns, query, query_ecs, query_edns, spawn_serve,
+};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::rdata::opt::ClientSubnet;
 use hickory_proto::rr::{DNSClass, RData, RecordType};
@@ -204,35 +206,12 @@ impl NsServer {
     }
 
     fn spawn(cmd: &mut Command) -> Started {
-        let mut child = cmd
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn geosteer");
-        let stderr = child.stderr.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let (done_tx, done_rx) = mpsc::channel();
-        {
-            let lines = lines.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines() {
-                    let Ok(line) = line else { break };
-                    let ready = line.contains("listening on");
-                    lines.lock().unwrap().push(line);
-                    if ready {
-                        let _ = ready_tx.send(());
-                    }
-                }
-                let _ = done_tx.send(());
-            });
-        }
+        let (child, out) = spawn_serve(cmd);
+        let ready_rx = out.ready;
         let mut s = NsServer {
             child,
-            stderr: lines,
-            done: done_rx,
+            stderr: out.lines,
+            done: out.done,
         };
         let deadline = Instant::now() + WAIT;
         loop {

@@ -334,6 +334,16 @@ impl FileCx<'_> {
         T::try_from(n).ok()
     }
 
+    /// Whether a weight lies in 0..=1; reports it (as `what`, the key's name) when not.
+    fn weight_in_range(&mut self, w: &Spanned<f64>, what: &str) -> bool {
+        let x = *w.get_ref();
+        let ok = (0.0..=1.0).contains(&x);
+        if !ok {
+            self.err(w, format!("{what} {x} is out of range (0..=1)"));
+        }
+        ok
+    }
+
     /// A duration: integer seconds (Cloudflare's form), or text with a unit ("500ms").
     fn duration(
         &mut self,
@@ -1057,11 +1067,8 @@ impl FileCx<'_> {
         let weight = match &o.weight {
             None => DEFAULT_WEIGHT,
             Some(w) => {
-                let x = *w.get_ref();
-                if !(0.0..=1.0).contains(&x) {
-                    self.err(w, format!("weight {x} is out of range (0..=1)"));
-                }
-                x
+                self.weight_in_range(w, "weight");
+                *w.get_ref()
             }
         };
         // An origin by host name is probed with that name as its Host header, unless it
@@ -1572,11 +1579,10 @@ impl FileCx<'_> {
                 if let Some((map, default)) = weights {
                     let mut named = Vec::new();
                     for (pool, w) in map {
-                        let x = *w.get_ref();
-                        if !(0.0..=1.0).contains(&x) {
-                            self.err(w, format!("weight {x} is out of range (0..=1)"));
+                        if !self.weight_in_range(w, "weight") {
                             continue;
                         }
+                        let x = *w.get_ref();
                         match pools.get(pool.get_ref()) {
                             Some(&id) => named.push((id, x)),
                             None => {
@@ -1585,11 +1591,7 @@ impl FileCx<'_> {
                         }
                     }
                     let default = match default {
-                        Some(d) if !(0.0..=1.0).contains(d.get_ref()) => {
-                            self.err(
-                                d,
-                                format!("default_weight {} is out of range (0..=1)", d.get_ref()),
-                            );
+                        Some(d) if !self.weight_in_range(d, "default_weight") => {
                             DEFAULT_POOL_WEIGHT
                         }
                         Some(d) => *d.get_ref(),
@@ -1672,14 +1674,8 @@ impl FileCx<'_> {
             };
         let default = match default_weight {
             None => DEFAULT_POOL_WEIGHT,
-            Some(w) if (0.0..=1.0).contains(w.get_ref()) => *w.get_ref(),
-            Some(w) => {
-                self.err(
-                    w,
-                    format!("default_weight {} is out of range (0..=1)", w.get_ref()),
-                );
-                DEFAULT_POOL_WEIGHT
-            }
+            Some(w) if self.weight_in_range(w, "default_weight") => *w.get_ref(),
+            Some(_) => DEFAULT_POOL_WEIGHT,
         };
         let mut weights = vec![default; default_pools.len()];
         let Some(map) = map else { return weights };
@@ -1697,11 +1693,10 @@ impl FileCx<'_> {
             }
         }
         for (pool, w) in map {
-            let x = *w.get_ref();
-            if !(0.0..=1.0).contains(&x) {
-                self.err(w, format!("weight {x} is out of range (0..=1)"));
+            if !self.weight_in_range(w, "weight") {
                 continue;
             }
+            let x = *w.get_ref();
             match pools.get(pool.get_ref()) {
                 Some(id) => match default_pools.iter().position(|p| p == id) {
                     Some(i) => weights[i] = x,

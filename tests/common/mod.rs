@@ -818,6 +818,47 @@ impl Drop for TcpOrigin {
     }
 }
 
+/// A child's stderr, read line by line on a thread of its own.
+pub struct StderrLines {
+    /// Every line so far.
+    pub lines: Arc<Mutex<Vec<String>>>,
+    /// A message at each line that says "listening on".
+    pub ready: mpsc::Receiver<()>,
+    /// A message when the stream ends.
+    pub done: mpsc::Receiver<()>,
+}
+
+/// Spawns `cmd` (a `geosteer serve`, maybe under `ip netns exec`) with `RUST_LOG=info`,
+/// stdin and stdout null, and its stderr read by [`StderrLines`].
+pub fn spawn_serve(cmd: &mut Command) -> (Child, StderrLines) {
+    let mut child = cmd
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn geosteer");
+    let stderr = child.stderr.take().unwrap();
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let (ready_tx, ready) = mpsc::channel();
+    let (done_tx, done) = mpsc::channel();
+    {
+        let lines = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let ready = line.contains("listening on");
+                lines.lock().unwrap().push(line);
+                if ready {
+                    let _ = ready_tx.send(());
+                }
+            }
+            let _ = done_tx.send(());
+        });
+    }
+    (child, StderrLines { lines, ready, done })
+}
+
 /// Runs `f` on a thread inside network namespace `ns` (one `ip netns add` made, under
 /// /run/netns): sockets it makes live there.
 pub fn in_ns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
