@@ -115,9 +115,11 @@ fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/geosteer-scale.XXXXXX")
 PID=""
+GS=""
 PERF_PID=""
 cleanup() {
-  for p in $PERF_PID $PID; do kill "$p" 2>/dev/null || true; done
+  # geosteer itself first: /usr/bin/time ($PID) does not pass a SIGTERM on to its child.
+  for p in $PERF_PID $GS $PID; do kill "$p" 2>/dev/null || true; done
   for p in $PERF_PID $PID; do wait "$p" 2>/dev/null || true; done
   if [ "$KEEP" = 1 ]; then log "work directory kept: $WORK"; else rm -rf "$WORK"; fi
 }
@@ -169,8 +171,8 @@ PID=$!
 READY=$(wait_answer "$PORT" "$FIRST" 60 "$PID") || READY=""
 [ -n "$READY" ] || { tail -20 "$WORK/geosteer.log" >&2; die "no answer for $FIRST in 60 s"; }
 LOAD_MS=$((READY - START))
-# /usr/bin/time's child is geosteer.
-GS=$(pgrep -P "$PID" -x geosteer || true)
+# /usr/bin/time's only child is geosteer (whatever GEOSTEER_BIN's file is called).
+GS=$(pgrep -P "$PID" || true)
 [ -n "$GS" ] || die "cannot find geosteer's PID"
 status_kb() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$GS/status"; }
 RSS_READY=$(status_kb VmRSS)
@@ -238,6 +240,7 @@ fi
 kill "$GS" 2>/dev/null || true
 wait "$PID" 2>/dev/null || true
 PID=""
+GS=""
 PEAK_KB=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$WORK/time.txt")
 STATS=$(grep -E "location rules of|GeoIP database .*:" "$WORK/geosteer.log" | head -2 \
   | sed 's/\x1b\[[0-9;]*m//g; s/^.*INFO [^ ]* //' || true)
