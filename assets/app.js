@@ -18,6 +18,11 @@
   let recordType = "A";
   let colours = new Map();
   let timer = null;
+  // Each refresh takes the next number; one that finds a newer refresh started while it
+  // waited draws nothing and sets no timer (the newer one does both). Without this, a
+  // refresh started by a drain button could be overdrawn by an older one still waiting for
+  // the status, and every overlap left one more timer chain running.
+  let refreshSeq = 0;
 
   const token = () => sessionStorage.getItem(TOKEN_KEY);
 
@@ -394,12 +399,19 @@
   // --- Refresh loop ---------------------------------------------------------------------
   async function refresh() {
     clearTimeout(timer);
+    const mine = ++refreshSeq;
+    const superseded = () => mine !== refreshSeq;
     try {
       if (!world) {
-        world = await getJSON("/assets/world.json");
-        drawWorld();
+        const w = await getJSON("/assets/world.json");
+        if (!world) {
+          world = w;
+          drawWorld();
+        }
       }
-      status = await getJSON("/v1/status");
+      const fresh = await getJSON("/v1/status");
+      if (superseded()) return;
+      status = fresh;
       assignColours();
       renderSummary();
       renderToken();
@@ -408,11 +420,13 @@
       ensureLbSelect();
       if (selectedLb) {
         const map = await getJSON(`/v1/map?lb=${encodeURIComponent(selectedLb)}&type=${recordType}`);
+        if (superseded()) return;
         renderMap(map);
       }
       hideError();
       document.body.dataset.refreshed = String((Number(document.body.dataset.refreshed) || 0) + 1);
     } catch (e) {
+      if (superseded()) return;
       showError(`Cannot load the status: ${e.message}. Retrying every ${REFRESH_MS / 1000} s.`);
     }
     timer = setTimeout(refresh, REFRESH_MS);
@@ -426,12 +440,18 @@
       sessionStorage.setItem(TOKEN_KEY, v);
       $("token").value = "";
       announce("Token kept for this tab: drain and enable buttons are shown.");
-      refresh().then(() => $("token-forget").focus());
+      // Focus moves now, not when the refresh ends: the buttons the refresh draws may be
+      // in use by then (a slow /v1/map must not pull focus off a button being pressed).
+      renderToken();
+      $("token-forget").focus();
+      refresh();
     });
     $("token-forget").addEventListener("click", () => {
       sessionStorage.removeItem(TOKEN_KEY);
       announce("Token forgotten: the page is read-only.");
-      refresh().then(() => $("token").focus());
+      renderToken();
+      $("token").focus();
+      refresh();
     });
     $("lb-select").addEventListener("change", (ev) => {
       selectedLb = ev.target.value;

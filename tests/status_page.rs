@@ -200,7 +200,11 @@ fn the_status_page_shows_pools_health_and_the_map_in_a_browser() {
     eprintln!("screenshot: {} ({} bytes)", out.display(), png.len());
 
     // By keyboard: Tab to the token field, type the token, Enter; drain buttons appear;
-    // Tab to the first origin drain button of us-east and press Enter.
+    // Tab to the first origin drain button of us-east and press Enter. The map requests are
+    // held meanwhile (a slow /v1/map, as on a loaded machine): the refreshes they end, the
+    // token's and the button's, must not move focus or draw over the newer state when they
+    // finish late.
+    b.hold("*/v1/map*");
     let mut reached = false;
     for _ in 0..10 {
         b.key("Tab");
@@ -245,10 +249,25 @@ fn the_status_page_shows_pools_health_and_the_map_in_a_browser() {
         .map(|o| o["name"].as_str().unwrap())
         .collect();
     assert_eq!(drained, ["use1-a"]);
+    let held = b.release();
+    assert!(
+        held >= 2,
+        "{held} map requests held: the test holds nothing it meant to"
+    );
     // Focus stays on the (re-drawn) button, which now enables.
     b.wait_for(
         "document.activeElement.getAttribute('aria-label') === 'Enable origin use1-a in pool us-east'",
         Duration::from_secs(10),
+    );
+    // The page goes on refreshing (its map too) once the requests are let go.
+    let seen = b.eval("Number(document.body.dataset.refreshed)");
+    b.wait_for(
+        &format!("Number(document.body.dataset.refreshed) > {seen}"),
+        Duration::from_secs(15),
+    );
+    assert_eq!(
+        b.eval("document.activeElement.getAttribute('aria-label')"),
+        "Enable origin use1-a in pool us-east"
     );
     assert!(
         b.console.iter().all(|l| !l.starts_with("exception")),

@@ -50,6 +50,8 @@ pub struct Browser {
     _profile: tempfile::TempDir,
     /// Console messages and exceptions of the page, as they came.
     pub console: Vec<String>,
+    /// Requests held by [`Browser::hold`], not yet let go.
+    held: Vec<String>,
 }
 
 impl Browser {
@@ -123,6 +125,7 @@ impl Browser {
             session: String::new(),
             _profile: profile,
             console: Vec::new(),
+            held: Vec::new(),
         };
         let target = b.call_browser("Target.createTarget", json!({ "url": "about:blank" }));
         let target_id = target["targetId"].as_str().unwrap().to_string();
@@ -181,6 +184,11 @@ impl Browser {
                     v["params"]["type"].as_str().unwrap_or(""),
                     args.join(" ")
                 ));
+            }
+            Some("Fetch.requestPaused") => {
+                if let Some(id) = v["params"]["requestId"].as_str() {
+                    self.held.push(id.to_string());
+                }
             }
             Some("Runtime.exceptionThrown") => {
                 self.console
@@ -261,6 +269,28 @@ impl Browser {
     /// Types `text` into the focused element.
     pub fn type_text(&mut self, text: &str) {
         self.call("Input.insertText", json!({ "text": text }));
+    }
+
+    /// Holds every request of the page whose URL matches `pattern` (`*` wildcards) until
+    /// [`Browser::release`]: a slow server, on demand, for the page's ordering of events.
+    pub fn hold(&mut self, pattern: &str) {
+        self.call(
+            "Fetch.enable",
+            json!({ "patterns": [{ "urlPattern": pattern, "requestStage": "Request" }] }),
+        );
+    }
+
+    /// Lets the held requests go on (in the order they were made), holds no more, and
+    /// returns how many were held.
+    pub fn release(&mut self) -> usize {
+        // A round trip first, so that the pauses reported so far have been read.
+        self.eval("0");
+        let held = std::mem::take(&mut self.held);
+        for id in &held {
+            self.call("Fetch.continueRequest", json!({ "requestId": id }));
+        }
+        self.call("Fetch.disable", json!({}));
+        held.len()
     }
 
     /// A PNG of the whole page.
