@@ -174,34 +174,52 @@ fn serve_and_compare(dir: &ZoneDir, origin: &str, want: &RRsets) -> (Vec<String>
         queries.push((owner.clone(), rtype.clone()));
     }
     let s = Server::start(dir.path(), &[]);
-    let batch = tempfile::NamedTempFile::new().unwrap();
     // dig reads a batch line starting with '#' as a comment, one starting with '-' or '+' as
     // an option, and so on: an owner starting with punctuation has it as a \DDD escape.
-    let text: String = queries
-        .iter()
-        .map(|(o, t)| match o.as_bytes()[0] {
-            c if c.is_ascii_punctuation() && !matches!(c, b'_' | b'*' | b'\\') => {
-                format!("\\{c:03}{} {t}\n", &o[1..])
-            }
-            _ => format!("{o} {t}\n"),
-        })
-        .collect();
-    std::fs::write(batch.path(), text).unwrap();
-    let out = run(
-        Command::new("dig")
-            .args([
-                "+norec",
-                "+time=2",
-                "+tries=1",
-                "+noall",
-                "+answer",
-                "+authority",
-            ])
-            .args(["-p", &s.port().to_string(), "@127.0.0.1", "-f"])
-            .arg(batch.path()),
-        "dig",
-    );
-    let got = parse_records(&String::from_utf8_lossy(&out.stdout));
+    let ask = |queries: &[&(String, String)]| -> RRsets {
+        let batch = tempfile::NamedTempFile::new().unwrap();
+        let text: String = queries
+            .iter()
+            .map(|(o, t)| match o.as_bytes()[0] {
+                c if c.is_ascii_punctuation() && !matches!(c, b'_' | b'*' | b'\\') => {
+                    format!("\\{c:03}{} {t}\n", &o[1..])
+                }
+                _ => format!("{o} {t}\n"),
+            })
+            .collect();
+        std::fs::write(batch.path(), text).unwrap();
+        let out = run(
+            Command::new("dig")
+                .args([
+                    "+norec",
+                    "+time=2",
+                    "+tries=1",
+                    "+noall",
+                    "+answer",
+                    "+authority",
+                ])
+                .args(["-p", &s.port().to_string(), "@127.0.0.1", "-f"])
+                .arg(batch.path()),
+            "dig",
+        );
+        parse_records(&String::from_utf8_lossy(&out.stdout))
+    };
+    let mut got = ask(&queries.iter().collect::<Vec<_>>());
+    // A query that got nothing is asked again (twice at most). dig picks its source port at
+    // random from the ephemeral range the server's port 0 came from, and binds it with
+    // SO_REUSEPORT: when it picks the server's port, its query comes back to itself (";;
+    // Warning: query response not set", no answer) — about one run in twenty-five of this
+    // test, reproduced with `dig -b 127.0.0.1#PORT`. A wrong answer is never asked again.
+    for _ in 0..2 {
+        let missing: Vec<&(String, String)> =
+            queries.iter().filter(|k| !got.contains_key(*k)).collect();
+        if missing.is_empty() {
+            break;
+        }
+        for (key, rrset) in ask(&missing) {
+            got.entry(key).or_default().extend(rrset);
+        }
+    }
     let mut bad = Vec::new();
     for key in &queries {
         let w = &want[key];
